@@ -1,0 +1,77 @@
+/*
+ * Every limit of hubfs in one place, each with the reason for its value.
+ * Options that a user may change (ref_ttl, neg_ttl) have their defaults here;
+ * the rest are compile-time and may be overridden with -DNAME=VALUE.
+ */
+#ifndef HUB_LIMITS_H
+#define HUB_LIMITS_H
+
+/* GitHub: owner names are at most 39 characters, repository names 100. */
+#ifndef HUB_OWNER_MAX
+#define HUB_OWNER_MAX 39
+#endif
+#ifndef HUB_REPO_MAX
+#define HUB_REPO_MAX 100
+#endif
+/* git refuses refs longer than the path limit; 255 is a file name's limit and
+ * each ref is one component of a mount path, so a longer ref could not be named. */
+#ifndef HUB_REF_MAX
+#define HUB_REF_MAX 255
+#endif
+/* An abbreviated commit id must have at least 7 hex digits (git's default). */
+#ifndef HUB_SHA_MIN
+#define HUB_SHA_MIN 7
+#endif
+
+/* Default seconds a branch resolution is trusted before the remote is asked
+ * again: short enough that a push is seen within a minute, long enough that a
+ * tight loop of `ls` does not hit the remote. */
+#ifndef HUB_REF_TTL_DEFAULT
+#define HUB_REF_TTL_DEFAULT 60
+#endif
+/* Default seconds a "does not exist upstream" answer is remembered: file
+ * managers probe the same missing names repeatedly. */
+#ifndef HUB_NEG_TTL_DEFAULT
+#define HUB_NEG_TTL_DEFAULT 30
+#endif
+
+/* Kernel caching.  Commit trees are immutable: a day is as good as forever
+ * and still lets a remount with other options refresh the kernel state. */
+#define HUB_TTL_IMMUTABLE 86400.0
+/* Ref symlinks may move: they are looked up again after a second, and the
+ * daemon applies ref_ttl itself, so the kernel must not hold them long. */
+#define HUB_TTL_REF 1.0
+/* Owner directories and the root change when repos enter the cache. */
+#define HUB_TTL_DIR 1.0
+/* Negative lookups of names that cannot exist (bad owner/repo syntax). */
+#define HUB_TTL_NEG_INVALID 3600.0
+
+/* Network: libgit2's connect timeout and per-read timeout (ms).  A GitHub
+ * clone that sends nothing for 30 s is dead; 10 s covers a slow TCP+TLS. */
+#define HUB_GIT_CONNECT_TIMEOUT_MS 10000
+#define HUB_GIT_IO_TIMEOUT_MS 30000
+/* Upper bound for one whole fetch, so a trickling server cannot hold a
+ * lookup forever: a 1 GB pack at a slow 2 MB/s takes ~8 minutes. */
+#define HUB_GIT_FETCH_MAX_SECONDS 900
+
+/* Files: blobs larger than this are not held in memory for reads; they are
+ * streamed into a cache file first.  64 MiB keeps RSS bounded. */
+#define HUB_BLOB_MEM_MAX (64u << 20)
+/* Total bytes of blob contents kept in memory for reads (LRU). */
+#define HUB_BLOB_CACHE_BYTES (128u << 20)
+/* A readdir snapshot larger than this many entries is refused with EFBIG:
+ * git trees of that size do not exist in practice. */
+#define HUB_DIR_ENTRIES_MAX 1000000
+
+/* FUSE worker threads: slow fetches park one thread each; this many can be
+ * parked while other repos keep answering. */
+#define HUB_FUSE_MAX_THREADS 64
+
+/* Config file and state files are small JSON; refuse anything huge. */
+#define HUB_JSON_MAX (4u << 20)
+/* At most this many rewrite rules (command line plus config). */
+#define HUB_REWRITE_MAX 64
+/* URLs and paths built from templates. */
+#define HUB_URL_MAX 4096
+
+#endif

@@ -1,0 +1,53 @@
+/* Log sink: stderr (foreground) or syslog; see log.h. */
+#include "fs/log.h"
+
+#include <fuse_log.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+int hub_log_threshold = HUB_LOG_WARN;
+static bool use_stderr = true;
+
+static void vlog(int level, const char *fmt, va_list ap)
+{
+	if (!use_stderr) {
+		vsyslog(level, fmt, ap);
+		return;
+	}
+	char buf[2048];
+	int n = snprintf(buf, sizeof(buf), "hubfs: ");
+	int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+	if (len > sizeof(buf) - 2)
+		len = sizeof(buf) - 2;
+	if (len == 0 || buf[len - 1] != '\n')
+		buf[len++] = '\n';
+	ssize_t w = write(STDERR_FILENO, buf, len);
+	(void)w;
+}
+
+void hub_log_write(int level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+static void fuse_sink(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	if ((int)level <= hub_log_threshold)
+		vlog((int)level, fmt, ap);
+}
+
+void hub_log_init(bool foreground, bool debug)
+{
+	use_stderr = foreground;
+	hub_log_threshold = debug ? HUB_LOG_DEBUG : HUB_LOG_INFO;
+	if (!foreground)
+		openlog("hubfs", LOG_PID, LOG_DAEMON);
+	fuse_set_log_func(fuse_sink);
+}
