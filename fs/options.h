@@ -1,0 +1,79 @@
+/*
+ * Command line, config file and URL rules.  Pure logic: environment and file
+ * reads go through the parameters so unit tests can drive every path.
+ *
+ * Precedence: command-line options override the config file; rewrite rules
+ * from both are kept (command line first) and the longest matching FROM wins,
+ * as with git's url.<base>.insteadOf.
+ */
+#ifndef HUB_OPTIONS_H
+#define HUB_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "fs/limits.h"
+
+enum hub_cmd { HUB_CMD_MOUNT, HUB_CMD_HELP, HUB_CMD_VERSION, HUB_CMD_STATUS };
+enum hub_verify { HUB_VERIFY_STREAM, HUB_VERIFY_STRICT };
+
+struct hub_rewrite {
+	char *from;
+	char *to;
+};
+
+struct hub_options {
+	enum hub_cmd cmd;
+	char *mountpoint;   /* MOUNTPOINT (or the status command's argument) */
+	char *source;       /* SOURCE of the "hubfs SOURCE MOUNTPOINT" form, else NULL */
+	bool foreground;    /* -f (also implied by -d) */
+	bool debug;         /* -d */
+	bool single_thread; /* -s */
+	char *cache_dir;    /* cache=; NULL means "apply torch.hub's rule" */
+	char *git_url;      /* git_url= template with {owner} and {repo}; never NULL after parse */
+	struct hub_rewrite rewrite[HUB_REWRITE_MAX];
+	size_t n_rewrite;
+	bool offline;
+	long ref_ttl; /* seconds */
+	long neg_ttl; /* seconds */
+	enum hub_verify verify;
+	char *config_path; /* config= or the default path if that file exists; NULL if none */
+	/* Options for libfuse itself (allow_other, default_permissions, ...), as
+	 * argv for fuse_session_new: fuse_argv[0] is "hubfs", then "-o", "a,b". */
+	char **fuse_argv;
+	int fuse_argc;
+};
+
+/* Environment lookup, injectable for tests (getenv in production). */
+typedef const char *(*hub_getenv_fn)(const char *name);
+
+/* Parse argv (argv[0] is the program).  Reads the config file named by
+ * config= or, when absent, $XDG_CONFIG_HOME/hubfs/config.json (falling back to
+ * $HOME/.config) if that exists.  On error returns -EINVAL (or -errno of a
+ * config read) and writes one line, without trailing newline, into err. */
+int hub_options_parse(struct hub_options *out, int argc, char **argv, hub_getenv_fn env,
+		      char *err, size_t errsz);
+/* Apply a JSON config text (keys as the -o options; "rewrite" is a list of
+ * "FROM=TO" strings or an object {FROM: TO}) without overriding options that
+ * the command line already set. */
+int hub_options_apply_config(struct hub_options *o, const char *json, size_t len, char *err,
+			     size_t errsz);
+/* Free everything the options own (the struct itself is the caller's). */
+void hub_options_dispose(struct hub_options *o);
+
+/* The cache root: cache= if set, else $TORCH_HOME/hub, else
+ * $XDG_CACHE_HOME/torch/hub, else $HOME/.cache/torch/hub (torch.hub's rule). */
+int hub_options_cache_root(char *out, size_t outsz, const struct hub_options *o, hub_getenv_fn env);
+
+/* Apply the rewrite rules to url (longest matching prefix wins; no match
+ * copies url).  Returns the length or -ENAMETOOLONG. */
+int hub_options_rewrite(char *out, size_t outsz, const struct hub_options *o, const char *url);
+
+/* Expand the git_url template ({owner}, {repo}) and then the rewrite rules. */
+int hub_options_git_url(char *out, size_t outsz, const struct hub_options *o, const char *owner,
+			const char *repo);
+
+/* Print the usage text (for --help) to stdout. */
+void hub_options_usage(const char *prog);
+
+#endif
