@@ -54,10 +54,16 @@
  * lookup forever: a 1 GB pack at a slow 2 MB/s takes ~8 minutes. */
 #define HUB_GIT_FETCH_MAX_SECONDS 900
 
-/* Files: blobs larger than this are not held in memory for reads; they are
- * streamed into a cache file first.  64 MiB keeps RSS bounded. */
-#define HUB_BLOB_MEM_MAX (64u << 20)
-/* Total bytes of blob contents kept in memory for reads (LRU). */
+/* After a transient failure (network down, 5xx, timeout) the remote is not
+ * asked again for this long; cached resolutions are served meanwhile, so a
+ * dead mirror costs one timeout per repo per period, not one per lookup. */
+#define HUB_REMOTE_RETRY_SECONDS 10
+
+/* Total bytes of blob contents kept in memory between reads (LRU): a file
+ * is read in 128 KiB requests, and inflating it from the pack once per
+ * request would be quadratic.  Blobs over a quarter of this are not kept
+ * (each reader holds its own copy while it reads).  Once read, files are
+ * served from the kernel's page cache. */
 #define HUB_BLOB_CACHE_BYTES (128u << 20)
 /* A readdir snapshot larger than this many entries is refused with EFBIG:
  * git trees of that size do not exist in practice. */

@@ -1,0 +1,1362 @@
+/*
+ * Repository cache: resolution of refs to commits, fetching, trees, blobs.
+ *
+ * DESIGN
+ * - struct hub_cache owns every struct hub_repo of a mount (created on first
+ *   use, freed at unmount) and the blob LRU.  cache->lock guards the repo
+ *   list, the stale list and the LRU; it is never held across I/O.
+ * - Each repo has two locks:
+ *     resolve_lock  held while deciding a resolution, across network I/O
+ *                   (ls-remote, fetch).  Concurrent first lookups of one repo
+ *                   queue here, and the second finds the first's answer:
+ *                   that is the single flight.  Other repos are unaffected.
+ *     odb_lock      guards the libgit2 repository handle used for reads
+ *                   (trees, blobs); held only for in-memory/pack reads.
+ *   Order: resolve_lock before odb_lock before cache->lock.
+ * - Across processes (several mounts, one cache root) the file lock
+ *   <repo>/lock serializes fetches and state.json updates; state.json is
+ *   replaced atomically, so readers need no lock.
+ * - A resolution reaches state.json only after its commit and root tree are
+ *   readable from the object database.  A fetch killed midway leaves pack
+ *   temp files (removed at the next fetch), never a dangling resolution.
+ */
+#include "cache/repo.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <git2.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache/files.h"
+#include "fetch/git.h"
+#include "fs/log.h"
+#include "fs/names.h"
+
+enum ref_kind { KIND_BRANCH, KIND_TAG, KIND_COMMIT, KIND_OTHER };
+static const char *const kind_names[] = { "branch", "tag", "commit", "other" };
+
+struct st_ref {
+	char *ref;
+	char sha[41];
+	enum ref_kind kind;
+	int64_t time;
+};
+
+/* In-memory form of state.json. */
+struct state {
+	char *head; /* "refs/heads/main" */
+	int64_t head_time;
+	struct st_ref *refs;
+	size_t n;
+};
+
+struct neg_entry {
+	char *ref; /* "" for the repository itself */
+	int64_t until;
+	struct neg_entry *next;
+};
+
+struct hub_repo {
+	struct hub_cache *cache;
+	char *owner, *name;
+	char *dir, *gitdir, *statepath, *lockpath;
+	pthread_mutex_t resolve_lock;
+	struct neg_entry *neg;      /* resolve_lock */
+	int64_t remote_fail_until;  /* resolve_lock: serve stale without asking before this */
+	pthread_mutex_t odb_lock;
+	git_repository *git;        /* odb_lock; opened lazily */
+	struct hub_repo *next;      /* cache->lock */
+};
+
+struct blob_ent {
+	struct hub_blob pub; /* first: hub_blob * converts back */
+	struct hub_oid oid;
+	int refs;            /* atomic; includes the LRU's own reference */
+	bool in_lru;
+	struct blob_ent *prev, *next, *hnext;
+};
+
+#define BLOB_BUCKETS 4096
+
+struct stale_ent {
+	char *key; /* "owner/repo:ref" */
+	char sha[41];
+	struct stale_ent *next;
+};
+
+struct hub_cache {
+	char *root;
+	const struct hub_options *opts;
+	pthread_mutex_t lock;
+	struct hub_repo *repos;
+	struct stale_ent *stale;
+	struct blob_ent *lru_head, *lru_tail; /* head = most recent */
+	struct blob_ent *buckets[BLOB_BUCKETS];
+	size_t lru_bytes;
+	struct hub_cache_stats stats; /* __atomic */
+};
+
+static int64_t now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec;
+}
+
+static void stat_inc(struct hub_cache *c, uint64_t *field)
+{
+	(void)c;
+	__atomic_add_fetch(field, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- libgit2 errors: the one place they become errnos for cache/ ---- */
+
+static int git_errno(int gerr, const char *what, const struct hub_repo *r)
+{
+	if (gerr >= 0)
+		return 0;
+	const git_error *e = git_error_last();
+	int rc;
+	switch (gerr) {
+	case GIT_ENOTFOUND:
+		rc = -ENOENT;
+		break;
+	case GIT_EAMBIGUOUS:
+		rc = -ENOENT;
+		break;
+	case GIT_EBUFS:
+		rc = -ENAMETOOLONG;
+		break;
+	default:
+		rc = -EIO;
+	}
+	if (rc != -ENOENT)
+		hub_warn("%s/%s: %s: %s", r->owner, r->name, what, e && e->message ? e->message : "?");
+	return rc;
+}
+
+/* ---- paths ---- */
+
+static char *path_join(const char *a, const char *b)
+{
+	char *s;
+	if (asprintf(&s, "%s/%s", a, b) < 0)
+		return NULL;
+	return s;
+}
+
+/* ---- state.json ---- */
+
+static void state_dispose(struct state *s)
+{
+	free(s->head);
+	for (size_t i = 0; i < s->n; i++)
+		free(s->refs[i].ref);
+	free(s->refs);
+	memset(s, 0, sizeof(*s));
+}
+
+static struct st_ref *state_find(struct state *s, const char *ref)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->refs[i].ref, ref))
+			return &s->refs[i];
+	return NULL;
+}
+
+static int state_set(struct state *s, const char *ref, const char *sha, enum ref_kind kind,
+		     int64_t t)
+{
+	struct st_ref *e = state_find(s, ref);
+	if (!e) {
+		struct st_ref *n = realloc(s->refs, (s->n + 1) * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		s->refs = n;
+		e = &s->refs[s->n];
+		e->ref = strdup(ref);
+		if (!e->ref)
+			return -ENOMEM;
+		s->n++;
+	}
+	memcpy(e->sha, sha, 41);
+	e->kind = kind;
+	e->time = t;
+	return 0;
+}
+
+static int state_load(struct state *out, const char *path)
+{
+	memset(out, 0, sizeof(*out));
+	char *text;
+	size_t len;
+	int rc = hub_file_read(&text, &len, path, HUB_JSON_MAX);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	cJSON *root = cJSON_ParseWithLength(text, len);
+	free(text);
+	if (!root) {
+		hub_warn("%s: unreadable state file, ignoring it", path);
+		return 0;
+	}
+	const cJSON *head = cJSON_GetObjectItemCaseSensitive(root, "head");
+	if (cJSON_IsString(head) && hub_name_ref_valid(head->valuestring)) {
+		out->head = strdup(head->valuestring);
+		const cJSON *ht = cJSON_GetObjectItemCaseSensitive(root, "head_time");
+		out->head_time = cJSON_IsNumber(ht) ? (int64_t)ht->valuedouble : 0;
+	}
+	const cJSON *refs = cJSON_GetObjectItemCaseSensitive(root, "refs");
+	const cJSON *it;
+	cJSON_ArrayForEach(it, refs)
+	{
+		const cJSON *sha = cJSON_GetObjectItemCaseSensitive(it, "sha");
+		const cJSON *kind = cJSON_GetObjectItemCaseSensitive(it, "kind");
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(it, "time");
+		if (!it->string || !cJSON_IsString(sha) || !hub_name_is_full_sha(sha->valuestring) ||
+		    !cJSON_IsString(kind) || !cJSON_IsNumber(t))
+			continue;
+		enum ref_kind k = KIND_OTHER;
+		for (int i = 0; i < 4; i++)
+			if (!strcmp(kind->valuestring, kind_names[i]))
+				k = (enum ref_kind)i;
+		if (state_set(out, it->string, sha->valuestring, k, (int64_t)t->valuedouble)) {
+			cJSON_Delete(root);
+			state_dispose(out);
+			return -ENOMEM;
+		}
+	}
+	cJSON_Delete(root);
+	return 0;
+}
+
+static int state_save(const struct state *s, const char *path)
+{
+	cJSON *root = cJSON_CreateObject();
+	if (!root)
+		return -ENOMEM;
+	cJSON_AddNumberToObject(root, "version", 1);
+	if (s->head) {
+		cJSON_AddStringToObject(root, "head", s->head);
+		cJSON_AddNumberToObject(root, "head_time", (double)s->head_time);
+	}
+	cJSON *refs = cJSON_AddObjectToObject(root, "refs");
+	for (size_t i = 0; refs && i < s->n; i++) {
+		cJSON *e = cJSON_AddObjectToObject(refs, s->refs[i].ref);
+		if (!e)
+			break;
+		cJSON_AddStringToObject(e, "sha", s->refs[i].sha);
+		cJSON_AddStringToObject(e, "kind", kind_names[s->refs[i].kind]);
+		cJSON_AddNumberToObject(e, "time", (double)s->refs[i].time);
+	}
+	char *text = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	if (!text)
+		return -ENOMEM;
+	int rc = hub_file_write_atomic(path, text, strlen(text));
+	free(text);
+	return rc;
+}
+
+/* ---- cache and repo objects ---- */
+
+int hub_cache_new(struct hub_cache **out, const char *root, const struct hub_options *opts)
+{
+	*out = NULL;
+	struct hub_cache *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->root = strdup(root);
+	c->opts = opts;
+	pthread_mutex_init(&c->lock, NULL);
+	if (!c->root) {
+		hub_cache_free(c);
+		return -ENOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
+static void repo_free(struct hub_repo *r)
+{
+	if (!r)
+		return;
+	for (struct neg_entry *n = r->neg, *nx; n; n = nx) {
+		nx = n->next;
+		free(n->ref);
+		free(n);
+	}
+	if (r->git)
+		git_repository_free(r->git);
+	pthread_mutex_destroy(&r->resolve_lock);
+	pthread_mutex_destroy(&r->odb_lock);
+	free(r->owner);
+	free(r->name);
+	free(r->dir);
+	free(r->gitdir);
+	free(r->statepath);
+	free(r->lockpath);
+	free(r);
+}
+
+static void blob_free(struct blob_ent *b)
+{
+	free((void *)b->pub.data);
+	free(b);
+}
+
+void hub_cache_free(struct hub_cache *c)
+{
+	if (!c)
+		return;
+	for (struct hub_repo *r = c->repos, *nx; r; r = nx) {
+		nx = r->next;
+		repo_free(r);
+	}
+	for (struct blob_ent *b = c->lru_head, *nx; b; b = nx) {
+		nx = b->next;
+		blob_free(b);
+	}
+	for (struct stale_ent *s = c->stale, *nx; s; s = nx) {
+		nx = s->next;
+		free(s->key);
+		free(s);
+	}
+	pthread_mutex_destroy(&c->lock);
+	free(c->root);
+	free(c);
+}
+
+const char *hub_cache_root(const struct hub_cache *c)
+{
+	return c->root;
+}
+
+int hub_cache_repo(struct hub_repo **out, struct hub_cache *c, const char *owner, const char *name)
+{
+	*out = NULL;
+	pthread_mutex_lock(&c->lock);
+	for (struct hub_repo *r = c->repos; r; r = r->next) {
+		if (!strcmp(r->owner, owner) && !strcmp(r->name, name)) {
+			pthread_mutex_unlock(&c->lock);
+			*out = r;
+			return 0;
+		}
+	}
+	struct hub_repo *r = calloc(1, sizeof(*r));
+	int rc = -ENOMEM;
+	if (!r)
+		goto out;
+	r->cache = c;
+	pthread_mutex_init(&r->resolve_lock, NULL);
+	pthread_mutex_init(&r->odb_lock, NULL);
+	r->owner = strdup(owner);
+	r->name = strdup(name);
+	if (!r->owner || !r->name ||
+	    asprintf(&r->dir, "%s/hubfs/repos/%s/%s", c->root, owner, name) < 0) {
+		r->dir = NULL;
+		repo_free(r);
+		goto out;
+	}
+	r->gitdir = path_join(r->dir, "git");
+	r->statepath = path_join(r->dir, "state.json");
+	r->lockpath = path_join(r->dir, "lock");
+	if (!r->gitdir || !r->statepath || !r->lockpath) {
+		repo_free(r);
+		goto out;
+	}
+	r->next = c->repos;
+	c->repos = r;
+	*out = r;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* ---- listing what is cached ---- */
+
+static int list_subdirs(char ***out, size_t *out_n, const char *path, bool (*valid)(const char *))
+{
+	*out = NULL;
+	*out_n = 0;
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	char **v = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	int rc = 0;
+	while ((de = readdir(d))) {
+		if (!valid(de->d_name))
+			continue;
+		char **nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv || !(nv[n] = strdup(de->d_name))) {
+			v = nv ? nv : v;
+			rc = -ENOMEM;
+			break;
+		}
+		v = nv;
+		n++;
+	}
+	closedir(d);
+	if (rc) {
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*out_n = n;
+	return 0;
+}
+
+int hub_cache_list_owners(char ***out, size_t *out_n, struct hub_cache *c)
+{
+	char *path;
+	if (asprintf(&path, "%s/hubfs/repos", c->root) < 0)
+		return -ENOMEM;
+	int rc = list_subdirs(out, out_n, path, hub_name_owner_valid);
+	free(path);
+	return rc;
+}
+
+static int cmp_sha(const void *a, const void *b)
+{
+	return memcmp(a, b, 41);
+}
+
+static int commit_in_odb(struct hub_repo *r, const char *sha);
+
+int hub_cache_list_repos(struct hub_cached_repo **out, size_t *out_n, struct hub_cache *c,
+			 const char *owner)
+{
+	*out = NULL;
+	*out_n = 0;
+	char *path;
+	if (asprintf(&path, "%s/hubfs/repos/%s", c->root, owner) < 0)
+		return -ENOMEM;
+	char **names;
+	size_t n;
+	int rc = list_subdirs(&names, &n, path, hub_name_repo_valid);
+	free(path);
+	if (rc)
+		return rc;
+	struct hub_cached_repo *v = calloc(n ? n : 1, sizeof(*v));
+	if (!v) {
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return -ENOMEM;
+	}
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct hub_repo *r;
+		struct state st;
+		if (hub_cache_repo(&r, c, owner, names[i]) || state_load(&st, r->statepath) ||
+		    (!st.head && !st.n)) {
+			free(names[i]);
+			continue;
+		}
+		struct hub_cached_repo *cr = &v[m++];
+		cr->name = names[i];
+		if (st.head && !strncmp(st.head, "refs/heads/", 11))
+			cr->head = strdup(st.head + 11);
+		cr->refs = calloc(st.n ? st.n : 1, sizeof(*cr->refs));
+		cr->commits = calloc(st.n ? st.n : 1, sizeof(*cr->commits));
+		for (size_t j = 0; cr->refs && cr->commits && j < st.n; j++) {
+			struct hub_cached_ref *ref = &cr->refs[cr->n_refs];
+			ref->ref = strdup(st.refs[j].ref);
+			if (!ref->ref)
+				continue;
+			memcpy(ref->sha, st.refs[j].sha, 41);
+			ref->mutable_ = st.refs[j].kind == KIND_BRANCH || st.refs[j].kind == KIND_OTHER;
+			cr->n_refs++;
+			memcpy(cr->commits[cr->n_commits++], st.refs[j].sha, 41);
+		}
+		if (cr->commits) {
+			qsort(cr->commits, cr->n_commits, 41, cmp_sha);
+			size_t u = 0;
+			for (size_t j = 0; j < cr->n_commits; j++)
+				if (!u || memcmp(cr->commits[u - 1], cr->commits[j], 41))
+					memcpy(cr->commits[u++], cr->commits[j], 41);
+			cr->n_commits = u;
+		}
+		state_dispose(&st);
+	}
+	free(names);
+	*out = v;
+	*out_n = m;
+	return 0;
+}
+
+void hub_cache_repos_free(struct hub_cached_repo *repos, size_t n)
+{
+	for (size_t i = 0; repos && i < n; i++) {
+		free(repos[i].name);
+		free(repos[i].head);
+		for (size_t j = 0; j < repos[i].n_refs; j++)
+			free(repos[i].refs[j].ref);
+		free(repos[i].refs);
+		free(repos[i].commits);
+	}
+	free(repos);
+}
+
+/* ---- negative cache (resolve_lock held) ---- */
+
+static bool neg_hit(struct hub_repo *r, const char *ref)
+{
+	int64_t now = now_s();
+	for (struct neg_entry *n = r->neg; n; n = n->next) {
+		if (n->until > now && (!n->ref[0] || !strcmp(n->ref, ref))) {
+			stat_inc(r->cache, &r->cache->stats.neg_hits);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void neg_add(struct hub_repo *r, const char *ref)
+{
+	int64_t until = now_s() + r->cache->opts->neg_ttl;
+	struct neg_entry **pp = &r->neg;
+	/* Drop expired entries and any previous entry for this ref. */
+	while (*pp) {
+		struct neg_entry *n = *pp;
+		if (n->until <= now_s() || !strcmp(n->ref, ref)) {
+			*pp = n->next;
+			free(n->ref);
+			free(n);
+		} else {
+			pp = &n->next;
+		}
+	}
+	struct neg_entry *n = calloc(1, sizeof(*n));
+	if (!n || !(n->ref = strdup(ref))) {
+		free(n);
+		return;
+	}
+	n->until = until;
+	n->next = r->neg;
+	r->neg = n;
+}
+
+/* ---- stale report ---- */
+
+static void stale_mark(struct hub_repo *r, const char *ref, const char *sha, bool stale)
+{
+	struct hub_cache *c = r->cache;
+	char *key;
+	if (asprintf(&key, "%s/%s:%s", r->owner, r->name, ref) < 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	struct stale_ent **pp = &c->stale;
+	while (*pp && strcmp((*pp)->key, key))
+		pp = &(*pp)->next;
+	if (stale && !*pp) {
+		struct stale_ent *s = calloc(1, sizeof(*s));
+		if (s) {
+			s->key = key;
+			key = NULL;
+			memcpy(s->sha, sha, 41);
+			s->next = c->stale;
+			c->stale = s;
+		}
+	} else if (!stale && *pp) {
+		struct stale_ent *s = *pp;
+		*pp = s->next;
+		free(s->key);
+		free(s);
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(key);
+}
+
+char *hub_cache_stale_report(struct hub_cache *c)
+{
+	size_t cap = 1, len = 0;
+	pthread_mutex_lock(&c->lock);
+	for (struct stale_ent *s = c->stale; s; s = s->next)
+		cap += strlen(s->key) + 43;
+	char *out = malloc(cap);
+	if (out) {
+		out[0] = '\0';
+		for (struct stale_ent *s = c->stale; s; s = s->next)
+			len += (size_t)sprintf(out + len, "%s %s\n", s->key, s->sha);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return out;
+}
+
+void hub_cache_stats(struct hub_cache_stats *out, struct hub_cache *c)
+{
+	out->ls_remote = __atomic_load_n(&c->stats.ls_remote, __ATOMIC_RELAXED);
+	out->fetches = __atomic_load_n(&c->stats.fetches, __ATOMIC_RELAXED);
+	out->fetch_failures = __atomic_load_n(&c->stats.fetch_failures, __ATOMIC_RELAXED);
+	out->stale_served = __atomic_load_n(&c->stats.stale_served, __ATOMIC_RELAXED);
+	out->neg_hits = __atomic_load_n(&c->stats.neg_hits, __ATOMIC_RELAXED);
+}
+
+/* ---- the object database (odb_lock) ---- */
+
+/* Open the read handle; odb_lock held.  A repository that cannot be opened
+ * (never created, or damaged by a crash during init) reads as empty. */
+static int odb_open_locked(struct hub_repo *r)
+{
+	if (r->git)
+		return 0;
+	int err = git_repository_open_ext(&r->git, r->gitdir,
+					  GIT_REPOSITORY_OPEN_NO_SEARCH | GIT_REPOSITORY_OPEN_BARE,
+					  NULL);
+	if (err) {
+		r->git = NULL;
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* 1 if sha is a commit whose root tree is present, 0 if not, -errno. */
+static int commit_in_odb(struct hub_repo *r, const char *sha)
+{
+	git_oid oid;
+	if (git_oid_fromstr(&oid, sha))
+		return 0;
+	pthread_mutex_lock(&r->odb_lock);
+	int present = 0;
+	if (!odb_open_locked(r)) {
+		git_commit *commit = NULL;
+		git_tree *tree = NULL;
+		if (!git_commit_lookup(&commit, r->git, &oid) && !git_commit_tree(&tree, commit))
+			present = 1;
+		git_tree_free(tree);
+		git_commit_free(commit);
+	}
+	pthread_mutex_unlock(&r->odb_lock);
+	return present;
+}
+
+/* Find a commit by hex prefix in the local odb.  0 and out filled, -ENOENT. */
+static int odb_prefix(char out[41], struct hub_repo *r, const char *prefix)
+{
+	git_oid short_oid, full;
+	size_t len = strlen(prefix);
+	char lower[41];
+	for (size_t i = 0; i <= len; i++)
+		lower[i] = (char)(prefix[i] >= 'A' && prefix[i] <= 'F' ? prefix[i] + 32 : prefix[i]);
+	if (git_oid_fromstrn(&short_oid, lower, len))
+		return -ENOENT;
+	pthread_mutex_lock(&r->odb_lock);
+	int rc = -ENOENT;
+	if (!odb_open_locked(r)) {
+		git_odb *odb = NULL;
+		if (!git_repository_odb(&odb, r->git)) {
+			int e = git_odb_exists_prefix(&full, odb, &short_oid, len);
+			if (!e) {
+				git_oid_fmt(out, &full);
+				out[40] = '\0';
+				rc = 0;
+			} else if (e == GIT_EAMBIGUOUS) {
+				hub_warn("%s/%s: commit prefix %s is ambiguous", r->owner, r->name, prefix);
+			}
+			git_odb_free(odb);
+		}
+	}
+	pthread_mutex_unlock(&r->odb_lock);
+	if (!rc && commit_in_odb(r, out) != 1)
+		rc = -ENOENT;
+	return rc;
+}
+
+static void odb_refresh(struct hub_repo *r)
+{
+	pthread_mutex_lock(&r->odb_lock);
+	if (r->git) {
+		/* Packs written by the fetch (another handle, maybe another
+		 * process) become visible on reopen. */
+		git_repository_free(r->git);
+		r->git = NULL;
+	}
+	pthread_mutex_unlock(&r->odb_lock);
+}
+
+/* ---- network (resolve_lock held) ---- */
+
+static int remote_url(char *out, size_t outsz, struct hub_repo *r)
+{
+	int n = hub_options_git_url(out, outsz, r->cache->opts, r->owner, r->name);
+	return n < 0 ? n : 0;
+}
+
+static int ls_remote(struct hub_remote_refs *out, struct hub_repo *r)
+{
+	char url[HUB_URL_MAX];
+	int rc = remote_url(url, sizeof(url), r);
+	if (rc)
+		return rc;
+	stat_inc(r->cache, &r->cache->stats.ls_remote);
+	rc = hub_git_ls_remote(out, url);
+	if (rc)
+		hub_info("%s/%s: listing %s failed: %s", r->owner, r->name, url, strerror(-rc));
+	return rc;
+}
+
+/* Remove what a killed fetch may have left behind; repo lock file held. */
+static void clean_fetch_leftovers(struct hub_repo *r)
+{
+	char *packdir;
+	if (asprintf(&packdir, "%s/objects/pack", r->gitdir) < 0)
+		return;
+	DIR *d = opendir(packdir);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (!strncmp(de->d_name, "pack_git2_", 10) || strstr(de->d_name, ".lock") ||
+			    (!strncmp(de->d_name, "tmp_", 4))) {
+				char *p = path_join(packdir, de->d_name);
+				if (p) {
+					hub_debug("removing leftover %s", p);
+					unlink(p);
+					free(p);
+				}
+			}
+		}
+		closedir(d);
+	}
+	free(packdir);
+	static const char *const locks[] = { "shallow.lock", "packed-refs.lock", "config.lock",
+					     "FETCH_HEAD.lock" };
+	for (size_t i = 0; i < sizeof(locks) / sizeof(*locks); i++) {
+		char *p = path_join(r->gitdir, locks[i]);
+		if (p) {
+			unlink(p);
+			free(p);
+		}
+	}
+}
+
+/* Fetch refspecs; takes the cross-process lock.  The caller verifies. */
+static int fetch(struct hub_repo *r, const char *const *specs, size_t n, int depth)
+{
+	char url[HUB_URL_MAX];
+	int rc = remote_url(url, sizeof(url), r);
+	if (rc)
+		return rc;
+	rc = hub_mkdir_p(r->dir);
+	if (rc) {
+		hub_err("%s: cannot create: %s", r->dir, strerror(-rc));
+		return rc;
+	}
+	int lfd = hub_file_lock(r->lockpath);
+	if (lfd < 0) {
+		hub_err("%s: cannot lock: %s", r->lockpath, strerror(-lfd));
+		return lfd;
+	}
+	clean_fetch_leftovers(r);
+	rc = hub_git_init_bare(r->gitdir);
+	if (rc == 0) {
+		stat_inc(r->cache, &r->cache->stats.fetches);
+		hub_info("%s/%s: fetching %s from %s", r->owner, r->name, specs[0], url);
+		rc = hub_git_fetch(r->gitdir, url, specs, n, depth);
+	}
+	if (rc)
+		stat_inc(r->cache, &r->cache->stats.fetch_failures);
+	hub_file_unlock(lfd);
+	odb_refresh(r);
+	return rc;
+}
+
+static bool repo_is_shallow(struct hub_repo *r)
+{
+	char *p = path_join(r->gitdir, "shallow");
+	bool shallow = p && access(p, F_OK) == 0;
+	free(p);
+	return shallow;
+}
+
+/* Fetch one full ref name (refs/heads/x, refs/tags/x, ...) shallow. */
+static int fetch_ref(struct hub_repo *r, const char *fullref)
+{
+	char spec[2 * HUB_REF_MAX + 64];
+	snprintf(spec, sizeof(spec), "+%s:refs/hubfs/%s", fullref, fullref + 5);
+	const char *specs[] = { spec };
+	return fetch(r, specs, 1, 1);
+}
+
+static int fetch_sha(struct hub_repo *r, const char *sha)
+{
+	char spec[128];
+	snprintf(spec, sizeof(spec), "%s:refs/hubfs/commits/%s", sha, sha);
+	const char *specs[] = { spec };
+	return fetch(r, specs, 1, 1);
+}
+
+/* Whole history of every branch and tag: for commits that are not the tip
+ * of any ref and that the server will not send by id. */
+static int fetch_all(struct hub_repo *r)
+{
+	const char *specs[] = { "+refs/heads/*:refs/hubfs/heads/*", "+refs/tags/*:refs/hubfs/tags/*" };
+	return fetch(r, specs, 2, repo_is_shallow(r) ? -1 : 0);
+}
+
+/* ---- resolution ---- */
+
+static const struct hub_remote_ref *ls_find(const struct hub_remote_refs *ls, const char *full)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		if (!strcmp(ls->refs[i].name, full))
+			return &ls->refs[i];
+	return NULL;
+}
+
+static const char *ref_commit(const struct hub_remote_ref *e)
+{
+	return e->peeled[0] ? e->peeled : e->oid;
+}
+
+static bool is_fresh(const struct hub_repo *r, const struct st_ref *e)
+{
+	if (e->kind == KIND_TAG || e->kind == KIND_COMMIT)
+		return true;
+	return now_s() - e->time < r->cache->opts->ref_ttl;
+}
+
+/* Record a resolution under the cross-process lock, merging with what other
+ * processes wrote meanwhile. */
+static int record(struct hub_repo *r, const char *ref, const char *sha, enum ref_kind kind,
+		  const char *head)
+{
+	int rc = hub_mkdir_p(r->dir);
+	if (rc)
+		return rc;
+	int lfd = hub_file_lock(r->lockpath);
+	if (lfd < 0)
+		return lfd;
+	struct state st;
+	rc = state_load(&st, r->statepath);
+	if (!rc && ref)
+		rc = state_set(&st, ref, sha, kind, now_s());
+	if (!rc && head) {
+		char *h = strdup(head);
+		if (!h) {
+			rc = -ENOMEM;
+		} else {
+			free(st.head);
+			st.head = h;
+			st.head_time = now_s();
+		}
+	}
+	if (!rc)
+		rc = state_save(&st, r->statepath);
+	if (rc)
+		hub_err("%s: cannot write: %s", r->statepath, strerror(-rc));
+	state_dispose(&st);
+	hub_file_unlock(lfd);
+	return rc;
+}
+
+/* Make sure the commit of a listed ref is present. */
+static int ensure_fetched(struct hub_repo *r, const char *fullref, const char *sha)
+{
+	if (commit_in_odb(r, sha) == 1)
+		return 0;
+	int rc = fetch_ref(r, fullref);
+	if (rc)
+		return rc;
+	if (commit_in_odb(r, sha) != 1) {
+		hub_err("%s/%s: fetched %s but commit %s is missing", r->owner, r->name, fullref, sha);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Resolve a hex prefix online; ls may be NULL (listing failed). */
+static int resolve_sha(char out[41], struct hub_repo *r, const char *prefix,
+		       const struct hub_remote_refs *ls)
+{
+	if (!odb_prefix(out, r, prefix))
+		return 0;
+	size_t len = strlen(prefix);
+	const struct hub_remote_ref *match = NULL;
+	for (size_t i = 0; ls && i < ls->n; i++) {
+		if (!strncasecmp(ref_commit(&ls->refs[i]), prefix, len)) {
+			if (match && strcmp(ref_commit(match), ref_commit(&ls->refs[i])))
+				return -ENOENT; /* ambiguous */
+			match = &ls->refs[i];
+		}
+	}
+	if (match) {
+		int rc = ensure_fetched(r, match->name, ref_commit(match));
+		if (rc)
+			return rc;
+		memcpy(out, ref_commit(match), 41);
+		return 0;
+	}
+	if (!ls)
+		return -EIO;
+	if (len == 40 && fetch_sha(r, prefix) == 0 && !odb_prefix(out, r, prefix))
+		return 0;
+	int rc = fetch_all(r);
+	if (rc)
+		return rc;
+	return odb_prefix(out, r, prefix);
+}
+
+static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, struct hub_repo *r,
+			  const char *ref)
+{
+	const struct hub_options *o = r->cache->opts;
+	struct state st;
+	int rc = state_load(&st, r->statepath);
+	if (rc)
+		return rc;
+	struct st_ref *e = state_find(&st, ref);
+	if (e && commit_in_odb(r, e->sha) != 1)
+		e = NULL; /* recorded but objects gone: resolve again */
+	bool hex = hub_name_is_hex_prefix(ref);
+
+	if (e && (o->offline || is_fresh(r, e) || now_s() < r->remote_fail_until)) {
+		memcpy(out, e->sha, 41);
+		*out_immutable = e->kind == KIND_TAG || e->kind == KIND_COMMIT;
+		if (!is_fresh(r, e) && !o->offline) {
+			*out_stale = true;
+			stat_inc(r->cache, &r->cache->stats.stale_served);
+		}
+		state_dispose(&st);
+		return 0;
+	}
+	if (o->offline) {
+		state_dispose(&st);
+		if (hex && !odb_prefix(out, r, ref)) {
+			*out_immutable = true;
+			return 0;
+		}
+		return -ENOENT;
+	}
+	if (neg_hit(r, ref)) {
+		state_dispose(&st);
+		return -ENOENT;
+	}
+
+	struct hub_remote_refs ls = { 0 };
+	rc = ls_remote(&ls, r);
+	if (rc == -ENOENT) {
+		neg_add(r, "");
+		state_dispose(&st);
+		return -ENOENT;
+	}
+	if (rc) {
+		/* Transient: serve what we had, never call it ENOENT. */
+		r->remote_fail_until = now_s() + HUB_REMOTE_RETRY_SECONDS;
+		if (e) {
+			memcpy(out, e->sha, 41);
+			*out_immutable = false;
+			*out_stale = true;
+			stat_inc(r->cache, &r->cache->stats.stale_served);
+			stale_mark(r, ref, e->sha, true);
+			hub_warn("%s/%s: serving cached %s=%s: remote failed: %s", r->owner, r->name,
+				 ref, e->sha, strerror(-rc));
+			state_dispose(&st);
+			return 0;
+		}
+		if (hex && !odb_prefix(out, r, ref)) {
+			*out_immutable = true;
+			state_dispose(&st);
+			return 0;
+		}
+		state_dispose(&st);
+		return rc < 0 ? -EIO : rc;
+	}
+	r->remote_fail_until = 0;
+	state_dispose(&st);
+
+	char full[HUB_REF_MAX + 16];
+	const struct hub_remote_ref *hit = NULL;
+	enum ref_kind kind = KIND_OTHER;
+	static const struct {
+		const char *prefix;
+		enum ref_kind kind;
+	} order[] = { { "refs/heads/", KIND_BRANCH }, { "refs/tags/", KIND_TAG } };
+	for (size_t i = 0; !hit && i < 2; i++) {
+		snprintf(full, sizeof(full), "%s%s", order[i].prefix, ref);
+		hit = ls_find(&ls, full);
+		kind = order[i].kind;
+	}
+	if (!hit && !strncmp(ref, "refs/", 5)) {
+		hit = ls_find(&ls, ref);
+		snprintf(full, sizeof(full), "%s", ref);
+		kind = !strncmp(ref, "refs/heads/", 11) ? KIND_BRANCH
+		       : !strncmp(ref, "refs/tags/", 10) ? KIND_TAG
+							 : KIND_OTHER;
+	}
+	const char *head = ls.head;
+	char sha[41];
+	if (hit) {
+		memcpy(sha, ref_commit(hit), 41);
+		rc = ensure_fetched(r, full, sha);
+	} else if (hex) {
+		rc = resolve_sha(sha, r, ref, &ls);
+		kind = KIND_COMMIT;
+	} else {
+		rc = -ENOENT;
+	}
+	if (rc == -ENOENT) {
+		hub_info("%s/%s: no ref or commit %s upstream", r->owner, r->name, ref);
+		neg_add(r, ref);
+	}
+	if (!rc) {
+		record(r, ref, sha, kind, head);
+		stale_mark(r, ref, sha, false);
+		memcpy(out, sha, 41);
+		*out_immutable = kind == KIND_TAG || kind == KIND_COMMIT;
+	}
+	hub_git_refs_dispose(&ls);
+	return rc;
+}
+
+int hub_repo_resolve(char out_sha[41], bool *out_immutable, bool *out_stale, struct hub_repo *r,
+		     const char *ref)
+{
+	bool stale = false, immutable = false;
+	if (!hub_name_ref_valid(ref) && !hub_name_is_hex_prefix(ref))
+		return -ENOENT;
+	pthread_mutex_lock(&r->resolve_lock);
+	int rc = resolve_locked(out_sha, &immutable, &stale, r, ref);
+	pthread_mutex_unlock(&r->resolve_lock);
+	if (out_stale)
+		*out_stale = stale;
+	if (out_immutable)
+		*out_immutable = immutable;
+	return rc;
+}
+
+int hub_repo_default_branch(char *out, size_t outsz, struct hub_repo *r)
+{
+	const struct hub_options *o = r->cache->opts;
+	pthread_mutex_lock(&r->resolve_lock);
+	struct state st;
+	int rc = state_load(&st, r->statepath);
+	char *head = NULL;
+	if (rc)
+		goto out;
+	bool fresh = st.head && now_s() - st.head_time < o->ref_ttl;
+	if (st.head && (fresh || o->offline || now_s() < r->remote_fail_until)) {
+		head = strdup(st.head);
+	} else if (o->offline) {
+		rc = -ENOENT;
+	} else if (neg_hit(r, "")) {
+		rc = -ENOENT;
+	} else {
+		struct hub_remote_refs ls = { 0 };
+		rc = ls_remote(&ls, r);
+		if (rc == -ENOENT) {
+			neg_add(r, "");
+		} else if (rc) {
+			r->remote_fail_until = now_s() + HUB_REMOTE_RETRY_SECONDS;
+			if (st.head) {
+				head = strdup(st.head);
+				rc = 0;
+				stat_inc(r->cache, &r->cache->stats.stale_served);
+			} else {
+				rc = -EIO;
+			}
+		} else if (!ls.head || strncmp(ls.head, "refs/heads/", 11)) {
+			hub_warn("%s/%s: remote has no HEAD branch", r->owner, r->name);
+			rc = -ENOENT;
+		} else {
+			head = strdup(ls.head);
+			/* Only remember the repo once it really holds something:
+			 * record HEAD together with the branch it names. */
+			const struct hub_remote_ref *tip = ls_find(&ls, ls.head);
+			if (tip && !ensure_fetched(r, ls.head, ref_commit(tip)))
+				record(r, ls.head + 11, ref_commit(tip), KIND_BRANCH, ls.head);
+			else
+				record(r, NULL, NULL, KIND_BRANCH, ls.head);
+		}
+		hub_git_refs_dispose(&ls);
+	}
+	if (!rc && !head)
+		rc = -ENOMEM;
+	if (!rc) {
+		const char *shortname = !strncmp(head, "refs/heads/", 11) ? head + 11 : head;
+		if (strlen(shortname) >= outsz)
+			rc = -ENAMETOOLONG;
+		else
+			strcpy(out, shortname);
+	}
+out:
+	free(head);
+	state_dispose(&st);
+	pthread_mutex_unlock(&r->resolve_lock);
+	return rc;
+}
+
+int hub_repo_ensure_commit(struct hub_repo *r, const char *sha)
+{
+	if (!hub_name_is_full_sha(sha))
+		return -ENOENT;
+	if (commit_in_odb(r, sha) == 1)
+		return 0;
+	char out[41];
+	bool imm, stale;
+	/* Resolving the full sha as a ref fetches it and records it. */
+	int rc = hub_repo_resolve(out, &imm, &stale, r, sha);
+	if (!rc && strcmp(out, sha))
+		rc = -ENOENT;
+	return rc;
+}
+
+/* ---- trees and blobs ---- */
+
+int hub_repo_commit_info(struct hub_oid *out_tree, int64_t *out_time, struct hub_repo *r,
+			 const char *sha)
+{
+	git_oid oid;
+	if (git_oid_fromstr(&oid, sha))
+		return -ENOENT;
+	pthread_mutex_lock(&r->odb_lock);
+	int rc = odb_open_locked(r);
+	git_commit *commit = NULL;
+	if (!rc)
+		rc = git_errno(git_commit_lookup(&commit, r->git, &oid), "commit lookup", r);
+	if (!rc) {
+		memcpy(out_tree->id, git_commit_tree_id(commit)->id, 20);
+		*out_time = (int64_t)git_commit_time(commit);
+	}
+	git_commit_free(commit);
+	pthread_mutex_unlock(&r->odb_lock);
+	return rc;
+}
+
+void hub_tree_entries_free(struct hub_tree_entry *e, size_t n)
+{
+	for (size_t i = 0; e && i < n; i++)
+		free(e[i].name);
+	free(e);
+}
+
+int hub_repo_tree_list(struct hub_tree_entry **out, size_t *out_n, struct hub_repo *r,
+		       const struct hub_oid *tree_id)
+{
+	*out = NULL;
+	*out_n = 0;
+	git_oid oid;
+	memcpy(oid.id, tree_id->id, 20);
+	pthread_mutex_lock(&r->odb_lock);
+	git_tree *tree = NULL;
+	git_odb *odb = NULL;
+	int rc = odb_open_locked(r);
+	if (!rc)
+		rc = git_errno(git_tree_lookup(&tree, r->git, &oid), "tree lookup", r);
+	if (!rc)
+		rc = git_errno(git_repository_odb(&odb, r->git), "odb", r);
+	size_t n = rc ? 0 : git_tree_entrycount(tree);
+	if (!rc && n > HUB_DIR_ENTRIES_MAX)
+		rc = -EFBIG;
+	struct hub_tree_entry *v = rc ? NULL : calloc(n ? n : 1, sizeof(*v));
+	if (!rc && !v)
+		rc = -ENOMEM;
+	for (size_t i = 0; !rc && i < n; i++) {
+		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
+		v[i].name = strdup(git_tree_entry_name(te));
+		if (!v[i].name) {
+			rc = -ENOMEM;
+			break;
+		}
+		v[i].mode = (uint32_t)git_tree_entry_filemode_raw(te);
+		memcpy(v[i].oid.id, git_tree_entry_id(te)->id, 20);
+		if (v[i].mode == HUB_MODE_BLOB || v[i].mode == HUB_MODE_EXEC ||
+		    v[i].mode == HUB_MODE_LINK || (v[i].mode & 0170000) == 0100000) {
+			size_t len = 0;
+			git_object_t type;
+			rc = git_errno(git_odb_read_header(&len, &type, odb, git_tree_entry_id(te)),
+				       "blob header", r);
+			v[i].size = len;
+			if ((v[i].mode & 0170000) == 0100000 && v[i].mode != HUB_MODE_EXEC)
+				v[i].mode = HUB_MODE_BLOB; /* old 100664 etc. */
+		} else if (v[i].mode != HUB_MODE_TREE && v[i].mode != HUB_MODE_GITLINK) {
+			v[i].mode = HUB_MODE_BLOB;
+		}
+	}
+	git_odb_free(odb);
+	git_tree_free(tree);
+	pthread_mutex_unlock(&r->odb_lock);
+	if (rc) {
+		hub_tree_entries_free(v, n);
+		return rc;
+	}
+	*out = v;
+	*out_n = n;
+	return 0;
+}
+
+int hub_repo_path_lookup(struct hub_oid *out, uint32_t *out_mode, struct hub_repo *r,
+			 const struct hub_oid *root_tree, const char *path)
+{
+	git_oid oid;
+	memcpy(oid.id, root_tree->id, 20);
+	pthread_mutex_lock(&r->odb_lock);
+	git_tree *tree = NULL;
+	git_tree_entry *te = NULL;
+	int rc = odb_open_locked(r);
+	if (!rc)
+		rc = git_errno(git_tree_lookup(&tree, r->git, &oid), "tree lookup", r);
+	if (!rc)
+		rc = git_errno(git_tree_entry_bypath(&te, tree, path), "path lookup", r);
+	if (!rc) {
+		memcpy(out->id, git_tree_entry_id(te)->id, 20);
+		*out_mode = (uint32_t)git_tree_entry_filemode_raw(te);
+	}
+	git_tree_entry_free(te);
+	git_tree_free(tree);
+	pthread_mutex_unlock(&r->odb_lock);
+	return rc;
+}
+
+static unsigned blob_bucket(const struct hub_oid *oid)
+{
+	unsigned h;
+	memcpy(&h, oid->id, sizeof(h));
+	return h % BLOB_BUCKETS;
+}
+
+/* cache->lock held. */
+static void lru_unlink(struct hub_cache *c, struct blob_ent *b)
+{
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		c->lru_head = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	else
+		c->lru_tail = b->prev;
+	b->prev = b->next = NULL;
+}
+
+static void lru_push(struct hub_cache *c, struct blob_ent *b)
+{
+	b->next = c->lru_head;
+	b->prev = NULL;
+	if (c->lru_head)
+		c->lru_head->prev = b;
+	c->lru_head = b;
+	if (!c->lru_tail)
+		c->lru_tail = b;
+}
+
+/* Drop the LRU's reference to b; cache->lock held.  Returns b if it must be
+ * freed by the caller (after unlocking). */
+static struct blob_ent *lru_evict(struct hub_cache *c, struct blob_ent *b)
+{
+	lru_unlink(c, b);
+	struct blob_ent **pp = &c->buckets[blob_bucket(&b->oid)];
+	while (*pp && *pp != b)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = b->hnext;
+	b->in_lru = false;
+	c->lru_bytes -= b->pub.size;
+	return __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0 ? b : NULL;
+}
+
+int hub_repo_blob_get(struct hub_blob **out, struct hub_repo *r, const struct hub_oid *oid)
+{
+	struct hub_cache *c = r->cache;
+	*out = NULL;
+	pthread_mutex_lock(&c->lock);
+	for (struct blob_ent *b = c->buckets[blob_bucket(oid)]; b; b = b->hnext) {
+		if (!memcmp(b->oid.id, oid->id, 20)) {
+			__atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+			lru_unlink(c, b);
+			lru_push(c, b);
+			pthread_mutex_unlock(&c->lock);
+			*out = &b->pub;
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+
+	git_oid goid;
+	memcpy(goid.id, oid->id, 20);
+	pthread_mutex_lock(&r->odb_lock);
+	git_blob *blob = NULL;
+	int rc = odb_open_locked(r);
+	if (!rc)
+		rc = git_errno(git_blob_lookup(&blob, r->git, &goid), "blob lookup", r);
+	struct blob_ent *b = NULL;
+	if (!rc) {
+		size_t size = (size_t)git_blob_rawsize(blob);
+		b = calloc(1, sizeof(*b));
+		char *data = malloc(size ? size : 1);
+		if (!b || !data) {
+			free(b);
+			free(data);
+			b = NULL;
+			rc = -ENOMEM;
+		} else {
+			memcpy(data, git_blob_rawcontent(blob), size);
+			b->pub.data = data;
+			b->pub.size = size;
+			b->oid = *oid;
+			b->refs = 1;
+		}
+	}
+	git_blob_free(blob);
+	pthread_mutex_unlock(&r->odb_lock);
+	if (rc)
+		return rc;
+
+	/* Insert unless another thread did meanwhile; evict to the budget. */
+	struct blob_ent *dead[16];
+	size_t ndead = 0;
+	pthread_mutex_lock(&c->lock);
+	struct blob_ent *other = NULL;
+	for (struct blob_ent *x = c->buckets[blob_bucket(oid)]; x; x = x->hnext)
+		if (!memcmp(x->oid.id, oid->id, 20))
+			other = x;
+	if (other) {
+		__atomic_add_fetch(&other->refs, 1, __ATOMIC_RELAXED);
+		*out = &other->pub;
+		dead[ndead++] = b;
+	} else {
+		*out = &b->pub;
+		if (b->pub.size <= HUB_BLOB_CACHE_BYTES / 4) {
+			__atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+			b->in_lru = true;
+			b->hnext = c->buckets[blob_bucket(oid)];
+			c->buckets[blob_bucket(oid)] = b;
+			lru_push(c, b);
+			c->lru_bytes += b->pub.size;
+		}
+		while (c->lru_bytes > HUB_BLOB_CACHE_BYTES && c->lru_tail && ndead < 16) {
+			struct blob_ent *v = lru_evict(c, c->lru_tail);
+			if (v)
+				dead[ndead++] = v;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	for (size_t i = 0; i < ndead; i++)
+		blob_free(dead[i]);
+	return 0;
+}
+
+void hub_blob_put(struct hub_blob *pub)
+{
+	if (!pub)
+		return;
+	struct blob_ent *b = (struct blob_ent *)pub;
+	/* The LRU holds a reference while the blob is listed, so reaching 0
+	 * here means it is no longer reachable from the cache. */
+	if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		blob_free(b);
+}

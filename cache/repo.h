@@ -1,0 +1,122 @@
+/*
+ * The repository cache: one bare git repository per GitHub repository under
+ * <root>/hubfs/repos/<owner>/<repo>/, a state file recording how refs were
+ * resolved, and the rules for when to ask the remote again (ref_ttl, neg_ttl,
+ * offline, serve-stale on transient failures).
+ *
+ *   <root>/hubfs/repos/<owner>/<repo>/git/         bare repository (libgit2)
+ *   <root>/hubfs/repos/<owner>/<repo>/state.json   resolutions, remote HEAD
+ *   <root>/hubfs/repos/<owner>/<repo>/lock         flock: fetch + state update
+ *
+ * A resolution is written to state.json only after its commit and tree are
+ * in the object database, so a daemon killed mid-fetch leaves at worst
+ * unreferenced pack temp files, never a ref pointing at missing objects.
+ * fs/ sees no libgit2 type: object ids are struct hub_oid.
+ */
+#ifndef HUB_CACHE_REPO_H
+#define HUB_CACHE_REPO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fs/options.h"
+
+struct hub_oid {
+	unsigned char id[20];
+};
+
+/* The set of repositories of one mount: the cache root and the options. */
+struct hub_cache;
+/* One owner/repo; lives as long as the hub_cache that made it. */
+struct hub_repo;
+
+int hub_cache_new(struct hub_cache **out, const char *root, const struct hub_options *opts);
+void hub_cache_free(struct hub_cache *c);
+const char *hub_cache_root(const struct hub_cache *c);
+
+/* Get (creating the in-memory object on first use) the repo owner/name.  No
+ * I/O; names must have been validated with fs/names.h. */
+int hub_cache_repo(struct hub_repo **out, struct hub_cache *c, const char *owner, const char *name);
+
+/* Owners with at least one repo in the cache; a malloc'd array of malloc'd names. */
+int hub_cache_list_owners(char ***out, size_t *out_n, struct hub_cache *c);
+
+/* What the cache knows of one owner's repos, for readdir of /<owner>/. */
+struct hub_cached_ref {
+	char *ref;       /* as the user named it: "main", "v1.0", "refs/tags/x", "abc1234" */
+	char sha[41];
+	bool mutable_;   /* a branch (re-resolved after ref_ttl) */
+};
+struct hub_cached_repo {
+	char *name;
+	char *head;      /* default branch short name, NULL if never resolved */
+	struct hub_cached_ref *refs;
+	size_t n_refs;
+	char (*commits)[41]; /* distinct commits present, sorted */
+	size_t n_commits;
+};
+int hub_cache_list_repos(struct hub_cached_repo **out, size_t *out_n, struct hub_cache *c,
+			 const char *owner);
+void hub_cache_repos_free(struct hub_cached_repo *repos, size_t n);
+
+/* The default branch's short name ("main"), from the remote's HEAD (cached
+ * for ref_ttl).  -ENOENT: repo does not exist; -EIO etc: transient and
+ * nothing cached. */
+int hub_repo_default_branch(char *out, size_t outsz, struct hub_repo *r);
+
+/* Resolve a ref as the user wrote it (branch, tag, "refs/..." name, or a
+ * 7..40 hex commit prefix) to a commit present in the cache, fetching it if
+ * needed.  *out_immutable is false for branches.  *out_stale (may be NULL) is
+ * set when a cached answer is served because the remote failed. */
+int hub_repo_resolve(char out_sha[41], bool *out_immutable, bool *out_stale, struct hub_repo *r,
+		     const char *ref);
+
+/* Make sure the commit <sha> (40 hex) is present, fetching it if allowed.
+ * -ENOENT if it does not exist (or offline and absent). */
+int hub_repo_ensure_commit(struct hub_repo *r, const char *sha);
+
+/* Commit metadata: its root tree and committer time. */
+int hub_repo_commit_info(struct hub_oid *out_tree, int64_t *out_time, struct hub_repo *r,
+			 const char *sha);
+
+/* Git file modes as stored in trees. */
+#define HUB_MODE_TREE 0040000
+#define HUB_MODE_BLOB 0100644
+#define HUB_MODE_EXEC 0100755
+#define HUB_MODE_LINK 0120000
+#define HUB_MODE_GITLINK 0160000
+
+struct hub_tree_entry {
+	char *name;
+	uint32_t mode;     /* one of HUB_MODE_* */
+	struct hub_oid oid;
+	uint64_t size;     /* blob size (files and symlinks); 0 otherwise */
+};
+/* List one tree, sizes included.  Entries are sorted by name (git order). */
+int hub_repo_tree_list(struct hub_tree_entry **out, size_t *out_n, struct hub_repo *r,
+		       const struct hub_oid *tree);
+void hub_tree_entries_free(struct hub_tree_entry *e, size_t n);
+
+/* Blob contents, shared and reference counted (an LRU keeps recent ones). */
+struct hub_blob {
+	const char *data;
+	size_t size;
+};
+int hub_repo_blob_get(struct hub_blob **out, struct hub_repo *r, const struct hub_oid *oid);
+void hub_blob_put(struct hub_blob *b);
+
+/* Path of a file in one commit (for the analyser): the blob id and mode.
+ * -ENOENT if absent. */
+int hub_repo_path_lookup(struct hub_oid *out, uint32_t *out_mode, struct hub_repo *r,
+			 const struct hub_oid *root_tree, const char *path);
+
+/* Counters for /.hubfs/. */
+struct hub_cache_stats {
+	uint64_t ls_remote, fetches, fetch_failures, stale_served, neg_hits;
+};
+void hub_cache_stats(struct hub_cache_stats *out, struct hub_cache *c);
+/* Stale resolutions being served, one "owner/repo:ref sha" per line (malloc'd). */
+char *hub_cache_stale_report(struct hub_cache *c);
+
+#endif

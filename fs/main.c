@@ -1,0 +1,208 @@
+/*
+ * hubfs entry point: parse the command line, check everything that can be
+ * checked before mounting (mountpoint, cache root, /dev/fuse) so a bad setup
+ * gives one clear line and mounts nothing, then mount and serve.
+ *
+ * Order matters: libfuse may fork into the background (fuse_daemonize), and
+ * threads do not survive fork, so libgit2 and every worker thread start
+ * after it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache/files.h"
+#include "cache/repo.h"
+#include "fetch/git.h"
+#include "fs/limits.h"
+#include "fs/log.h"
+#include "fs/ops.h"
+#include "fs/options.h"
+
+static void die_line(const char *fmt, const char *a, const char *b)
+{
+	fprintf(stderr, "hubfs: ");
+	fprintf(stderr, fmt, a, b);
+	fputc('\n', stderr);
+}
+
+/* `hubfs status MOUNTPOINT`: what the daemon reports under /.hubfs/. */
+static int cmd_status(const char *mnt)
+{
+	static const char *const files[] = { "version", "counters", "stale" };
+	for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/.hubfs/%s", mnt, files[i]);
+		char *text;
+		size_t len;
+		int rc = hub_file_read(&text, &len, path, HUB_JSON_MAX);
+		if (rc) {
+			if (i == 0) {
+				die_line("%s is not a hubfs mount (%s)", mnt, strerror(-rc));
+				return 1;
+			}
+			continue;
+		}
+		if (i > 0 && len)
+			printf("%s:\n", files[i]);
+		fwrite(text, 1, len, stdout);
+		free(text);
+	}
+	return 0;
+}
+
+/* Create <root>/hubfs and prove it is writable. */
+static int check_cache(const char *root)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/hubfs/repos", root);
+	int rc = hub_mkdir_p(path);
+	if (rc) {
+		die_line("cache directory %s is not usable: %s", root, strerror(-rc));
+		return rc;
+	}
+	snprintf(path, sizeof(path), "%s/hubfs/.write-test", root);
+	rc = hub_file_write_atomic(path, "", 0);
+	unlink(path);
+	if (rc)
+		die_line("cache directory %s is not writable: %s", root, strerror(-rc));
+	return rc;
+}
+
+static int check_mountpoint(const char *mnt)
+{
+	struct stat st;
+	if (stat(mnt, &st)) {
+		die_line("mountpoint %s: %s", mnt, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		die_line("mountpoint %s: %s", mnt, strerror(ENOTDIR));
+		return -1;
+	}
+	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		die_line("cannot use /dev/fuse: %s%s", strerror(errno),
+			 errno == ENOENT ? " (is the fuse module loaded?)" : "");
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* libfuse's argv: the user's libfuse options plus ours. */
+static int build_fuse_args(struct fuse_args *args, const struct hub_options *o)
+{
+	for (int i = 0; i < o->fuse_argc; i++)
+		if (fuse_opt_add_arg(args, o->fuse_argv[i]))
+			return -ENOMEM;
+	if (args->argc == 0 && fuse_opt_add_arg(args, "hubfs"))
+		return -ENOMEM;
+	char opt[PATH_MAX + 64];
+	snprintf(opt, sizeof(opt), "-oro,default_permissions,subtype=hubfs,fsname=%s",
+		 o->source ? o->source : "hubfs");
+	if (fuse_opt_add_arg(args, opt))
+		return -ENOMEM;
+	if (o->debug && fuse_opt_add_arg(args, "-odebug"))
+		return -ENOMEM;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct hub_options opts;
+	char err[512];
+	if (hub_options_parse(&opts, argc, argv, getenv, err, sizeof(err))) {
+		fprintf(stderr, "hubfs: %s\n", err);
+		fprintf(stderr, "Try 'hubfs --help'.\n");
+		hub_options_dispose(&opts);
+		return 2;
+	}
+	int status = 1;
+	switch (opts.cmd) {
+	case HUB_CMD_HELP:
+		hub_options_usage(argv[0]);
+		hub_options_dispose(&opts);
+		return 0;
+	case HUB_CMD_VERSION:
+		printf("hubfs %s\nlibfuse %s, libgit2 %d.%d.%d\n", HUBFS_VERSION, fuse_pkgversion(),
+		       LIBGIT2_VER_MAJOR, LIBGIT2_VER_MINOR, LIBGIT2_VER_REVISION);
+		hub_options_dispose(&opts);
+		return 0;
+	case HUB_CMD_STATUS:
+		status = cmd_status(opts.mountpoint);
+		hub_options_dispose(&opts);
+		return status;
+	case HUB_CMD_MOUNT:
+		break;
+	}
+
+	char root[PATH_MAX];
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+	struct hub_cache *cache = NULL;
+	struct hub_fs *fs = NULL;
+	bool mounted = false, git_up = false;
+
+	hub_log_init(true, opts.debug);
+	if (hub_options_cache_root(root, sizeof(root), &opts, getenv) < 0) {
+		die_line("cannot determine the cache directory%s%s", "", "");
+		goto out;
+	}
+	if (check_mountpoint(opts.mountpoint) || check_cache(root))
+		goto out;
+	if (build_fuse_args(&args, &opts))
+		goto out;
+	if (hub_cache_new(&cache, root, &opts) || hub_fs_new(&fs, &opts, cache))
+		goto out;
+	se = fuse_session_new(&args, hub_fs_ops(), sizeof(*hub_fs_ops()), fs);
+	if (!se)
+		goto out; /* libfuse printed why (e.g. an unknown option) */
+	if (fuse_set_signal_handlers(se))
+		goto out;
+	if (fuse_session_mount(se, opts.mountpoint)) {
+		die_line("cannot mount on %s%s", opts.mountpoint, "");
+		goto out;
+	}
+	mounted = true;
+	hub_log_init(opts.foreground, opts.debug);
+	if (fuse_daemonize(opts.foreground))
+		goto out;
+	if (hub_git_global_init()) {
+		hub_err("libgit2 initialisation failed");
+		goto out;
+	}
+	git_up = true;
+	hub_info("mounted on %s, cache %s", opts.mountpoint, root);
+
+	if (opts.single_thread) {
+		status = fuse_session_loop(se) ? 1 : 0;
+	} else {
+		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+		if (!cfg)
+			goto out;
+		fuse_loop_cfg_set_max_threads(cfg, HUB_FUSE_MAX_THREADS);
+		status = fuse_session_loop_mt(se, cfg) ? 1 : 0;
+		fuse_loop_cfg_destroy(cfg);
+	}
+out:
+	if (mounted)
+		fuse_session_unmount(se);
+	if (se) {
+		fuse_remove_signal_handlers(se);
+		fuse_session_destroy(se);
+	}
+	hub_fs_free(fs);
+	hub_cache_free(cache);
+	if (git_up)
+		hub_git_global_shutdown();
+	fuse_opt_free_args(&args);
+	hub_options_dispose(&opts);
+	return status;
+}

@@ -1,0 +1,31 @@
+/*
+ * The generated .hub/ view of one commit: a small immutable tree of
+ * synthetic directories and files, built once per commit on first access and
+ * shared by every node of that commit directory.
+ */
+#ifndef HUB_FS_VIEW_H
+#define HUB_FS_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct hub_repo;
+struct hub_oid;
+
+struct hub_view {
+	char *name;
+	bool dir;
+	char *data; /* files */
+	size_t len;
+	struct hub_view *kids; /* dirs: sorted by name */
+	size_t n;
+};
+
+/* Build the view of commit sha (root tree `tree`). */
+int hub_view_build(struct hub_view **out, struct hub_repo *repo, const char *sha,
+		   const struct hub_oid *tree);
+void hub_view_free(struct hub_view *v);
+/* Child by name, or NULL. */
+const struct hub_view *hub_view_child(const struct hub_view *dir, const char *name);
+
+#endif
