@@ -17,6 +17,17 @@
 enum hub_cmd { HUB_CMD_MOUNT, HUB_CMD_HELP, HUB_CMD_VERSION, HUB_CMD_STATUS };
 enum hub_verify { HUB_VERIFY_STREAM, HUB_VERIFY_STRICT };
 
+/* Bits of hub_options.cli_set: options given on the command line, which the
+ * config file must not override. */
+enum hub_opt_bit {
+	HUB_OPT_CACHE = 1u << 0,
+	HUB_OPT_GIT_URL = 1u << 1,
+	HUB_OPT_OFFLINE = 1u << 2,
+	HUB_OPT_REF_TTL = 1u << 3,
+	HUB_OPT_NEG_TTL = 1u << 4,
+	HUB_OPT_VERIFY = 1u << 5,
+};
+
 struct hub_rewrite {
 	char *from;
 	char *to;
@@ -38,24 +49,27 @@ struct hub_options {
 	long neg_ttl; /* seconds */
 	enum hub_verify verify;
 	char *config_path; /* config= or the default path if that file exists; NULL if none */
+	unsigned cli_set;  /* HUB_OPT_* bits set by the command line */
 	/* Options for libfuse itself (allow_other, default_permissions, ...), as
 	 * argv for fuse_session_new: fuse_argv[0] is "hubfs", then "-o", "a,b". */
 	char **fuse_argv;
 	int fuse_argc;
 };
 
-/* Environment lookup, injectable for tests (getenv in production). */
+/* Environment lookup, injectable for tests (getenv in production; NULL means getenv). */
 typedef const char *(*hub_getenv_fn)(const char *name);
 
 /* Parse argv (argv[0] is the program).  Reads the config file named by
  * config= or, when absent, $XDG_CONFIG_HOME/hubfs/config.json (falling back to
  * $HOME/.config) if that exists.  On error returns -EINVAL (or -errno of a
- * config read) and writes one line, without trailing newline, into err. */
+ * config read) and writes one line, without trailing newline, into err; *out
+ * is then already disposed. */
 int hub_options_parse(struct hub_options *out, int argc, char **argv, hub_getenv_fn env,
 		      char *err, size_t errsz);
 /* Apply a JSON config text (keys as the -o options; "rewrite" is a list of
  * "FROM=TO" strings or an object {FROM: TO}) without overriding options that
- * the command line already set. */
+ * the command line already set (o->cli_set); its rewrite rules are appended.
+ * err as for hub_options_parse, messages start with "config: ". */
 int hub_options_apply_config(struct hub_options *o, const char *json, size_t len, char *err,
 			     size_t errsz);
 /* Free everything the options own (the struct itself is the caller's). */
