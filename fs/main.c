@@ -37,8 +37,8 @@ static int cmd_status(const char *mnt)
 {
 	static const char *const files[] = { "version", "counters", "stale" };
 	for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/.hubfs/%s", mnt, files[i]);
+		char path[PATH_MAX + 32];
+		snprintf(path, sizeof(path), "%.*s/.hubfs/%s", PATH_MAX, mnt, files[i]);
 		char *text;
 		size_t len;
 		int rc = hub_file_read(&text, &len, path, HUB_JSON_MAX);
@@ -60,7 +60,11 @@ static int cmd_status(const char *mnt)
 /* Create <root>/hubfs and prove it is writable. */
 static int check_cache(const char *root)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX + 32];
+	if (strlen(root) >= PATH_MAX) {
+		die_line("cache directory %s: %s", root, strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
+	}
 	snprintf(path, sizeof(path), "%s/hubfs/repos", root);
 	int rc = hub_mkdir_p(path);
 	if (rc) {
@@ -118,7 +122,7 @@ int main(int argc, char **argv)
 {
 	struct hub_options opts;
 	char err[512];
-	if (hub_options_parse(&opts, argc, argv, getenv, err, sizeof(err))) {
+	if (hub_options_parse(&opts, argc, argv, NULL, err, sizeof(err))) {
 		fprintf(stderr, "hubfs: %s\n", err);
 		fprintf(stderr, "Try 'hubfs --help'.\n");
 		hub_options_dispose(&opts);
@@ -131,8 +135,7 @@ int main(int argc, char **argv)
 		hub_options_dispose(&opts);
 		return 0;
 	case HUB_CMD_VERSION:
-		printf("hubfs %s\nlibfuse %s, libgit2 %d.%d.%d\n", HUBFS_VERSION, fuse_pkgversion(),
-		       LIBGIT2_VER_MAJOR, LIBGIT2_VER_MINOR, LIBGIT2_VER_REVISION);
+		printf("hubfs %s (libfuse %s)\n", HUBFS_VERSION, fuse_pkgversion());
 		hub_options_dispose(&opts);
 		return 0;
 	case HUB_CMD_STATUS:
@@ -151,7 +154,7 @@ int main(int argc, char **argv)
 	bool mounted = false, git_up = false;
 
 	hub_log_init(true, opts.debug);
-	if (hub_options_cache_root(root, sizeof(root), &opts, getenv) < 0) {
+	if (hub_options_cache_root(root, sizeof(root), &opts, NULL) < 0) {
 		die_line("cannot determine the cache directory%s%s", "", "");
 		goto out;
 	}
