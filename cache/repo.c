@@ -430,6 +430,38 @@ int hub_cache_list_owners(char ***out, size_t *out_n, struct hub_cache *c)
 	return rc;
 }
 
+static void newer(struct timespec *out, const char *path)
+{
+	struct stat st;
+	if (stat(path, &st))
+		return;
+	if (st.st_mtim.tv_sec > out->tv_sec ||
+	    (st.st_mtim.tv_sec == out->tv_sec && st.st_mtim.tv_nsec > out->tv_nsec))
+		*out = st.st_mtim;
+}
+
+void hub_cache_mtime(struct timespec *out, struct hub_cache *c, const char *owner)
+{
+	out->tv_sec = 0;
+	out->tv_nsec = 0;
+	char *dir;
+	if (asprintf(&dir, "%s/hubfs/repos%s%s", c->root, owner ? "/" : "", owner ? owner : "") < 0)
+		return;
+	newer(out, dir);
+	DIR *d = owner ? opendir(dir) : NULL;
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		char *p;
+		if (de->d_name[0] == '.' || asprintf(&p, "%s/%s/state.json", dir, de->d_name) < 0)
+			continue;
+		newer(out, p);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+}
+
 static int cmp_sha(const void *a, const void *b)
 {
 	return memcmp(a, b, 41);

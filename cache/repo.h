@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "fs/options.h"
 
@@ -41,6 +42,10 @@ int hub_cache_repo(struct hub_repo **out, struct hub_cache *c, const char *owner
 
 /* Owners with at least one repo in the cache; a malloc'd array of malloc'd names. */
 int hub_cache_list_owners(char ***out, size_t *out_n, struct hub_cache *c);
+
+/* When the cache's listing of owner (NULL: of the owners) last changed:
+ * the newest mtime of the directories and state files that make it. */
+void hub_cache_mtime(struct timespec *out, struct hub_cache *c, const char *owner);
 
 /* What the cache knows of one owner's repos, for readdir of /<owner>/. */
 struct hub_cached_ref {

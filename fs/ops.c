@@ -98,6 +98,7 @@ struct node {
 	uint64_t size;          /* files, symlinks, snapshots */
 	struct tree_list *list; /* N_COMMIT/N_TREE: listing (fs->lock) */
 
+	struct timespec mtime;       /* N_ROOT, N_OWNER: the cache's last change */
 	const struct hub_view *view; /* N_VIEW_*: inside commit->view */
 	char *data;                  /* N_CTL_FILE: snapshot */
 };
@@ -308,6 +309,8 @@ static void node_stat(struct hub_fs *fs, const struct node *n, struct stat *st)
 	st->st_blksize = 4096;
 	time_t t = n->commit ? (time_t)n->commit->time : fs->mount_time;
 	st->st_mtim.tv_sec = st->st_ctim.tv_sec = st->st_atim.tv_sec = t;
+	if (n->type == N_ROOT || n->type == N_OWNER)
+		st->st_mtim = st->st_ctim = n->mtime;
 	switch (n->type) {
 	case N_REPO_LINK:
 	case N_REF_LINK:
@@ -337,6 +340,24 @@ static void node_stat(struct hub_fs *fs, const struct node *n, struct stat *st)
 		break;
 	}
 	st->st_blocks = (st->st_size + 511) / 512;
+}
+
+/* Refresh a root or owner directory's mtime from the cache (I/O: call
+ * without fs->lock).  The kernel compares it to decide whether its cached
+ * listing of the directory is still good. */
+static void dir_mtime(struct hub_fs *fs, struct node *n)
+{
+	if (n->type != N_ROOT && n->type != N_OWNER)
+		return;
+	struct timespec ts;
+	hub_cache_mtime(&ts, fs->cache, n->type == N_OWNER ? n->name : NULL);
+	if (ts.tv_sec < fs->mount_time) {
+		ts.tv_sec = fs->mount_time;
+		ts.tv_nsec = 0;
+	}
+	pthread_mutex_lock(&fs->lock);
+	n->mtime = ts;
+	pthread_mutex_unlock(&fs->lock);
 }
 
 /* How long the kernel may trust a node's entry and attributes. */
@@ -796,10 +817,12 @@ static void hub_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	if (!n)
+	if (!n) {
 		fuse_reply_err(req, ENOMEM);
-	else
-		reply_entry(req, fs, n);
+		return;
+	}
+	dir_mtime(fs, n);
+	reply_entry(req, fs, n);
 }
 
 static void hub_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -833,8 +856,10 @@ static void hub_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	(void)fi;
 	struct hub_fs *fs = fs_of(req);
 	struct stat st;
+	struct node *n = get_node(fs, ino);
+	if (n)
+		dir_mtime(fs, n);
 	pthread_mutex_lock(&fs->lock);
-	struct node *n = find_ino(fs, ino);
 	if (n)
 		node_stat(fs, n, &st);
 	double ttl = n ? node_ttl(n) : 0;
@@ -948,7 +973,8 @@ static void hub_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 #define HUB_UNKNOWN_INO 0xffffffffu
 
 struct dirent_snap {
-	char *name;
+	const char *name;
+	bool owned; /* name is a copy (else it points into a listing or view) */
 	enum ntype type; /* for d_type */
 	const struct hub_tree_entry *te; /* tree dirs: create nodes in readdirplus */
 	const struct hub_view *view;
@@ -960,7 +986,7 @@ struct dir_snap {
 	struct node *dir;
 };
 
-static int snap_add(struct dir_snap *s, const char *name, enum ntype type)
+static int snap_add_ref(struct dir_snap *s, const char *name, enum ntype type, bool copy)
 {
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 32;
@@ -974,17 +1000,25 @@ static int snap_add(struct dir_snap *s, const char *name, enum ntype type)
 	}
 	struct dirent_snap *d = &s->e[s->n];
 	memset(d, 0, sizeof(*d));
-	if (!(d->name = strdup(name)))
+	d->name = copy ? strdup(name) : name;
+	if (!d->name)
 		return -ENOMEM;
+	d->owned = copy;
 	d->type = type;
 	s->n++;
 	return 0;
 }
 
+static int snap_add(struct dir_snap *s, const char *name, enum ntype type)
+{
+	return snap_add_ref(s, name, type, true);
+}
+
 static void snap_free(struct dir_snap *s)
 {
 	for (size_t i = 0; s && i < s->n; i++)
-		free(s->e[i].name);
+		if (s->e[i].owned)
+			free((char *)s->e[i].name);
 	if (s)
 		free(s->e);
 	free(s);
@@ -1014,34 +1048,25 @@ static int snap_owner(struct dir_snap *s, struct hub_fs *fs, const char *owner)
 	return rc;
 }
 
-static bool immutable_dir(enum ntype t)
+/* The entries of directory d, from offset 0.  Commit trees list from their
+ * cached listing without copying names; the root and owner directories are
+ * read from the cache each time (the kernel caches them, see dir_mtime). */
+static int dir_build(struct dir_snap **out, struct hub_fs *fs, struct node *d)
 {
-	return t == N_COMMIT || t == N_TREE || t == N_VIEW_DIR || t == N_GITLINK;
-}
-
-static void hub_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct hub_fs *fs = fs_of(req);
-	struct node *d = get_node(fs, ino);
-	if (!d) {
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
+	*out = NULL;
 	struct dir_snap *s = calloc(1, sizeof(*s));
-	if (!s) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
+	if (!s)
+		return -ENOMEM;
 	s->dir = d;
-	int rc = snap_add(s, ".", N_TREE);
+	int rc = snap_add_ref(s, ".", N_TREE, false);
 	if (!rc)
-		rc = snap_add(s, "..", N_TREE);
+		rc = snap_add_ref(s, "..", N_TREE, false);
 	switch (d->type) {
 	case N_ROOT: {
 		char **owners;
 		size_t n;
 		if (!rc)
-			rc = snap_add(s, ".hubfs", N_CTL_DIR);
+			rc = snap_add_ref(s, ".hubfs", N_CTL_DIR, false);
 		if (!rc && !(rc = hub_cache_list_owners(&owners, &n, fs->cache))) {
 			for (size_t i = 0; i < n; i++) {
 				if (!rc)
@@ -1054,7 +1079,7 @@ static void hub_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	}
 	case N_CTL_DIR:
 		for (size_t i = 0; !rc && i < sizeof(ctl_names) / sizeof(*ctl_names); i++)
-			rc = snap_add(s, ctl_names[i], N_CTL_FILE);
+			rc = snap_add_ref(s, ctl_names[i], N_CTL_FILE, false);
 		break;
 	case N_OWNER:
 		if (!rc)
@@ -1064,11 +1089,11 @@ static void hub_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	case N_TREE: {
 		struct tree_list *l;
 		if (!rc && d->type == N_COMMIT)
-			rc = snap_add(s, ".hub", N_VIEW_DIR);
+			rc = snap_add_ref(s, ".hub", N_VIEW_DIR, false);
 		if (!rc)
 			rc = tree_listing(&l, fs, d);
 		for (size_t i = 0; !rc && i < l->n; i++) {
-			rc = snap_add(s, l->ents[i].name, entry_type(l->ents[i].mode));
+			rc = snap_add_ref(s, l->ents[i].name, entry_type(l->ents[i].mode), false);
 			if (!rc)
 				s->e[s->n - 1].te = &l->ents[i];
 		}
@@ -1076,8 +1101,8 @@ static void hub_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	}
 	case N_VIEW_DIR:
 		for (size_t i = 0; !rc && i < d->view->n; i++) {
-			rc = snap_add(s, d->view->kids[i].name,
-				      d->view->kids[i].dir ? N_VIEW_DIR : N_VIEW_FILE);
+			rc = snap_add_ref(s, d->view->kids[i].name,
+					  d->view->kids[i].dir ? N_VIEW_DIR : N_VIEW_FILE, false);
 			if (!rc)
 				s->e[s->n - 1].view = &d->view->kids[i];
 		}
@@ -1089,23 +1114,20 @@ static void hub_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	}
 	if (rc) {
 		snap_free(s);
-		fuse_reply_err(req, rc == -ENOENT ? EIO : -rc);
-		return;
+		return rc == -ENOENT ? -EIO : rc;
 	}
-	fi->fh = (uintptr_t)s;
-	if (immutable_dir(d->type)) {
-		fi->keep_cache = 1;
-		fi->cache_readdir = 1;
-	}
-	if (fuse_reply_open(req, fi))
-		snap_free(s);
+	*out = s;
+	return 0;
 }
 
-static void hub_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* Like OPEN, OPENDIR answers ENOSYS: the kernel stops sending OPENDIR and
+ * RELEASEDIR and caches every directory's entries (FOPEN_CACHE_DIR); it
+ * revalidates a cached listing against the directory's mtime, which for the
+ * root and owner directories is the cache's last change (dir_mtime). */
+static void hub_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	snap_free((struct dir_snap *)(uintptr_t)fi->fh);
-	fuse_reply_err(req, 0);
+	(void)ino, (void)fi;
+	fuse_reply_err(req, ENOSYS);
 }
 
 static mode_t dtype_mode(enum ntype t)
@@ -1144,11 +1166,22 @@ static struct node *plus_node(struct hub_fs *fs, struct dir_snap *s, struct dire
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
-	(void)ino;
+	(void)fi;
 	struct hub_fs *fs = fs_of(req);
-	struct dir_snap *s = (struct dir_snap *)(uintptr_t)fi->fh;
+	struct node *d = get_node(fs, ino);
+	if (!d) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	struct dir_snap *s;
+	int rc = dir_build(&s, fs, d);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	char *buf = malloc(size);
 	if (!buf) {
+		snap_free(s);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -1201,6 +1234,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	free(counted);
 	free(buf);
+	snap_free(s);
 }
 
 static void hub_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -1325,7 +1359,6 @@ static const struct fuse_lowlevel_ops ops = {
 	.opendir = hub_opendir,
 	.readdir = hub_readdir,
 	.readdirplus = hub_readdirplus,
-	.releasedir = hub_releasedir,
 	.statfs = hub_statfs,
 	.access = hub_access,
 	.setattr = erofs_setattr,

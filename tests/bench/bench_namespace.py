@@ -82,15 +82,37 @@ def walk_stat(root):
     return n
 
 
-def read_all(root):
-    total = 0
+def list_files(root):
+    out = []
     for dirpath, _, filenames in os.walk(root):
         for name in filenames:
             p = os.path.join(dirpath, name)
-            if os.path.islink(p):
-                continue
-            with open(p, "rb") as f:
-                total += len(f.read())
+            if not os.path.islink(p):
+                out.append(p)
+    return out
+
+
+def read_raw(files):
+    """open(2) + read(2) until EOF + close(2), as cat does."""
+    total = 0
+    for p in files:
+        fd = os.open(p, os.O_RDONLY)
+        while True:
+            b = os.read(fd, 1 << 17)
+            if not b:
+                break
+            total += len(b)
+        os.close(fd)
+    return total
+
+
+def read_py(files):
+    """Python's open(): it adds an isatty() ioctl per file, which FUSE
+    forwards to the daemon (one round trip; Python 3.14 skips it)."""
+    total = 0
+    for p in files:
+        with open(p, "rb") as f:
+            total += len(f.read())
     return total
 
 
@@ -150,19 +172,24 @@ def main():
         m = Mount(a.hubfs, mnt, os.path.join(work, "cache0"), port)
         try:
             tree = os.path.realpath(os.path.join(mnt, "bench", "big:main"))
-            walk_stat(tree), read_all(tree), walk_stat(checkout), read_all(checkout)
-            ms, mh, rs, rh = [], [], [], []
+            fl, fh = list_files(checkout), list_files(tree)
+            walk_stat(tree), read_raw(fh), walk_stat(checkout), read_raw(fl)
+            ms, mh, rs, rh, ps, ph = [], [], [], [], [], []
             for _ in range(a.runs):
                 ms.append(timed(lambda: walk_stat(checkout)))
                 mh.append(timed(lambda: walk_stat(tree)))
-                rs.append(timed(lambda: read_all(checkout)))
-                rh.append(timed(lambda: read_all(tree)))
+                rs.append(timed(lambda: read_raw(fl)))
+                rh.append(timed(lambda: read_raw(fh)))
+                ps.append(timed(lambda: read_py(fl)))
+                ph.append(timed(lambda: read_py(fh)))
             n_local, n_mount = walk_stat(checkout), walk_stat(tree) - 2  # .hub and .hub/commit
             print(f"warm ({n_local} entries local, {n_mount} through the mount besides .hub):")
             summary("walk+lstat, local checkout (baseline)", ms, ms)
             r_meta = summary("walk+lstat, hubfs", mh, ms)
             summary("read all files, local checkout (baseline)", rs, rs)
             r_read = summary("read all files, hubfs", rh, rs)
+            summary("python open().read() all, local (baseline)", ps, ps)
+            summary("python open().read() all, hubfs", ph, ps)
         finally:
             m.close()
         print("goals:")
