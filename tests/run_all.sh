@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The one test command (README, CI): on a fresh Debian 12 as root it installs
+# what it needs, then
+#   1. builds build/ (RelWithDebInfo), runs ctest and the integration suite;
+#   2. builds build-asan/ (-DHUBFS_SANITIZE=ON), runs ctest and the
+#      integration suite again against that binary.
+# Exits non-zero if anything failed; the last line is the summary.
+#
+# Environment: JOBS (parallel build jobs), HUBFS_SKIP_ASAN=1 (step 2 off, for
+# quick local runs; CI always runs it), PYTEST_ARGS (extra pytest arguments).
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT" || exit 1
+JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
+PY=/usr/bin/python3
+SUITE_TIMEOUT="${SUITE_TIMEOUT:-1200}"
+
+# shellcheck source=tests/setup_deps.sh
+source "$ROOT/tests/setup_deps.sh"
+
+passed=0
+failed=0
+failed_steps=()
+
+step() { # step NAME CMD...
+	local name="$1"
+	shift
+	echo
+	echo "=== run_all: $name"
+	local t0=$SECONDS
+	if "$@"; then
+		echo "=== run_all: $name: ok ($((SECONDS - t0))s)"
+		passed=$((passed + 1))
+		return 0
+	fi
+	echo "=== run_all: $name: FAILED ($((SECONDS - t0))s)"
+	failed=$((failed + 1))
+	failed_steps+=("$name")
+	return 1
+}
+
+skip() { # a step that cannot run because an earlier one failed counts as failed
+	echo "=== run_all: $1: not run ($2)"
+	failed=$((failed + 1))
+	failed_steps+=("$1")
+}
+
+build() { # build DIR [cmake args...]
+	local dir="$1"
+	shift
+	cmake -S "$ROOT" -B "$ROOT/$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" &&
+		cmake --build "$ROOT/$dir" -j "$JOBS" &&
+		[ -x "$ROOT/$dir/hubfs" ]
+}
+
+unit() { # unit DIR
+	ctest --test-dir "$ROOT/$1" --output-on-failure --no-tests=error --timeout 300
+}
+
+integration() { # integration DIR
+	local rc
+	# shellcheck disable=SC2086
+	HUBFS_BIN="$ROOT/$1/hubfs" timeout -k 30 "$SUITE_TIMEOUT" \
+		"$PY" -m pytest "$ROOT/tests/integration" -v ${PYTEST_ARGS:-}
+	rc=$?
+	# 5 = no tests collected: that is a failure, not a pass
+	[ "$rc" = 5 ] && echo "run_all: pytest collected no tests"
+	[ "$rc" = 0 ]
+}
+
+check_no_leftover_mounts() { # the suite mounts under ${HUBFS_TEST_TMP:-/tmp}/hubfs-it-*
+	if grep -q '/hubfs-it-' /proc/self/mountinfo; then
+		echo "run_all: test mounts left behind:"
+		grep '/hubfs-it-' /proc/self/mountinfo
+		return 1
+	fi
+	return 0
+}
+
+if ! step "dependencies" hubfs_setup_deps; then
+	echo "run_all: 0 passed, 1 failed"
+	exit 1
+fi
+
+export CI="${CI:-}"
+if step "build (RelWithDebInfo)" build build; then
+	step "unit tests (ctest)" unit build
+	step "integration tests" integration build
+else
+	skip "unit tests (ctest)" "build failed"
+	skip "integration tests" "build failed"
+fi
+
+if [ "${HUBFS_SKIP_ASAN:-0}" = 1 ] && [ -z "$CI" ]; then
+	echo "=== run_all: sanitizer build skipped (HUBFS_SKIP_ASAN=1)"
+else
+	export ASAN_OPTIONS="detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+	if step "build (ASan+UBSan)" build build-asan -DHUBFS_SANITIZE=ON; then
+		step "unit tests (ctest, ASan+UBSan)" unit build-asan
+		step "integration tests (ASan+UBSan)" integration build-asan
+	else
+		skip "unit tests (ctest, ASan+UBSan)" "build failed"
+		skip "integration tests (ASan+UBSan)" "build failed"
+	fi
+fi
+step "no hubfs mount left behind" check_no_leftover_mounts
+
+echo
+if [ "$failed" -ne 0 ]; then
+	printf 'run_all: failed steps: %s\n' "$(IFS=';'; echo "${failed_steps[*]}")"
+fi
+echo "run_all: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
