@@ -1,0 +1,166 @@
+"""Broken and hostile hubconf.py files: each answers within a bounded time,
+with no or partial entrypoints and an errors line saying why."""
+import os
+import time
+
+import pytest
+
+from conftest import run_ours, torch_reference
+
+LIMIT_S = 20.0     # wall-clock bound for any single analysis here
+
+
+def write(tmp_path, name, data, extra=None):
+    d = tmp_path / name
+    d.mkdir()
+    if data is not None:
+        (d / 'hubconf.py').write_bytes(data)
+    for k, v in (extra or {}).items():
+        p = d / k
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(v)
+    return str(d)
+
+
+def timed(backend, path):
+    t = time.monotonic()
+    r = run_ours(backend, path, timeout=LIMIT_S * 3)
+    dt = time.monotonic() - t
+    assert dt < LIMIT_S, 'took %.1fs' % dt
+    return r
+
+
+def one_error(r, *needles):
+    text = '\n'.join(r['errors'])
+    for n in needles:
+        assert n in text, 'expected %r in errors:\n%s' % (n, text)
+
+
+def test_missing_hubconf(backend, tmp_path):
+    r = timed(backend, write(tmp_path, 'nohub', None, {'README.md': b'hi\n'}))
+    assert r['entrypoints'] == []
+    one_error(r, 'hubconf.py:0: no hubconf.py')
+
+
+def test_hubconf_is_a_directory(backend, tmp_path):
+    d = write(tmp_path, 'dirhub', None, {'hubconf.py/x': b''})
+    r = timed(backend, d)
+    assert r['entrypoints'] == []
+    assert r['errors'], r
+
+
+def test_syntax_error(backend, tmp_path):
+    r = timed(backend, write(tmp_path, 'syn', b'def ok():\n    pass\n\ndef broken(:\n    pass\n'))
+    assert r['entrypoints'] == []
+    one_error(r, 'hubconf.py:4: SyntaxError')
+
+
+def test_nul_bytes(backend, tmp_path):
+    r = timed(backend, write(tmp_path, 'nul', b'def a():\n    pass\n\x00\x01\x02binary\n'))
+    assert r['entrypoints'] == []
+    one_error(r, 'hubconf.py:3: source contains NUL bytes')
+
+
+def test_non_utf8_without_cookie(backend, tmp_path):
+    r = timed(backend, write(tmp_path, 'latin', b'def f():\n    "caf\xe9"\n'))
+    assert r['entrypoints'] == []
+    one_error(r, 'hubconf.py:', 'SyntaxError', 'utf-8')
+
+
+def test_wrong_cookie(backend, tmp_path):
+    r = timed(backend, write(tmp_path, 'badcookie', b'# -*- coding: no-such-codec -*-\ndef f():\n    pass\n'))
+    assert r['entrypoints'] == []
+    one_error(r, 'hubconf.py:', 'SyntaxError')
+
+
+def test_mixed_tabs(backend, tmp_path):
+    r = timed(backend, write(tmp_path, 'tabs', b'def f():\n\tx = 1\n        return x\n'))
+    assert r['entrypoints'] == []
+    one_error(r, 'hubconf.py:3: TabError')
+
+
+def test_huge_nested_brackets(backend, tmp_path):
+    data = b'x = ' + b'[' * (10 << 20) + b']' * (10 << 20) + b'\n'
+    r = timed(backend, write(tmp_path, 'huge', data))
+    assert r['entrypoints'] == []
+    one_error(r, 'hubconf.py:0: file too large (%d bytes, limit' % len(data))
+
+
+def test_nested_brackets_under_size_cap(backend, tmp_path):
+    data = b'def keep():\n    pass\n\nx = ' + b'(' * 500000 + b')' * 500000 + b'\n'
+    r = timed(backend, write(tmp_path, 'deep', data))
+    assert r['entrypoints'] == []
+    one_error(r, 'hubconf.py:4: brackets nested more than')
+
+
+def test_deep_operator_chain(backend, tmp_path):
+    data = b'def keep():\n    pass\n\nx = ' + b'1+' * 300000 + b'1\ny = ' + b'-' * 300000 + b'1\n'
+    r = timed(backend, write(tmp_path, 'ops', data))
+    assert r['entrypoints'] == []
+    one_error(r, 'hubconf.py:0: cannot parse')
+
+
+def test_deep_indentation(backend, tmp_path):
+    lines = [b' ' * i + b'if 1:' for i in range(150)] + [b' ' * 150 + b'pass']
+    r = timed(backend, write(tmp_path, 'indent', b'\n'.join(lines) + b'\n'))
+    assert r['entrypoints'] == []
+    one_error(r, 'IndentationError')
+
+
+def test_100k_entrypoints(backend, tmp_path):
+    data = b''.join(b'def f%06d(a=1):0\n' % i for i in range(100000))
+    r = timed(backend, write(tmp_path, 'many', data))
+    assert len(r['entrypoints']) == 10000
+    assert r['entrypoints'][0] == {'name': 'f000000', 'help': '', 'signature': 'f000000(a=1)'}
+    one_error(r, 'more than 10000 entrypoints')
+
+
+def test_huge_docstring(backend, tmp_path):
+    doc = 'ü' * 600000
+    data = ('def big():\n    """%s"""\n' % doc).encode()
+    r = timed(backend, write(tmp_path, 'bigdoc', data))
+    assert r['errors'] == []
+    assert r['entrypoints'][0]['help'] == doc
+
+
+def test_value_bombs(backend, tmp_path):
+    data = (b'A = 2 ** 10 ** 8\nB = "x" * 10 ** 10\nC = "{:>9999999999}".format(1)\n'
+            b'D = ("%999999999d" % 1)\nE = "ab".replace("a", "a" * 60000) * 60000\n'
+            b'def ok():\n    "fine"\n')
+    r = timed(backend, write(tmp_path, 'bombs', data))
+    assert [e['name'] for e in r['entrypoints']] == ['ok']
+
+
+def test_import_cycle_and_self_reference(backend, tmp_path):
+    d = write(tmp_path, 'cycle', b'from a import fa\nfrom b import fb\nx = y = None\nz = lambda: z\n',
+              {'a.py': b'from b import fb\ndef fa():\n    "a"\n', 'b.py': b'import a\ndef fb():\n    "b"\n'})
+    r = timed(backend, d)
+    assert sorted(e['name'] for e in r['entrypoints']) == ['fa', 'fb', 'z']
+
+
+def test_broken_repo_module(backend, tmp_path):
+    d = write(tmp_path, 'brokenmod', b'from good import g\nfrom bad import b\n',
+              {'good.py': b'def g():\n    "good"\n', 'bad.py': b'def b(:\n'})
+    r = timed(backend, d)
+    assert [e['name'] for e in r['entrypoints']] == ['g']
+    one_error(r, 'bad.py:1: SyntaxError')
+
+
+ENCODINGS = {
+    'latin1-cookie': b'# -*- coding: latin-1 -*-\ndef cafe():\n    "caf\xe9 cr\xe8me"\n',
+    'bom': b'\xef\xbb\xbfdef bom(a=1):\n    "byte order mark"\n',
+    'tabs-only': b'def tabbed(x):\n\t"""tab indented\n\tdocstring"""\n\tif x:\n\t\treturn 1\n',
+    'crlf': b'def crlf():\r\n    """windows\r\n    line ends"""\r\n',
+    'surrogate': b'def surrogate():\n    "lone \\udc80 surrogate and \\U0001F600"\n',
+}
+
+
+@pytest.mark.parametrize('case', sorted(ENCODINGS))
+def test_encodings_match_torch(backend, tmp_path, case):
+    from test_parity import compare
+    src = tmp_path / 'src' / case
+    src.mkdir(parents=True)
+    (src / 'hubconf.py').write_bytes(ENCODINGS[case])
+    ref = torch_reference(str(src))
+    compare(case, timed(backend, str(src)), ref, {})
+
