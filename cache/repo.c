@@ -862,10 +862,35 @@ static bool is_fresh(const struct hub_repo *r, const struct st_ref *e)
 	return now_s() - e->time < r->cache->opts->ref_ttl;
 }
 
-/* Record a resolution under the cross-process lock, merging with what other
- * processes wrote meanwhile. */
-static int record(struct hub_repo *r, const char *ref, const char *sha, enum ref_kind kind,
-		  const char *head)
+/* A resolution to record. */
+struct rec {
+	const char *ref;
+	const char *sha;
+	enum ref_kind kind;
+};
+
+/* The name a user would write for a listed ref, and its kind:
+ * "refs/heads/x" -> "x"; "refs/tags/x" -> "x" unless a branch x hides it. */
+static struct rec rec_of(const struct hub_remote_ref *e, const struct hub_remote_refs *ls)
+{
+	struct rec rc = { e->name, ref_commit(e), KIND_OTHER };
+	if (!strncmp(e->name, "refs/heads/", 11)) {
+		rc.ref = e->name + 11;
+		rc.kind = KIND_BRANCH;
+	} else if (!strncmp(e->name, "refs/tags/", 10)) {
+		char branch[HUB_REF_MAX + 16];
+		snprintf(branch, sizeof(branch), "refs/heads/%s", e->name + 10);
+		if (!ls_find(ls, branch))
+			rc.ref = e->name + 10;
+		rc.kind = KIND_TAG;
+	}
+	return rc;
+}
+
+/* Record resolutions (and the remote HEAD, if not NULL) under the
+ * cross-process lock, merging with what other processes wrote meanwhile.
+ * Every sha must be present in the object database. */
+static int record(struct hub_repo *r, const struct rec *recs, size_t n, const char *head)
 {
 	int rc = hub_mkdir_p(r->dir);
 	if (rc)
@@ -875,8 +900,8 @@ static int record(struct hub_repo *r, const char *ref, const char *sha, enum ref
 		return lfd;
 	struct state st;
 	rc = state_load(&st, r->statepath);
-	if (!rc && ref)
-		rc = state_set(&st, ref, sha, kind, now_s());
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = state_set(&st, recs[i].ref, recs[i].sha, recs[i].kind, now_s());
 	if (!rc && head) {
 		char *h = strdup(head);
 		if (!h) {
@@ -896,6 +921,24 @@ static int record(struct hub_repo *r, const char *ref, const char *sha, enum ref
 	return rc;
 }
 
+/* Record ref (as the user named it) and, from the same listing, the
+ * default branch and the listed ref that names the same commit, when their
+ * commits are present: later lookups of those names need no network. */
+static void record_with_listing(struct hub_repo *r, const char *ref, const char *sha,
+				enum ref_kind kind, const struct hub_remote_refs *ls,
+				const struct hub_remote_ref *tip)
+{
+	struct rec recs[3] = { { ref, sha, kind } };
+	size_t n = 1;
+	if (tip && strcmp(rec_of(tip, ls).ref, ref))
+		recs[n++] = rec_of(tip, ls);
+	const struct hub_remote_ref *head = ls->head ? ls_find(ls, ls->head) : NULL;
+	if (head && head != tip && strcmp(rec_of(head, ls).ref, ref) &&
+	    commit_in_odb(r, ref_commit(head)) == 1)
+		recs[n++] = rec_of(head, ls);
+	record(r, recs, n, ls->head);
+}
+
 /* Make sure the commit of a listed ref is present. */
 static int ensure_fetched(struct hub_repo *r, const char *fullref, const char *sha)
 {
@@ -912,9 +955,10 @@ static int ensure_fetched(struct hub_repo *r, const char *fullref, const char *s
 }
 
 /* Resolve a hex prefix online; ls may be NULL (listing failed). */
-static int resolve_sha(char out[41], struct hub_repo *r, const char *prefix,
-		       const struct hub_remote_refs *ls)
+static int resolve_sha(char out[41], const struct hub_remote_ref **out_tip, struct hub_repo *r,
+		       const char *prefix, const struct hub_remote_refs *ls)
 {
+	*out_tip = NULL;
 	if (!odb_prefix(out, r, prefix))
 		return 0;
 	size_t len = strlen(prefix);
@@ -931,6 +975,7 @@ static int resolve_sha(char out[41], struct hub_repo *r, const char *prefix,
 		if (rc)
 			return rc;
 		memcpy(out, ref_commit(match), 41);
+		*out_tip = match;
 		return 0;
 	}
 	if (!ls)
@@ -952,6 +997,13 @@ static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, st
 	if (rc)
 		return rc;
 	struct st_ref *e = state_find(&st, ref);
+	/* "refs/heads/x" is the branch recorded as "x"; "refs/tags/x" the tag. */
+	if (!e && !strncmp(ref, "refs/heads/", 11) && (e = state_find(&st, ref + 11)) &&
+	    e->kind != KIND_BRANCH)
+		e = NULL;
+	if (!e && !strncmp(ref, "refs/tags/", 10) && (e = state_find(&st, ref + 10)) &&
+	    e->kind != KIND_TAG)
+		e = NULL;
 	if (e && commit_in_odb(r, e->sha) != 1)
 		e = NULL; /* recorded but objects gone: resolve again */
 	bool hex = hub_name_is_hex_prefix(ref);
@@ -1030,13 +1082,13 @@ static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, st
 		       : !strncmp(ref, "refs/tags/", 10) ? KIND_TAG
 							 : KIND_OTHER;
 	}
-	const char *head = ls.head;
+	const struct hub_remote_ref *tip = NULL;
 	char sha[41];
 	if (hit) {
 		memcpy(sha, ref_commit(hit), 41);
 		rc = ensure_fetched(r, full, sha);
 	} else if (hex) {
-		rc = resolve_sha(sha, r, ref, &ls);
+		rc = resolve_sha(sha, &tip, r, ref, &ls);
 		kind = KIND_COMMIT;
 	} else {
 		rc = -ENOENT;
@@ -1046,7 +1098,7 @@ static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, st
 		neg_add(r, ref);
 	}
 	if (!rc) {
-		record(r, ref, sha, kind, head);
+		record_with_listing(r, ref, sha, kind, &ls, hit ? hit : tip);
 		stale_mark(r, ref, sha, false);
 		memcpy(out, sha, 41);
 		*out_immutable = kind == KIND_TAG || kind == KIND_COMMIT;
@@ -1110,9 +1162,10 @@ int hub_repo_default_branch(char *out, size_t outsz, struct hub_repo *r)
 			 * record HEAD together with the branch it names. */
 			const struct hub_remote_ref *tip = ls_find(&ls, ls.head);
 			if (tip && !ensure_fetched(r, ls.head, ref_commit(tip)))
-				record(r, ls.head + 11, ref_commit(tip), KIND_BRANCH, ls.head);
+				record_with_listing(r, ls.head + 11, ref_commit(tip), KIND_BRANCH,
+						    &ls, tip);
 			else
-				record(r, NULL, NULL, KIND_BRANCH, ls.head);
+				record(r, NULL, 0, ls.head);
 		}
 		hub_git_refs_dispose(&ls);
 	}

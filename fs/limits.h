@@ -41,8 +41,12 @@
 /* Ref symlinks may move: they are looked up again after a second, and the
  * daemon applies ref_ttl itself, so the kernel must not hold them long. */
 #define HUB_TTL_REF 1.0
-/* Owner directories and the root change when repos enter the cache. */
-#define HUB_TTL_DIR 1.0
+/* The root and owner directories change when repos enter the cache, from
+ * this mount or another one on the same cache root: their attributes are
+ * never cached, so `ls` right after a lookup shows it (the kernel checks
+ * the directory's mtime before using its cached listing).  The mount has
+ * no default_permissions, so path walks do not need these attributes. */
+#define HUB_TTL_OWNER_ATTR 0.0
 /* Negative lookups of names that cannot exist (bad owner/repo syntax). */
 #define HUB_TTL_NEG_INVALID 3600.0
 

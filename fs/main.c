@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "cache/files.h"
@@ -96,7 +97,14 @@ static int check_mountpoint(const char *mnt)
 			 errno == ENOENT ? " (is the fuse module loaded?)" : "");
 		return -1;
 	}
+	/* The FUSE device is character device 10:229. */
+	bool ok = !fstat(fd, &st) && S_ISCHR(st.st_mode) && major(st.st_rdev) == 10 &&
+		  minor(st.st_rdev) == 229;
 	close(fd);
+	if (!ok) {
+		die_line("cannot use /dev/fuse: %s%s", "it is not the FUSE device (10:229)", "");
+		return -1;
+	}
 	return 0;
 }
 
@@ -109,7 +117,10 @@ static int build_fuse_args(struct fuse_args *args, const struct hub_options *o)
 	if (args->argc == 0 && fuse_opt_add_arg(args, "hubfs"))
 		return -ENOMEM;
 	char opt[PATH_MAX + 64];
-	snprintf(opt, sizeof(opt), "-oro,default_permissions,subtype=hubfs,fsname=%s",
+	/* Read-only for the kernel too; no default_permissions: every file is
+	 * world-readable, and without it path walks need no GETATTR of the
+	 * root and owner directories, whose attributes are never cached. */
+	snprintf(opt, sizeof(opt), "-oro,subtype=hubfs,fsname=%s",
 		 o->source ? o->source : "hubfs");
 	if (fuse_opt_add_arg(args, opt))
 		return -ENOMEM;
@@ -123,8 +134,7 @@ int main(int argc, char **argv)
 	struct hub_options opts;
 	char err[512];
 	if (hub_options_parse(&opts, argc, argv, NULL, err, sizeof(err))) {
-		fprintf(stderr, "hubfs: %s\n", err);
-		fprintf(stderr, "Try 'hubfs --help'.\n");
+		fprintf(stderr, "hubfs: %s (see hubfs --help)\n", err);
 		hub_options_dispose(&opts);
 		return 2;
 	}
@@ -169,10 +179,8 @@ int main(int argc, char **argv)
 		goto out; /* libfuse printed why (e.g. an unknown option) */
 	if (fuse_set_signal_handlers(se))
 		goto out;
-	if (fuse_session_mount(se, opts.mountpoint)) {
-		die_line("cannot mount on %s%s", opts.mountpoint, "");
-		goto out;
-	}
+	if (fuse_session_mount(se, opts.mountpoint))
+		goto out; /* libfuse printed why */
 	mounted = true;
 	hub_log_init(opts.foreground, opts.debug);
 	if (fuse_daemonize(opts.foreground))

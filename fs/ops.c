@@ -5,7 +5,8 @@
  * - A node is one inode the kernel knows: the root, /.hubfs and its files,
  *   owner directories, the repo and ref symlinks, commit directories and
  *   everything below them (tree entries and the generated .hub/ view).
- *   Inode numbers come from a 64-bit counter and are never reused.
+ *   Inode numbers are a hash of the path (path_ino): stable while mounted
+ *   and across remounts, and never given to another file.
  * - Two hash tables index the nodes: by inode number, and by (parent,
  *   name).  fs->lock guards both tables, every node's nlookup and nkids, and
  *   the lazily filled fields (a tree directory's listing, a commit's view,
@@ -110,7 +111,7 @@ struct hub_fs {
 	uid_t uid;
 	gid_t gid;
 	pthread_mutex_t lock;
-	uint64_t next_ino;
+	uint64_t next_snapshot;
 	struct node **by_ino;
 	struct node **by_name;
 	size_t nbuckets; /* power of two */
@@ -256,6 +257,39 @@ static void node_free(struct node *n)
 	free(n);
 }
 
+/* Inode numbers.  A node's number is a hash of its parent's number and its
+ * name, so it is a hash of its path: the same file (a commit's path, a
+ * ref) gets the same number again after the kernel forgot it, and after a
+ * remount, and no other file ever gets it (a collision with a live node is
+ * resolved by rehashing).  Snapshots of /.hubfs files take numbers from a
+ * counter in the upper half, which hashes never produce.  fs->lock held. */
+#define HUB_SNAPSHOT_INO (1ull << 63)
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static uint64_t path_ino(struct hub_fs *fs, const struct node *parent, const char *name)
+{
+	uint64_t h = mix64(hash_name(parent ? parent->ino : 0, name));
+	for (;;) {
+		uint64_t ino = h & (HUB_SNAPSHOT_INO - 1);
+		if (ino > FUSE_ROOT_ID && !find_ino(fs, ino))
+			return ino;
+		h = mix64(h + 1);
+	}
+}
+
+static uint64_t snapshot_ino(struct hub_fs *fs)
+{
+	return HUB_SNAPSHOT_INO | ++fs->next_snapshot;
+}
+
 /* Create a child node; fs->lock held.  Snapshot nodes are kept out of the
  * name table so every lookup makes a fresh one. */
 static struct node *node_new(struct hub_fs *fs, struct node *parent, const char *name,
@@ -267,7 +301,7 @@ static struct node *node_new(struct hub_fs *fs, struct node *parent, const char 
 		return NULL;
 	}
 	n->type = type;
-	n->ino = ++fs->next_ino;
+	n->ino = by_name ? path_ino(fs, parent, name) : snapshot_ino(fs);
 	n->parent = parent;
 	if (parent) {
 		parent->nkids++;
@@ -366,7 +400,7 @@ static double node_ttl(const struct node *n)
 	switch (n->type) {
 	case N_ROOT:
 	case N_OWNER:
-		return HUB_TTL_DIR;
+		return HUB_TTL_OWNER_ATTR;
 	case N_CTL_DIR:
 		return HUB_TTL_IMMUTABLE;
 	case N_CTL_FILE:
@@ -389,6 +423,8 @@ static void entry_of(struct hub_fs *fs, struct node *n, struct fuse_entry_param 
 	e->generation = 1;
 	node_stat(fs, n, &e->attr);
 	e->attr_timeout = e->entry_timeout = node_ttl(n);
+	if (n->type == N_OWNER)
+		e->entry_timeout = HUB_TTL_IMMUTABLE; /* every valid owner exists */
 }
 
 /* Reply with an entry; undo the count if the kernel did not take it. */
@@ -1404,7 +1440,6 @@ int hub_fs_new(struct hub_fs **out, const struct hub_options *opts, struct hub_c
 	fs->root->ino = FUSE_ROOT_ID;
 	fs->root->type = N_ROOT;
 	fs->root->nlookup = 1;
-	fs->next_ino = FUSE_ROOT_ID;
 	*out = fs;
 	return 0;
 }
