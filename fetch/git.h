@@ -7,6 +7,9 @@
  *   -EACCES      authentication refused with credentials given
  *   -ETIMEDOUT   connect or read timeout, or the whole-fetch deadline
  *   -ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH  network
+ *   -ENOTSUP     fetch by object id refused by a server that allows no ids in
+ *                "want" (git daemon without uploadpack.allowAnySHA1InWant):
+ *                the commit may exist; fetch its branches instead
  *   -EIO         anything else (5xx, protocol errors, corrupt packs)
  * Every failure is logged with libgit2's message.  Thread-safe: no shared
  * state besides libgit2's own global init.
@@ -24,7 +27,7 @@ struct hub_remote_ref {
 };
 
 struct hub_remote_refs {
-	struct hub_remote_ref *refs;
+	struct hub_remote_ref *refs; /* as advertised, "HEAD" included */
 	size_t n;
 	char *head; /* the remote HEAD's target, e.g. "refs/heads/master"; NULL if none */
 };
