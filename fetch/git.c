@@ -558,6 +558,7 @@ int hub_git_global_init(void)
 	}
 	if (git_libgit2_opts(GIT_OPT_SET_SERVER_CONNECT_TIMEOUT, HUB_GIT_CONNECT_TIMEOUT_MS) < 0 ||
 	    git_libgit2_opts(GIT_OPT_SET_SERVER_TIMEOUT, HUB_GIT_IO_TIMEOUT_MS) < 0 ||
+	    git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT, (size_t)HUB_GIT_PACK_FILES_MAX) < 0 ||
 	    git_libgit2_opts(GIT_OPT_SET_USER_AGENT,
 			     "hubfs/" HUBFS_VERSION " libgit2/" LIBGIT2_VERSION) < 0) {
 		const git_error *e = git_error_last();

@@ -54,6 +54,9 @@
  * clone that sends nothing for 30 s is dead; 10 s covers a slow TCP+TLS. */
 #define HUB_GIT_CONNECT_TIMEOUT_MS 10000
 #define HUB_GIT_IO_TIMEOUT_MS 30000
+/* Pack files libgit2 keeps open at once (it has no limit by default): every
+ * fetch adds a pack, and this machine caps open files at 20,000. */
+#define HUB_GIT_PACK_FILES_MAX 128
 /* Upper bound for one whole fetch, so a trickling server cannot hold a
  * lookup forever: a 1 GB pack at a slow 2 MB/s takes ~8 minutes. */
 #define HUB_GIT_FETCH_MAX_SECONDS 900
