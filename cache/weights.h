@@ -1,0 +1,64 @@
+/*
+ * Weight files: lazily downloaded, streamed, verified, shared.
+ *
+ * One struct hub_weights per mount (per cache root).  A weight file is named
+ * by its URL; its cache name is the URL path's basename, as
+ * torch.hub.load_state_dict_from_url names checkpoints.  Complete files live
+ * at <root>/checkpoints/<name> (torch.hub's own path: a file torch.hub put
+ * there is used with no network, and torch.hub uses ours).  Everything else
+ * (partial data, the record of which byte ranges are present, HEAD results)
+ * lives under <root>/hubfs/weights/.
+ *
+ * Reads block until their own byte range is present, never for the whole
+ * file; a read far beyond what the sequential download has reached fetches
+ * its range with a Range request.  One download per file on a host: threads
+ * of one mount share it, other processes (another mount on the same cache
+ * root) wait for it through the files under <root>/hubfs/weights/.
+ */
+#ifndef HUB_CACHE_WEIGHTS_H
+#define HUB_CACHE_WEIGHTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fs/options.h"
+
+struct hub_weights;
+struct hub_weight;
+
+int hub_weights_new(struct hub_weights **out, const char *root, const struct hub_options *opts);
+/* Cancels downloads in flight (their partial state stays for a resume). */
+void hub_weights_free(struct hub_weights *w);
+
+/* The cache name torch.hub would use for url (basename of the URL's path,
+ * query and fragment removed).  -EINVAL if it has none or it is not a valid
+ * file name. */
+int hub_weights_name(char *out, size_t outsz, const char *url);
+
+/* The handle for url (no network).  Reference counted; every get needs a put. */
+int hub_weights_get(struct hub_weight **out, struct hub_weights *w, const char *url);
+void hub_weight_put(struct hub_weight *f);
+const char *hub_weight_name(const struct hub_weight *f);
+
+/* The file's true size: from the complete file, the partial record, or an
+ * HTTP HEAD (remembered on disk).  May use the network (bounded by the
+ * timeouts); offline and unknown: -ENOENT. */
+int hub_weight_size(uint64_t *out, struct hub_weight *f);
+
+/* Read up to size bytes at off into buf, starting or joining the download
+ * and waiting only for this range.  Returns the number of bytes (0 at EOF)
+ * or -errno: -EIO when the download failed for good or the file failed
+ * verification, -ETIMEDOUT when the range did not arrive in time. */
+ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f);
+
+/* 1 when the file is complete and verified in checkpoints/ (reads are then
+ * plain file reads), 0 otherwise. */
+int hub_weight_complete(struct hub_weight *f);
+
+/* Downloads in flight and recent failures, for /.hubfs/downloads: one line
+ * per file, "name done total rate_bytes_per_s url" (total 0 if unknown),
+ * then "failed name reason url" lines.  malloc'd. */
+char *hub_weights_status(struct hub_weights *w);
+
+#endif
