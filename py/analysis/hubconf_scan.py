@@ -32,9 +32,11 @@ DESIGN
   name from them is needed.
 
   Caps (source size, bracket nesting, modules, bytes, entrypoints, time) come
-  from the caller (py/pylimits.h); time is checked cooperatively in tick(),
-  and the C side can additionally cancel a job with Py_AddPendingCall, which
-  raises Cancelled in whatever Python code is running.
+  from the caller (py/pylimits.h).  Cancellation is cooperative: tick(),
+  called for every statement, module, thunk and decorator evaluated, raises
+  Cancelled when the caller's deadline passes or (polled every 64 ticks) the
+  C side's `cancelled()` says the job was abandoned; _Budget when the job's
+  own time budget is spent (a partial result, with an errors line).
 
   Threading: called only on the py/ interpreter thread; the host parse cache
   (_HOST_CACHE) is the only state kept between jobs.
@@ -43,6 +45,7 @@ DESIGN
 import ast
 import builtins
 import errno
+import gc
 import importlib.machinery
 import json
 import os
@@ -51,7 +54,8 @@ import sys
 import time
 import warnings
 
-__all__ = ['analyze', 'analyze_json', 'Cancelled', 'DEFAULT_LIMITS', 'host_path']
+__all__ = ['analyze', 'analyze_json', 'analyze_dir', 'embedded_init', 'Cancelled', 'DEFAULT_LIMITS',
+           'host_path']
 
 
 class Cancelled(BaseException):
@@ -63,7 +67,7 @@ class _Budget(BaseException):
 
 
 DEFAULT_LIMITS = {
-    'source_max': 2 << 20,        # bytes of one source file
+    'source_max': 1 << 20,        # bytes of one source file
     'depth_max': 100,             # bracket nesting before ast.parse
     'entrypoints_max': 10000,     # entrypoints reported
     'modules_max': 1000,          # source modules parsed per job
@@ -129,6 +133,21 @@ def host_path():
         if p and os.path.isabs(p) and p not in out and os.path.isdir(p):
             out.append(p)
     return out
+
+
+def embedded_init(recursion_limit=None):
+    """Called once by py/pyrt.c after loading this module into the embedded
+    interpreter: sys.path gains the host's dist-packages (searched as files,
+    never imported from), warnings are silenced (nobody reads them in a
+    daemon), and the recursion limit fits the big thread stack."""
+    for p in host_path():
+        if p not in sys.path:
+            sys.path.append(p)
+    warnings.simplefilter('ignore')
+    if recursion_limit:
+        sys.setrecursionlimit(int(recursion_limit))
+    sys.dont_write_bytecode = True
+    return list(sys.path)
 
 
 # --------------------------------------------------------------- file systems
@@ -621,13 +640,15 @@ def _const_value_ok(v, depth=0):
 # ------------------------------------------------------------------------ job
 
 class Job:
-    def __init__(self, read, listdir, limits, soft_deadline, hard_deadline, host):
+    def __init__(self, read, listdir, limits, soft_deadline, hard_deadline, host, cancelled=None):
         self.repo = RepoFS(read, listdir)
         self.lim = dict(DEFAULT_LIMITS)
         if limits:
             self.lim.update(limits)
         self.soft = soft_deadline
         self.hard = hard_deadline
+        self.cancelled = cancelled
+        self.ticks = 0
         self.host = [p for p in (host if host is not None else host_path())]
         self.path = [(self.repo, '')] + [(_HOST, p) for p in self.host]
         self.modules = {}
@@ -646,6 +667,9 @@ class Job:
             raise Cancelled('deadline')
         if t > self.soft:
             raise _Budget()
+        self.ticks += 1
+        if not self.ticks & 63 and self.cancelled is not None and self.cancelled():
+            raise Cancelled('cancelled')
 
     def error(self, text):
         if text in self._err_seen:
@@ -2703,7 +2727,7 @@ Job.const = _const
 
 # ------------------------------------------------------------------ entry points
 
-def analyze(read, listdir, limits=None, hard_deadline=None, host=None):
+def analyze(read, listdir, limits=None, hard_deadline=None, host=None, cancelled=None):
     """Analyse one commit tree.
 
     read(path) -> bytes, or None when path is absent or a directory (raise
@@ -2711,7 +2735,8 @@ def analyze(read, listdir, limits=None, hard_deadline=None, host=None):
     path is absent or not a directory.  Paths are relative, '/'-separated,
     '' is the root.  Returns {'entrypoints': [{'name','help','signature'}],
     'dependencies': [...], 'errors': [...]}.  Raises Cancelled when
-    hard_deadline (time.monotonic() seconds) passes."""
+    hard_deadline (time.monotonic() seconds) passes or cancelled() returns
+    true (polled)."""
     lim = dict(DEFAULT_LIMITS)
     if limits:
         lim.update(limits)
@@ -2719,7 +2744,7 @@ def analyze(read, listdir, limits=None, hard_deadline=None, host=None):
     # hard: the caller's deadline -> Cancelled (the caller has given up).
     soft = time.monotonic() + float(lim['job_seconds'])
     hard = hard_deadline if hard_deadline is not None else float('inf')
-    job = Job(read, listdir, lim, soft, hard, host)
+    job = Job(read, listdir, lim, soft, hard, host, cancelled)
     try:
         res = job.run()
     except _Budget:
@@ -2731,6 +2756,8 @@ def analyze(read, listdir, limits=None, hard_deadline=None, host=None):
     except MemoryError:
         job.error('hubconf.py:0: analysis aborted: out of memory')
         res = {'entrypoints': [], 'dependencies': [], 'errors': job.errors}
+    del job
+    _collect()
     errs = res['errors']
     cap = lim['errors_max']
     if len(errs) > cap:
@@ -2739,10 +2766,19 @@ def analyze(read, listdir, limits=None, hard_deadline=None, host=None):
     return res
 
 
-def analyze_json(read, listdir, limits=None, hard_deadline=None, host=None):
+def _collect():
+    """Free this job's reference cycles now, then freeze what survives (the
+    host AST cache) so later collections do not walk millions of cached
+    nodes: a full collection over them costs ~200 ms.  Frozen ASTs are still
+    freed by reference counting when they leave the cache."""
+    gc.collect()
+    gc.freeze()
+
+
+def analyze_json(read, listdir, limits=None, hard_deadline=None, host=None, cancelled=None):
     """analyze() as JSON text (ASCII, so any docstring survives the trip to C)."""
     try:
-        res = analyze(read, listdir, limits, hard_deadline, host)
+        res = analyze(read, listdir, limits, hard_deadline, host, cancelled)
     except (Cancelled, KeyboardInterrupt, SystemExit):
         raise
     except MemoryError:

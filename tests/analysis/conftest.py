@@ -68,3 +68,7 @@ def fixture_path(name):
 @pytest.fixture(params=['py', 'c'])
 def backend(request):
     return request.param
+
+
+def pytest_report_header(config):
+    return 'hubfs-analyze: %s' % (analyze_binary() or 'not built: the c backend cases are skipped')

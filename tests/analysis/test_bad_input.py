@@ -108,15 +108,22 @@ def test_deep_indentation(backend, tmp_path):
 
 
 def test_100k_entrypoints(backend, tmp_path):
-    data = b''.join(b'def f%06d(a=1):0\n' % i for i in range(100000))
+    data = b''.join(b'f%05d=' % i for i in range(100000)) + b'lambda a=1: 0\n'
     r = timed(backend, write(tmp_path, 'many', data))
     assert len(r['entrypoints']) == 10000
-    assert r['entrypoints'][0] == {'name': 'f000000', 'help': '', 'signature': 'f000000(a=1)'}
+    assert r['entrypoints'][0] == {'name': 'f00000', 'help': '', 'signature': 'f00000(a=1)'}
     one_error(r, 'more than 10000 entrypoints')
 
 
+def test_100k_defs_too_large(backend, tmp_path):
+    data = b''.join(b'def f%06d(a=1):0\n' % i for i in range(100000))
+    r = timed(backend, write(tmp_path, 'manydefs', data))
+    assert r['entrypoints'] == []
+    one_error(r, 'hubconf.py:0: file too large (%d bytes, limit 1048576)' % len(data))
+
+
 def test_huge_docstring(backend, tmp_path):
-    doc = 'ü' * 600000
+    doc = 'ü' * 400000
     data = ('def big():\n    """%s"""\n' % doc).encode()
     r = timed(backend, write(tmp_path, 'bigdoc', data))
     assert r['errors'] == []

@@ -1,0 +1,756 @@
+/*
+ * pyrt: the embedded CPython interpreter thread and its job queue.
+ *
+ * DESIGN
+ *   One thread ("py thread") owns CPython: it initialises it (isolated
+ *   config: no signal handlers, no site, no bytecode writes), loads the
+ *   scanner py/analysis/hubconf_scan.py from a string compiled into the
+ *   binary (generated header hubconf_scan_py.h), then serves jobs from a
+ *   bounded FIFO until hub_py_free(), and finalizes CPython itself.  It holds
+ *   the GIL for its whole life: no other thread ever touches Python.
+ *
+ *   A caller (hub_py_analyze) enqueues a job and waits on the job's condition
+ *   variable until the job is done or its deadline passes.  On timeout (or
+ *   hub_py_free) the job is marked cancelled and abandoned.  Cancellation is
+ *   cooperative, and reaches the Python code three ways, each raising
+ *   hubconf_scan.Cancelled, a BaseException the scanner never catches:
+ *     1. the scanner gets the caller's deadline and compares it with
+ *        time.monotonic() (CLOCK_MONOTONIC, as here) in Job.tick(), called
+ *        for every statement, module, thunk and decorator it evaluates;
+ *     2. tick() also polls job->cancel (an atomic, no lock) through the
+ *        `cancelled` callable every 64 ticks: hub_py_free() stops a job
+ *        whose deadline is far away;
+ *     3. every tree callback refuses to run once the job is cancelled.
+ *   The longest step without a tick is one ast.parse() of at most
+ *   HUB_PY_SOURCE_MAX bytes (about 1.5 s here); the scanner's other loops
+ *   over one file's AST are bounded by the same cap.
+ *   Not used, and why: Py_AddPendingCall() from a non-Python thread does
+ *   not set the eval breaker in CPython 3.9-3.11 (python/cpython#95820), so
+ *   the call would only run when the py thread next drops the GIL, which it
+ *   never does; PyErr_SetInterrupt() does nothing without Python's SIGINT
+ *   handler, which the isolated config (libfuse owns signals) leaves out.
+ *
+ *   Tree callbacks run on the py thread.  Each one is bracketed by
+ *   job->in_callback under py->mu and refused once the job is cancelled, and
+ *   a timed-out caller waits until no callback is in progress: after
+ *   hub_py_analyze() returns, the caller's tree ctx is never touched again.
+ *
+ * LOCKING
+ *   py->mu guards every field marked (mu) in struct hub_py and struct py_job.
+ *   Fields marked (py thread) are used by the py thread only.  A job is
+ *   referenced by its caller and by the queue/py thread (refs, under mu) and
+ *   freed by whoever drops the last reference.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "py/pyrt.h"
+#include "py/pyrt_internal.h"
+#include "py/pylimits.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs/log.h"
+#include "hubconf_scan_py.h" /* generated: static const char hubconf_scan_py[] */
+
+enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+
+struct py_job {
+	int refs;                   /* (mu) caller + queue/py thread */
+	enum job_state state;       /* (mu) */
+	bool cancelled;             /* (mu) caller gave up, or shutdown */
+	bool shutdown;              /* (mu) cancelled by hub_py_free */
+	bool in_callback;           /* (mu) py thread is inside a tree callback */
+	atomic_int cancel;          /* == cancelled; read by the py thread without mu */
+	int rc;                     /* (mu) result, valid when JOB_DONE */
+	char *json;                 /* (mu) result, valid when JOB_DONE and rc == 0 */
+	pthread_cond_t cv;          /* signalled on state and in_callback changes */
+	/* immutable after submission */
+	struct hub_tree_reader tree;
+	double deadline;            /* CLOCK_MONOTONIC seconds */
+	uint64_t seq;
+	unsigned flags;
+	struct hub_py *py;
+};
+
+struct hub_py {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;          /* work for the py thread; users dropping to 0 */
+	struct py_job *queue[HUB_PY_QUEUE_MAX]; /* (mu) ring */
+	size_t head, count;         /* (mu) */
+	struct py_job *running;     /* (mu) */
+	uint64_t next_seq;          /* (mu) */
+	bool stopping;              /* (mu) */
+	bool started;               /* (mu) py thread finished its start-up */
+	int start_rc;               /* (mu) its result */
+	int users;                  /* (mu) callers inside hub_py_analyze */
+	unsigned test_flags;        /* (mu) */
+	unsigned long flag_cancels; /* (mu) jobs stopped by their cancel flag */
+	bool thread_created;
+	pthread_t thread;
+	/* (py thread) */
+	PyObject *analyze_fn;
+	PyObject *cancelled_exc;
+	PyObject *limits;
+};
+
+/* The one live handle (CPython has one runtime per process). */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct hub_py *live_py; /* (live_mu) */
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct timespec mono_ts(double t)
+{
+	struct timespec ts;
+	if (t > 1e15)
+		t = 1e15;
+	ts.tv_sec = (time_t)t;
+	ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	if (ts.tv_nsec < 0)
+		ts.tv_nsec = 0;
+	return ts;
+}
+
+static int cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t a;
+	int rc = pthread_condattr_init(&a);
+	if (rc)
+		return -rc;
+	rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	if (!rc)
+		rc = pthread_cond_init(cv, &a);
+	pthread_condattr_destroy(&a);
+	return -rc;
+}
+
+/* Drop a reference; frees the job on the last one.  Called with py->mu held. */
+static void job_unref_locked(struct py_job *job)
+{
+	assert(job->refs > 0);
+	if (--job->refs > 0)
+		return;
+	pthread_cond_destroy(&job->cv);
+	free(job->json);
+	free(job);
+}
+
+/* Mark a job cancelled.  Called with py->mu held. */
+static void job_cancel_locked(struct py_job *job, bool shutdown)
+{
+	job->cancelled = true;
+	job->shutdown = job->shutdown || shutdown;
+	atomic_store(&job->cancel, 1);
+}
+
+static void job_finish_locked(struct py_job *job, int rc, char *json)
+{
+	job->state = JOB_DONE;
+	job->rc = rc;
+	job->json = json;
+	pthread_cond_broadcast(&job->cv);
+}
+
+/* ------------------------------------------------------- Python side */
+
+/* Map the pending Python exception to -errno (the one place that does). */
+static int py_exception_errno(struct hub_py *py, struct py_job *job)
+{
+	int rc = -EIO;
+	PyObject *type, *value, *tb;
+	PyErr_Fetch(&type, &value, &tb);
+	PyErr_NormalizeException(&type, &value, &tb);
+	if (type == NULL)
+		return -EIO;
+	if (py->cancelled_exc && PyErr_GivenExceptionMatches(type, py->cancelled_exc)) {
+		pthread_mutex_lock(&py->mu);
+		rc = job->shutdown ? -ECANCELED : -ETIMEDOUT;
+		if (job->cancelled)
+			py->flag_cancels++;
+		pthread_mutex_unlock(&py->mu);
+	} else if (PyErr_GivenExceptionMatches(type, PyExc_MemoryError)) {
+		rc = -ENOMEM;
+	} else if (PyErr_GivenExceptionMatches(type, PyExc_TimeoutError)) {
+		rc = -ETIMEDOUT;
+	} else if (PyErr_GivenExceptionMatches(type, PyExc_OSError) && value) {
+		PyObject *e = PyObject_GetAttrString(value, "errno");
+		long v = e && PyLong_Check(e) ? PyLong_AsLong(e) : 0;
+		Py_XDECREF(e);
+		rc = v > 0 && v < 4096 ? -(int)v : -EIO;
+	}
+	if (rc == -EIO || rc == -ENOMEM) {
+		PyObject *s = value ? PyObject_Str(value) : NULL;
+		const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
+		hub_err("py: analysis failed: %s: %s", ((PyTypeObject *)type)->tp_name,
+			msg ? msg : "?");
+		Py_XDECREF(s);
+	}
+	Py_XDECREF(type);
+	Py_XDECREF(value);
+	Py_XDECREF(tb);
+	PyErr_Clear();
+	return rc;
+}
+
+/* Bracket a tree callback; -ECANCELED once the job is cancelled. */
+static int callback_enter(struct py_job *job)
+{
+	struct hub_py *py = job->py;
+	int rc = 0;
+	pthread_mutex_lock(&py->mu);
+	if (job->cancelled)
+		rc = -ECANCELED;
+	else
+		job->in_callback = true;
+	pthread_mutex_unlock(&py->mu);
+	return rc;
+}
+
+static void callback_leave(struct py_job *job)
+{
+	struct hub_py *py = job->py;
+	pthread_mutex_lock(&py->mu);
+	job->in_callback = false;
+	pthread_cond_broadcast(&job->cv);
+	pthread_mutex_unlock(&py->mu);
+}
+
+static struct py_job *job_of(PyObject *self)
+{
+	return PyCapsule_GetPointer(self, "hubfs.pyrt.job");
+}
+
+static PyObject *raise_cancelled(struct py_job *job)
+{
+	PyErr_SetString(job->py->cancelled_exc, "job cancelled");
+	return NULL;
+}
+
+static PyObject *raise_errno(int err, const char *path)
+{
+	PyObject *args = Py_BuildValue("(iss)", err, strerror(err), path);
+	if (args) {
+		PyErr_SetObject(PyExc_OSError, args);
+		Py_DECREF(args);
+	}
+	return NULL;
+}
+
+/* Python: read(path) -> bytes | None */
+static PyObject *tree_read(PyObject *self, PyObject *arg)
+{
+	struct py_job *job = job_of(self);
+	PyObject *enc = NULL, *res = NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+	if (!job)
+		return NULL;
+	if (!PyUnicode_Check(arg))
+		return PyErr_Format(PyExc_TypeError, "path must be str");
+	enc = PyUnicode_EncodeFSDefault(arg);
+	if (!enc)
+		return NULL;
+	const char *path = PyBytes_AS_STRING(enc);
+	if (strlen(path) != (size_t)PyBytes_GET_SIZE(enc)) {
+		Py_DECREF(enc);
+		Py_RETURN_NONE;
+	}
+	if (callback_enter(job)) {
+		Py_DECREF(enc);
+		return raise_cancelled(job);
+	}
+	rc = job->tree.read_file(job->tree.ctx, path, &buf, &len);
+	callback_leave(job);
+	if (rc == -ENOENT || rc == -EISDIR || rc == -ENOTDIR) {
+		res = Py_None;
+		Py_INCREF(res);
+	} else if (rc < 0) {
+		res = raise_errno(-rc, path);
+	} else if (len > HUB_PY_SOURCE_MAX) {
+		/* The scanner reports the size; the bytes never enter Python. */
+		char size[32];
+		snprintf(size, sizeof(size), "%zu", len);
+		PyObject *args = Py_BuildValue("(iss)", EFBIG, size, path);
+		if (args) {
+			PyErr_SetObject(PyExc_OSError, args);
+			Py_DECREF(args);
+		}
+	} else if (len > 0 && !buf) {
+		res = raise_errno(EIO, path);
+	} else {
+		res = PyBytes_FromStringAndSize(len ? buf : "", (Py_ssize_t)len);
+	}
+	free(buf);
+	Py_DECREF(enc);
+	return res;
+}
+
+/* Python: listdir(path) -> list[str] | None */
+static PyObject *tree_listdir(PyObject *self, PyObject *arg)
+{
+	struct py_job *job = job_of(self);
+	PyObject *enc, *res = NULL;
+	char **names = NULL;
+	size_t n = 0, i;
+	int rc;
+	if (!job)
+		return NULL;
+	if (!PyUnicode_Check(arg))
+		return PyErr_Format(PyExc_TypeError, "path must be str");
+	enc = PyUnicode_EncodeFSDefault(arg);
+	if (!enc)
+		return NULL;
+	const char *path = PyBytes_AS_STRING(enc);
+	if (strlen(path) != (size_t)PyBytes_GET_SIZE(enc)) {
+		Py_DECREF(enc);
+		Py_RETURN_NONE;
+	}
+	if (callback_enter(job)) {
+		Py_DECREF(enc);
+		return raise_cancelled(job);
+	}
+	rc = job->tree.list_dir(job->tree.ctx, path, &names, &n);
+	callback_leave(job);
+	if (rc == -ENOENT || rc == -ENOTDIR) {
+		res = Py_None;
+		Py_INCREF(res);
+	} else if (rc < 0) {
+		res = raise_errno(-rc, path);
+	} else if (n > HUB_PY_DIR_NAMES_MAX) {
+		res = raise_errno(EFBIG, path);
+	} else {
+		res = PyList_New(0);
+		for (i = 0; res && i < n; i++) {
+			if (!names[i] || !names[i][0] || strchr(names[i], '/'))
+				continue;
+			PyObject *s = PyUnicode_DecodeFSDefault(names[i]);
+			if (!s || PyList_Append(res, s) < 0) {
+				Py_XDECREF(s);
+				Py_CLEAR(res);
+				break;
+			}
+			Py_DECREF(s);
+		}
+	}
+	if (rc == 0) {
+		for (i = 0; i < n; i++)
+			free(names ? names[i] : NULL);
+		free(names);
+	}
+	Py_DECREF(enc);
+	return res;
+}
+
+/* Python: cancelled() -> bool (polled by the scanner's tick()) */
+static PyObject *job_cancelled(PyObject *self, PyObject *unused)
+{
+	(void)unused;
+	struct py_job *job = job_of(self);
+	if (!job)
+		return NULL;
+	return PyBool_FromLong(atomic_load(&job->cancel));
+}
+
+static PyMethodDef read_def = {"read", tree_read, METH_O, "read(path) -> bytes or None"};
+static PyMethodDef cancelled_def = {"cancelled", job_cancelled, METH_NOARGS, "cancelled() -> bool"};
+static PyMethodDef listdir_def = {"listdir", tree_listdir, METH_O, "listdir(path) -> list or None"};
+
+static int set_limit(PyObject *d, const char *key, PyObject *v)
+{
+	int rc = v ? PyDict_SetItemString(d, key, v) : -1;
+	Py_XDECREF(v);
+	return rc;
+}
+
+static PyObject *make_limits(void)
+{
+	PyObject *d = PyDict_New();
+	if (!d)
+		return NULL;
+	if (set_limit(d, "source_max", PyLong_FromUnsignedLong(HUB_PY_SOURCE_MAX)) ||
+	    set_limit(d, "depth_max", PyLong_FromLong(HUB_PY_DEPTH_MAX)) ||
+	    set_limit(d, "entrypoints_max", PyLong_FromLong(HUB_PY_ENTRYPOINTS_MAX)) ||
+	    set_limit(d, "modules_max", PyLong_FromLong(HUB_PY_MODULES_MAX)) ||
+	    set_limit(d, "bytes_max", PyLong_FromUnsignedLong(HUB_PY_BYTES_MAX)) ||
+	    set_limit(d, "errors_max", PyLong_FromLong(HUB_PY_ERRORS_MAX)) ||
+	    set_limit(d, "call_depth", PyLong_FromLong(HUB_PY_CALL_DEPTH)) ||
+	    set_limit(d, "job_seconds", PyFloat_FromDouble(HUB_PY_JOB_SECONDS)) ||
+	    set_limit(d, "host_cache_bytes", PyLong_FromUnsignedLong(HUB_PY_HOST_CACHE_BYTES))) {
+		Py_DECREF(d);
+		return NULL;
+	}
+	return d;
+}
+
+static void log_py_error(const char *what)
+{
+	PyObject *type, *value, *tb;
+	PyErr_Fetch(&type, &value, &tb);
+	PyObject *s = value ? PyObject_Str(value) : NULL;
+	const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
+	hub_err("py: %s: %s: %s", what, type ? ((PyTypeObject *)type)->tp_name : "?",
+		msg ? msg : "?");
+	Py_XDECREF(s);
+	Py_XDECREF(type);
+	Py_XDECREF(value);
+	Py_XDECREF(tb);
+	PyErr_Clear();
+}
+
+/* Initialise CPython on this thread and load the scanner.  0 or -errno. */
+static int interp_start(struct hub_py *py)
+{
+	PyConfig cfg;
+	PyStatus st;
+	PyConfig_InitIsolatedConfig(&cfg);
+	cfg.install_signal_handlers = 0; /* libfuse owns the signals */
+	cfg.site_import = 0;             /* no .pth files run, no user site */
+	cfg.write_bytecode = 0;
+	cfg.user_site_directory = 0;
+	cfg.use_environment = 0;
+	cfg.parse_argv = 0;
+	cfg.faulthandler = 0;
+	cfg.buffered_stdio = 0;
+	cfg.quiet = 1;
+	st = Py_InitializeFromConfig(&cfg);
+	PyConfig_Clear(&cfg);
+	if (PyStatus_Exception(st)) {
+		hub_err("py: cannot start the Python interpreter: %s%s%s",
+			st.func ? st.func : "", st.func ? ": " : "",
+			st.err_msg ? st.err_msg : "unknown error");
+		return -EIO;
+	}
+	PyObject *code = Py_CompileString(hubconf_scan_py, "hubconf_scan.py", Py_file_input);
+	PyObject *mod = code ? PyImport_ExecCodeModule("hubconf_scan", code) : NULL;
+	Py_XDECREF(code);
+	if (!mod) {
+		log_py_error("cannot load the embedded hubconf_scan.py");
+		return -EIO;
+	}
+	PyObject *init = PyObject_GetAttrString(mod, "embedded_init");
+	PyObject *r = init ? PyObject_CallFunction(init, "i", HUB_PY_RECURSION_LIMIT) : NULL;
+	Py_XDECREF(init);
+	py->analyze_fn = PyObject_GetAttrString(mod, "analyze_json");
+	py->cancelled_exc = PyObject_GetAttrString(mod, "Cancelled");
+	py->limits = make_limits();
+	Py_DECREF(mod);
+	if (!r || !py->analyze_fn || !py->cancelled_exc || !py->limits) {
+		Py_XDECREF(r);
+		log_py_error("cannot set up the embedded hubconf_scan.py");
+		return -EIO;
+	}
+	if (hub_log_threshold >= HUB_LOG_DEBUG) {
+		PyObject *s = PyObject_Str(r);
+		hub_debug("py: interpreter up, sys.path = %s", s ? PyUnicode_AsUTF8(s) : "?");
+		Py_XDECREF(s);
+		PyErr_Clear();
+	}
+	Py_DECREF(r);
+	return 0;
+}
+
+static void interp_stop(struct hub_py *py)
+{
+	if (!Py_IsInitialized())
+		return;
+	Py_CLEAR(py->analyze_fn);
+	Py_CLEAR(py->cancelled_exc);
+	Py_CLEAR(py->limits);
+	if (Py_FinalizeEx() < 0)
+		hub_warn("py: errors while finalizing the interpreter");
+}
+
+static void run_job(struct hub_py *py, struct py_job *job)
+{
+	PyObject *cap = NULL, *rd = NULL, *ls = NULL, *cn = NULL, *dl = NULL, *res = NULL;
+	char *json = NULL;
+	int rc = 0;
+
+	cap = PyCapsule_New(job, "hubfs.pyrt.job", NULL);
+	rd = cap ? PyCFunction_New(&read_def, cap) : NULL;
+	ls = cap ? PyCFunction_New(&listdir_def, cap) : NULL;
+	cn = cap ? PyCFunction_New(&cancelled_def, cap) : NULL;
+	if (job->flags & HUB_PY_TEST_NO_COOP_DEADLINE) {
+		dl = Py_None;
+		Py_INCREF(dl);
+	} else {
+		dl = PyFloat_FromDouble(job->deadline);
+	}
+	if (rd && ls && cn && dl)
+		res = PyObject_CallFunctionObjArgs(py->analyze_fn, rd, ls, py->limits, dl, Py_None, cn,
+						   NULL);
+	if (res) {
+		Py_ssize_t n = 0;
+		const char *s = PyUnicode_Check(res) ? PyUnicode_AsUTF8AndSize(res, &n) : NULL;
+		if (s) {
+			json = malloc((size_t)n + 1);
+			if (json) {
+				memcpy(json, s, (size_t)n);
+				json[n] = '\0';
+			} else {
+				rc = -ENOMEM;
+			}
+		} else {
+			rc = PyErr_Occurred() ? py_exception_errno(py, job) : -EIO;
+		}
+	} else {
+		rc = PyErr_Occurred() ? py_exception_errno(py, job) : -EIO;
+	}
+	Py_XDECREF(res);
+	Py_XDECREF(dl);
+	Py_XDECREF(cn);
+	Py_XDECREF(ls);
+	Py_XDECREF(rd);
+	Py_XDECREF(cap);
+	PyErr_Clear();
+
+	pthread_mutex_lock(&py->mu);
+	py->running = NULL;
+	job_finish_locked(job, rc, json);
+	job_unref_locked(job);
+	pthread_mutex_unlock(&py->mu);
+}
+
+static void *py_thread(void *arg)
+{
+	struct hub_py *py = arg;
+	int rc = interp_start(py);
+
+	pthread_mutex_lock(&py->mu);
+	py->started = true;
+	py->start_rc = rc;
+	pthread_cond_broadcast(&py->cv);
+	for (;;) {
+		while (!py->stopping && py->count == 0)
+			pthread_cond_wait(&py->cv, &py->mu);
+		if (py->count == 0)
+			break; /* stopping */
+		struct py_job *job = py->queue[py->head];
+		py->head = (py->head + 1) % HUB_PY_QUEUE_MAX;
+		py->count--;
+		if (job->cancelled || rc) {
+			job_finish_locked(job, rc ? rc : (job->shutdown ? -ECANCELED : -ETIMEDOUT), NULL);
+			job_unref_locked(job);
+			continue;
+		}
+		job->state = JOB_RUNNING;
+		py->running = job;
+		pthread_mutex_unlock(&py->mu);
+		run_job(py, job);
+		pthread_mutex_lock(&py->mu);
+	}
+	pthread_mutex_unlock(&py->mu);
+	interp_stop(py);
+	return NULL;
+}
+
+/* ------------------------------------------------------------ public API */
+
+int hub_py_new(struct hub_py **out)
+{
+	struct hub_py *py;
+	pthread_attr_t attr;
+	int rc;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	py = calloc(1, sizeof(*py));
+	if (!py)
+		return -ENOMEM;
+	pthread_mutex_lock(&live_mu);
+	if (live_py) {
+		pthread_mutex_unlock(&live_mu);
+		free(py);
+		return -EBUSY;
+	}
+	live_py = py;
+	pthread_mutex_unlock(&live_mu);
+
+	pthread_mutex_init(&py->mu, NULL);
+	rc = cond_init_mono(&py->cv);
+	if (rc) {
+		pthread_mutex_destroy(&py->mu);
+		pthread_mutex_lock(&live_mu);
+		live_py = NULL;
+		pthread_mutex_unlock(&live_mu);
+		free(py);
+		return rc;
+	}
+	rc = -pthread_attr_init(&attr);
+	if (!rc)
+		rc = -pthread_attr_setstacksize(&attr, HUB_PY_STACK_SIZE);
+	if (!rc) {
+		rc = -pthread_create(&py->thread, &attr, py_thread, py);
+		pthread_attr_destroy(&attr);
+	}
+	if (rc) {
+		hub_err("py: cannot start the interpreter thread: %s", strerror(-rc));
+		hub_py_free(py);
+		return rc;
+	}
+	py->thread_created = true;
+
+	pthread_mutex_lock(&py->mu);
+	while (!py->started)
+		pthread_cond_wait(&py->cv, &py->mu);
+	rc = py->start_rc;
+	pthread_mutex_unlock(&py->mu);
+	if (rc) {
+		hub_py_free(py);
+		return rc;
+	}
+	*out = py;
+	return 0;
+}
+
+void hub_py_free(struct hub_py *py)
+{
+	if (!py)
+		return;
+	pthread_mutex_lock(&py->mu);
+	py->stopping = true;
+	while (py->count > 0) {
+		struct py_job *job = py->queue[py->head];
+		py->head = (py->head + 1) % HUB_PY_QUEUE_MAX;
+		py->count--;
+		job_cancel_locked(job, true);
+		job_finish_locked(job, -ECANCELED, NULL);
+		job_unref_locked(job);
+	}
+	if (py->running)
+		job_cancel_locked(py->running, true);
+	pthread_cond_broadcast(&py->cv);
+	pthread_mutex_unlock(&py->mu);
+
+	if (py->thread_created)
+		pthread_join(py->thread, NULL);
+
+	pthread_mutex_lock(&py->mu);
+	while (py->users > 0)
+		pthread_cond_wait(&py->cv, &py->mu);
+	pthread_mutex_unlock(&py->mu);
+
+	pthread_mutex_lock(&live_mu);
+	if (live_py == py)
+		live_py = NULL;
+	pthread_mutex_unlock(&live_mu);
+	pthread_cond_destroy(&py->cv);
+	pthread_mutex_destroy(&py->mu);
+	free(py);
+}
+
+int hub_py_analyze(char **out_json, struct hub_py *py, const struct hub_tree_reader *tree,
+		   double timeout_s)
+{
+	struct py_job *job;
+	struct timespec ts;
+	int rc;
+
+	if (!out_json)
+		return -EINVAL;
+	*out_json = NULL;
+	if (!py || !tree || !tree->read_file || !tree->list_dir || !(timeout_s > 0) ||
+	    isnan(timeout_s))
+		return -EINVAL;
+	job = calloc(1, sizeof(*job));
+	if (!job)
+		return -ENOMEM;
+	rc = cond_init_mono(&job->cv);
+	if (rc) {
+		free(job);
+		return rc;
+	}
+	job->tree = *tree;
+	job->py = py;
+	job->refs = 2;
+	job->state = JOB_QUEUED;
+	job->deadline = mono_now() + (timeout_s > 1e9 ? 1e9 : timeout_s);
+
+	pthread_mutex_lock(&py->mu);
+	if (py->stopping || py->start_rc) {
+		rc = py->start_rc ? py->start_rc : -ECANCELED;
+		pthread_mutex_unlock(&py->mu);
+		pthread_cond_destroy(&job->cv);
+		free(job);
+		return rc;
+	}
+	if (py->count >= HUB_PY_QUEUE_MAX) {
+		pthread_mutex_unlock(&py->mu);
+		pthread_cond_destroy(&job->cv);
+		free(job);
+		return -EAGAIN;
+	}
+	job->seq = ++py->next_seq;
+	job->flags = py->test_flags;
+	py->queue[(py->head + py->count) % HUB_PY_QUEUE_MAX] = job;
+	py->count++;
+	py->users++;
+	pthread_cond_broadcast(&py->cv);
+
+	ts = mono_ts(job->deadline);
+	while (job->state != JOB_DONE) {
+		int w = pthread_cond_timedwait(&job->cv, &py->mu, &ts);
+		if (w == ETIMEDOUT)
+			break;
+	}
+	if (job->state == JOB_DONE) {
+		rc = job->rc;
+		*out_json = job->json;
+		job->json = NULL;
+	} else {
+		/* Abandon: nothing of this job may reach the caller's tree again. */
+		job_cancel_locked(job, false);
+		rc = -ETIMEDOUT;
+		while (job->in_callback)
+			pthread_cond_wait(&job->cv, &py->mu);
+	}
+	job_unref_locked(job);
+	if (--py->users == 0)
+		pthread_cond_broadcast(&py->cv);
+	pthread_mutex_unlock(&py->mu);
+	return rc;
+}
+
+void hub_py__set_test_flags(struct hub_py *py, unsigned flags)
+{
+	pthread_mutex_lock(&py->mu);
+	py->test_flags = flags;
+	pthread_mutex_unlock(&py->mu);
+}
+
+unsigned long hub_py__flag_cancels(struct hub_py *py)
+{
+	pthread_mutex_lock(&py->mu);
+	unsigned long n = py->flag_cancels;
+	pthread_mutex_unlock(&py->mu);
+	return n;
+}
+
+size_t hub_py__queued(struct hub_py *py)
+{
+	pthread_mutex_lock(&py->mu);
+	size_t n = py->count;
+	pthread_mutex_unlock(&py->mu);
+	return n;
+}

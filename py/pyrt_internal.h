@@ -1,0 +1,22 @@
+/*
+ * Test hooks of pyrt.c, for tests/unit/py only (fs/ must not use them).
+ */
+#ifndef HUB_PY_PYRT_INTERNAL_H
+#define HUB_PY_PYRT_INTERNAL_H
+
+#include "py/pyrt.h"
+
+/* Do not pass the caller's deadline to the Python scanner, so that only the
+ * job's cancel flag can stop a timed-out job. */
+#define HUB_PY_TEST_NO_COOP_DEADLINE 0x1u
+
+/* Flags for jobs submitted from now on. */
+void hub_py__set_test_flags(struct hub_py *py, unsigned flags);
+
+/* Jobs waiting in the queue now. */
+size_t hub_py__queued(struct hub_py *py);
+
+/* Jobs stopped inside the interpreter after being cancelled, so far. */
+unsigned long hub_py__flag_cancels(struct hub_py *py);
+
+#endif

@@ -1,0 +1,661 @@
+/*
+ * Unit tests for py/pyrt.c: the interpreter thread, its bounded queue,
+ * timeouts and cancellation, bad input, many concurrent jobs, and
+ * hub_py_free() with jobs pending.  Trees live in memory; a tree can make
+ * its read of hubconf.py sleep or block until released, and counts calls.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+#include <cmocka.h>
+
+#include "py/pylimits.h"
+#include "py/pyrt.h"
+#include "py/pyrt_internal.h"
+
+/* ------------------------------------------------------------ mem tree */
+
+struct mem_file {
+	const char *path;
+	const char *data; /* NUL-terminated unless len is set */
+	size_t len;
+};
+
+struct mem_tree {
+	const struct mem_file *files;
+	size_t n;
+	int read_errno;          /* hubconf.py read fails with this */
+	unsigned sleep_ms;       /* hubconf.py read sleeps */
+	bool block;              /* hubconf.py read waits for release() */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool entered, released;
+	atomic_int calls;
+};
+
+static void tree_init(struct mem_tree *t, const struct mem_file *files, size_t n)
+{
+	memset(t, 0, sizeof(*t));
+	t->files = files;
+	t->n = n;
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->cv, NULL);
+}
+
+static void tree_release(struct mem_tree *t)
+{
+	pthread_mutex_lock(&t->mu);
+	t->released = true;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void tree_wait_entered(struct mem_tree *t)
+{
+	pthread_mutex_lock(&t->mu);
+	while (!t->entered)
+		pthread_cond_wait(&t->cv, &t->mu);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static int mem_read(void *ctx, const char *path, char **out, size_t *out_len)
+{
+	struct mem_tree *t = ctx;
+	atomic_fetch_add(&t->calls, 1);
+	if (!strcmp(path, "hubconf.py")) {
+		if (t->sleep_ms)
+			usleep(t->sleep_ms * 1000);
+		if (t->block) {
+			pthread_mutex_lock(&t->mu);
+			t->entered = true;
+			pthread_cond_broadcast(&t->cv);
+			while (!t->released)
+				pthread_cond_wait(&t->cv, &t->mu);
+			pthread_mutex_unlock(&t->mu);
+		}
+		if (t->read_errno)
+			return -t->read_errno;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		if (strcmp(t->files[i].path, path))
+			continue;
+		size_t len = t->files[i].len ? t->files[i].len : strlen(t->files[i].data);
+		*out = malloc(len ? len : 1);
+		if (!*out)
+			return -ENOMEM;
+		memcpy(*out, t->files[i].data, len);
+		*out_len = len;
+		return 0;
+	}
+	/* a directory? */
+	size_t pl = strlen(path);
+	for (size_t i = 0; i < t->n; i++)
+		if (!strncmp(t->files[i].path, path, pl) && t->files[i].path[pl] == '/')
+			return -EISDIR;
+	return -ENOENT;
+}
+
+static int mem_list(void *ctx, const char *path, char ***out_names, size_t *out_n)
+{
+	struct mem_tree *t = ctx;
+	size_t pl = strlen(path), n = 0;
+	char **names = calloc(t->n + 1, sizeof(*names));
+	bool found = pl == 0;
+	atomic_fetch_add(&t->calls, 1);
+	if (!names)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n; i++) {
+		const char *p = t->files[i].path;
+		if (pl) {
+			if (strncmp(p, path, pl) || p[pl] != '/') {
+				if (!strcmp(p, path)) {
+					free(names);
+					return -ENOTDIR;
+				}
+				continue;
+			}
+			p += pl + 1;
+		}
+		found = true;
+		size_t len = strcspn(p, "/");
+		bool dup = false;
+		for (size_t j = 0; j < n; j++)
+			dup = dup || (strlen(names[j]) == len && !strncmp(names[j], p, len));
+		if (!dup)
+			names[n++] = strndup(p, len);
+	}
+	if (!found) {
+		free(names);
+		return -ENOENT;
+	}
+	*out_names = names;
+	*out_n = n;
+	return 0;
+}
+
+static struct hub_tree_reader reader(struct mem_tree *t)
+{
+	struct hub_tree_reader r = {.ctx = t, .read_file = mem_read, .list_dir = mem_list};
+	return r;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+struct result {
+	cJSON *root;
+	cJSON *entrypoints, *dependencies, *errors;
+};
+
+static void parse_result(struct result *r, char *json)
+{
+	assert_non_null(json);
+	r->root = cJSON_Parse(json);
+	free(json);
+	assert_non_null(r->root);
+	r->entrypoints = cJSON_GetObjectItem(r->root, "entrypoints");
+	r->dependencies = cJSON_GetObjectItem(r->root, "dependencies");
+	r->errors = cJSON_GetObjectItem(r->root, "errors");
+	assert_true(cJSON_IsArray(r->entrypoints));
+	assert_true(cJSON_IsArray(r->dependencies));
+	assert_true(cJSON_IsArray(r->errors));
+}
+
+static const cJSON *entry(const struct result *r, const char *name)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, r->entrypoints)
+	{
+		const cJSON *n = cJSON_GetObjectItem(e, "name");
+		if (cJSON_IsString(n) && !strcmp(n->valuestring, name))
+			return e;
+	}
+	return NULL;
+}
+
+static const char *field(const cJSON *e, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItem(e, key);
+	assert_true(cJSON_IsString(v));
+	return v->valuestring;
+}
+
+static bool errors_contain(const struct result *r, const char *needle)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, r->errors)
+	{
+		if (cJSON_IsString(e) && strstr(e->valuestring, needle))
+			return true;
+	}
+	return false;
+}
+
+static void analyze_files(struct hub_py *py, const struct mem_file *files, size_t n,
+			  struct result *r)
+{
+	struct mem_tree t;
+	tree_init(&t, files, n);
+	struct hub_tree_reader rd = reader(&t);
+	char *json = NULL;
+	assert_int_equal(hub_py_analyze(&json, py, &rd, 30.0), 0);
+	parse_result(r, json);
+}
+
+static int setup(void **state)
+{
+	struct hub_py *py = NULL;
+	int rc = hub_py_new(&py);
+	if (rc)
+		return -1;
+	*state = py;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	hub_py_free(*state);
+	return 0;
+}
+
+/* ------------------------------------------------------------ tests */
+
+static const char HUBCONF[] =
+	"\"\"\"module doc\"\"\"\n"
+	"dependencies = ['torch', 'numpy']\n"
+	"import os\n"
+	"from models.net import Net as RenamedNet\n"
+	"def resnet(*, weights=None, progress=True, **kwargs):\n"
+	"    \"\"\"Doc with \"quotes\", a tab\\t, unicode \xc3\xbc and\n"
+	"       a raw indented line.\"\"\"\n"
+	"_hidden = resnet\n"
+	"CONST = 3\n";
+static const char NET[] = "class Net:\n    'A net.'\n    def __init__(self, depth, width=64):\n        pass\n";
+
+static void test_basic(void **state)
+{
+	const struct mem_file files[] = {
+		{"hubconf.py", HUBCONF, 0}, {"models/net.py", NET, 0}, {"README.md", "x", 0}};
+	struct result r;
+	analyze_files(*state, files, 3, &r);
+	assert_int_equal(cJSON_GetArraySize(r.errors), 0);
+	assert_int_equal(cJSON_GetArraySize(r.entrypoints), 2);
+	const cJSON *e = entry(&r, "resnet");
+	assert_non_null(e);
+	assert_string_equal(field(e, "help"), "Doc with \"quotes\", a tab\t, unicode \xc3\xbc and\n"
+					      "       a raw indented line.");
+	assert_string_equal(field(e, "signature"), "resnet(*, weights=None, progress=True, **kwargs)");
+	e = entry(&r, "RenamedNet");
+	assert_non_null(e);
+	assert_string_equal(field(e, "help"), "A net.");
+	assert_string_equal(field(e, "signature"), "RenamedNet(depth, width=64)");
+	assert_int_equal(cJSON_GetArraySize(r.dependencies), 2);
+	assert_string_equal(cJSON_GetArrayItem(r.dependencies, 1)->valuestring, "numpy");
+	cJSON_Delete(r.root);
+}
+
+static void test_installed_package(void **state)
+{
+	const struct mem_file files[] = {
+		{"hubconf.py", "from torch.hub import load_state_dict_from_url as load\n", 0}};
+	struct result r;
+	analyze_files(*state, files, 1, &r);
+	const cJSON *e = entry(&r, "load");
+	assert_non_null(e);
+	assert_non_null(strstr(field(e, "help"), "Loads the Torch serialized object"));
+	cJSON_Delete(r.root);
+}
+
+static void test_missing_hubconf(void **state)
+{
+	const struct mem_file files[] = {{"README.md", "hello", 0}};
+	struct result r;
+	analyze_files(*state, files, 1, &r);
+	assert_int_equal(cJSON_GetArraySize(r.entrypoints), 0);
+	assert_true(errors_contain(&r, "hubconf.py:0: no hubconf.py"));
+	cJSON_Delete(r.root);
+}
+
+static void test_bad_inputs(void **state)
+{
+	static const char nul[] = "def a():\n    pass\n\0binary";
+	size_t big_len = 10u << 20;
+	char *big = malloc(big_len + 1);
+	assert_non_null(big);
+	memset(big, '[', big_len);
+	big[big_len] = '\0';
+	char deep[4096];
+	memset(deep, '(', 2000);
+	memset(deep + 2000, ')', 2000);
+	deep[4000] = '\0';
+	struct {
+		struct mem_file file;
+		const char *error;
+	} cases[] = {
+		{{"hubconf.py", "def broken(:\n    pass\n", 0}, "hubconf.py:1: SyntaxError"},
+		{{"hubconf.py", nul, sizeof(nul) - 1}, "hubconf.py:3: source contains NUL bytes"},
+		{{"hubconf.py", big, big_len}, "hubconf.py:0: file too large (10485760 bytes, limit 1048576)"},
+		{{"hubconf.py", deep, 0}, "hubconf.py:1: brackets nested more than"},
+		{{"hubconf.py", "def f():\n\tx = 1\n        return x\n", 0}, "hubconf.py:3: TabError"},
+		{{"hubconf.py", "def f():\n    'caf\xe9'\n", 0}, "SyntaxError"},
+		{{"hubconf.py", "# -*- coding: latin-1 -*-\ndef f():\n    'caf\xe9'\n", 0}, NULL},
+		{{"hubconf.py/inner", "", 0}, "hubconf.py:0: hubconf.py is not a regular file"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct result r;
+		double t0 = now();
+		analyze_files(*state, &cases[i].file, 1, &r);
+		assert_true(now() - t0 < 10.0);
+		if (cases[i].error) {
+			if (!errors_contain(&r, cases[i].error))
+				fail_msg("case %zu: no error containing '%s'", i, cases[i].error);
+			assert_int_equal(cJSON_GetArraySize(r.entrypoints), 0);
+		} else {
+			assert_int_equal(cJSON_GetArraySize(r.errors), 0);
+			assert_string_equal(field(entry(&r, "f"), "help"), "caf\xc3\xa9");
+		}
+		cJSON_Delete(r.root);
+	}
+	free(big);
+}
+
+static void test_read_error(void **state)
+{
+	const struct mem_file files[] = {{"hubconf.py", "def a(): pass\n", 0}};
+	struct mem_tree t;
+	tree_init(&t, files, 1);
+	t.read_errno = EIO;
+	struct hub_tree_reader rd = reader(&t);
+	char *json = NULL;
+	struct result r;
+	assert_int_equal(hub_py_analyze(&json, *state, &rd, 10.0), 0);
+	parse_result(&r, json);
+	assert_true(errors_contain(&r, "hubconf.py:0: cannot read: Input/output error"));
+	cJSON_Delete(r.root);
+}
+
+static void test_invalid_args(void **state)
+{
+	struct mem_tree t;
+	tree_init(&t, NULL, 0);
+	struct hub_tree_reader rd = reader(&t);
+	char *json = (char *)1;
+	assert_int_equal(hub_py_analyze(NULL, *state, &rd, 1.0), -EINVAL);
+	assert_int_equal(hub_py_analyze(&json, NULL, &rd, 1.0), -EINVAL);
+	assert_null(json);
+	assert_int_equal(hub_py_analyze(&json, *state, NULL, 1.0), -EINVAL);
+	assert_int_equal(hub_py_analyze(&json, *state, &rd, 0.0), -EINVAL);
+	assert_int_equal(hub_py_analyze(&json, *state, &rd, -1.0), -EINVAL);
+	rd.read_file = NULL;
+	assert_int_equal(hub_py_analyze(&json, *state, &rd, 1.0), -EINVAL);
+	assert_int_equal(hub_py_new(NULL), -EINVAL);
+	struct hub_py *other = (struct hub_py *)1;
+	assert_int_equal(hub_py_new(&other), -EBUSY); /* one interpreter per process */
+	assert_null(other);
+	hub_py_free(NULL);
+}
+
+/* A timed-out job waits for the callback in progress, then no callback of
+ * it ever runs again, and the interpreter serves the next job. */
+static void test_timeout_in_callback(void **state)
+{
+	const struct mem_file files[] = {{"hubconf.py", "from a import x\nfrom b import y\n", 0},
+					 {"a.py", "def x(): pass\n", 0},
+					 {"b.py", "def y(): pass\n", 0}};
+	struct mem_tree t;
+	tree_init(&t, files, 3);
+	t.sleep_ms = 800;
+	struct hub_tree_reader rd = reader(&t);
+	char *json = NULL;
+	double t0 = now();
+	assert_int_equal(hub_py_analyze(&json, *state, &rd, 0.2), -ETIMEDOUT);
+	double dt = now() - t0;
+	assert_null(json);
+	assert_true(dt >= 0.7 && dt < 3.0); /* waited for the sleeping callback */
+	int calls = atomic_load(&t.calls);
+	usleep(300 * 1000);
+	assert_int_equal(atomic_load(&t.calls), calls);
+
+	struct result r;
+	analyze_files(*state, files, 3, &r);
+	assert_non_null(entry(&r, "x"));
+	assert_non_null(entry(&r, "y"));
+	cJSON_Delete(r.root);
+}
+
+/* A long job of many small repository modules (no long ast.parse): with the
+ * cooperative deadline disabled only the job's cancel flag, polled by the
+ * scanner, can stop it early. */
+static void test_cancel_flag(void **state)
+{
+	struct hub_py *py = *state;
+	enum { MODS = 300, DEFS = 150 };
+	struct mem_file *files = calloc(MODS + 1, sizeof(*files));
+	char *hub = malloc(MODS * 16 + 1), *p = hub;
+	assert_non_null(files);
+	assert_non_null(hub);
+	for (int m = 0; m < MODS; m++) {
+		char *src = malloc(DEFS * 40), *q = src, *name = malloc(16);
+		for (int d = 0; d < DEFS; d++)
+			q += sprintf(q, "def m%d_f%d(a=1):\n    'doc'\n", m, d);
+		sprintf(name, "m%03d.py", m);
+		files[m + 1] = (struct mem_file){name, src, 0};
+		p += sprintf(p, "import m%03d\n", m);
+	}
+	files[0] = (struct mem_file){"hubconf.py", hub, 0};
+	struct mem_tree t;
+	tree_init(&t, files, MODS + 1);
+	struct hub_tree_reader rd = reader(&t);
+	char *json = NULL;
+
+	double t0 = now();
+	assert_int_equal(hub_py_analyze(&json, py, &rd, 60.0), 0);
+	double full = now() - t0;
+	free(json);
+	print_message("      full job: %.2f s\n", full);
+	assert_true(full > 0.8); /* long enough to tell a cancelled job apart */
+
+	unsigned long before = hub_py__flag_cancels(py);
+	hub_py__set_test_flags(py, HUB_PY_TEST_NO_COOP_DEADLINE);
+	json = NULL;
+	t0 = now();
+	assert_int_equal(hub_py_analyze(&json, py, &rd, 0.2), -ETIMEDOUT);
+	assert_true(now() - t0 < 0.6);
+	hub_py__set_test_flags(py, 0);
+
+	const struct mem_file small[] = {{"hubconf.py", "def ok(): pass\n", 0}};
+	struct result r;
+	t0 = now();
+	analyze_files(py, small, 1, &r);
+	double dt = now() - t0;
+	assert_non_null(entry(&r, "ok"));
+	cJSON_Delete(r.root);
+	print_message("      next job done %.3f s after the timeout\n", dt);
+	assert_true(dt < full / 2);
+	assert_int_equal(hub_py__flag_cancels(py), before + 1);
+
+	for (int m = 0; m < MODS + 1; m++) {
+		free((char *)files[m].data);
+		if (m)
+			free((char *)files[m].path);
+	}
+	free(files);
+}
+
+/* 100k entrypoints: truncated to the cap, with an errors line. */
+static void test_100k_entrypoints(void **state)
+{
+	size_t n = 100000, len = 0;
+	char *src = malloc(n * 8 + 64);
+	assert_non_null(src);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)sprintf(src + len, "f%05zu=", i);
+	len += (size_t)sprintf(src + len, "lambda a=1: 0\n");
+	assert_true(len < HUB_PY_SOURCE_MAX);
+	const struct mem_file files[] = {{"hubconf.py", src, len}};
+	struct result r;
+	double t0 = now();
+	analyze_files(*state, files, 1, &r);
+	print_message("      100k entrypoints: %.2f s\n", now() - t0);
+	assert_int_equal(cJSON_GetArraySize(r.entrypoints), HUB_PY_ENTRYPOINTS_MAX);
+	assert_string_equal(field(entry(&r, "f00000"), "signature"), "f00000(a=1)");
+	assert_true(errors_contain(&r, "more than 10000 entrypoints"));
+	cJSON_Delete(r.root);
+	free(src);
+}
+
+struct worker {
+	struct hub_py *py;
+	struct mem_tree *tree; /* NULL: own small tree */
+	int id, jobs, rc, ok;
+	double timeout;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	for (int j = 0; j < w->jobs; j++) {
+		char src[128], name[32];
+		snprintf(name, sizeof(name), "w%d_j%d", w->id, j);
+		snprintf(src, sizeof(src), "def %s(a=%d):\n    '%s'\n", name, j, name);
+		struct mem_file f = {"hubconf.py", src, 0};
+		struct mem_tree own;
+		struct mem_tree *t = w->tree;
+		if (!t) {
+			tree_init(&own, &f, 1);
+			t = &own;
+		}
+		struct hub_tree_reader rd = reader(t);
+		char *json = NULL;
+		w->rc = hub_py_analyze(&json, w->py, &rd, w->timeout);
+		if (w->rc)
+			return NULL;
+		if (!w->tree && json && strstr(json, name))
+			w->ok++;
+		free(json);
+	}
+	return NULL;
+}
+
+static void test_many_jobs(void **state)
+{
+	enum { THREADS = 8, JOBS = 25 };
+	pthread_t th[THREADS];
+	struct worker w[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){.py = *state, .id = i, .jobs = JOBS, .timeout = 60.0};
+		assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(w[i].rc, 0);
+		assert_int_equal(w[i].ok, JOBS);
+	}
+}
+
+static void test_queue_full(void **state)
+{
+	struct hub_py *py = *state;
+	const struct mem_file files[] = {{"hubconf.py", "def a(): pass\n", 0}};
+	struct mem_tree blocker;
+	tree_init(&blocker, files, 1);
+	blocker.block = true;
+	struct worker bw = {.py = py, .tree = &blocker, .id = 999, .jobs = 1, .timeout = 60.0};
+	pthread_t bt;
+	assert_int_equal(pthread_create(&bt, NULL, worker_main, &bw), 0);
+	tree_wait_entered(&blocker); /* the py thread is busy now */
+
+	enum { N = HUB_PY_QUEUE_MAX };
+	pthread_t th[N];
+	struct worker w[N];
+	for (int i = 0; i < N; i++) {
+		w[i] = (struct worker){.py = py, .id = i, .jobs = 1, .timeout = 60.0};
+		assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (int k = 0; k < 5000 && hub_py__queued(py) < N; k++)
+		usleep(1000);
+	assert_int_equal(hub_py__queued(py), N);
+
+	struct mem_tree t;
+	tree_init(&t, files, 1);
+	struct hub_tree_reader rd = reader(&t);
+	char *json = NULL;
+	double t0 = now();
+	assert_int_equal(hub_py_analyze(&json, py, &rd, 10.0), -EAGAIN);
+	assert_true(now() - t0 < 0.5);
+	assert_null(json);
+
+	tree_release(&blocker);
+	pthread_join(bt, NULL);
+	assert_int_equal(bw.rc, 0);
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(w[i].rc, 0);
+		assert_int_equal(w[i].ok, 1);
+	}
+}
+
+static void *release_later(void *arg)
+{
+	usleep(300 * 1000);
+	tree_release(arg);
+	return NULL;
+}
+
+/* hub_py_free() with one job running (blocked in a callback) and others
+ * queued: every caller returns, queued ones with -ECANCELED. */
+static void test_free_with_jobs_pending(void **state)
+{
+	(void)state;
+	struct hub_py *py = NULL;
+	assert_int_equal(hub_py_new(&py), 0);
+	const struct mem_file files[] = {{"hubconf.py", "import os\ndef a(): pass\n", 0}};
+	struct mem_tree blocker;
+	tree_init(&blocker, files, 1);
+	blocker.block = true;
+	struct worker bw = {.py = py, .tree = &blocker, .id = 999, .jobs = 1, .timeout = 60.0};
+	pthread_t bt;
+	assert_int_equal(pthread_create(&bt, NULL, worker_main, &bw), 0);
+	tree_wait_entered(&blocker);
+
+	enum { N = 10 };
+	pthread_t th[N];
+	struct worker w[N];
+	for (int i = 0; i < N; i++) {
+		w[i] = (struct worker){.py = py, .id = i, .jobs = 1, .timeout = 60.0};
+		assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (int k = 0; k < 5000 && hub_py__queued(py) < N; k++)
+		usleep(1000);
+	assert_int_equal(hub_py__queued(py), N);
+
+	pthread_t rt;
+	assert_int_equal(pthread_create(&rt, NULL, release_later, &blocker), 0);
+	double t0 = now();
+	hub_py_free(py); /* returns once every caller above has returned */
+	assert_true(now() - t0 < 10.0);
+	pthread_join(rt, NULL);
+	pthread_join(bt, NULL);
+	assert_true(bw.rc == -ECANCELED || bw.rc == 0);
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(w[i].rc, -ECANCELED);
+	}
+}
+
+static void test_restart(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		struct hub_py *py = NULL;
+		assert_int_equal(hub_py_new(&py), 0);
+		const struct mem_file files[] = {{"hubconf.py", "def again(): 'yes'\n", 0}};
+		struct result r;
+		analyze_files(py, files, 1, &r);
+		assert_string_equal(field(entry(&r, "again"), "help"), "yes");
+		cJSON_Delete(r.root);
+		hub_py_free(py);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest with_py[] = {
+		cmocka_unit_test(test_basic),
+		cmocka_unit_test(test_installed_package),
+		cmocka_unit_test(test_missing_hubconf),
+		cmocka_unit_test(test_bad_inputs),
+		cmocka_unit_test(test_read_error),
+		cmocka_unit_test(test_invalid_args),
+		cmocka_unit_test(test_timeout_in_callback),
+		cmocka_unit_test(test_cancel_flag),
+		cmocka_unit_test(test_100k_entrypoints),
+		cmocka_unit_test(test_many_jobs),
+		cmocka_unit_test(test_queue_full),
+	};
+	const struct CMUnitTest own_py[] = {
+		cmocka_unit_test(test_free_with_jobs_pending),
+		cmocka_unit_test(test_restart),
+	};
+	int failed = cmocka_run_group_tests_name("pyrt", with_py, setup, teardown);
+	failed += cmocka_run_group_tests_name("pyrt lifecycle", own_py, NULL, NULL);
+	return failed;
+}
