@@ -47,20 +47,20 @@ struct st_ref {
 	char *ref;
 	char sha[41];
 	enum ref_kind kind;
-	int64_t time;
+	double time;
 };
 
 /* In-memory form of state.json. */
 struct state {
 	char *head; /* "refs/heads/main" */
-	int64_t head_time;
+	double head_time;
 	struct st_ref *refs;
 	size_t n;
 };
 
 struct neg_entry {
 	char *ref; /* "" for the repository itself */
-	int64_t until;
+	double until;
 	struct neg_entry *next;
 };
 
@@ -70,7 +70,7 @@ struct hub_repo {
 	char *dir, *gitdir, *statepath, *lockpath;
 	pthread_mutex_t resolve_lock;
 	struct neg_entry *neg;      /* resolve_lock */
-	int64_t remote_fail_until;  /* resolve_lock: serve stale without asking before this */
+	double remote_fail_until;  /* resolve_lock: serve stale without asking before this */
 	pthread_mutex_t odb_lock;
 	git_repository *git;        /* odb_lock; opened lazily */
 	struct hub_repo *next;      /* cache->lock */
@@ -104,11 +104,14 @@ struct hub_cache {
 	struct hub_cache_stats stats; /* __atomic */
 };
 
-static int64_t now_s(void)
+/* Wall-clock seconds with sub-second precision: resolutions are shared
+ * through state.json between processes, so the clock must be CLOCK_REALTIME,
+ * and ttl checks must not round a resolution's age up by a second. */
+static double now_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec;
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void stat_inc(struct hub_cache *c, uint64_t *field)
@@ -173,7 +176,7 @@ static struct st_ref *state_find(struct state *s, const char *ref)
 }
 
 static int state_set(struct state *s, const char *ref, const char *sha, enum ref_kind kind,
-		     int64_t t)
+		     double t)
 {
 	struct st_ref *e = state_find(s, ref);
 	if (!e) {
@@ -213,7 +216,7 @@ static int state_load(struct state *out, const char *path)
 	if (cJSON_IsString(head) && hub_name_ref_valid(head->valuestring)) {
 		out->head = strdup(head->valuestring);
 		const cJSON *ht = cJSON_GetObjectItemCaseSensitive(root, "head_time");
-		out->head_time = cJSON_IsNumber(ht) ? (int64_t)ht->valuedouble : 0;
+		out->head_time = cJSON_IsNumber(ht) ? ht->valuedouble : 0;
 	}
 	const cJSON *refs = cJSON_GetObjectItemCaseSensitive(root, "refs");
 	const cJSON *it;
@@ -229,7 +232,7 @@ static int state_load(struct state *out, const char *path)
 		for (int i = 0; i < 4; i++)
 			if (!strcmp(kind->valuestring, kind_names[i]))
 				k = (enum ref_kind)i;
-		if (state_set(out, it->string, sha->valuestring, k, (int64_t)t->valuedouble)) {
+		if (state_set(out, it->string, sha->valuestring, k, t->valuedouble)) {
 			cJSON_Delete(root);
 			state_dispose(out);
 			return -ENOMEM;
@@ -247,7 +250,7 @@ static int state_save(const struct state *s, const char *path)
 	cJSON_AddNumberToObject(root, "version", 1);
 	if (s->head) {
 		cJSON_AddStringToObject(root, "head", s->head);
-		cJSON_AddNumberToObject(root, "head_time", (double)s->head_time);
+		cJSON_AddNumberToObject(root, "head_time", s->head_time);
 	}
 	cJSON *refs = cJSON_AddObjectToObject(root, "refs");
 	for (size_t i = 0; refs && i < s->n; i++) {
@@ -256,7 +259,7 @@ static int state_save(const struct state *s, const char *path)
 			break;
 		cJSON_AddStringToObject(e, "sha", s->refs[i].sha);
 		cJSON_AddStringToObject(e, "kind", kind_names[s->refs[i].kind]);
-		cJSON_AddNumberToObject(e, "time", (double)s->refs[i].time);
+		cJSON_AddNumberToObject(e, "time", s->refs[i].time);
 	}
 	char *text = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
@@ -548,7 +551,7 @@ void hub_cache_repos_free(struct hub_cached_repo *repos, size_t n)
 
 static bool neg_hit(struct hub_repo *r, const char *ref)
 {
-	int64_t now = now_s();
+	double now = now_s();
 	for (struct neg_entry *n = r->neg; n; n = n->next) {
 		if (n->until > now && (!n->ref[0] || !strcmp(n->ref, ref))) {
 			stat_inc(r->cache, &r->cache->stats.neg_hits);
@@ -560,7 +563,7 @@ static bool neg_hit(struct hub_repo *r, const char *ref)
 
 static void neg_add(struct hub_repo *r, const char *ref)
 {
-	int64_t until = now_s() + r->cache->opts->neg_ttl;
+	double until = now_s() + (double)r->cache->opts->neg_ttl;
 	struct neg_entry **pp = &r->neg;
 	/* Drop expired entries and any previous entry for this ref. */
 	while (*pp) {
