@@ -80,6 +80,11 @@
  * parked while other repos keep answering. */
 #define HUB_FUSE_MAX_THREADS 64
 
+/* How long a FUSE request waits for the analysis of one commit (queue wait
+ * included).  The analyser's own budget is HUB_PY_JOB_SECONDS (py/pylimits.h);
+ * this is larger so a job normally ends by itself with a partial answer. */
+#define HUB_ANALYSIS_TIMEOUT_S 30.0
+
 /* Config file and state files are small JSON; refuse anything huge. */
 #define HUB_JSON_MAX (4u << 20)
 /* At most this many rewrite rules (command line plus config). */

@@ -25,6 +25,7 @@
 #include "fs/log.h"
 #include "fs/ops.h"
 #include "fs/options.h"
+#include "py/pyrt.h"
 
 static void die_line(const char *fmt, const char *a, const char *b)
 {
@@ -161,6 +162,7 @@ int main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	struct hub_cache *cache = NULL;
 	struct hub_fs *fs = NULL;
+	struct hub_py *py = NULL;
 	bool mounted = false, git_up = false;
 
 	hub_log_init(true, opts.debug);
@@ -190,6 +192,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	git_up = true;
+	if (hub_py_new(&py)) /* logged; .hub/errors will say the analyser is missing */
+		py = NULL;
+	hub_fs_set_py(fs, py);
 	hub_info("mounted on %s, cache %s", opts.mountpoint, root);
 
 	if (opts.single_thread) {
@@ -209,6 +214,7 @@ out:
 		fuse_remove_signal_handlers(se);
 		fuse_session_destroy(se);
 	}
+	hub_py_free(py);
 	hub_fs_free(fs);
 	hub_cache_free(cache);
 	if (git_up)

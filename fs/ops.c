@@ -107,6 +107,7 @@ struct node {
 struct hub_fs {
 	const struct hub_options *opts;
 	struct hub_cache *cache;
+	struct hub_py *py; /* set once before the loop starts */
 	time_t mount_time;
 	uid_t uid;
 	gid_t gid;
@@ -578,7 +579,7 @@ static int commit_view(const struct hub_view **out, struct hub_fs *fs, struct co
 		return 0;
 	}
 	struct hub_view *built;
-	int rc = hub_view_build(&built, c->repo, c->sha, &c->tree);
+	int rc = hub_view_build(&built, fs->cache, fs->py, c->repo, c->sha, &c->tree);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&fs->lock);
@@ -1411,6 +1412,11 @@ static const struct fuse_lowlevel_ops ops = {
 	.create = erofs_create,
 	.fallocate = erofs_fallocate,
 };
+
+void hub_fs_set_py(struct hub_fs *fs, struct hub_py *py)
+{
+	fs->py = py;
+}
 
 const struct fuse_lowlevel_ops *hub_fs_ops(void)
 {

@@ -10,10 +10,14 @@
 
 struct hub_cache;
 struct hub_fs;
+struct hub_py;
 
 /* The filesystem state handed to fuse_session_new as userdata.  opts and
  * cache must outlive it. */
 int hub_fs_new(struct hub_fs **out, const struct hub_options *opts, struct hub_cache *cache);
+/* The analyser for .hub/ views; set once, before the session loop starts
+ * (the interpreter thread must start after fuse_daemonize). */
+void hub_fs_set_py(struct hub_fs *fs, struct hub_py *py);
 /* Frees every node (all lookups are void after unmount). */
 void hub_fs_free(struct hub_fs *fs);
 const struct fuse_lowlevel_ops *hub_fs_ops(void);

@@ -1,0 +1,139 @@
+/*
+ * Per-commit analysis cache; see analysis.h.  No locks of its own: two
+ * threads (or processes) analysing one commit at once both write the same
+ * result atomically.  fs/ builds each commit's view once, so that is rare.
+ */
+#include "cache/analysis.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/files.h"
+#include "cache/repo.h"
+#include "fs/limits.h"
+#include "fs/log.h"
+#include "py/pyrt.h"
+
+/* Bump when the analyser's output for an unchanged commit would differ. */
+#define HUB_ANALYSIS_VERSION "v1"
+
+struct tree_ctx {
+	struct hub_repo *repo;
+	struct hub_oid root;
+};
+
+static int tree_read_file(void *ctx, const char *path, char **out, size_t *out_len)
+{
+	struct tree_ctx *t = ctx;
+	struct hub_oid oid;
+	uint32_t mode;
+	*out = NULL;
+	*out_len = 0;
+	int rc = hub_repo_path_lookup(&oid, &mode, t->repo, &t->root, path);
+	if (rc)
+		return rc;
+	if (mode == HUB_MODE_TREE || mode == HUB_MODE_GITLINK)
+		return -EISDIR;
+	struct hub_blob *b;
+	rc = hub_repo_blob_get(&b, t->repo, &oid);
+	if (rc)
+		return rc;
+	char *copy = malloc(b->size ? b->size : 1);
+	if (copy)
+		memcpy(copy, b->data, b->size);
+	*out_len = b->size;
+	hub_blob_put(b);
+	if (!copy)
+		return -ENOMEM;
+	*out = copy;
+	return 0;
+}
+
+static int tree_list_dir(void *ctx, const char *path, char ***out_names, size_t *out_n)
+{
+	struct tree_ctx *t = ctx;
+	struct hub_oid oid = t->root;
+	*out_names = NULL;
+	*out_n = 0;
+	if (path[0]) {
+		uint32_t mode;
+		int rc = hub_repo_path_lookup(&oid, &mode, t->repo, &t->root, path);
+		if (rc)
+			return rc;
+		if (mode != HUB_MODE_TREE)
+			return -ENOTDIR;
+	}
+	struct hub_tree_entry *e;
+	size_t n;
+	int rc = hub_repo_tree_list(&e, &n, t->repo, &oid);
+	if (rc)
+		return rc;
+	char **names = calloc(n ? n : 1, sizeof(*names));
+	for (size_t i = 0; names && i < n; i++) {
+		names[i] = e[i].name; /* take ownership */
+		e[i].name = NULL;
+	}
+	hub_tree_entries_free(e, n);
+	if (!names)
+		return -ENOMEM;
+	*out_names = names;
+	*out_n = n;
+	return 0;
+}
+
+/* A result standing for an analysis that could not run. */
+static char *error_json(const char *why)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON_AddArrayToObject(root, "entrypoints");
+	cJSON_AddArrayToObject(root, "dependencies");
+	cJSON *errors = cJSON_AddArrayToObject(root, "errors");
+	cJSON_AddItemToArray(errors, cJSON_CreateString(why));
+	char *text = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	return text;
+}
+
+int hub_analysis_get(char **out_json, bool *out_persisted, struct hub_cache *c, struct hub_py *py,
+		     struct hub_repo *r, const char *sha, const struct hub_oid *tree)
+{
+	*out_json = NULL;
+	*out_persisted = false;
+	char dir[4096], path[4200];
+	snprintf(dir, sizeof(dir), "%s/hubfs/analysis", hub_cache_root(c));
+	snprintf(path, sizeof(path), "%s/%s." HUB_ANALYSIS_VERSION ".json", dir, sha);
+	char *text;
+	size_t len;
+	if (!hub_file_read(&text, &len, path, HUB_JSON_MAX)) {
+		cJSON *probe = cJSON_ParseWithLength(text, len);
+		if (probe) {
+			cJSON_Delete(probe);
+			*out_json = text;
+			*out_persisted = true;
+			return 0;
+		}
+		hub_warn("%s: unreadable analysis result, analysing again", path);
+		free(text);
+	}
+	struct tree_ctx ctx = { r, *tree };
+	struct hub_tree_reader reader = { &ctx, tree_read_file, tree_list_dir };
+	int rc = py ? hub_py_analyze(&text, py, &reader, HUB_ANALYSIS_TIMEOUT_S) : -ENOSYS;
+	if (rc) {
+		char why[160];
+		snprintf(why, sizeof(why), "hubconf.py: analysis did not run: %s%s", strerror(-rc),
+			 rc == -ETIMEDOUT ? " (time limit)" : "");
+		hub_warn("%s: %s", sha, why);
+		/* Not remembered: a full queue or a slow machine passes; the
+		 * analyser's own budget already turns slow commits into partial
+		 * answers that are remembered. */
+		*out_json = error_json(why);
+		return *out_json ? 0 : -ENOMEM;
+	}
+	if (!hub_mkdir_p(dir) && !hub_file_write_atomic(path, text, strlen(text)))
+		*out_persisted = true;
+	*out_json = text;
+	return 0;
+}

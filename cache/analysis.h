@@ -1,0 +1,25 @@
+/*
+ * Entrypoint analysis results, per commit: run the embedded analyser
+ * (py/pyrt.h) over a commit's tree once, keep the JSON result on disk at
+ * <root>/hubfs/analysis/<sha>.<version>.json (a commit never changes, so it
+ * never expires; the version changes when the analyser's output would).
+ */
+#ifndef HUB_CACHE_ANALYSIS_H
+#define HUB_CACHE_ANALYSIS_H
+
+#include <stdbool.h>
+
+struct hub_cache;
+struct hub_repo;
+struct hub_oid;
+struct hub_py;
+
+/* The analysis JSON of commit sha (root tree `tree`), from disk or computed.
+ * *out_persisted tells whether it is the lasting answer (false when the
+ * analyser could not run: queue full, timeout; a later call tries again).
+ * On failure to analyse at all, a JSON with an "errors" line is still
+ * returned.  0 or -ENOMEM. */
+int hub_analysis_get(char **out_json, bool *out_persisted, struct hub_cache *c, struct hub_py *py,
+		     struct hub_repo *r, const char *sha, const struct hub_oid *tree);
+
+#endif
