@@ -655,6 +655,7 @@ class Job:
         self.errors = []
         self._err_seen = set()
         self.doc_override = {}
+        self._doc_busy = set()
         self.nparsed = 0
         self.bytes = 0
         self.hub = None
@@ -1096,12 +1097,7 @@ class Job:
                 return self.exec_block(mod, st.body, ns, scope, top, in_try)
             if d is False:
                 return self.exec_block(mod, st.orelse, ns, scope, top, in_try)
-            if mod.is_repo and (self.binds_any(st.body) or self.binds_any(st.orelse)):
-                self.error('%s: cannot decide `if %s` statically; names from both branches are kept' % (
-                    mod.where(st), unparse(st.test)[:200]))
-            e = self.exec_block(mod, st.orelse, ns, scope, top, True)
-            e2 = self.exec_block(mod, st.body, ns, scope, top, True)
-            return None if e is None or e2 is None else e2
+            return self.exec_undecided_if(mod, st, ns, scope, top)
         if T is ast.Try or T.__name__ == 'TryStar':
             return self.exec_try(mod, st, ns, scope, top, in_try)
         if T in (ast.With, ast.AsyncWith):
@@ -1147,6 +1143,42 @@ class Job:
         if T is ast.Return:
             return 'stop'
         return None   # Pass, Global, Nonlocal, Assert, Break, Continue
+
+    def exec_undecided_if(self, mod, st, ns, scope, top):
+        """An `if` whose test cannot be evaluated: run both branches on copies
+        of the namespace and merge.  A name both branches leave alike keeps
+        its value; one they bind differently (or only one binds) becomes
+        UnknownV naming the test, so it is reported only if a public hubconf
+        name depends on it."""
+        cond = '`if %s` at %s' % (unparse(st.test)[:120], mod.where(st))
+        nb, no = dict(ns), dict(ns)
+        eb = self.exec_block(mod, st.body, nb, scope, top, True)
+        eo = self.exec_block(mod, st.orelse, no, scope, top, True)
+        if isinstance(eb, Exc) and not isinstance(eo, Exc):
+            nb = no   # only the else branch can complete
+        elif isinstance(eo, Exc) and not isinstance(eb, Exc):
+            no = nb
+        for name in set(nb) | set(no) | set(ns):
+            a, b = nb.get(name), no.get(name)
+            if a is b:
+                if a is None:
+                    ns.pop(name, None)
+                elif ns.get(name) is not a:
+                    self.bind(ns, name, a, a.where)
+                continue
+            where = (a or b).where
+            self.bind(ns, name, Thunk(lambda a=a, b=b: self.merge_branches(a, b, cond), where=where), where)
+        if isinstance(eb, Exc) and isinstance(eo, Exc):
+            return eb
+        return None
+
+    def merge_branches(self, a, b, cond):
+        if a is None or b is None:
+            return UnknownV('bound only in one branch of %s, which cannot be decided statically' % cond)
+        va, vb = a.get(), b.get()
+        if self.same(va, vb):
+            return va
+        return UnknownV('bound differently by the branches of %s, which cannot be decided statically' % cond)
 
     def binds_any(self, stmts):
         for st in stmts:
@@ -1486,6 +1518,13 @@ class Job:
                     return DataV(r)
             except Exception:
                 pass
+        if isinstance(base, SysPathV):
+            try:
+                k = self.const(e.slice, scope, depth)
+                fs, d = self.path[k]
+            except (_NotConst, IndexError, TypeError):
+                return UnknownV('subscript `%s` is not evaluated statically' % unparse(e)[:100], where)
+            return DataV(RepoPath(d) if fs.is_repo else d)
         if isinstance(base, UnknownV):
             return base
         return UnknownV('subscript `%s` is not evaluated statically' % unparse(e)[:100], where)
@@ -1836,7 +1875,8 @@ class Job:
             else:
                 local[p.arg] = known(UnknownV("parameter '%s' not given" % p.arg, where))
         if a.vararg is not None:
-            local[a.vararg.arg] = known(DataV())
+            extra = list(args[len(pos):])
+            local[a.vararg.arg] = Thunk(lambda extra=extra: self.tuple_of(extra))
         for p, d in zip(a.kwonlyargs, a.kw_defaults):
             if p.arg in kws:
                 local[p.arg] = kws[p.arg]
@@ -1845,8 +1885,21 @@ class Job:
             else:
                 local[p.arg] = known(UnknownV("parameter '%s' not given" % p.arg, where))
         if a.kwarg is not None:
-            local[a.kwarg.arg] = known(DataV())
+            names = set(p.arg for p in pos) | set(p.arg for p in a.kwonlyargs)
+            rest = {k: t for k, t in kws.items() if k not in names}
+            local[a.kwarg.arg] = known(DataV(_NOVALUE, rest))
         return sc
+
+    def tuple_of(self, thunks):
+        """DataV of a tuple of argument thunks (value known if all are)."""
+        vals = []
+        for t in thunks:
+            v = t.get()
+            if isinstance(v, DataV) and v.value is not _NOVALUE and _const_value_ok(v.value):
+                vals.append(v.value)
+            else:
+                return DataV(_NOVALUE, list(thunks))
+        return DataV(tuple(vals), list(thunks))
 
     def function_result(self, f, sc, local, where, depth):
         node = f.node
@@ -2150,8 +2203,13 @@ class Job:
         if depth > 50:
             return False, None
         ov = self.doc_override.get(id(v))
-        if ov is not None and ov[0] is v:
-            d = ov[1].get()
+        if ov is not None and ov[0] is v and id(v) not in self._doc_busy:
+            # `f.__doc__ = ... + f.__doc__`: inside, f.__doc__ is the old doc
+            self._doc_busy.add(id(v))
+            try:
+                d = ov[1].get()
+            finally:
+                self._doc_busy.discard(id(v))
             if isinstance(d, DataV) and (d.value is None or isinstance(d.value, str)):
                 return True, d.value
             return False, None
@@ -2284,13 +2342,38 @@ class Job:
                         return _UNKNOWN_ALL
         return found
 
-    def class_params(self, c, depth):
+    def effective_meta(self, c, depth=0):
+        """The metaclass of c (declared or inherited), None for `type`."""
+        if depth > 50:
+            return None
         if c.meta is not None:
-            mv = c.meta.get()
+            return c.meta.get()
+        for b in c.bases:
+            bv = b.get()
+            if isinstance(bv, UndecoratedV):
+                bv = bv.inner
+            if isinstance(bv, ClassV):
+                m = self.effective_meta(bv, depth + 1)
+                if m is not None:
+                    return m
+            elif isinstance(bv, LiveV) and isinstance(bv.obj, type) and type(bv.obj) is not type:
+                return LiveV(type(bv.obj))
+        return None
+
+    def class_params(self, c, depth):
+        mv = self.effective_meta(c)
+        if mv is not None:
+            # inspect: a metaclass __call__ defined in Python gives the signature
             if isinstance(mv, ClassV):
                 r = self.class_defines(mv, '__call__')
-                if r is None or (r[0] is not None and isinstance(r[0], ClassV)):
+                if r is None:
                     return None
+                if r[0] is not None and isinstance(r[0], ClassV):
+                    f = r[1].get()
+                    p = self.params(f, depth + 1)
+                    return bound_params(p) if isinstance(p, list) else None
+            elif not (isinstance(mv, LiveV) and isinstance(mv.obj, type)):
+                return None
         new = self.class_defines(c, '__new__')
         init = self.class_defines(c, '__init__')
         if new is None or init is None:
@@ -2659,7 +2742,7 @@ def _const(self, e, scope, depth):
 _PURE_STR_METHODS = frozenset((
     'startswith', 'endswith', 'lower', 'upper', 'strip', 'lstrip', 'rstrip', 'split',
     'rsplit', 'partition', 'rpartition', 'isdigit', 'isalpha', 'isalnum', 'isidentifier',
-    'count', 'find', 'rfind', 'casefold', 'title', 'capitalize', 'splitlines', 'replace'))
+    'count', 'find', 'rfind', 'casefold', 'title', 'capitalize', 'splitlines', 'replace', 'join'))
 _BIG_FIELD = re.compile(r'\d{5,}')
 
 
@@ -2672,6 +2755,10 @@ def _str_call(base, meth, args, kw):
         if not isinstance(base, str) or _BIG_FIELD.search(base):
             raise _NotConst()
         if sum(len(v) for v in list(args) + list(kw.values()) if isinstance(v, str)) + len(base) > 1 << 20:
+            raise _NotConst()
+    if meth == 'join':
+        if len(args) != 1 or not isinstance(args[0], (list, tuple)) or \
+                sum(len(x) for x in args[0] if isinstance(x, (str, bytes))) + len(base) * len(args[0]) > 1 << 20:
             raise _NotConst()
     if meth == 'replace':
         if len(args) < 2 or not isinstance(args[1], (str, bytes)) or \

@@ -20,7 +20,10 @@ PARITY = {
     'packages': {},
     'syspath': {},
     'installed': {},
-    'conditionals': {},
+    'conditionals': {
+        'differ': "hubconf.py:82: 'differ': cannot tell statically whether it is callable: bound differently by "
+                  "the branches of `if os.environ.get('HUBFS_TEST_VARIABLE_NEVER_SET')` at hubconf.py:79",
+    },
     'unsettled': {
         'gen_a': 'hubconf.py:22: globals()[...] = assignment',
         'gen_b': 'hubconf.py:22: globals()[...] = assignment',
@@ -150,3 +153,12 @@ def test_malicious_leaves_no_trace(backend, tmp_path):
     ref = torch_reference(fixture_path('malicious'))
     assert [e['name'] for e in ref['entrypoints']] == ['innocent']
     assert not os.path.exists(os.path.join(fixture_path('malicious'), 'PWNED_BY_OPEN'))
+
+
+def test_undecidable_if(backend):
+    ours = run_ours(backend, fixture_path('conditionals'))
+    names = {e['name'] for e in ours['entrypoints']}
+    assert 'agree' in names and 'differ' not in names and 'only_if' not in names
+    text = '\n'.join(ours['errors'])
+    assert "'only_if': cannot tell statically whether it is callable: bound only in one branch" in text, text
+    assert len(ours['errors']) == 2, text
