@@ -234,9 +234,24 @@ static void callback_leave(struct py_job *job)
 	pthread_mutex_unlock(&py->mu);
 }
 
+/* What the callbacks' capsule holds: cleared when the job ends, so a
+ * callback that Python kept alive past its job raises instead of touching a
+ * freed job. */
+struct job_ref {
+	struct py_job *job;
+};
+
+static void job_ref_free(PyObject *cap)
+{
+	free(PyCapsule_GetPointer(cap, "hubfs.pyrt.job"));
+}
+
 static struct py_job *job_of(PyObject *self)
 {
-	return PyCapsule_GetPointer(self, "hubfs.pyrt.job");
+	struct job_ref *ref = PyCapsule_GetPointer(self, "hubfs.pyrt.job");
+	if (ref && !ref->job)
+		PyErr_SetString(PyExc_RuntimeError, "tree callback used after its job ended");
+	return ref ? ref->job : NULL;
 }
 
 static PyObject *raise_cancelled(struct py_job *job)
@@ -485,8 +500,14 @@ static void run_job(struct hub_py *py, struct py_job *job)
 	PyObject *cap = NULL, *rd = NULL, *ls = NULL, *cn = NULL, *dl = NULL, *res = NULL;
 	char *json = NULL;
 	int rc = 0;
+	struct job_ref *ref = malloc(sizeof(*ref));
 
-	cap = PyCapsule_New(job, "hubfs.pyrt.job", NULL);
+	if (ref) {
+		ref->job = job;
+		cap = PyCapsule_New(ref, "hubfs.pyrt.job", job_ref_free);
+		if (!cap)
+			free(ref);
+	}
 	rd = cap ? PyCFunction_New(&read_def, cap) : NULL;
 	ls = cap ? PyCFunction_New(&listdir_def, cap) : NULL;
 	cn = cap ? PyCFunction_New(&cancelled_def, cap) : NULL;
@@ -516,6 +537,10 @@ static void run_job(struct hub_py *py, struct py_job *job)
 	} else {
 		rc = PyErr_Occurred() ? py_exception_errno(py, job) : -EIO;
 	}
+	if (cap)
+		ref->job = NULL;
+	else if (!ref)
+		rc = -ENOMEM;
 	Py_XDECREF(res);
 	Py_XDECREF(dl);
 	Py_XDECREF(cn);

@@ -269,12 +269,13 @@ class FuncV(Val):
 
 
 class ClassV(Val):
-    __slots__ = ('node', 'mod', 'bases', 'scope', 'ns', 'mro', 'meta', 'qual')
+    __slots__ = ('node', 'mod', 'bases', 'scope', 'ns', 'mro', 'mro_c', 'meta', 'qual')
 
     def __init__(self, node, mod, bases, scope, meta, qual=None):
         self.node, self.mod, self.bases, self.scope = node, mod, bases, scope
         self.ns = None
         self.mro = None
+        self.mro_c = None
         self.meta = meta
         self.qual = qual
 
@@ -349,13 +350,23 @@ class SysPathV(Val):
 
 
 class UnknownV(Val):
-    __slots__ = ('reason', 'where')
+    """cext: the value is an attribute of a C extension module."""
+    __slots__ = ('reason', 'where', 'cext')
 
-    def __init__(self, reason, where=None):
-        self.reason, self.where = reason, where
+    def __init__(self, reason, where=None, cext=False):
+        self.reason, self.where, self.cext = reason, where, cext
 
     def text(self):
         return '%s: %s' % (self.where, self.reason) if self.where else self.reason
+
+
+class CBaseV(Val):
+    """A base class from a C extension, opaque: in the lenient MRO used for
+    signatures (inspect never counts C-level methods as user-defined)."""
+    __slots__ = ('what',)
+
+    def __init__(self, what):
+        self.what = what
 
 
 class UndecoratedV(Val):
@@ -871,7 +882,8 @@ class Job:
             if sub is not None:
                 return known(ModuleV(sub))
         if mod.kind == 'ext':
-            return known(UnknownV("'%s' would come from C extension module %s" % (name, mod.name), where))
+            return known(UnknownV("'%s' would come from C extension module %s" % (name, mod.name), where,
+                                  cext=True))
         if mod.kind == 'pyc':
             return known(UnknownV("'%s' would come from %s, which has only bytecode" % (name, mod.name), where))
         if mod.state == 'failed':
@@ -1734,6 +1746,14 @@ class Job:
                 return DecorV('lru')
             if q == 'collections.namedtuple':
                 return UnknownV('class created by collections.namedtuple()', where)
+            if q == 'dataclasses.dataclass':
+                # returns the class itself (a new one only with slots=True)
+                if 'slots' in kws:
+                    return UnknownV('dataclass(slots=...) creates a new class', where)
+                if args:
+                    a0 = args[0].get()
+                    return a0 if isinstance(a0, ClassV) else UnknownV('dataclass() of a non-class', where)
+                return DecorV('identity')
         if isinstance(fn, DecorV):
             if len(args) == 1 and not kws:
                 return self.apply_decorator(fn, args[0].get(), where, depth + 1)
@@ -1817,6 +1837,8 @@ class Job:
                 return WrappedV(target, dv.wrapped)
             if dv.kind == 'lru':
                 return WrappedV(LiveV(None), target)
+            if dv.kind == 'identity':
+                return target
             return UnknownV('decorator', where)
         if isinstance(dv, LiveV):
             o = dv.obj
@@ -2089,55 +2111,55 @@ class Job:
             self.exec_block(c.mod, c.node.body, ns, sc, top=False, in_try=True)
         return c.ns
 
-    def class_mro(self, c, depth=0):
-        """C3 linearisation: list of ClassV / LiveV(type); None if a base is unknown."""
-        if c.mro is not None:
-            return c.mro or None
+    def class_mro(self, c, depth=0, lenient=False):
+        """C3 linearisation: list of ClassV / LiveV(type) (and, when lenient,
+        CBaseV for C-extension bases); None if a base is unknown."""
+        attr = 'mro_c' if lenient else 'mro'
+        cached = getattr(c, attr)
+        if cached is not None:
+            return cached or None
         if depth > 50:
             return None
-        c.mro = []   # guards cycles
+        setattr(c, attr, [])   # guards cycles
         seqs = []
+        heads = []
         for b in c.bases:
             bv = b.get()
+            if isinstance(bv, UndecoratedV):
+                bv = bv.inner
             if isinstance(bv, ClassV):
-                m = self.class_mro(bv, depth + 1)
+                m = self.class_mro(bv, depth + 1, lenient)
                 if m is None:
-                    c.mro = []
                     return None
                 seqs.append(list(m))
             elif isinstance(bv, LiveV) and isinstance(bv.obj, type):
                 seqs.append([LiveV(k) for k in bv.obj.__mro__])
-            elif isinstance(bv, UndecoratedV) and isinstance(bv.inner, ClassV):
-                m = self.class_mro(bv.inner, depth + 1)
-                if m is None:
-                    c.mro = []
-                    return None
-                seqs.append(list(m))
+            elif lenient and isinstance(bv, UnknownV) and bv.cext:
+                bv = CBaseV(bv.reason)
+                seqs.append([bv])
             else:
-                c.mro = []
                 return None
-        seqs.append([b.get() for b in c.bases])
+            heads.append(bv)
+        seqs.append(heads)
         result = [c]
         key = lambda v: id(v.obj) if isinstance(v, LiveV) else id(v)   # noqa: E731
-        seqs = [[x for x in s] for s in seqs if s]
         while True:
-            seqs = [s for s in seqs if s]
+            seqs = [q for q in seqs if q]
             if not seqs:
                 break
             cand = None
-            for s in seqs:
-                h = s[0]
+            for q in seqs:
+                h = q[0]
                 if not any(key(h) in [key(x) for x in t[1:]] for t in seqs):
                     cand = h
                     break
             if cand is None:
-                c.mro = []
                 return None
             result.append(cand)
-            seqs = [[x for x in s if key(x) != key(cand)] for s in seqs]
+            seqs = [[x for x in q if key(x) != key(cand)] for q in seqs]
         if not any(isinstance(x, LiveV) and x.obj is object for x in result):
             result.append(LiveV(object))
-        c.mro = result
+        setattr(c, attr, result)
         return result
 
     def class_lookup(self, c, name):
@@ -2157,17 +2179,22 @@ class Job:
                     return known(LiveV(vars(k.obj)[name]))
         return None
 
-    def class_defines(self, c, name):
+    def class_defines(self, c, name, lenient=False):
         """(owner, Thunk) for name along the MRO, (None, None) if absent,
-        None if unknown."""
-        mro = self.class_mro(c)
+        None if unknown.  lenient: C-extension bases are opaque; a Python
+        definition after one of them is unknown (the C class may define the
+        name first), none after one counts as not user-defined."""
+        mro = self.class_mro(c, 0, lenient)
         if mro is None:
             return None
+        seen_c = False
         for k in mro:
-            if isinstance(k, ClassV):
+            if isinstance(k, CBaseV):
+                seen_c = True
+            elif isinstance(k, ClassV):
                 ns = self.class_ns(k)
                 if name in ns:
-                    return k, ns[name]
+                    return None if seen_c else (k, ns[name])
             elif name in vars(k.obj):
                 return k, known(LiveV(vars(k.obj)[name]))
         return None, None
@@ -2219,6 +2246,8 @@ class Job:
             t = self.class_ns(v).get('__doc__')
             d = t.get() if t is not None else DataV(None)
             if isinstance(d, DataV) and (d.value is None or isinstance(d.value, str)):
+                if not d.value and self.dataclass_decorator(v) is not None:
+                    return self.dataclass_doc(v)
                 return True, d.value
             return False, None
         if isinstance(v, InstV):
@@ -2365,7 +2394,7 @@ class Job:
         if mv is not None:
             # inspect: a metaclass __call__ defined in Python gives the signature
             if isinstance(mv, ClassV):
-                r = self.class_defines(mv, '__call__')
+                r = self.class_defines(mv, '__call__', lenient=True)
                 if r is None:
                     return None
                 if r[0] is not None and isinstance(r[0], ClassV):
@@ -2374,8 +2403,8 @@ class Job:
                     return bound_params(p) if isinstance(p, list) else None
             elif not (isinstance(mv, LiveV) and isinstance(mv.obj, type)):
                 return None
-        new = self.class_defines(c, '__new__')
-        init = self.class_defines(c, '__init__')
+        new = self.class_defines(c, '__new__', lenient=True)
+        init = self.class_defines(c, '__init__', lenient=True)
         if new is None or init is None:
             return None
         ns = self.class_ns(c)
@@ -2393,7 +2422,12 @@ class Job:
             m = None
         if m is None:
             mro = self.class_mro(c) or []
-            if all(isinstance(k, ClassV) or k.obj is object for k in mro):
+            dc = self.dataclass_params(c, mro)
+            if dc is not False:
+                return dc
+            if mro and all(isinstance(k, ClassV) or k.obj is object for k in mro):
+                if any(isinstance(k, ClassV) and k.node.decorator_list for k in mro):
+                    return None   # a decorator may have added __init__
                 return []
             return None
         fv = m[1].get()
@@ -2401,6 +2435,88 @@ class Job:
             fv = fv.func
         p = self.params(fv, depth + 1)
         return bound_params(p) if isinstance(p, list) else None
+
+    @staticmethod
+    def dataclass_decorator(c):
+        """The @dataclass decorator node of class c, or None."""
+        for d in c.node.decorator_list:
+            f = d.func if isinstance(d, ast.Call) else d
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, 'id', None)
+            if name == 'dataclass':
+                return d
+        return None
+
+    def dataclass_params(self, c, mro):
+        """The generated __init__'s parameters of a dataclass (as inspect
+        shows them: default_factory as <factory>), None if they cannot be
+        told, False if c is not a dataclass with a generated __init__."""
+        d = self.dataclass_decorator(c)
+        if d is None:
+            return False
+        if isinstance(d, ast.Call):
+            for k in d.keywords:
+                if k.arg == 'init':
+                    return False if isinstance(k.value, ast.Constant) and k.value.value is False else None
+                if k.arg == 'kw_only':
+                    return None
+        fields = {}
+        for k in reversed(mro):
+            if not isinstance(k, ClassV) or self.dataclass_decorator(k) is None:
+                continue
+            for st in k.node.body:
+                if not (isinstance(st, ast.AnnAssign) and isinstance(st.target, ast.Name)):
+                    continue
+                ann = unparse(st.annotation)
+                if 'ClassVar' in ann:
+                    continue
+                if ann.endswith('KW_ONLY'):
+                    return None
+                default = None
+                if st.value is not None:
+                    default = unparse(st.value)
+                    v = st.value
+                    if isinstance(v, ast.Call) and unparse(v.func).rpartition('.')[2] == 'field':
+                        default = None
+                        for kw in v.keywords:
+                            if kw.arg == 'default':
+                                default = unparse(kw.value)
+                            elif kw.arg == 'default_factory':
+                                default = '<factory>'
+                            elif kw.arg == 'init' and isinstance(kw.value, ast.Constant) and kw.value.value is False:
+                                default = False
+                            elif kw.arg == 'kw_only':
+                                return None
+                fields.pop(st.target.id, None)
+                fields[st.target.id] = default
+        return [(POS, n, dflt) for n, dflt in fields.items() if dflt is not False]
+
+    def dataclass_doc(self, c):
+        """dataclasses' generated __doc__: Name + str(inspect.signature) with
+        annotations; (False, None) unless every annotation is one whose
+        inspect formatting is known here (builtins, strings, typing names)."""
+        mro = self.class_mro(c) or []
+        params = self.dataclass_params(c, mro)
+        if not isinstance(params, list):
+            return False, None
+        anns = {}
+        for k in reversed(mro):
+            if isinstance(k, ClassV) and self.dataclass_decorator(k) is not None:
+                for st in k.node.body:
+                    if isinstance(st, ast.AnnAssign) and isinstance(st.target, ast.Name):
+                        anns[st.target.id] = st.annotation
+        out = []
+        for kind, name, default in params:
+            a = _format_annotation(anns.get(name))
+            if a is None:
+                return False, None
+            if default is not None and default != '<factory>':
+                try:
+                    lit = ast.literal_eval(default)
+                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                    return False, None
+                default = repr(lit)
+            out.append('%s: %s = %s' % (name, a, default) if default is not None else '%s: %s' % (name, a))
+        return True, '%s(%s)' % (c.node.name, ', '.join(out))
 
     def signature(self, name, v):
         try:
@@ -2771,6 +2887,32 @@ def _str_call(base, meth, args, kw):
     if not _const_value_ok(r):
         raise _NotConst()
     return r
+
+
+_TYPING_NAMES = frozenset(('List', 'Dict', 'Set', 'FrozenSet', 'Tuple', 'Optional', 'Union', 'Any',
+                           'Callable', 'Sequence', 'Mapping', 'Iterable', 'Type'))
+_BUILTIN_TYPES = frozenset(('int', 'float', 'str', 'bool', 'bytes', 'complex', 'object', 'list', 'dict',
+                            'set', 'tuple', 'frozenset', 'bytearray'))
+
+
+def _format_annotation(node):
+    """inspect.formatannotation() of a simple annotation, else None."""
+    if node is None:
+        return None
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return repr(node.value)
+    if isinstance(node, ast.Constant) and node.value is None:
+        return 'None'
+    if isinstance(node, ast.Name) and node.id in _BUILTIN_TYPES:
+        return node.id
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and \
+            node.value.id in _TYPING_NAMES and node.value.id not in ('Optional', 'Union'):
+        parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        inner = [_format_annotation(x) for x in parts]
+        if any(x is None or x.startswith("'") for x in inner):
+            return None
+        return '%s[%s]' % (node.value.id, ', '.join(inner))
+    return None
 
 
 def _compare(op, a, b):

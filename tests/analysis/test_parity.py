@@ -34,6 +34,7 @@ PARITY = {
         'made_by_call': "hubconf.py:27: 'made_by_call': cannot tell",
     },
     'malicious': {},
+    'torch_star': {},
 }
 
 KINDS = {'POSONLY': 0, 'POS': 1, 'VARPOS': 2, 'KWONLY': 3, 'VARKW': 4}
@@ -42,7 +43,7 @@ KINDS = {'POSONLY': 0, 'POS': 1, 'VARPOS': 2, 'KWONLY': 3, 'VARKW': 4}
 def parse_signature(sig, name):
     """Our 'name(a, b=1, *c, d, **e)' -> [[kind, name, default_src]]."""
     assert sig.startswith(name + '('), sig
-    params = sig[len(name):]
+    params = sig[len(name):].replace('=<factory>', '=_factory_')   # dataclass default_factory
     tree = ast.parse('def f%s: pass' % params)
     a = tree.body[0].args
     out = []
