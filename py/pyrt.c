@@ -410,7 +410,7 @@ static PyObject *make_limits(void)
 	    set_limit(d, "errors_max", PyLong_FromLong(HUB_PY_ERRORS_MAX)) ||
 	    set_limit(d, "call_depth", PyLong_FromLong(HUB_PY_CALL_DEPTH)) ||
 	    set_limit(d, "job_seconds", PyFloat_FromDouble(HUB_PY_JOB_SECONDS)) ||
-	    set_limit(d, "host_cache_bytes", PyLong_FromUnsignedLong(HUB_PY_HOST_CACHE_BYTES))) {
+	    set_limit(d, "ast_cache_bytes", PyLong_FromUnsignedLong(HUB_PY_AST_CACHE_BYTES))) {
 		Py_DECREF(d);
 		return NULL;
 	}

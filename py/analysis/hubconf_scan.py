@@ -38,14 +38,16 @@ DESIGN
   C side's `cancelled()` says the job was abandoned; _Budget when the job's
   own time budget is spent (a partial result, with an errors line).
 
-  Threading: called only on the py/ interpreter thread; the host parse cache
-  (_HOST_CACHE) is the only state kept between jobs.
+  Threading: called only on the py/ interpreter thread; the parse cache
+  (_AST_CACHE: installed files by path and stat, repository files by content
+  hash, LRU bounded in source bytes) is the only state kept between jobs.
 """
 
 import ast
 import builtins
 import errno
 import gc
+import hashlib
 import importlib.machinery
 import json
 import os
@@ -75,7 +77,7 @@ DEFAULT_LIMITS = {
     'errors_max': 200,            # lines of errors
     'call_depth': 12,             # nested decorator / call-return analysis
     'job_seconds': 10.0,          # time budget of one job
-    'host_cache_bytes': 32 << 20,  # host sources whose AST is kept between jobs
+    'ast_cache_bytes': 4 << 20,   # source bytes whose AST is kept between jobs (~27x in memory)
 }
 
 # Top-level modules already in sys.modules when torch.hub imports hubconf.py
@@ -236,9 +238,11 @@ class HostFS:
 
 
 _HOST = HostFS()
-# path -> (key, tree, size); LRU by insertion order.
-_HOST_CACHE = {}
-_HOST_CACHE_BYTES = [0]
+# Parsed ASTs kept between jobs, LRU by insertion order, bounded in source
+# bytes: host path -> (stat key, tree, size); 'sha1:<hex>' of a repository
+# file's bytes -> (None, tree, size).  Trees are never mutated.
+_AST_CACHE = {}
+_AST_CACHE_BYTES = [0]
 
 
 class RepoPath(str):
@@ -694,12 +698,12 @@ class Job:
         """(tree, None) or (None, 'file:line: reason')."""
         self.tick()
         lim = self.lim
-        key = None
+        key = ckey = None
         if not fs.is_repo:
             key = fs.key(path)
-            hit = _HOST_CACHE.get(path)
+            hit = _AST_CACHE.get(path)
             if hit is not None and key is not None and hit[0] == key:
-                _HOST_CACHE[path] = _HOST_CACHE.pop(path)
+                _AST_CACHE[path] = _AST_CACHE.pop(path)
                 return hit[1], None
         if self.nparsed >= lim['modules_max']:
             return None, '%s:0: not analysed: more than %d modules in one analysis' % (
@@ -716,6 +720,13 @@ class Job:
         if len(data) > lim['source_max']:
             size = '%d bytes' % len(data) if fs.is_repo else 'more than %d bytes' % lim['source_max']
             return None, '%s:0: file too large (%s, limit %d): not analysed' % (display, size, lim['source_max'])
+        if fs.is_repo:
+            # different commits of a repository share most files
+            ckey = 'sha1:' + hashlib.sha1(data).hexdigest()
+            hit = _AST_CACHE.get(ckey)
+            if hit is not None:
+                _AST_CACHE[ckey] = _AST_CACHE.pop(ckey)
+                return hit[1], None
         if self.bytes + len(data) > lim['bytes_max']:
             return None, '%s:0: not analysed: more than %d bytes of source in one analysis' % (
                 display, lim['bytes_max'])
@@ -744,14 +755,17 @@ class Job:
         except RecursionError:
             return None, '%s:0: cannot parse: nesting too deep (RecursionError)' % display
         self.tick()
-        if key is not None:
-            cap = lim['host_cache_bytes']
+        ckey = ckey if fs.is_repo else (path if key is not None else None)
+        if ckey is not None:
+            cap = lim['ast_cache_bytes']
             if len(data) <= cap // 4:
-                while _HOST_CACHE and _HOST_CACHE_BYTES[0] + len(data) > cap:
-                    old = next(iter(_HOST_CACHE))
-                    _HOST_CACHE_BYTES[0] -= _HOST_CACHE.pop(old)[2]
-                _HOST_CACHE[path] = (key, tree, len(data))
-                _HOST_CACHE_BYTES[0] += len(data)
+                old = _AST_CACHE.pop(ckey, None)
+                if old is not None:
+                    _AST_CACHE_BYTES[0] -= old[2]
+                while _AST_CACHE and _AST_CACHE_BYTES[0] + len(data) > cap:
+                    _AST_CACHE_BYTES[0] -= _AST_CACHE.pop(next(iter(_AST_CACHE)))[2]
+                _AST_CACHE[ckey] = (key, tree, len(data))
+                _AST_CACHE_BYTES[0] += len(data)
         return tree, None
 
     # -- module finding (importlib PathFinder + FileFinder order)
