@@ -401,28 +401,47 @@ static void test_timeout_in_callback(void **state)
 	cJSON_Delete(r.root);
 }
 
-/* A long job of many small repository modules (no long ast.parse): with the
- * cooperative deadline disabled only the job's cancel flag, polled by the
- * scanner, can stop it early. */
-static void test_cancel_flag(void **state)
+/* Many small repository modules; salt makes the contents (and so the AST
+ * cache keys) differ between trees. */
+static struct mem_file *many_modules(int mods, int defs, int salt)
 {
-	struct hub_py *py = *state;
-	enum { MODS = 300, DEFS = 150 };
-	struct mem_file *files = calloc(MODS + 1, sizeof(*files));
-	char *hub = malloc(MODS * 16 + 1), *p = hub;
+	struct mem_file *files = calloc((size_t)mods + 1, sizeof(*files));
+	char *hub = malloc((size_t)mods * 16 + 1), *p = hub;
 	assert_non_null(files);
 	assert_non_null(hub);
-	for (int m = 0; m < MODS; m++) {
-		char *src = malloc(DEFS * 40), *q = src, *name = malloc(16);
-		for (int d = 0; d < DEFS; d++)
+	for (int m = 0; m < mods; m++) {
+		char *src = malloc((size_t)defs * 40 + 32), *q = src, *name = malloc(16);
+		q += sprintf(q, "# salt %d\n", salt);
+		for (int d = 0; d < defs; d++)
 			q += sprintf(q, "def m%d_f%d(a=1):\n    'doc'\n", m, d);
 		sprintf(name, "m%03d.py", m);
 		files[m + 1] = (struct mem_file){name, src, 0};
 		p += sprintf(p, "import m%03d\n", m);
 	}
 	files[0] = (struct mem_file){"hubconf.py", hub, 0};
+	return files;
+}
+
+static void free_modules(struct mem_file *files, int mods)
+{
+	for (int m = 0; m < mods + 1; m++) {
+		free((char *)files[m].data);
+		if (m)
+			free((char *)files[m].path);
+	}
+	free(files);
+}
+
+/* A long job (no long ast.parse in it): with the cooperative deadline
+ * disabled only the job's cancel flag, polled by the scanner, can stop it. */
+static void test_cancel_flag(void **state)
+{
+	struct hub_py *py = *state;
+	enum { MODS = 300, DEFS = 150 };
+	struct mem_file *full_files = many_modules(MODS, DEFS, 1);
+	struct mem_file *cancel_files = many_modules(MODS, DEFS, 2);
 	struct mem_tree t;
-	tree_init(&t, files, MODS + 1);
+	tree_init(&t, full_files, MODS + 1);
 	struct hub_tree_reader rd = reader(&t);
 	char *json = NULL;
 
@@ -434,6 +453,7 @@ static void test_cancel_flag(void **state)
 	assert_true(full > 0.8); /* long enough to tell a cancelled job apart */
 
 	unsigned long before = hub_py__flag_cancels(py);
+	tree_init(&t, cancel_files, MODS + 1);
 	hub_py__set_test_flags(py, HUB_PY_TEST_NO_COOP_DEADLINE);
 	json = NULL;
 	t0 = now();
@@ -451,13 +471,8 @@ static void test_cancel_flag(void **state)
 	print_message("      next job done %.3f s after the timeout\n", dt);
 	assert_true(dt < full / 2);
 	assert_int_equal(hub_py__flag_cancels(py), before + 1);
-
-	for (int m = 0; m < MODS + 1; m++) {
-		free((char *)files[m].data);
-		if (m)
-			free((char *)files[m].path);
-	}
-	free(files);
+	free_modules(full_files, MODS);
+	free_modules(cancel_files, MODS);
 }
 
 /* 100k entrypoints: truncated to the cap, with an errors line. */
