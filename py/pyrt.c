@@ -7,7 +7,9 @@
  *   scanner py/analysis/hubconf_scan.py from a string compiled into the
  *   binary (generated header hubconf_scan_py.h), then serves jobs from a
  *   bounded FIFO until hub_py_free(), and finalizes CPython itself.  It holds
- *   the GIL for its whole life: no other thread ever touches Python.
+ *   the GIL for its whole life: no other thread ever touches Python.  It is
+ *   created with every signal blocked, so the daemon's (libfuse's) handlers
+ *   run on other threads and never interrupt a tree callback with EINTR.
  *
  *   A caller (hub_py_analyze) enqueues a job and waits on the job's condition
  *   variable until the job is done or its deadline passes.  On timeout (or
@@ -16,7 +18,8 @@
  *   hubconf_scan.Cancelled, a BaseException the scanner never catches:
  *     1. the scanner gets the caller's deadline and compares it with
  *        time.monotonic() (CLOCK_MONOTONIC, as here) in Job.tick(), called
- *        for every statement, module, thunk and decorator it evaluates;
+ *        for every statement, parsed file, import, decorator and call it
+ *        evaluates and every name it classifies;
  *     2. tick() also polls job->cancel (an atomic, no lock) through the
  *        `cancelled` callable every 64 ticks: hub_py_free() stops a job
  *        whose deadline is far away;
@@ -52,6 +55,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -626,7 +630,11 @@ int hub_py_new(struct hub_py **out)
 	if (!rc)
 		rc = -pthread_attr_setstacksize(&attr, HUB_PY_STACK_SIZE);
 	if (!rc) {
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old); /* inherited by the py thread */
 		rc = -pthread_create(&py->thread, &attr, py_thread, py);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		pthread_attr_destroy(&attr);
 	}
 	if (rc) {

@@ -33,21 +33,22 @@ DESIGN
 
   Caps (source size, bracket nesting, modules, bytes, entrypoints, time) come
   from the caller (py/pylimits.h).  Cancellation is cooperative: tick(),
-  called for every statement, module, thunk and decorator evaluated, raises
+  called for every statement, parsed file, import, decorator and call
+  analysed and every name classified, raises
   Cancelled when the caller's deadline passes or (polled every 64 ticks) the
   C side's `cancelled()` says the job was abandoned; _Budget when the job's
   own time budget is spent (a partial result, with an errors line).
 
   Threading: called only on the py/ interpreter thread; the parse cache
-  (_AST_CACHE: installed files by path and stat, repository files by content
-  hash, LRU bounded in source bytes) is the only state kept between jobs.
+  (_AST_CACHE: installed files by path and stat, repository files by BLAKE2
+  hash of their bytes, LRU bounded in source bytes) is the only state kept
+  between jobs.
 """
 
 import ast
 import builtins
 import errno
 import gc
-import hashlib
 import importlib.machinery
 import json
 import os
@@ -73,7 +74,7 @@ DEFAULT_LIMITS = {
     'depth_max': 100,             # bracket nesting before ast.parse
     'entrypoints_max': 10000,     # entrypoints reported
     'modules_max': 1000,          # source modules parsed per job
-    'bytes_max': 64 << 20,        # source bytes parsed per job
+    'bytes_max': 8 << 20,         # source bytes parsed per job
     'errors_max': 200,            # lines of errors
     'call_depth': 12,             # nested decorator / call-return analysis
     'job_seconds': 10.0,          # time budget of one job
@@ -107,6 +108,11 @@ numpy torch typing_extensions six certifi
 _MODULE_ALIASES = {'os.path': 'posixpath'}
 
 EXT_SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+
+try:    # compiled into Debian's libpython: no need to load OpenSSL for a cache key
+    from _blake2 import blake2b as _blake2b
+except ImportError:  # pragma: no cover
+    from hashlib import blake2b as _blake2b
 _BUILTIN_MODULES = frozenset(sys.builtin_module_names)
 
 # Attributes of the live `sys` that are the same in the torch.hub process.
@@ -239,7 +245,7 @@ class HostFS:
 
 _HOST = HostFS()
 # Parsed ASTs kept between jobs, LRU by insertion order, bounded in source
-# bytes: host path -> (stat key, tree, size); 'sha1:<hex>' of a repository
+# bytes: host path -> (stat key, tree, size); 'b2:<blake2b hex>' of a repository
 # file's bytes -> (None, tree, size).  Trees are never mutated.
 _AST_CACHE = {}
 _AST_CACHE_BYTES = [0]
@@ -722,7 +728,7 @@ class Job:
             return None, '%s:0: file too large (%s, limit %d): not analysed' % (display, size, lim['source_max'])
         if fs.is_repo:
             # different commits of a repository share most files
-            ckey = 'sha1:' + hashlib.sha1(data).hexdigest()
+            ckey = 'b2:' + _blake2b(data, digest_size=20).hexdigest()
             hit = _AST_CACHE.get(ckey)
             if hit is not None:
                 _AST_CACHE[ckey] = _AST_CACHE.pop(ckey)
