@@ -379,6 +379,15 @@ class CBaseV(Val):
         self.what = what
 
 
+class SynthClassV(Val):
+    """A class made by a factory whose result is known exactly
+    (collections.namedtuple): its name, __doc__ and constructor parameters."""
+    __slots__ = ('name', 'doc', 'params')
+
+    def __init__(self, name, doc, params):
+        self.name, self.doc, self.params = name, doc, params
+
+
 class UndecoratedV(Val):
     """A def/class whose decorator could not be followed: assumed callable,
     reported in errors, described by the undecorated object."""
@@ -1207,10 +1216,8 @@ class Job:
     def merge_branches(self, a, b, cond):
         if a is None or b is None:
             return UnknownV('bound only in one branch of %s, which cannot be decided statically' % cond)
-        va, vb = a.get(), b.get()
-        if self.same(va, vb):
-            return va
-        return UnknownV('bound differently by the branches of %s, which cannot be decided statically' % cond)
+        return self.merge_vals([a.get(), b.get()],
+                               'bound differently by the branches of %s, which cannot be decided statically' % cond)
 
     def binds_any(self, stmts):
         for st in stmts:
@@ -1468,23 +1475,18 @@ class Job:
                 return self.ev(e.body, scope, depth + 1)
             if d is False:
                 return self.ev(e.orelse, scope, depth + 1)
-            a = self.ev(e.body, scope, depth + 1)
-            b = self.ev(e.orelse, scope, depth + 1)
-            if self.same(a, b):
-                return a
-            return UnknownV('conditional expression `%s` cannot be decided statically' % unparse(e.test)[:100],
-                            self.where_of(scope, e))
+            return self.merge_vals(
+                [self.ev(e.body, scope, depth + 1), self.ev(e.orelse, scope, depth + 1)],
+                'conditional expression `%s` cannot be decided statically' % unparse(e.test)[:100],
+                self.where_of(scope, e))
         if T is ast.BoolOp:
             try:
                 return DataV(self.const(e, scope, depth))
             except _NotConst:
                 pass
             vals = [self.ev(x, scope, depth + 1) for x in e.values]
-            if all(isinstance(v, DataV) for v in vals):
-                return DataV()
-            if all(self.same(vals[0], v) for v in vals[1:]):
-                return vals[0]
-            return UnknownV('`%s` cannot be decided statically' % unparse(e)[:100], self.where_of(scope, e))
+            return self.merge_vals(vals, '`%s` cannot be decided statically' % unparse(e)[:100],
+                                   self.where_of(scope, e))
         if T in (ast.BinOp, ast.UnaryOp, ast.Compare, ast.JoinedStr, ast.FormattedValue):
             try:
                 return DataV(self.const(e, scope, depth))
@@ -1509,14 +1511,28 @@ class Job:
         return UnknownV('`%s` is not evaluated statically' % unparse(e)[:100], self.where_of(scope, e))
 
     def same(self, a, b):
+        """a and b are interchangeable: identical, equal known data, or
+        callables with the same docstring (what entrypoints show)."""
         if a is b:
             return True
+        if isinstance(a, DataV) or isinstance(b, DataV):
+            return (isinstance(a, DataV) and isinstance(b, DataV) and a.value is not _NOVALUE and
+                    b.value is not _NOVALUE and type(a.value) is type(b.value) and a.value == b.value)
         ca, cb = self.callable_of(a)[0], self.callable_of(b)[0]
-        if ca is None or cb is None or ca != cb:
+        if ca is None or cb is None or ca != cb or not ca:
             return False
-        if not ca:
-            return True
         return self.doc_of(a) == self.doc_of(b)
+
+    def merge_vals(self, vals, reason, where=None):
+        """One value standing for whichever of vals the program produces:
+        the common one; a value-less DataV when all are non-callable (a
+        condition on it stays undecided); UnknownV(reason) otherwise."""
+        first = vals[0]
+        if all(self.same(first, v) for v in vals[1:]):
+            return first
+        if all(self.callable_of(v)[0] is False for v in vals):
+            return DataV()
+        return UnknownV(reason, where)
 
     def subscript_val(self, e, scope, depth):
         base = self.ev(e.value, scope, depth + 1)
@@ -1542,6 +1558,17 @@ class Job:
                 if _const_value_ok(r):
                     return DataV(r)
             return UnknownV('subscript `%s` cannot be evaluated statically' % unparse(e)[:100], where)
+        if isinstance(base, LiveV) and base.obj in (list, dict, tuple, set, frozenset, type):
+            # list[int]: a types.GenericAlias, computed live from builtin types
+            parts = e.slice.elts if isinstance(e.slice, ast.Tuple) else [e.slice]
+            keys = [self.ev(x, scope, depth + 1) for x in parts]
+            if all(isinstance(k, LiveV) and isinstance(k.obj, type) and k.obj.__module__ == 'builtins'
+                   for k in keys):
+                ks = tuple(k.obj for k in keys)
+                try:
+                    return LiveV(base.obj[ks if len(ks) > 1 else ks[0]])
+                except Exception:
+                    pass
         if isinstance(base, LiveV) and isinstance(base.obj, (tuple, str, bytes)):
             try:
                 k = self.const(e.slice, scope, depth)
@@ -1657,6 +1684,11 @@ class Job:
     # -- calls
     def call_expr(self, e, scope, depth):
         f = e.func
+        if isinstance(f, ast.Attribute) and (f.attr in _PURE_STR_METHODS or f.attr == 'format'):
+            try:
+                return DataV(self.const(e, scope, depth))
+            except _NotConst:
+                pass
         if isinstance(f, ast.Attribute) and f.attr in ('resolve', 'absolute', 'expanduser') and not e.args:
             base = self.ev(f.value, scope, depth + 1)
             if isinstance(base, DataV) and isinstance(base.value, RepoPath):
@@ -1765,7 +1797,7 @@ class Job:
                         return WrappedV(LiveV(None), a0)
                 return DecorV('lru')
             if q == 'collections.namedtuple':
-                return UnknownV('class created by collections.namedtuple()', where)
+                return self.namedtuple_val(args, kws, where)
             if q == 'dataclasses.dataclass':
                 # returns the class itself (a new one only with slots=True)
                 if 'slots' in kws:
@@ -1797,6 +1829,20 @@ class Job:
             if isinstance(o, type):
                 if o is type and len(args) == 3:
                     return UnknownV('class created by type()', where)
+                if o is type and len(args) == 1 and not kws:
+                    return self.type_of(args[0].get(), where)
+                if o in _CONST_TYPES and not kws and len(args) <= 1:
+                    # frozenset(kwlist), tuple(...), str(...): data, computed
+                    vals = [a.get() for a in args]
+                    if all(isinstance(x, DataV) and x.value is not _NOVALUE and
+                           not isinstance(x.value, RepoPath) and
+                           not (o in (bytes, str) and isinstance(x.value, int)) for x in vals):
+                        try:
+                            r = o(*[x.value for x in vals])
+                        except Exception:
+                            r = _NOVALUE
+                        if r is not _NOVALUE and _const_value_ok(r):
+                            return DataV(r)
                 if issubclass(o, (staticmethod, classmethod, property)) and args:
                     return DescrV(o.__name__ if o in (staticmethod, classmethod) else 'property',
                                   args[0].get())
@@ -1824,6 +1870,64 @@ class Job:
         if isinstance(fn, UndecoratedV):
             return UnknownV('result of calling %s' % self.describe(fn), where)
         return UnknownV('result of the call %s' % (unparse(node)[:100] if node is not None else '?'), where)
+
+    def namedtuple_val(self, args, kws, where):
+        """collections.namedtuple(typename, field_names, *, rename, defaults):
+        class doc 'T(a, b)', signature of its __new__ minus _cls."""
+        def const_of(t):
+            v = t.get() if t is not None else None
+            if isinstance(v, DataV) and v.value is not _NOVALUE:
+                return v.value
+            raise _NotConst()
+        try:
+            typename = const_of(args[0] if args else kws.get('typename'))
+            fields = const_of(args[1] if len(args) > 1 else kws.get('field_names'))
+            rename = const_of(kws['rename']) if 'rename' in kws else False
+            defaults = const_of(kws['defaults']) if 'defaults' in kws else None
+        except _NotConst:
+            return UnknownV('collections.namedtuple() with arguments not known statically', where)
+        if isinstance(fields, str):
+            fields = fields.replace(',', ' ').split()
+        if not isinstance(typename, str) or not isinstance(fields, (list, tuple)) or \
+                not all(isinstance(f, str) for f in fields):
+            return UnknownV('collections.namedtuple() with arguments not known statically', where)
+        fields = list(fields)
+        if rename:
+            import keyword
+            seen = set()
+            for i, n in enumerate(fields):
+                if not n.isidentifier() or keyword.iskeyword(n) or n.startswith('_') or n in seen:
+                    fields[i] = '_%d' % i
+                seen.add(fields[i])
+        defaults = tuple(defaults) if defaults is not None else ()
+        if len(defaults) > len(fields):
+            return UnknownV('collections.namedtuple() would raise: too many defaults', where)
+        arg_list = ', '.join(fields) + (',' if len(fields) == 1 else '')
+        nd = len(fields) - len(defaults)
+        params = [(POS, f, None if i < nd else repr(defaults[i - nd])) for i, f in enumerate(fields)]
+        return SynthClassV(typename, '%s(%s)' % (typename, arg_list), params)
+
+    def type_of(self, v, where):
+        """type(v) for one argument."""
+        import types
+        if isinstance(v, DataV) and v.value is not _NOVALUE and not isinstance(v.value, RepoPath):
+            return LiveV(type(v.value))
+        if isinstance(v, LiveV):
+            return LiveV(type(v.obj))
+        if isinstance(v, InstV):
+            return v.cls
+        if isinstance(v, FuncV):
+            return LiveV(types.FunctionType)
+        if isinstance(v, MethodV):
+            return LiveV(types.MethodType)
+        if isinstance(v, ModuleV):
+            return LiveV(types.ModuleType)
+        if isinstance(v, ClassV):
+            m = self.effective_meta(v)
+            return m if m is not None else LiveV(type)
+        if isinstance(v, UnknownV):
+            return v
+        return UnknownV('type() of a value not known statically', where)
 
     def describe(self, v):
         return type(v).__name__
@@ -1999,11 +2103,8 @@ class Job:
                 vals.append(DataV(None))
             else:
                 vals.append(self.ev(r.value, sc, 0))
-        first = vals[0]
-        for v in vals[1:]:
-            if not self.same(first, v):
-                return UnknownV('%s returns different kinds of values' % self.label(f), where)
-        if isinstance(first, UnknownV):
+        first = self.merge_vals(vals, '%s returns different kinds of values' % self.label(f), where)
+        if isinstance(first, UnknownV) and first is vals[0]:
             return UnknownV('%s returns %s' % (self.label(f), first.reason), first.where or where)
         return first
 
@@ -2125,7 +2226,7 @@ class Job:
             ns = c.ns
             d = docstring(c.node)
             ns['__doc__'] = known(DataV(d))
-            ns['__module__'] = known(DataV(c.mod.name))
+            ns['__module__'] = c.mod.ns.get('__name__') or known(DataV(c.mod.name))
             ns['__qualname__'] = known(DataV(c.qual))
             sc = Scope(c.mod, ns, c.scope, True)
             self.exec_block(c.mod, c.node.body, ns, sc, top=False, in_try=True)
@@ -2222,7 +2323,7 @@ class Job:
     # ------------------------------------------------------- classification
     def callable_of(self, v):
         """(True|False|None, reason)."""
-        if isinstance(v, (FuncV, ClassV, MethodV, WrappedV, DecorV)):
+        if isinstance(v, (FuncV, ClassV, MethodV, WrappedV, DecorV, SynthClassV)):
             return True, None
         if isinstance(v, (ModuleV, DataV, SysPathV)):
             return False, None
@@ -2262,7 +2363,14 @@ class Job:
             return False, None
         if isinstance(v, FuncV):
             return True, docstring(v.node)
+        if isinstance(v, SynthClassV):
+            return True, v.doc
         if isinstance(v, ClassV):
+            mv = self.effective_meta(v)
+            if isinstance(mv, ClassV):   # e.g. ast.Num: its metaclass __init__ sets cls.__doc__
+                r = self.instance_doc(InstV(mv, None, ([], {})))
+                if r is not None:
+                    return r
             t = self.class_ns(v).get('__doc__')
             d = t.get() if t is not None else DataV(None)
             if isinstance(d, DataV) and (d.value is None or isinstance(d.value, str)):
@@ -2300,6 +2408,8 @@ class Job:
             return None
         if isinstance(v, FuncV):
             return params_of(v.node)
+        if isinstance(v, SynthClassV):
+            return list(v.params)
         if isinstance(v, WrappedV):
             return self.params(v.wrapped, depth + 1)
         if isinstance(v, UndecoratedV):
@@ -2712,6 +2822,9 @@ def _const(self, e, scope, depth):
                         attr = self.const(e.args[1], scope, depth + 1)
                         if not isinstance(attr, str):
                             raise _NotConst()
+                        if (isinstance(base, ModuleV) and base.mod.live is sys) or \
+                                (isinstance(base, LiveV) and base.obj is sys):
+                            return hasattr(sys, attr)   # which attributes exist is the same
                         r = self.getattr_val(base, attr, None)
                         if isinstance(base, (ModuleV, LiveV, ClassV)):
                             if isinstance(r, UnknownV):
@@ -2837,6 +2950,9 @@ def _const(self, e, scope, depth):
             if op is ast.Mult and isinstance(left, (int, float)) and isinstance(right, (int, float)):
                 if abs(left) < 1 << 64 and abs(right) < 1 << 64:
                     return left * right
+            if op is ast.Mult and isinstance(left, (list, tuple)) and type(right) is int and \
+                    0 <= len(left) * right <= 4096:
+                return left * right
             if op is ast.Mod and isinstance(left, str) and len(left) < 4096 and not _BIG_FIELD.search(left):
                 r = left % right
                 if len(r) < 1 << 16:
@@ -2875,6 +2991,7 @@ def _const(self, e, scope, depth):
     raise _NotConst()
 
 
+_CONST_TYPES = (frozenset, set, tuple, list, dict, str, int, float, bool, complex, bytes)
 _PURE_STR_METHODS = frozenset((
     'startswith', 'endswith', 'lower', 'upper', 'strip', 'lstrip', 'rstrip', 'split',
     'rsplit', 'partition', 'rpartition', 'isdigit', 'isalpha', 'isalnum', 'isidentifier',

@@ -73,7 +73,11 @@ def main():
         rec = {'name': e}
         try:
             doc = torch.hub.help(spec, e, skip_validation=True, trust_repo=True)
-            rec['help'] = doc
+            if doc is None or isinstance(doc, str):
+                rec['help'] = doc
+            else:   # __doc__ can be anything, e.g. a descriptor
+                rec['help'] = None
+                rec['help_error'] = '__doc__ is a %s, not a str' % type(doc).__name__
         except BaseException as ex:  # noqa: B902
             rec['help'] = None
             rec['help_error'] = '%s: %s' % (type(ex).__name__, ex)
