@@ -787,3 +787,20 @@ size_t hub_py__queued(struct hub_py *py)
 	pthread_mutex_unlock(&py->mu);
 	return n;
 }
+
+static char version_buf[192];
+static pthread_once_t version_once = PTHREAD_ONCE_INIT;
+
+static void version_init(void)
+{
+	snprintf(version_buf, sizeof(version_buf), "%.16s-%lu-%d-%d-%d-%lu-%d-%d-%g", HUBCONF_SCAN_SHA256,
+		 (unsigned long)HUB_PY_SOURCE_MAX, (int)HUB_PY_DEPTH_MAX, (int)HUB_PY_ENTRYPOINTS_MAX,
+		 (int)HUB_PY_MODULES_MAX, (unsigned long)HUB_PY_BYTES_MAX, (int)HUB_PY_ERRORS_MAX,
+		 (int)HUB_PY_CALL_DEPTH, (double)HUB_PY_JOB_SECONDS);
+}
+
+const char *hub_py_analysis_version(void)
+{
+	pthread_once(&version_once, version_init);
+	return version_buf;
+}

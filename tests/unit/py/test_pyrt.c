@@ -352,6 +352,16 @@ static void test_read_error(void **state)
 	cJSON_Delete(r.root);
 }
 
+static void test_version(void **state)
+{
+	(void)state;
+	const char *v = hub_py_analysis_version();
+	assert_non_null(v);
+	assert_true(strlen(v) > 20 && strlen(v) < 128);
+	assert_int_equal(strspn(v, "0123456789abcdef.-"), strlen(v));
+	assert_ptr_equal(v, hub_py_analysis_version());
+}
+
 static void test_invalid_args(void **state)
 {
 	struct mem_tree t;
@@ -660,6 +670,7 @@ int main(void)
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_read_error),
 		cmocka_unit_test(test_invalid_args),
+		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_timeout_in_callback),
 		cmocka_unit_test(test_cancel_flag),
 		cmocka_unit_test(test_100k_entrypoints),
