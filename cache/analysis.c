@@ -17,9 +17,6 @@
 #include "fs/log.h"
 #include "py/pyrt.h"
 
-/* Bump when the analyser's output for an unchanged commit would differ. */
-#define HUB_ANALYSIS_VERSION "v1"
-
 struct tree_ctx {
 	struct hub_repo *repo;
 	struct hub_oid root;
@@ -104,7 +101,8 @@ int hub_analysis_get(char **out_json, bool *out_persisted, struct hub_cache *c, 
 	*out_persisted = false;
 	char dir[4096], path[4200];
 	snprintf(dir, sizeof(dir), "%s/hubfs/analysis", hub_cache_root(c));
-	snprintf(path, sizeof(path), "%s/%s." HUB_ANALYSIS_VERSION ".json", dir, sha);
+	/* Results of another analyser (an upgrade, other limits) are not reused. */
+	snprintf(path, sizeof(path), "%s/%s.%.120s.json", dir, sha, hub_py_analysis_version());
 	char *text;
 	size_t len;
 	if (!hub_file_read(&text, &len, path, HUB_JSON_MAX)) {

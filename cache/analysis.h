@@ -2,7 +2,8 @@
  * Entrypoint analysis results, per commit: run the embedded analyser
  * (py/pyrt.h) over a commit's tree once, keep the JSON result on disk at
  * <root>/hubfs/analysis/<sha>.<version>.json (a commit never changes, so it
- * never expires; the version changes when the analyser's output would).
+ * never expires; the version, hub_py_analysis_version(), changes with the
+ * analyser and its limits).
  */
 #ifndef HUB_CACHE_ANALYSIS_H
 #define HUB_CACHE_ANALYSIS_H
