@@ -99,7 +99,7 @@ int hub_analysis_get(char **out_json, bool *out_persisted, struct hub_cache *c, 
 {
 	*out_json = NULL;
 	*out_persisted = false;
-	char dir[4096], path[4200];
+	char dir[4096], path[4096 + 200];
 	snprintf(dir, sizeof(dir), "%s/hubfs/analysis", hub_cache_root(c));
 	/* Results of another analyser (an upgrade, other limits) are not reused. */
 	snprintf(path, sizeof(path), "%s/%s.%.120s.json", dir, sha, hub_py_analysis_version());

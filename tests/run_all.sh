@@ -69,10 +69,15 @@ integration() { # integration DIR
 	[ "$rc" = 0 ]
 }
 
-check_no_leftover_mounts() { # the suite mounts under ${HUBFS_TEST_TMP:-/tmp}/hubfs-it-*
-	if grep -q '/hubfs-it-' /proc/self/mountinfo; then
+# The suites of this run work under their own directory (HUBFS_TEST_TMP), so
+# that a mount left behind is this run's and not another one's on the machine.
+RUN_TMP="$(mktemp -d /tmp/hubfs-run.XXXXXX)"
+export HUBFS_TEST_TMP="$RUN_TMP"
+
+check_no_leftover_mounts() {
+	if grep -qF " $RUN_TMP/" /proc/self/mountinfo; then
 		echo "run_all: test mounts left behind:"
-		grep '/hubfs-it-' /proc/self/mountinfo
+		grep -F " $RUN_TMP/" /proc/self/mountinfo
 		return 1
 	fi
 	return 0
@@ -110,6 +115,9 @@ step "no hubfs mount left behind" check_no_leftover_mounts
 echo
 if [ "$failed" -ne 0 ]; then
 	printf 'run_all: failed steps: %s\n' "$(IFS=';'; echo "${failed_steps[*]}")"
+	echo "run_all: work dirs and hubfs logs of failed tests kept under $RUN_TMP"
+elif ! grep -qF " $RUN_TMP/" /proc/self/mountinfo; then
+	rm -rf "$RUN_TMP"
 fi
 echo "run_all: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -72,8 +72,8 @@ def abort_all_mounts():
     with _children_lock:
         mounts = list(_mounts)
     for m in mounts:
-        if is_mounted(m.path):
-            fuse_abort(m.path)
+        if m.alive:
+            fuse_abort(m.path, m.dev)
 
 
 def kill_all_children():
@@ -197,12 +197,15 @@ def is_mounted(path):
     return mountinfo(path) is not None
 
 
-def fuse_abort(path):
-    """Abort the FUSE connection of path (releases every hung request)."""
+def fuse_abort(path, dev=None):
+    """Abort the FUSE connection of path, or of device dev ("0:NN") once path
+    is no longer mounted (lazy unmount): releases every hung request."""
     mi = mountinfo(path)
-    if not mi:
+    if mi:
+        dev = mi["dev"]
+    if not dev:
         return False
-    minor = mi["dev"].split(":")[1]
+    minor = dev.split(":")[1]
     conn = "/sys/fs/fuse/connections/%s/abort" % minor
     if not os.path.exists("/sys/fs/fuse/connections/%s" % minor):
         subprocess.run(["mount", "-t", "fusectl", "none", "/sys/fs/fuse/connections"],
@@ -245,6 +248,7 @@ class Mount:
         self.killed = False
         self.stopped = False
         self.stderr_path = None
+        self.dev = None  # "major:minor" of the FUSE connection
 
     def argv(self):
         if self.args is not None:
@@ -278,6 +282,7 @@ class Mount:
                 raise AssertionError("hubfs did not mount %s within %.0fs\nstderr:\n%s"
                                      % (self.path, timeout, self.stderr()))
             time.sleep(0.02)
+        self.dev = mountinfo(self.path)["dev"]
         return self
 
     def stderr(self):
@@ -328,7 +333,7 @@ class Mount:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 fails.append("hubfs did not exit within 20s after unmount; killed")
-                fuse_abort(self.path)
+                fuse_abort(self.path, self.dev)
                 self.proc.kill()
                 self.proc.wait(10)
                 unmount(self.path)
