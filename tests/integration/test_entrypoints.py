@@ -14,6 +14,7 @@ no trace; results survive a remount without re-analysis.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,8 @@ def served():
         problems = state["mount"].stop() or []
     daemon.stop()
     assert not problems, problems
+    if not harness.is_mounted(state["mount"].path):
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def commit_dir(m, name):
