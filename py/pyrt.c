@@ -49,7 +49,7 @@
 
 #include "py/pyrt.h"
 #include "py/pyrt_internal.h"
-#include "py/pylimits.h"
+#include "fs/limits.h"
 
 #include <assert.h>
 #include <errno.h>

@@ -21,7 +21,7 @@
 #include <cJSON.h>
 #include <cmocka.h>
 
-#include "py/pylimits.h"
+#include "fs/limits.h"
 #include "py/pyrt.h"
 #include "py/pyrt_internal.h"
 
