@@ -61,4 +61,20 @@ int hub_weight_complete(struct hub_weight *f);
  * then "failed name reason url" lines.  malloc'd. */
 char *hub_weights_status(struct hub_weights *w);
 
+/* Timeouts and thresholds; defaults from fs/limits.h (HUB_WEIGHTS_*).  Tests
+ * lower them with hub_weights_set_tuning (process-wide; set before
+ * creating a store).  The HTTP client's own are in fetch/http.h. */
+struct hub_weights_tuning {
+	uint64_t far_bytes;      /* a read further than this beyond the download fetches its own range */
+	uint64_t range_min;      /* size of a far read's Range request, doubling up to range_max */
+	uint64_t range_max;
+	double read_stall_s;     /* a waiting read fails (ETIMEDOUT) after this long without a new byte */
+	double record_s;         /* the range record is rewritten at most this often */
+	double poll_s;           /* another process's download is watched this often */
+	double retry_s;          /* after a failed download, reads fail at once for this long */
+	double bad_ttl_s;        /* a file that failed verification is not fetched again for this long */
+};
+void hub_weights_tuning_default(struct hub_weights_tuning *out);
+void hub_weights_set_tuning(const struct hub_weights_tuning *t);
+
 #endif

@@ -183,4 +183,127 @@
 #define HUB_PY_DIR_NAMES_MAX 1000000
 #endif
 
+/* --- weights (cache/weights.c, fetch/http.c) --- */
+
+/* HTTP connect timeout (TCP + TLS handshake): a slow handshake fits in 10 s,
+ * a dead mirror fails fast (as HUB_GIT_CONNECT_TIMEOUT_MS). */
+#ifndef HUB_HTTP_CONNECT_TIMEOUT_MS
+#define HUB_HTTP_CONNECT_TIMEOUT_MS 10000
+#endif
+/* A transfer that receives no byte for this long is broken: it is aborted
+ * and resumed (by Range) like a cut connection.  CDNs send continuously;
+ * 30 s of silence is a dead connection, not a slow one. */
+#ifndef HUB_HTTP_STALL_S
+#define HUB_HTTP_STALL_S 30
+#endif
+/* libcurl's receive buffer: 512 KiB instead of its 16 KiB default doubles
+ * loopback throughput (PERF.md), and each sink call writes a bigger piece. */
+#ifndef HUB_HTTP_BUFFER_SIZE
+#define HUB_HTTP_BUFFER_SIZE (512u << 10)
+#endif
+/* Attempts of one request that bring no new byte (5xx, 429, cut or stalled
+ * connections) before it fails; an attempt that brings bytes resets the
+ * count, so a connection cut every few MB still completes.  With the backoff
+ * below, a dead server fails in about 15 s. */
+#ifndef HUB_HTTP_RETRIES
+#define HUB_HTTP_RETRIES 5
+#endif
+/* Exponential backoff between attempts: base * 2^n with full jitter in
+ * [1/2, 1], capped.  Jitter spreads the retries of many clients. */
+#ifndef HUB_HTTP_BACKOFF_BASE_MS
+#define HUB_HTTP_BACKOFF_BASE_MS 500
+#endif
+#ifndef HUB_HTTP_BACKOFF_MAX_MS
+#define HUB_HTTP_BACKOFF_MAX_MS 8000
+#endif
+/* Retry-After (429, 503) is honoured up to this many seconds; a server
+ * asking for longer is treated as failed (the reader would wait anyway). */
+#ifndef HUB_HTTP_RETRY_AFTER_MAX_S
+#define HUB_HTTP_RETRY_AFTER_MAX_S 60
+#endif
+/* Redirects followed (GitHub releases -> objects CDN, HF -> cdn-lfs take
+ * one or two). */
+#ifndef HUB_HTTP_MAX_REDIRS
+#define HUB_HTTP_MAX_REDIRS 10
+#endif
+/* Response headers kept (ETag, Content-Range ...) are cut at this length;
+ * real ETags are under 100 bytes. */
+#ifndef HUB_HTTP_HEADER_MAX
+#define HUB_HTTP_HEADER_MAX 256
+#endif
+/* Idle easy handles (each keeps its connections for reuse) one client keeps:
+ * one sequential download plus a few ranged reads per file in flight. */
+#ifndef HUB_HTTP_POOL_MAX
+#define HUB_HTTP_POOL_MAX 8
+#endif
+
+/* A read whose range starts more than this beyond where the sequential
+ * download is fetches its own range instead of waiting: at 100 MB/s the
+ * download reaches 8 MiB ahead in under 0.1 s, a new request costs a round
+ * trip. */
+#ifndef HUB_WEIGHTS_FAR_BYTES
+#define HUB_WEIGHTS_FAR_BYTES (8u << 20)
+#endif
+/* Size of a far read's Range request: the first is 1 MiB; a far read right
+ * after the previous one's end (a sequential reader ahead of the download)
+ * doubles it, up to the max, so it streams instead of paying a round trip
+ * per MiB. */
+#ifndef HUB_WEIGHTS_RANGE_MIN
+#define HUB_WEIGHTS_RANGE_MIN (1u << 20)
+#endif
+#ifndef HUB_WEIGHTS_RANGE_MAX
+#define HUB_WEIGHTS_RANGE_MAX (32u << 20)
+#endif
+/* A read waiting for its range fails with ETIMEDOUT when no byte of the
+ * file arrived for this long: longer than the HTTP stall timeout plus its
+ * retries, so a download that is retrying is not abandoned by its readers. */
+#ifndef HUB_WEIGHTS_READ_STALL_S
+#define HUB_WEIGHTS_READ_STALL_S 120
+#endif
+/* The record of present ranges is rewritten (after fdatasync of the data)
+ * at most this often while downloading: what a kill -9 or power loss costs
+ * to download again, against 2 fsyncs per update. */
+#ifndef HUB_WEIGHTS_RECORD_S
+#define HUB_WEIGHTS_RECORD_S 2.0
+#endif
+/* A process waiting for another process's download (flock held there)
+ * re-reads the range record this often. */
+#ifndef HUB_WEIGHTS_POLL_MS
+#define HUB_WEIGHTS_POLL_MS 50
+#endif
+/* Ranges kept in one record; beyond it the smallest are forgotten (those
+ * bytes are downloaded again).  Random reads of a 1 GB file at 1 MiB each
+ * stay far below. */
+#ifndef HUB_WEIGHTS_RANGES_MAX
+#define HUB_WEIGHTS_RANGES_MAX 4096
+#endif
+/* After a transient failure (network, 5xx, timeout) reads of that file fail
+ * at once for this long instead of each paying the timeouts again (as
+ * HUB_REMOTE_RETRY_SECONDS). */
+#ifndef HUB_WEIGHTS_RETRY_S
+#define HUB_WEIGHTS_RETRY_S 10.0
+#endif
+/* A file that failed verification (sha256 or size) is not downloaded again
+ * for this long, by this or any process on the cache root (remembered in its
+ * sidecar): reads fail with EIO.  An hour, so a fixed upstream file is
+ * picked up without deleting cache files by hand. */
+#ifndef HUB_WEIGHTS_BAD_TTL_S
+#define HUB_WEIGHTS_BAD_TTL_S 3600.0
+#endif
+/* Failed downloads listed in /.hubfs/downloads. */
+#ifndef HUB_WEIGHTS_FAILED_MAX
+#define HUB_WEIGHTS_FAILED_MAX 32
+#endif
+/* Page-aligned buffer for hashing a file back from disk (verification of
+ * the bytes not hashed while streaming). */
+#ifndef HUB_WEIGHTS_IO_BUFFER
+#define HUB_WEIGHTS_IO_BUFFER (1u << 20)
+#endif
+/* Sidecar files (HEAD results) and range records are small text. */
+#ifndef HUB_WEIGHTS_META_MAX
+#define HUB_WEIGHTS_META_MAX (1u << 20)
+#endif
+
+/* --- end weights --- */
+
 #endif
