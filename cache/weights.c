@@ -721,6 +721,8 @@ static int sidecar_write(struct hub_weight *f, const char *bad)
 	if (!txt)
 		return -ENOMEM;
 	int rc = hub_file_write_atomic(f->head_path, txt, strlen(txt));
+	if (rc == -ENOENT && hub_mkdir_p(f->w->dir) == 0)
+		rc = hub_file_write_atomic(f->head_path, txt, strlen(txt));
 	free(txt);
 	stamp_of(&f->head_seen, f->head_path);
 	if (rc)
@@ -1859,6 +1861,7 @@ int hub_weight_size(uint64_t *out, struct hub_weight *f)
 			if (rc) {
 				f->err = rc;
 				f->err_until = mono_now() + t.retry_s;
+				fail_note(f->w, f, reason_of(rc));
 				break;
 			}
 			continue;

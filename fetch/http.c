@@ -293,6 +293,11 @@ struct xfer {
 	uint64_t first;    /* file offset of the body's first byte */
 	bool done;         /* everything wanted arrived (or the sink stopped) */
 	int sink_rc;       /* < 0: the sink or a check aborted */
+	/* stall detection (progress callback) */
+	long stall_s;
+	curl_off_t last_dn;
+	double last_rx;
+	bool stalled;
 	struct hub_http_meta meta;
 };
 
@@ -526,14 +531,33 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ud)
 	return len;
 }
 
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Called about once a second when idle: cancellation, and the stall timeout
+ * (no byte for stall_s).  CURLOPT_LOW_SPEED_* averages over ~5 s, so a stall
+ * right after a fast burst would be seen only seconds late. */
 static int progress_cb(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	struct xfer *x = ud;
 	(void)dt;
-	(void)dn;
 	(void)ut;
 	(void)un;
-	return is_cancelled(x->h) ? 1 : 0;
+	if (is_cancelled(x->h))
+		return 1;
+	double now = mono_now();
+	if (dn != x->last_dn || x->last_rx == 0) {
+		x->last_dn = dn;
+		x->last_rx = now;
+	} else if (now - x->last_rx >= (double)x->stall_s) {
+		x->stalled = true;
+		return 1;
+	}
+	return 0;
 }
 
 /* HTTP status -> errno; *retry set when worth another attempt. */
@@ -633,8 +657,6 @@ static int setup(CURL *c, struct xfer *x, const char *url, const struct hub_http
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, t->connect_timeout_ms);
-	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-	SET(CURLOPT_LOW_SPEED_TIME, t->stall_s);
 	SET(CURLOPT_BUFFERSIZE, (long)HUB_HTTP_BUFFER_SIZE);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_USERAGENT, "hubfs/" HUBFS_VERSION);
@@ -733,7 +755,13 @@ static enum outcome attempt(struct xfer *x, CURL *c, const char *url,
 		return OUT_FAIL;
 	}
 	__atomic_add_fetch(&x->h->stats.requests, 1, __ATOMIC_RELAXED);
+	x->stall_s = t->stall_s;
 	CURLcode cc = curl_easy_perform(c);
+	if (cc == CURLE_ABORTED_BY_CALLBACK && x->stalled && !is_cancelled(x->h)) {
+		*err = -ETIMEDOUT;
+		snprintf(why, whysz, "no data for %ld s", t->stall_s);
+		return OUT_RETRY;
+	}
 	if (is_cancelled(x->h)) {
 		*err = -ECANCELED;
 		snprintf(why, whysz, "cancelled");

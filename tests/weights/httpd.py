@@ -12,6 +12,9 @@ through a control endpoint or the request's query string:
 
 times: how many requests the fault applies to (default: every request for
 norange, nolen, chunked, throttle, nohead, etag, slowstart; 1 for the others).
+on: which requests it applies to (and counts): get, head or any.  Default:
+head for nohead; any for nolen, chunked, redirect, etag; get for the others
+(so a HEAD before the download does not use up a fault meant for the body).
 Modes and their parameters:
   cut      at=N          send N body bytes (of this response), then close the connection
   status   code=C [retry_after=S]  answer C (503, 429, 404...) with an empty body
@@ -43,6 +46,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CHUNK = 256 * 1024
 ALWAYS = {"norange", "nolen", "chunked", "throttle", "nohead", "etag", "slowstart"}
+ON_DEFAULT = {"nohead": "head", "nolen": "any", "chunked": "any", "redirect": "any", "etag": "any"}
 
 
 class State:
@@ -55,12 +59,15 @@ class State:
     def stat(self, path):
         return self.stats.setdefault(path, {"get": 0, "head": 0, "bytes": 0, "ranges": []})
 
-    def take_faults(self, path):
+    def take_faults(self, path, head):
         """The faults that apply to this request (consuming their counts)."""
         out = []
+        kind = "head" if head else "get"
         with self.lock:
             lst = self.faults.get(path, [])
             for f in lst:
+                if f["on"] not in ("any", kind):
+                    continue
                 if f["times"] != 0:
                     out.append(f)
                     if f["times"] > 0:
@@ -122,6 +129,7 @@ class Handler(BaseHTTPRequestHandler):
             p = f.pop("path")
             mode = f["mode"]
             f["times"] = int(f.get("times", -1 if mode in ALWAYS else 1))
+            f["on"] = f.get("on", ON_DEFAULT.get(mode, "get"))
             with self.st.lock:
                 self.st.faults.setdefault(p, []).append(f)
             return self.send_json({"ok": True})
@@ -145,7 +153,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        faults = self.st.take_faults(path)
+        faults = self.st.take_faults(path, head)
         if "fault" in q:
             f = {k: v[0] for k, v in q.items()}
             f["mode"] = f.pop("fault")
@@ -228,6 +236,9 @@ class Handler(BaseHTTPRequestHandler):
         try:
             with open(full, "rb") as fh:
                 while sent < n:
+                    if stall_at is not None and sent >= stall_at:
+                        time.sleep(float(stall.get("secs", 1)))
+                        stall_at = None
                     want = min(CHUNK, n - sent)
                     if rate:
                         want = min(want, max(1, int(rate / 20)))
@@ -255,9 +266,6 @@ class Handler(BaseHTTPRequestHandler):
                         except OSError:
                             pass
                         return
-                    if stall_at is not None and sent >= stall_at:
-                        time.sleep(float(stall.get("secs", 1)))
-                        stall_at = None
                     if rate:
                         ahead = sent / rate - (time.monotonic() - t0)
                         if ahead > 0:
@@ -274,6 +282,12 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 64
+
+    def handle_error(self, request, client_address):
+        # clients that hang up (cancelled, aborted, stalled) are normal here
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def main():

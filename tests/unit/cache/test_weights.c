@@ -1,0 +1,1090 @@
+/*
+ * Unit tests for cache/weights.c and cache/sha256.c, against
+ * tests/weights/httpd.py on 127.0.0.1 (fault modes, byte counters).
+ *
+ * sha256: FIPS 180-4 vectors, and both implementations (portable, SHA-NI)
+ * against `sha256sum` on random data of many lengths split at random.
+ * weights: cold read equals the source; one HEAD then no network for the
+ * size; a file pre-placed in checkpoints/ costs no request; 8 parallel
+ * readers cause one download; random reads; a far read does not wait for a
+ * throttled sequential download; every fault mode of the server ends in the
+ * right bytes or a clean errno; sha256 mismatch discards the bytes (EIO,
+ * nothing in checkpoints/, remembered across stores); verify=strict; resume
+ * after a store is freed mid-download fetches only what is missing; two
+ * stores on one root, and two processes (fork), download once; offline.
+ *
+ * Also a tool, for tests/weights/test_engine.py and the benchmark:
+ *   test_weights cat ROOT URL OUT [strict] [offline]
+ * reads URL through a store on ROOT with 1 MiB reads into OUT (or
+ * /dev/null) and prints "bytes=N seconds=S first_byte_ms=M maxrss_kb=K".
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/resource.h>
+
+#include <cmocka.h>
+
+#include "cache/sha256.h"
+#include "cache/weights.h"
+#include "fetch/http.h"
+#include "fs/log.h"
+#include "tests/weights/harness.h"
+
+#define MiB (1u << 20)
+
+static struct {
+	char dir[64];
+	char files[128];
+	char root[160];
+	struct srv srv;
+	struct hub_options opts;
+	int n;
+} fx;
+
+/* ---- helpers ---- */
+
+static char *wurl(const char *name)
+{
+	static __thread char u[256];
+	snprintf(u, sizeof(u), "%s/%s", fx.srv.base, name);
+	return u;
+}
+
+static char *spath(const char *name)
+{
+	static __thread char p[256];
+	snprintf(p, sizeof(p), "/%s", name);
+	return p;
+}
+
+/* A served file of n pseudo-random bytes; its contents. */
+static unsigned char *mkfile(const char *name, size_t n, uint64_t seed)
+{
+	char p[300];
+	snprintf(p, sizeof(p), "%s/%s", fx.files, name);
+	unsigned char *data;
+	assert_int_equal(h_make_file(p, n, seed, &data), 0);
+	return data;
+}
+
+static void digest_hex(char out[65], const unsigned char *p, size_t n)
+{
+	struct hub_sha256 c;
+	uint8_t d[32];
+	hub_sha256_init(&c);
+	hub_sha256_update(&c, p, n);
+	hub_sha256_final(d, &c);
+	hub_sha256_hex(out, d);
+}
+
+static struct hub_weights *store(void)
+{
+	struct hub_weights *w;
+	assert_int_equal(hub_weights_new(&w, fx.root, &fx.opts), 0);
+	return w;
+}
+
+static struct hub_weight *wget(struct hub_weights *w, const char *name)
+{
+	struct hub_weight *f;
+	assert_int_equal(hub_weights_get(&f, w, wurl(name)), 0);
+	return f;
+}
+
+/* Read the whole file sequentially in `chunk` pieces; bytes read or -errno. */
+static ssize_t read_all(struct hub_weight *f, unsigned char *buf, size_t cap, size_t chunk)
+{
+	size_t off = 0;
+	for (;;) {
+		size_t want = chunk;
+		if (off + want > cap)
+			want = cap - off;
+		ssize_t n = hub_weight_read((char *)buf + off, want, (off_t)off, f);
+		if (n < 0)
+			return n;
+		if (n == 0 || want == 0)
+			break;
+		off += (size_t)n;
+	}
+	return (ssize_t)off;
+}
+
+static void assert_read_equals(struct hub_weight *f, const unsigned char *src, size_t n)
+{
+	unsigned char *buf = malloc(n + 4096);
+	assert_non_null(buf);
+	ssize_t got = read_all(f, buf, n + 4096, 128 * 1024);
+	assert_int_equal(got, (ssize_t)n);
+	assert_memory_equal(buf, src, n);
+	free(buf);
+}
+
+static bool wait_complete(struct hub_weight *f, double secs)
+{
+	double t0 = h_now();
+	while (h_now() - t0 < secs) {
+		if (hub_weight_complete(f))
+			return true;
+		usleep(10000);
+	}
+	return hub_weight_complete(f);
+}
+
+static void assert_file_equals(const char *path, const unsigned char *src, size_t n)
+{
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	unsigned char *buf = malloc(n + 1);
+	size_t got = fread(buf, 1, n + 1, fp);
+	fclose(fp);
+	assert_int_equal(got, n);
+	assert_memory_equal(buf, src, n);
+	free(buf);
+}
+
+static char *ckpath(const char *name)
+{
+	static __thread char p[300];
+	snprintf(p, sizeof(p), "%s/checkpoints/%s", fx.root, name);
+	return p;
+}
+
+/* Files left under <root>/hubfs/weights/ whose name starts with prefix. */
+static int leftovers(const char *prefix)
+{
+	char d[300];
+	snprintf(d, sizeof(d), "%s/hubfs/weights", fx.root);
+	DIR *dir = opendir(d);
+	if (!dir)
+		return 0;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(dir)))
+		if (!strncmp(e->d_name, prefix, strlen(prefix)))
+			n++;
+	closedir(dir);
+	return n;
+}
+
+static long long served(const char *name)
+{
+	return srv_stat(&fx.srv, spath(name), "bytes");
+}
+
+static long long gets(const char *name)
+{
+	return srv_stat(&fx.srv, spath(name), "get");
+}
+
+static long long heads(const char *name)
+{
+	return srv_stat(&fx.srv, spath(name), "head");
+}
+
+/* ---- fixtures ---- */
+
+static void set_tuning(void)
+{
+	struct hub_http_tuning t;
+	hub_http_tuning_default(&t);
+	t.connect_timeout_ms = 2000;
+	t.stall_s = 1;
+	t.retries = 3;
+	t.backoff_base_ms = 50;
+	t.backoff_max_ms = 200;
+	t.retry_after_max_s = 2;
+	hub_http_set_tuning(&t);
+	struct hub_weights_tuning wt;
+	hub_weights_tuning_default(&wt);
+	wt.read_stall_s = 10;
+	wt.record_s = 0.2;
+	wt.poll_s = 0.02;
+	wt.retry_s = 0.3;
+	hub_weights_set_tuning(&wt);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	hub_log_init(true, getenv("HUB_TEST_DEBUG") != NULL);
+	umask(022);
+	snprintf(fx.dir, sizeof(fx.dir), "/tmp/hubfs-weights-XXXXXX");
+	if (!mkdtemp(fx.dir))
+		return -1;
+	snprintf(fx.files, sizeof(fx.files), "%s/files", fx.dir);
+	mkdir(fx.files, 0755);
+	if (srv_start(&fx.srv, fx.files))
+		return -1;
+	set_tuning();
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	srv_stop(&fx.srv);
+	if (!getenv("HUB_TEST_KEEP"))
+		h_sh("rm -rf %s", fx.dir);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	srv_reset(&fx.srv);
+	snprintf(fx.root, sizeof(fx.root), "%s/root%d", fx.dir, ++fx.n);
+	mkdir(fx.root, 0755);
+	memset(&fx.opts, 0, sizeof(fx.opts));
+	fx.opts.verify = HUB_VERIFY_STREAM;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return 0;
+}
+
+/* ---- sha256 ---- */
+
+static void sha_hex_of(char out[65], const void *p, size_t n, size_t split_seed)
+{
+	struct hub_sha256 c;
+	uint8_t d[32];
+	hub_sha256_init(&c);
+	const unsigned char *q = p;
+	unsigned s = (unsigned)split_seed;
+	while (n) {
+		size_t k = split_seed ? (size_t)(rand_r(&s) % 200) : n;
+		if (k > n)
+			k = n;
+		hub_sha256_update(&c, q, k);
+		q += k;
+		n -= k;
+	}
+	hub_sha256_final(d, &c);
+	hub_sha256_hex(out, d);
+}
+
+static void test_sha256_vectors(void **state)
+{
+	(void)state;
+	enum hub_sha256_impl impls[] = {HUB_SHA256_PORTABLE, HUB_SHA256_SHANI};
+	for (int i = 0; i < 2; i++) {
+		if (hub_sha256_use(impls[i])) {
+			print_message("no SHA-NI on this CPU\n");
+			continue;
+		}
+		char h[65];
+		sha_hex_of(h, "", 0, 0);
+		assert_string_equal(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+		sha_hex_of(h, "abc", 3, 0);
+		assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+		const char *m2 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+		sha_hex_of(h, m2, strlen(m2), 0);
+		assert_string_equal(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+		char *mil = malloc(1000000);
+		memset(mil, 'a', 1000000);
+		sha_hex_of(h, mil, 1000000, 7);
+		assert_string_equal(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+		free(mil);
+	}
+	assert_int_equal(hub_sha256_use(HUB_SHA256_AUTO), 0);
+}
+
+static void test_sha256_vs_sha256sum(void **state)
+{
+	(void)state;
+	char path[300];
+	snprintf(path, sizeof(path), "%s/sha.bin", fx.dir);
+	size_t lens[80];
+	size_t nl = 0;
+	for (size_t l = 0; l <= 130; l += (l < 70 ? 1 : 7))
+		lens[nl++] = l;
+	size_t big[] = {1000, 4095, 4096, 65599, 1048576 + 3, 3 * 1048576 + 61};
+	for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++)
+		lens[nl++] = big[i];
+	bool shani = hub_sha256_use(HUB_SHA256_SHANI) == 0;
+	for (size_t i = 0; i < nl; i++) {
+		unsigned char *data;
+		assert_int_equal(h_make_file(path, lens[i], 100 + i, &data), 0);
+		char cmd[400], want[65] = "";
+		snprintf(cmd, sizeof(cmd), "sha256sum %s", path);
+		FILE *p = popen(cmd, "r");
+		assert_non_null(p);
+		assert_non_null(fgets(want, sizeof(want), p));
+		pclose(p);
+		char got[65];
+		hub_sha256_use(HUB_SHA256_PORTABLE);
+		sha_hex_of(got, data, lens[i], i + 1);
+		assert_string_equal(got, want);
+		if (shani) {
+			hub_sha256_use(HUB_SHA256_SHANI);
+			sha_hex_of(got, data, lens[i], i + 2);
+			assert_string_equal(got, want);
+			sha_hex_of(got, data, lens[i], 0);
+			assert_string_equal(got, want);
+		}
+		free(data);
+	}
+	hub_sha256_use(HUB_SHA256_AUTO);
+	print_message("sha256 in use: %s\n", hub_sha256_impl_name());
+	unlink(path);
+}
+
+/* ---- names ---- */
+
+static void test_name(void **state)
+{
+	(void)state;
+	char n[300];
+	assert_int_equal(hub_weights_name(n, sizeof(n),
+					  "https://download.pytorch.org/models/resnet18-f37072fd.pth"),
+			 0);
+	assert_string_equal(n, "resnet18-f37072fd.pth");
+	assert_int_equal(hub_weights_name(n, sizeof(n), "https://h/x/y.bin?token=a/b#frag"), 0);
+	assert_string_equal(n, "y.bin");
+	assert_int_equal(hub_weights_name(n, sizeof(n), "https://h/a%20b.pt"), 0);
+	assert_string_equal(n, "a%20b.pt");
+	assert_int_equal(hub_weights_name(n, sizeof(n), "https://h/dir/"), -EINVAL);
+	assert_int_equal(hub_weights_name(n, sizeof(n), "https://h"), -EINVAL);
+	assert_int_equal(hub_weights_name(n, sizeof(n), "https://h/.."), -EINVAL);
+	assert_int_equal(hub_weights_name(n, sizeof(n), "https://h/?q=1"), -EINVAL);
+	assert_int_equal(hub_weights_name(n, 4, "https://h/long.bin"), -ENAMETOOLONG);
+}
+
+/* ---- weights ---- */
+
+static void test_cold_read(void **state)
+{
+	(void)state;
+	size_t n = 5 * MiB + 123;
+	unsigned char *src = mkfile("cold.bin", n, 1);
+	struct hub_weights *w = store();
+	struct hub_weight *f = wget(w, "cold.bin");
+	assert_string_equal(hub_weight_name(f), "cold.bin");
+	assert_int_equal(hub_weight_complete(f), 0);
+	uint64_t size;
+	assert_int_equal(hub_weight_size(&size, f), 0);
+	assert_int_equal(size, n);
+	assert_int_equal(heads("cold.bin"), 1);
+	assert_int_equal(gets("cold.bin"), 0);
+	assert_int_equal(hub_weight_size(&size, f), 0);
+	assert_int_equal(heads("cold.bin"), 1);
+
+	assert_read_equals(f, src, n);
+	assert_true(wait_complete(f, 5));
+	assert_file_equals(ckpath("cold.bin"), src, n);
+	struct stat st;
+	assert_int_equal(stat(ckpath("cold.bin"), &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644); /* 0666 & ~umask 022 */
+	assert_int_equal(leftovers("cold.bin"), 0);
+	assert_int_equal(served("cold.bin"), (long long)n);
+	/* complete: reads are plain file reads, no request */
+	long long g = gets("cold.bin");
+	assert_read_equals(f, src, n);
+	assert_int_equal(gets("cold.bin"), g);
+	char *s = hub_weights_status(w);
+	assert_string_equal(s, "");
+	free(s);
+	hub_weight_put(f);
+	hub_weights_free(w);
+	free(src);
+}
+
+static void test_preplaced(void **state)
+{
+	(void)state;
+	/* as torch.hub left it: not even on the server */
+	char d[300];
+	snprintf(d, sizeof(d), "%s/checkpoints", fx.root);
+	mkdir(d, 0755);
+	unsigned char *src = malloc(100000);
+	h_fill(src, 100000, 9);
+	FILE *fp = fopen(ckpath("torch-put.pth"), "wb");
+	fwrite(src, 1, 100000, fp);
+	fclose(fp);
+	struct hub_weights *w = store();
+	struct hub_weight *f = wget(w, "torch-put.pth");
+	assert_int_equal(hub_weight_complete(f), 1);
+	uint64_t size;
+	assert_int_equal(hub_weight_size(&size, f), 0);
+	assert_int_equal(size, 100000);
+	assert_read_equals(f, src, 100000);
+	char buf[10];
+	assert_int_equal(hub_weight_read(buf, 10, 100000, f), 0);
+	assert_int_equal(srv_stat(&fx.srv, "/torch-put.pth", "head"), 0);
+	assert_int_equal(srv_stat(&fx.srv, "/torch-put.pth", "get"), 0);
+	hub_weight_put(f);
+	hub_weights_free(w);
+	free(src);
+}
+
+struct reader {
+	struct hub_weight *f;
+	const unsigned char *src;
+	size_t n;
+	int id;
+	int rc;
+};
+
+static void *seq_reader(void *arg)
+{
+	struct reader *r = arg;
+	unsigned char *buf = malloc(r->n + 1);
+	/* each starts elsewhere and wraps around */
+	size_t start = (r->n / 8) * (size_t)(r->id % 8) / 4;
+	size_t off = start, done = 0;
+	r->rc = 0;
+	while (done < r->n) {
+		size_t want = 128 * 1024;
+		if (off + want > r->n)
+			want = r->n - off;
+		ssize_t k = hub_weight_read((char *)buf + off, want, (off_t)off, r->f);
+		if (k <= 0) {
+			r->rc = k < 0 ? (int)k : -EIO;
+			break;
+		}
+		off += (size_t)k;
+		done += (size_t)k;
+		if (off == r->n)
+			off = 0;
+	}
+	if (!r->rc && memcmp(buf, r->src, r->n))
+		r->rc = -EBADMSG;
+	free(buf);
+	return NULL;
+}
+
+static void test_parallel_readers(void **state)
+{
+	(void)state;
+	size_t n = 16 * MiB;
+	unsigned char *src = mkfile("par.bin", n, 2);
+	srv_fault(&fx.srv, "/par.bin", "mode=throttle&rate=40000000");
+	struct hub_weights *w = store();
+	struct hub_weight *f = wget(w, "par.bin");
+	struct reader r[8];
+	pthread_t t[8];
+	for (int i = 0; i < 8; i++) {
+		r[i] = (struct reader){.f = f, .src = src, .n = n, .id = i};
+		pthread_create(&t[i], NULL, seq_reader, &r[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(r[i].rc, 0);
+	}
+	assert_true(wait_complete(f, 10));
+	/* one download: the file's bytes, plus at most a chunk where a reader's
+	 * far fetch met the sequential stream */
+	long long b = served("par.bin");
+	print_message("8 readers: %lld bytes served for %zu, %lld GETs\n", b, n, gets("par.bin"));
+	assert_true(b >= (long long)n);
+	assert_true(b <= (long long)n + MiB);
+	hub_weight_put(f);
+	hub_weights_free(w);
+	free(src);
+}
+
+static void *random_reader(void *arg)
+{
+	struct reader *r = arg;
+	unsigned seed = (unsigned)r->id * 7919u + 1;
+	char *buf = malloc(300 * 1024);
+	r->rc = 0;
+	for (int i = 0; i < 150 && !r->rc; i++) {
+		size_t off = (size_t)rand_r(&seed) % r->n;
+		size_t len = 1 + (size_t)rand_r(&seed) % (300 * 1024);
+		ssize_t k = hub_weight_read(buf, len, (off_t)off, r->f);
+		size_t want = off + len > r->n ? r->n - off : len;
+		if (k != (ssize_t)want)
+			r->rc = k < 0 ? (int)k : -EIO;
+		else if (memcmp(buf, r->src + off, want))
+			r->rc = -EBADMSG;
+	}
+	free(buf);
+	return NULL;
+}
+
+static void test_random_reads(void **state)
+{
+	(void)state;
+	size_t n = 24 * MiB + 777;
+	unsigned char *src = mkfile("rand.bin", n, 3);
+	srv_fault(&fx.srv, "/rand.bin", "mode=throttle&rate=30000000");
+	struct hub_weights *w = store();
+	struct hub_weight *f = wget(w, "rand.bin");
+	struct reader r[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		r[i] = (struct reader){.f = f, .src = src, .n = n, .id = i};
+		pthread_create(&t[i], NULL, random_reader, &r[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(r[i].rc, 0);
+	}
+	assert_true(wait_complete(f, 10));
+	assert_file_equals(ckpath("rand.bin"), src, n);
+	long long b = served("rand.bin");
+	print_message("random reads: %lld bytes served for %zu, %lld GETs\n", b, n, gets("rand.bin"));
+	assert_true(b <= (long long)n + 8 * MiB);
+	/* random reads on the complete file */
+	r[0].id = 99;
+	random_reader(&r[0]);
+	assert_int_equal(r[0].rc, 0);
+	hub_weight_put(f);
+	hub_weights_free(w);
+	free(src);
+}
+
+static void test_far_read(void **state)
+{
+	(void)state;
+	size_t n = 32 * MiB;
+	unsigned char *src = mkfile("far.bin", n, 4);
+	/* 4 MB/s: the sequential download needs 8 s for the whole file */
+	srv_fault(&fx.srv, "/far.bin", "mode=throttle&rate=4000000");
+	struct hub_weights *w = store();
+	struct hub_weight *f = wget(w, "far.bin");
+	char buf[65536];
+	double t0 = h_now();
+	assert_int_equal(hub_weight_read(buf, 4096, 0, f), 4096);
+	assert_memory_equal(buf, src, 4096);
+	double t1 = h_now();
+	/* torch's zip reader: the end first */
+	assert_int_equal(hub_weight_read(buf, 65536, (off_t)(n - 65536), f), 65536);
+	assert_memory_equal(buf, src + n - 65536, 65536);
+	assert_int_equal(hub_weight_read(buf, 4096, 30 * MiB, f), 4096);
+	assert_memory_equal(buf, src + 30 * MiB, 4096);
+	double t2 = h_now();
+	print_message("far read: first 4 KiB in %.3f s, two far reads in %.3f s\n", t1 - t0,
+		      t2 - t1);
+	assert_true(t2 - t1 < 2.0);
+	/* a read just ahead of the stream waits for it, it does not fetch */
+	long long g = gets("far.bin");
+	assert_int_equal(hub_weight_read(buf, 4096, 1 * MiB, f), 4096);
+	assert_memory_equal(buf, src + 1 * MiB, 4096);
+	assert_int_equal(gets("far.bin"), g);
+	char *s = hub_weights_status(w);
+	char name[64];
+	unsigned long long done, total, rate;
+	assert_int_equal(sscanf(s, "%63s %llu %llu %llu", name, &done, &total, &rate), 4);
+	assert_string_equal(name, "far.bin");
+	assert_true(done > 0 && done < n);
+	assert_int_equal(total, n);
+	assert_non_null(strstr(s, wurl("far.bin")));
+	free(s);
+	/* free cancels the download at once */
+	hub_weight_put(f);
+	double t3 = h_now();
+	hub_weights_free(w);
+	assert_true(h_now() - t3 < 1.0);
+	free(src);
+}
+
+static void test_faults(void **state)
+{
+	(void)state;
+	const char *specs[] = {
+		"mode=cut&at=700000&times=2",
+		"mode=status&code=503&times=2",
+		"mode=status&code=429&retry_after=1&times=1",
+		"mode=stall&at=1000000&secs=4&times=1",
+		"mode=nolen",
+		"mode=chunked",
+		"mode=norange",
+		"mode=nohead",
+		"mode=redirect&to=/fault-target.bin&times=-1",
+		"mode=slowstart&secs=0.3",
+	};
+	size_t n = 3 * MiB + 5;
+	unsigned char *target = mkfile("fault-target.bin", n, 50);
+	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "fault%zu.bin", i);
+		unsigned char *src = strstr(specs[i], "redirect") ? NULL : mkfile(name, n, 10 + i);
+		srv_fault(&fx.srv, spath(name), specs[i]);
+		struct hub_weights *w = store();
+		struct hub_weight *f = wget(w, name);
+		double t0 = h_now();
+		assert_read_equals(f, src ? src : target, n);
+		assert_true(wait_complete(f, 5));
+		print_message("fault %-45s %.2f s, %lld GETs, %lld bytes\n", specs[i], h_now() - t0,
+			      gets(name), served(name));
+		assert_file_equals(ckpath(name), src ? src : target, n);
+		assert_true(h_now() - t0 < 8.0);
+		hub_weight_put(f);
+		hub_weights_free(w);
+		free(src);
+	}
+	free(target);
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	struct hub_weights *w = store();
+	/* 404 */
+	struct hub_weight *f = wget(w, "missing.bin");
+	uint64_t size;
+	assert_int_equal(hub_weight_size(&size, f), -ENOENT);
+	char buf[100];
+	assert_int_equal(hub_weight_read(buf, 100, 0, f), -ENOENT);
+	assert_int_equal(heads("missing.bin"), 1); /* remembered */
+	hub_weight_put(f);
+	/* 503 for ever: EIO, bounded */
+	unsigned char *src = mkfile("down.bin", MiB, 20);
+	srv_fault(&fx.srv, "/down.bin", "mode=status&code=503&times=-1");
+	f = wget(w, "down.bin");
+	double t0 = h_now();
+	assert_int_equal(hub_weight_read(buf, 100, 0, f), -EIO);
+	assert_true(h_now() - t0 < 3.0);
+	/* the server recovers: after retry_s, reads work again */
+	srv_reset(&fx.srv);
+	usleep(350000);
+	assert_read_equals(f, src, MiB);
+	hub_weight_put(f);
+	/* a dead port */
+	struct hub_weight *g;
+	assert_int_equal(hub_weights_get(&g, w, "http://127.0.0.1:1/dead.bin"), 0);
+	assert_int_equal(hub_weight_read(buf, 100, 0, g), -ECONNREFUSED);
+	hub_weight_put(g);
+	/* a body cut every time at the same place: no progress, EIO */
+	unsigned char *src2 = mkfile("cutcut.bin", MiB, 21);
+	srv_fault(&fx.srv, "/cutcut.bin", "mode=norange");
+	srv_fault(&fx.srv, "/cutcut.bin", "mode=cut&at=1000&times=-1");
+	f = wget(w, "cutcut.bin");
+	t0 = h_now();
+	ssize_t k = hub_weight_read(buf, 100, 500000, f);
+	assert_int_equal(k, -EIO);
+	assert_true(h_now() - t0 < 3.0);
+	hub_weight_put(f);
+	char *s = hub_weights_status(w);
+	print_message("status:\n%s", s);
+	assert_non_null(strstr(s, "failed missing.bin not-found "));
+	assert_non_null(strstr(s, "failed dead.bin connection-refused http://127.0.0.1:1/dead.bin\n"));
+	assert_null(strstr(s, "failed down.bin")); /* it succeeded later */
+	free(s);
+	hub_weights_free(w);
+	free(src);
+	free(src2);
+}
+
+static void test_bad_sha(void **state)
+{
+	(void)state;
+	size_t n = 2 * MiB;
+	/* a good hash-named file */
+	unsigned char *data = malloc(n);
+	h_fill(data, n, 30);
+	char hex[65], good[80], bad[80], wrong[80];
+	digest_hex(hex, data, n);
+	snprintf(good, sizeof(good), "good-%.8s.pth", hex);
+	snprintf(bad, sizeof(bad), "bad-%.8s.pth", hex[0] == '0' ? "12345678" : "01234567");
+	snprintf(wrong, sizeof(wrong), "wrong-%.10s.pth", hex);
+	char p[300];
+	const char *names[] = {good, bad, wrong};
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s/%s", fx.files, names[i]);
+		FILE *fp = fopen(p, "wb");
+		fwrite(data, 1, n, fp);
+		fclose(fp);
+	}
+	srv_fault(&fx.srv, spath(wrong), "mode=wrong&at=1500000&times=-1");
+	struct hub_weights *w = store();
+	struct hub_weight *f = wget(w, good);
+	assert_read_equals(f, data, n);
+	assert_true(wait_complete(f, 5));
+	hub_weight_put(f);
+
+	for (int i = 1; i < 3; i++) {
+		f = wget(w, names[i]);
+		/* streamed bytes may be served; the file then fails verification */
+		unsigned char *buf = malloc(n);
+		read_all(f, buf, n, 256 * 1024);
+		free(buf);
+		char c;
+		double t0 = h_now();
+		ssize_t k;
+		while ((k = hub_weight_read(&c, 1, 0, f)) == 1 && h_now() - t0 < 5)
+			usleep(10000);
+		assert_int_equal(k, -EIO);
+		assert_int_equal(hub_weight_complete(f), 0);
+		assert_int_equal(access(ckpath(names[i]), F_OK), -1);
+		/* the bytes are gone; only the sidecar remembers why */
+		char part[300];
+		snprintf(part, sizeof(part), "%s/hubfs/weights/%s.part", fx.root, names[i]);
+		assert_int_equal(access(part, F_OK), -1);
+		long long g = gets(names[i]);
+		assert_int_equal(hub_weight_read(&c, 1, 100, f), -EIO);
+		assert_int_equal(gets(names[i]), g);
+		hub_weight_put(f);
+	}
+	char *s = hub_weights_status(w);
+	char want[200];
+	snprintf(want, sizeof(want), "failed %s sha256-mismatch %s\n", bad, wurl(bad));
+	assert_non_null(strstr(s, want));
+	free(s);
+	hub_weights_free(w);
+
+	/* another store (a remount, another process): EIO with no request */
+	long long g = gets(bad);
+	w = store();
+	f = wget(w, bad);
+	char c;
+	assert_int_equal(hub_weight_read(&c, 1, 0, f), -EIO);
+	assert_int_equal(gets(bad), g);
+	hub_weight_put(f);
+	hub_weights_free(w);
+	free(data);
+}
+
+static void test_strict(void **state)
+{
+	(void)state;
+	fx.opts.verify = HUB_VERIFY_STRICT;
+	size_t n = 4 * MiB;
+	unsigned char *data = malloc(n);
+	h_fill(data, n, 40);
+	char hex[65], good[80], bad[80], p[300];
+	digest_hex(hex, data, n);
+	snprintf(good, sizeof(good), "strict-%.8s.pth", hex);
+	snprintf(bad, sizeof(bad), "strictbad-%.8s.pth", hex[0] == 'f' ? "00000000" : "ffffffff");
+	const char *names[] = {good, bad};
+	for (int i = 0; i < 2; i++) {
+		snprintf(p, sizeof(p), "%s/%s", fx.files, names[i]);
+		FILE *fp = fopen(p, "wb");
+		fwrite(data, 1, n, fp);
+		fclose(fp);
+	}
+	struct hub_weights *w = store();
+	struct hub_weight *f = wget(w, good);
+	char buf[4096];
+	/* the first read returns only once the file is verified */
+	assert_int_equal(hub_weight_read(buf, 4096, 0, f), 4096);
+	assert_int_equal(hub_weight_complete(f), 1);
+	assert_memory_equal(buf, data, 4096);
+	hub_weight_put(f);
+	/* a bad one never serves a byte */
+	f = wget(w, bad);
+	assert_int_equal(hub_weight_read(buf, 4096, 0, f), -EIO);
+	assert_int_equal(hub_weight_read(buf, 4096, n - 4096, f), -EIO);
+	hub_weight_put(f);
+	hub_weights_free(w);
+	free(data);
+}
+
+static long long record_claims(const char *name)
+{
+	char p[300];
+	snprintf(p, sizeof(p), "%s/hubfs/weights/%s.ranges", fx.root, name);
+	FILE *fp = fopen(p, "r");
+	if (!fp)
+		return -1;
+	char line[200];
+	long long total = 0;
+	while (fgets(line, sizeof(line), fp)) {
+		unsigned long long a, b;
+		if (sscanf(line, "r %llu %llu", &a, &b) == 2)
+			total += (long long)(b - a);
+	}
+	fclose(fp);
+	return total;
+}
+
+static void test_resume(void **state)
+{
+	(void)state;
+	size_t n = 24 * MiB;
+	unsigned char *src = mkfile("resume.bin", n, 5);
+	srv_fault(&fx.srv, "/resume.bin", "mode=throttle&rate=8000000");
+	struct hub_weights *w = store();
+	struct hub_weight *f = wget(w, "resume.bin");
+	char buf[4096];
+	assert_int_equal(hub_weight_read(buf, 4096, 0, f), 4096);
+	usleep(1000000);
+	hub_weight_put(f);
+	hub_weights_free(w); /* cancelled mid-download */
+	long long claimed = record_claims("resume.bin");
+	long long first = served("resume.bin");
+	print_message("resume: first store got %lld bytes, the record claims %lld\n", first,
+		      claimed);
+	assert_true(claimed > (long long)MiB);
+	assert_true(claimed < (long long)n);
+	assert_true(claimed <= first);
+	assert_int_equal(access(ckpath("resume.bin"), F_OK), -1);
+
+	srv_reset(&fx.srv);
+	w = store();
+	f = wget(w, "resume.bin");
+	assert_read_equals(f, src, n);
+	assert_true(wait_complete(f, 10));
+	assert_file_equals(ckpath("resume.bin"), src, n);
+	long long second = served("resume.bin");
+	print_message("resume: second store got %lld bytes (%lld missing), %lld HEADs\n", second,
+		      (long long)n - claimed, heads("resume.bin"));
+	assert_true(second >= (long long)n - claimed);
+	assert_true(second <= (long long)n - claimed + MiB);
+	assert_int_equal(heads("resume.bin"), 0); /* size and ETag from the sidecar */
+	assert_int_equal(leftovers("resume.bin"), 0);
+	hub_weight_put(f);
+	hub_weights_free(w);
+	free(src);
+}
+
+static void test_two_stores(void **state)
+{
+	(void)state;
+	size_t n = 16 * MiB;
+	unsigned char *src = mkfile("two.bin", n, 6);
+	srv_fault(&fx.srv, "/two.bin", "mode=throttle&rate=20000000");
+	struct hub_weights *w1 = store(), *w2 = store();
+	struct hub_weight *f1 = wget(w1, "two.bin"), *f2 = wget(w2, "two.bin");
+	struct reader r[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		r[i] = (struct reader){.f = i % 2 ? f2 : f1, .src = src, .n = n, .id = i * 2};
+		pthread_create(&t[i], NULL, seq_reader, &r[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(r[i].rc, 0);
+	}
+	assert_true(wait_complete(f1, 10));
+	assert_true(wait_complete(f2, 10));
+	long long b = served("two.bin");
+	print_message("two stores: %lld bytes served for %zu, %lld GETs, %lld HEADs\n", b, n,
+		      gets("two.bin"), heads("two.bin"));
+	assert_true(b <= (long long)n + MiB);
+	assert_file_equals(ckpath("two.bin"), src, n);
+	hub_weight_put(f1);
+	hub_weight_put(f2);
+	hub_weights_free(w1);
+	hub_weights_free(w2);
+	free(src);
+}
+
+static void test_fork(void **state)
+{
+	(void)state;
+	size_t n = 16 * MiB;
+	unsigned char *src = mkfile("fork.bin", n, 7);
+	srv_fault(&fx.srv, "/fork.bin", "mode=throttle&rate=20000000");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* the child: its own store on the same root */
+		struct hub_weights *w;
+		if (hub_weights_new(&w, fx.root, &fx.opts))
+			_exit(2);
+		struct hub_weight *f;
+		if (hub_weights_get(&f, w, wurl("fork.bin")))
+			_exit(3);
+		struct reader r = {.f = f, .src = src, .n = n, .id = 3};
+		seq_reader(&r);
+		hub_weight_put(f);
+		hub_weights_free(w);
+		_exit(r.rc ? 4 : 0);
+	}
+	struct hub_weights *w = store();
+	struct hub_weight *f = wget(w, "fork.bin");
+	struct reader r = {.f = f, .src = src, .n = n, .id = 0};
+	seq_reader(&r);
+	assert_int_equal(r.rc, 0);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_true(wait_complete(f, 10));
+	long long b = served("fork.bin");
+	print_message("two processes: %lld bytes served for %zu, %lld GETs\n", b, n, gets("fork.bin"));
+	assert_true(b <= (long long)n + MiB);
+	assert_file_equals(ckpath("fork.bin"), src, n);
+	hub_weight_put(f);
+	hub_weights_free(w);
+	free(src);
+}
+
+static void test_offline(void **state)
+{
+	(void)state;
+	/* a partial download left by an online store */
+	size_t n = 12 * MiB;
+	unsigned char *src = mkfile("off.bin", n, 8);
+	srv_fault(&fx.srv, "/off.bin", "mode=throttle&rate=8000000");
+	struct hub_weights *w = store();
+	struct hub_weight *f = wget(w, "off.bin");
+	char buf[4096];
+	assert_int_equal(hub_weight_read(buf, 4096, 0, f), 4096);
+	usleep(500000);
+	hub_weight_put(f);
+	hub_weights_free(w);
+	srv_reset(&fx.srv);
+
+	fx.opts.offline = true;
+	w = store();
+	f = wget(w, "off.bin");
+	uint64_t size;
+	assert_int_equal(hub_weight_size(&size, f), 0); /* from the sidecar */
+	assert_int_equal(size, n);
+	assert_int_equal(hub_weight_read(buf, 4096, 0, f), 4096); /* present */
+	assert_memory_equal(buf, src, 4096);
+	assert_true(hub_weight_read(buf, 4096, (off_t)(n - 4096), f) < 0); /* missing */
+	hub_weight_put(f);
+	f = wget(w, "never.bin");
+	assert_int_equal(hub_weight_size(&size, f), -ENOENT);
+	assert_int_equal(hub_weight_read(buf, 10, 0, f), -ENOENT);
+	hub_weight_put(f);
+	hub_weights_free(w);
+	assert_int_equal(srv_stat(&fx.srv, "/off.bin", "get"), 0);
+	assert_int_equal(srv_stat(&fx.srv, "/off.bin", "head"), 0);
+	assert_int_equal(srv_stat(&fx.srv, "/never.bin", "head"), 0);
+	free(src);
+}
+
+static void test_unknown_size(void **state)
+{
+	(void)state;
+	/* no HEAD, no Content-Length, no Range: the size is what the body was */
+	size_t n = 3 * MiB + 3;
+	unsigned char *src = mkfile("nosize.bin", n, 11);
+	srv_fault(&fx.srv, "/nosize.bin", "mode=nohead");
+	srv_fault(&fx.srv, "/nosize.bin", "mode=nolen");
+	srv_fault(&fx.srv, "/nosize.bin", "mode=norange");
+	struct hub_weights *w = store();
+	struct hub_weight *f = wget(w, "nosize.bin");
+	uint64_t size;
+	assert_int_equal(hub_weight_size(&size, f), 0);
+	assert_int_equal(size, n);
+	assert_read_equals(f, src, n);
+	assert_true(wait_complete(f, 5));
+	hub_weight_put(f);
+	hub_weights_free(w);
+	free(src);
+}
+
+static void test_etag_change(void **state)
+{
+	(void)state;
+	/* HEAD sees one ETag, the GETs another: the file changed upstream
+	 * between them; the download starts over and ends with the new bytes */
+	size_t n = 2 * MiB;
+	unsigned char *src = mkfile("etag.bin", n, 12);
+	srv_fault(&fx.srv, "/etag.bin", "mode=etag&value=%22old%22&times=1");
+	struct hub_weights *w = store();
+	struct hub_weight *f = wget(w, "etag.bin");
+	uint64_t size;
+	assert_int_equal(hub_weight_size(&size, f), 0);
+	assert_read_equals(f, src, n);
+	assert_true(wait_complete(f, 5));
+	assert_file_equals(ckpath("etag.bin"), src, n);
+	hub_weight_put(f);
+	hub_weights_free(w);
+	free(src);
+}
+
+/* ---- the tool ---- */
+
+static int tool_cat(int argc, char **argv)
+{
+	if (argc < 5) {
+		fprintf(stderr, "usage: %s cat ROOT URL OUT [strict] [offline]\n", argv[0]);
+		return 2;
+	}
+	hub_log_init(true, getenv("HUB_TEST_DEBUG") != NULL);
+	struct hub_options o = {.verify = HUB_VERIFY_STREAM};
+	for (int i = 5; i < argc; i++) {
+		if (!strcmp(argv[i], "strict"))
+			o.verify = HUB_VERIFY_STRICT;
+		else if (!strcmp(argv[i], "offline"))
+			o.offline = true;
+	}
+	if (getenv("HUB_TEST_FAST"))
+		set_tuning();
+	struct hub_weights *w;
+	struct hub_weight *f;
+	int rc = hub_weights_new(&w, argv[2], &o);
+	if (rc || (rc = hub_weights_get(&f, w, argv[3]))) {
+		fprintf(stderr, "error: %s\n", strerror(-rc));
+		return 1;
+	}
+	int out = open(argv[4], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0) {
+		perror(argv[4]);
+		return 1;
+	}
+	char *buf;
+	size_t bs = 1 << 20;
+	if (posix_memalign((void **)&buf, 4096, bs))
+		return 1;
+	double t0 = h_now(), first = -1;
+	uint64_t off = 0;
+	for (;;) {
+		ssize_t n = hub_weight_read(buf, bs, (off_t)off, f);
+		if (n < 0) {
+			fprintf(stderr, "error: read at %llu: %s\n", (unsigned long long)off,
+				strerror((int)-n));
+			rc = 1;
+			break;
+		}
+		if (first < 0)
+			first = h_now() - t0;
+		if (n == 0)
+			break;
+		if (write(out, buf, (size_t)n) != n) {
+			perror("write");
+			rc = 1;
+			break;
+		}
+		off += (uint64_t)n;
+	}
+	double dt = h_now() - t0;
+	close(out);
+	free(buf);
+	/* the last byte was served: now the verification and the rename */
+	double t1 = h_now();
+	if (!rc && getenv("HUB_TEST_WAIT_COMPLETE"))
+		while (!hub_weight_complete(f))
+			usleep(1000);
+	double dc = h_now() - t1;
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	printf("bytes=%llu seconds=%.3f first_byte_ms=%.2f complete_after=%.3f maxrss_kb=%ld "
+	       "rate_mib_s=%.1f\n",
+	       (unsigned long long)off, dt, first * 1000, dc, ru.ru_maxrss,
+	       dt > 0 ? (double)off / dt / (1 << 20) : 0);
+	hub_weight_put(f);
+	hub_weights_free(w);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "cat"))
+		return tool_cat(argc, argv);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sha256_vectors),
+		cmocka_unit_test_setup_teardown(test_sha256_vs_sha256sum, setup, teardown),
+		cmocka_unit_test(test_name),
+		cmocka_unit_test_setup_teardown(test_cold_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preplaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_readers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_far_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_sha, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_strict, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_stores, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_offline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_etag_change, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
