@@ -20,6 +20,7 @@
 
 #include "cache/files.h"
 #include "cache/repo.h"
+#include "cache/weights.h"
 #include "fetch/git.h"
 #include "fs/limits.h"
 #include "fs/log.h"
@@ -34,10 +35,56 @@ static void die_line(const char *fmt, const char *a, const char *b)
 	fputc('\n', stderr);
 }
 
-/* `hubfs status MOUNTPOINT`: what the daemon reports under /.hubfs/. */
+static void human(char *out, size_t n, double bytes)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+	while (bytes >= 1024 && u < 4) {
+		bytes /= 1024;
+		u++;
+	}
+	snprintf(out, n, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+}
+
+/* One progress bar per download line "name done total rate url". */
+static void draw_downloads(const char *text)
+{
+	const char *line = text;
+	while (*line) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		char buf[HUB_URL_MAX + 512], name[256], url[HUB_URL_MAX];
+		unsigned long long done, total;
+		double rate;
+		snprintf(buf, sizeof(buf), "%.*s", (int)len, line);
+		if (sscanf(buf, "%255s %llu %llu %lf %4095s", name, &done, &total, &rate, url) == 5 &&
+		    strcmp(name, "failed")) {
+			char d[32], t[32], r[32];
+			human(d, sizeof(d), (double)done);
+			human(t, sizeof(t), (double)total);
+			human(r, sizeof(r), rate);
+			int width = 30, fill = total ? (int)(width * (double)done / (double)total) : 0;
+			char bar[64];
+			for (int i = 0; i < width; i++)
+				bar[i] = i < fill ? '#' : '.';
+			bar[width] = '\0';
+			if (total)
+				printf("%-40s [%s] %5.1f%%  %s / %s  %s/s\n", name, bar,
+				       100.0 * (double)done / (double)total, d, t, r);
+			else
+				printf("%-40s [%s]  %s  %s/s\n", name, bar, d, r);
+		} else if (len) {
+			printf("%s\n", buf);
+		}
+		line += len + (end ? 1 : 0);
+	}
+}
+
+/* `hubfs status MOUNTPOINT`: what the daemon reports under /.hubfs/, with
+ * downloads in flight drawn as progress bars. */
 static int cmd_status(const char *mnt)
 {
-	static const char *const files[] = { "version", "counters", "stale" };
+	static const char *const files[] = { "version", "downloads", "counters", "stale" };
 	for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
 		char path[PATH_MAX + 32];
 		snprintf(path, sizeof(path), "%.*s/.hubfs/%s", PATH_MAX, mnt, files[i]);
@@ -51,9 +98,14 @@ static int cmd_status(const char *mnt)
 			}
 			continue;
 		}
-		if (i > 0 && len)
-			printf("%s:\n", files[i]);
-		fwrite(text, 1, len, stdout);
+		if (i == 1) {
+			printf("downloads:%s\n", len ? "" : " none in flight");
+			draw_downloads(text);
+		} else {
+			if (i > 0 && len)
+				printf("%s:\n", files[i]);
+			fwrite(text, 1, len, stdout);
+		}
 		free(text);
 	}
 	return 0;
@@ -163,6 +215,7 @@ int main(int argc, char **argv)
 	struct hub_cache *cache = NULL;
 	struct hub_fs *fs = NULL;
 	struct hub_py *py = NULL;
+	struct hub_weights *weights = NULL;
 	bool mounted = false, git_up = false;
 
 	hub_log_init(true, opts.debug);
@@ -195,6 +248,11 @@ int main(int argc, char **argv)
 	if (hub_py_new(&py)) /* logged; .hub/errors will say the analyser is missing */
 		py = NULL;
 	hub_fs_set_py(fs, py);
+	if (hub_weights_new(&weights, root, &opts)) {
+		hub_err("cannot start the weight store under %s", root);
+		goto out;
+	}
+	hub_fs_set_weights(fs, weights);
 	hub_info("mounted on %s, cache %s", opts.mountpoint, root);
 
 	if (opts.single_thread) {
@@ -215,7 +273,8 @@ out:
 		fuse_session_destroy(se);
 	}
 	hub_py_free(py);
-	hub_fs_free(fs);
+	hub_fs_free(fs); /* drops its references to weight files */
+	hub_weights_free(weights);
 	hub_cache_free(cache);
 	if (git_up)
 		hub_git_global_shutdown();

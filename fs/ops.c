@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "cache/repo.h"
+#include "cache/weights.h"
 #include "fs/limits.h"
 #include "fs/log.h"
 #include "fs/names.h"
@@ -61,6 +62,8 @@ enum ntype {
 	N_GITLINK,   /* a submodule: an empty directory */
 	N_VIEW_DIR,  /* a directory of .hub/ */
 	N_VIEW_FILE, /* a file of .hub/ */
+	N_URL_DIR,   /* /.hubfs/url */
+	N_WEIGHT,    /* a weight file (.hub/.../weights/<name>, /.hubfs/url/<url>) */
 };
 
 /* What every node of one commit directory shares. */
@@ -101,13 +104,15 @@ struct node {
 
 	struct timespec mtime;       /* N_ROOT, N_OWNER: the cache's last change */
 	const struct hub_view *view; /* N_VIEW_*: inside commit->view */
+	struct hub_weight *weight;   /* N_WEIGHT: a reference */
 	char *data;                  /* N_CTL_FILE: snapshot */
 };
 
 struct hub_fs {
 	const struct hub_options *opts;
 	struct hub_cache *cache;
-	struct hub_py *py; /* set once before the loop starts */
+	struct hub_py *py;           /* set once before the loop starts */
+	struct hub_weights *weights; /* set once before the loop starts */
 	time_t mount_time;
 	uid_t uid;
 	gid_t gid;
@@ -255,6 +260,7 @@ static void node_free(struct node *n)
 	free(n->ref);
 	free(n->target);
 	free(n->data);
+	hub_weight_put(n->weight);
 	free(n);
 }
 
@@ -369,6 +375,10 @@ static void node_stat(struct hub_fs *fs, const struct node *n, struct stat *st)
 		st->st_size = (off_t)n->size;
 		st->st_mtim.tv_sec = st->st_ctim.tv_sec = time(NULL);
 		break;
+	case N_WEIGHT:
+		st->st_mode = S_IFREG | 0444;
+		st->st_size = (off_t)n->size;
+		break;
 	default:
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = n->type == N_GITLINK ? 2 : 1;
@@ -452,7 +462,7 @@ static void reply_negative(fuse_req_t req, double ttl)
 
 /* --------------------------------------------------------- /.hubfs files */
 
-static const char *const ctl_names[] = { "counters", "options", "stale", "version" };
+static const char *const ctl_names[] = { "counters", "downloads", "options", "stale", "version" };
 
 static char *ctl_render(struct hub_fs *fs, const char *name)
 {
@@ -489,6 +499,8 @@ static char *ctl_render(struct hub_fs *fs, const char *name)
 			out = NULL;
 	} else if (!strcmp(name, "stale")) {
 		out = hub_cache_stale_report(fs->cache);
+	} else if (!strcmp(name, "downloads")) {
+		out = fs->weights ? hub_weights_status(fs->weights) : strdup("");
 	}
 	return out;
 }
@@ -590,6 +602,62 @@ static int commit_view(const struct hub_view **out, struct hub_fs *fs, struct co
 	*out = c->view;
 	pthread_mutex_unlock(&fs->lock);
 	return 0;
+}
+
+static void reply_resolve_error(fuse_req_t req, struct hub_fs *fs, int rc);
+
+/* ------------------------------------------------------------- weights */
+
+/* The node of a weight file named name in parent, for url: its size comes
+ * from cache/weights.h (a HEAD request the first time). */
+static int weight_node(struct node **out, struct hub_fs *fs, struct node *parent, const char *name,
+		       const char *url)
+{
+	*out = NULL;
+	if (!fs->weights)
+		return -ENOSYS;
+	struct hub_weight *w;
+	int rc = hub_weights_get(&w, fs->weights, url);
+	uint64_t size = 0;
+	if (!rc)
+		rc = hub_weight_size(&size, w);
+	if (rc) {
+		hub_weight_put(w);
+		return rc;
+	}
+	pthread_mutex_lock(&fs->lock);
+	struct node *n = find_child(fs, parent, name);
+	if (!n && (n = node_new(fs, parent, name, N_WEIGHT, true))) {
+		n->weight = w;
+		w = NULL;
+	}
+	if (n)
+		n->size = size;
+	pthread_mutex_unlock(&fs->lock);
+	hub_weight_put(w);
+	*out = n;
+	return n ? 0 : -ENOMEM;
+}
+
+/* /.hubfs/url/<url>: any http(s) URL as a weight file, '/' written %2F and
+ * '%' written %25 (as refs are).  The Python helper reads weights that no
+ * hubconf analysis found through here. */
+static void lookup_url(fuse_req_t req, struct hub_fs *fs, struct node *dir, const char *name)
+{
+	char url[HUB_URL_MAX], base[256];
+	if (hub_name_decode_ref(url, sizeof(url), name) < 0 ||
+	    (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) ||
+	    hub_weights_name(base, sizeof(base), url)) {
+		reply_negative(req, HUB_TTL_NEG_INVALID);
+		return;
+	}
+	struct node *n;
+	int rc = weight_node(&n, fs, dir, name, url);
+	if (rc) {
+		reply_resolve_error(req, fs, rc);
+		return;
+	}
+	reply_entry(req, fs, n);
 }
 
 /* --------------------------------------------------------------- lookup */
@@ -804,6 +872,14 @@ static void hub_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		pthread_mutex_unlock(&fs->lock);
 		break;
 	case N_CTL_DIR: {
+		if (!strcmp(name, "url")) {
+			pthread_mutex_lock(&fs->lock);
+			n = find_child(fs, p, name);
+			if (!n)
+				n = node_new(fs, p, name, N_URL_DIR, true);
+			pthread_mutex_unlock(&fs->lock);
+			break;
+		}
 		bool known = false;
 		for (size_t i = 0; i < sizeof(ctl_names) / sizeof(*ctl_names); i++)
 			known |= !strcmp(name, ctl_names[i]);
@@ -834,11 +910,22 @@ static void hub_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	case N_TREE:
 		lookup_tree_entry(req, fs, p, name);
 		return;
+	case N_URL_DIR:
+		lookup_url(req, fs, p, name);
+		return;
 	case N_VIEW_DIR: {
 		const struct hub_view *v = hub_view_child(p->view, name);
 		if (!v) {
 			reply_negative(req, HUB_TTL_IMMUTABLE);
 			return;
+		}
+		if (v->url) {
+			int rc = weight_node(&n, fs, p, name, v->url);
+			if (rc) {
+				fuse_reply_err(req, rc == -ENOENT ? ENOENT : EIO);
+				return;
+			}
+			break;
 		}
 		pthread_mutex_lock(&fs->lock);
 		n = find_child(fs, p, name);
@@ -998,6 +1085,20 @@ static void hub_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	case N_CTL_FILE:
 		reply_slice(req, n->data, n->size, size, off);
 		return;
+	case N_WEIGHT: {
+		void *buf = NULL;
+		if (posix_memalign(&buf, 4096, size ? size : 1)) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		ssize_t got = hub_weight_read(buf, size, off, n->weight);
+		if (got < 0)
+			fuse_reply_err(req, (int)-got);
+		else
+			fuse_reply_buf(req, buf, (size_t)got);
+		free(buf);
+		return;
+	}
 	default:
 		fuse_reply_err(req, EISDIR);
 	}
@@ -1085,6 +1186,11 @@ static int snap_owner(struct dir_snap *s, struct hub_fs *fs, const char *owner)
 	return rc;
 }
 
+static enum ntype view_type(const struct hub_view *v)
+{
+	return v->dir ? N_VIEW_DIR : v->url ? N_WEIGHT : N_VIEW_FILE;
+}
+
 /* The entries of directory d, from offset 0.  Commit trees list from their
  * cached listing without copying names; the root and owner directories are
  * read from the cache each time (the kernel caches them, see dir_mtime). */
@@ -1117,6 +1223,10 @@ static int dir_build(struct dir_snap **out, struct hub_fs *fs, struct node *d)
 	case N_CTL_DIR:
 		for (size_t i = 0; !rc && i < sizeof(ctl_names) / sizeof(*ctl_names); i++)
 			rc = snap_add_ref(s, ctl_names[i], N_CTL_FILE, false);
+		if (!rc)
+			rc = snap_add_ref(s, "url", N_URL_DIR, false);
+		break;
+	case N_URL_DIR:
 		break;
 	case N_OWNER:
 		if (!rc)
@@ -1138,8 +1248,8 @@ static int dir_build(struct dir_snap **out, struct hub_fs *fs, struct node *d)
 	}
 	case N_VIEW_DIR:
 		for (size_t i = 0; !rc && i < d->view->n; i++) {
-			rc = snap_add_ref(s, d->view->kids[i].name,
-					  d->view->kids[i].dir ? N_VIEW_DIR : N_VIEW_FILE, false);
+			rc = snap_add_ref(s, d->view->kids[i].name, view_type(&d->view->kids[i]),
+					  false);
 			if (!rc)
 				s->e[s->n - 1].view = &d->view->kids[i];
 		}
@@ -1177,6 +1287,7 @@ static mode_t dtype_mode(enum ntype t)
 	case N_FILE:
 	case N_VIEW_FILE:
 	case N_CTL_FILE:
+	case N_WEIGHT:
 		return S_IFREG;
 	default:
 		return S_IFDIR;
@@ -1190,7 +1301,9 @@ static struct node *plus_node(struct hub_fs *fs, struct dir_snap *s, struct dire
 {
 	if (e->te)
 		return tree_child(fs, s->dir, e->te);
-	if (e->view && s->dir->type == N_VIEW_DIR) {
+	/* Weight files need their size, which may take a HEAD request: not
+	 * under the lock; the kernel looks them up instead. */
+	if (e->view && s->dir->type == N_VIEW_DIR && !e->view->url) {
 		struct node *n = find_child(fs, s->dir, e->name);
 		if (!n && (n = node_new(fs, s->dir, e->name, e->view->dir ? N_VIEW_DIR : N_VIEW_FILE,
 					true)))
@@ -1416,6 +1529,11 @@ static const struct fuse_lowlevel_ops ops = {
 void hub_fs_set_py(struct hub_fs *fs, struct hub_py *py)
 {
 	fs->py = py;
+}
+
+void hub_fs_set_weights(struct hub_fs *fs, struct hub_weights *weights)
+{
+	fs->weights = weights;
 }
 
 const struct fuse_lowlevel_ops *hub_fs_ops(void)

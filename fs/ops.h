@@ -11,6 +11,7 @@
 struct hub_cache;
 struct hub_fs;
 struct hub_py;
+struct hub_weights;
 
 /* The filesystem state handed to fuse_session_new as userdata.  opts and
  * cache must outlive it. */
@@ -18,6 +19,8 @@ int hub_fs_new(struct hub_fs **out, const struct hub_options *opts, struct hub_c
 /* The analyser for .hub/ views; set once, before the session loop starts
  * (the interpreter thread must start after fuse_daemonize). */
 void hub_fs_set_py(struct hub_fs *fs, struct hub_py *py);
+/* The weight store for weight files and /.hubfs/downloads; same rule. */
+void hub_fs_set_weights(struct hub_fs *fs, struct hub_weights *weights);
 /* Frees every node (all lookups are void after unmount). */
 void hub_fs_free(struct hub_fs *fs);
 const struct fuse_lowlevel_ops *hub_fs_ops(void);

@@ -4,17 +4,20 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cache/analysis.h"
 #include "cache/repo.h"
+#include "cache/weights.h"
 
 static void view_dispose(struct hub_view *v)
 {
 	free(v->name);
 	free(v->data);
+	free(v->url);
 	for (size_t i = 0; i < v->n; i++)
 		view_dispose(&v->kids[i]);
 	free(v->kids);
@@ -91,7 +94,130 @@ static char *lines_of(const cJSON *arr)
 	return out;
 }
 
-static int add_entrypoints(struct hub_view *root, const cJSON *eps)
+/* Weight URLs and their file names for one commit. */
+struct wname {
+	const char *url;
+	char *name;
+};
+
+static int cmp_wname(const void *a, const void *b)
+{
+	return strcmp(((const struct wname *)a)->url, ((const struct wname *)b)->url);
+}
+
+static uint32_t url_hash(const char *url)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h;
+}
+
+static const char *weight_url(const cJSON *it)
+{
+	if (cJSON_IsString(it))
+		return it->valuestring;
+	const cJSON *u = cJSON_GetObjectItemCaseSensitive(it, "url");
+	return cJSON_IsString(u) ? u->valuestring : NULL;
+}
+
+/* Name every distinct URL of the "weights" list; sorted by URL. */
+static int name_weights(struct wname **out, size_t *out_n, const cJSON *list)
+{
+	size_t n = 0, cap = (size_t)cJSON_GetArraySize(list);
+	struct wname *w = calloc(cap ? cap : 1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, list)
+	{
+		const char *url = weight_url(it);
+		char name[256];
+		if (url && hub_weights_name(name, sizeof(name), url) == 0)
+			w[n++].url = url;
+	}
+	qsort(w, n, sizeof(*w), cmp_wname);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!u || strcmp(w[u - 1].url, w[i].url))
+			w[u++] = w[i];
+	n = u;
+	for (size_t i = 0; i < n; i++) {
+		char name[256];
+		hub_weights_name(name, sizeof(name), w[i].url);
+		bool clash = false;
+		for (size_t j = 0; j < i && !clash; j++) {
+			char other[256];
+			hub_weights_name(other, sizeof(other), w[j].url);
+			clash = !strcmp(name, other);
+		}
+		if (clash) {
+			char *dot = strchr(name, '.');
+			size_t stem = dot ? (size_t)(dot - name) : strlen(name);
+			if (asprintf(&w[i].name, "%.*s~%08x%s", (int)stem, name, url_hash(w[i].url),
+				     dot ? dot : "") < 0)
+				w[i].name = NULL;
+		} else {
+			w[i].name = strdup(name);
+		}
+		if (!w[i].name) {
+			for (size_t j = 0; j < i; j++)
+				free(w[j].name);
+			free(w);
+			return -ENOMEM;
+		}
+	}
+	*out = w;
+	*out_n = n;
+	return 0;
+}
+
+static const struct wname *find_weight(const struct wname *w, size_t n, const char *url)
+{
+	struct wname key = { .url = url };
+	return bsearch(&key, w, n, sizeof(*w), cmp_wname);
+}
+
+/* A weights/ directory of the URLs in list (all of them when list is NULL). */
+static int add_weights_dir(struct hub_view *parent, const struct wname *w, size_t n,
+			   const cJSON *list)
+{
+	struct hub_view *dir = add(parent, "weights", true, NULL, 0);
+	if (!dir)
+		return -ENOMEM;
+	const cJSON *it;
+	size_t i = 0;
+	for (it = list ? list->child : NULL;; it = it ? it->next : NULL) {
+		const struct wname *e;
+		if (list) {
+			if (!it)
+				break;
+			e = weight_url(it) ? find_weight(w, n, weight_url(it)) : NULL;
+			if (!e)
+				continue;
+		} else {
+			if (i == n)
+				break;
+			e = &w[i++];
+		}
+		struct hub_view *f = add(dir, e->name, false, NULL, 0);
+		if (!f || !(f->url = strdup(e->url)))
+			return -ENOMEM;
+	}
+	qsort(dir->kids, dir->n, sizeof(*dir->kids), cmp_view);
+	size_t u = 0;
+	for (size_t k = 0; k < dir->n; k++) {
+		if (u && !strcmp(dir->kids[u - 1].name, dir->kids[k].name))
+			view_dispose(&dir->kids[k]);
+		else
+			dir->kids[u++] = dir->kids[k];
+	}
+	dir->n = u;
+	return 0;
+}
+
+static int add_entrypoints(struct hub_view *root, const cJSON *eps, const struct wname *w,
+			   size_t nw, bool weights)
 {
 	struct hub_view *dir = add(root, "entrypoints", true, NULL, 0);
 	if (!dir)
@@ -114,6 +240,9 @@ static int add_entrypoints(struct hub_view *root, const cJSON *eps)
 		if (!add_text(e, "help", cJSON_IsString(help) ? help->valuestring : "") ||
 		    (line ? !add(e, "signature", false, line, strlen(line))
 			  : !add_text(e, "signature", "")))
+			return -ENOMEM;
+		const cJSON *ew = cJSON_GetObjectItemCaseSensitive(ep, "weights");
+		if (weights && add_weights_dir(e, w, nw, cJSON_IsArray(ew) ? ew : NULL))
 			return -ENOMEM;
 	}
 	qsort(dir->kids, dir->n, sizeof(*dir->kids), cmp_view);
@@ -147,8 +276,20 @@ int hub_view_from_json(struct hub_view **out, const char *sha, const char *json)
 	char *deps = rc ? NULL : lines_of(cJSON_GetObjectItemCaseSensitive(doc, "dependencies"));
 	if (!rc && (!deps || !add(root, "dependencies", false, deps, strlen(deps))))
 		rc = -ENOMEM;
+	/* weights/ directories exist once the analyser reports weights. */
+	const cJSON *wl = cJSON_GetObjectItemCaseSensitive(doc, "weights");
+	struct wname *w = NULL;
+	size_t nw = 0;
+	if (!rc && cJSON_IsArray(wl))
+		rc = name_weights(&w, &nw, wl);
 	if (!rc)
-		rc = add_entrypoints(root, cJSON_GetObjectItemCaseSensitive(doc, "entrypoints"));
+		rc = add_entrypoints(root, cJSON_GetObjectItemCaseSensitive(doc, "entrypoints"), w,
+				     nw, cJSON_IsArray(wl));
+	if (!rc && cJSON_IsArray(wl))
+		rc = add_weights_dir(root, w, nw, NULL);
+	for (size_t i = 0; i < nw; i++)
+		free(w[i].name);
+	free(w);
 	char *errs = NULL;
 	if (!rc) {
 		errs = doc ? lines_of(cJSON_GetObjectItemCaseSensitive(doc, "errors"))

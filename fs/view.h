@@ -7,7 +7,13 @@
  *   .hub/dependencies                  hubconf's `dependencies`, one per line
  *   .hub/entrypoints/<name>/help       the docstring, as torch.hub.help() returns it
  *   .hub/entrypoints/<name>/signature  one line
+ *   .hub/entrypoints/<name>/weights/   the weight files that entrypoint downloads
+ *   .hub/weights/                      every weight file the repo's code refers to
  *   .hub/errors                        why analysis failed or is partial; empty when clean
+ *
+ * Weight files are named like torch.hub's checkpoints (the URL's basename);
+ * when two URLs share a basename, all but the first in sorted order get the
+ * URL's hash before the extension ("model~1a2b3c4d.pth"): stable per commit.
  */
 #ifndef HUB_FS_VIEW_H
 #define HUB_FS_VIEW_H
@@ -25,6 +31,7 @@ struct hub_view {
 	bool dir;
 	char *data; /* files */
 	size_t len;
+	char *url; /* weight files: read through cache/weights.h, not data */
 	struct hub_view *kids; /* dirs: sorted by name (strcmp) */
 	size_t n;
 };

@@ -50,8 +50,8 @@ struct hub_tree_reader {
  * Analyse the tree's hubconf.py: what torch.hub.list() and torch.hub.help()
  * would return, found without running it.  On 0, *out_json is a malloc'd
  * NUL-terminated ASCII JSON text
- *   {"entrypoints":[{"name":..,"help":..,"signature":..}],
- *    "dependencies":[..],"errors":["file:line: reason",..]}
+ *   {"entrypoints":[{"name":..,"help":..,"signature":..,"weights":[url,..]}],
+ *    "weights":[url,..],"dependencies":[..],"errors":["file:line: reason",..]}
  * (errors empty when the analysis is complete; a broken hubconf.py is a
  * successful analysis with no entrypoints and an errors line).
  * -EINVAL bad arguments or timeout_s <= 0; -EAGAIN the queue is full;

@@ -669,8 +669,35 @@ def _const_value_ok(v, depth=0):
 
 # ------------------------------------------------------------------------ job
 
+WEIGHT_LOADERS = frozenset(('load_state_dict_from_url', 'download_url_to_file', 'load_url',
+                            'hf_hub_download', 'urlretrieve'))
+WEIGHT_SUFFIXES = ('.pth', '.pt', '.bin', '.ckpt', '.safetensors', '.pkl', '.tar', '.pth.tar',
+                   '.onnx', '.h5', '.npz')
+
+
+def _is_url(s):
+    return (s.startswith('http://') or s.startswith('https://')) and len(s) < 4096 and \
+        not any(c.isspace() for c in s)
+
+
+def _weight_suffix(url):
+    path = url.split('#', 1)[0].split('?', 1)[0]
+    return path.lower().endswith(WEIGHT_SUFFIXES)
+
+
+def _callee(call):
+    f = call.func
+    if isinstance(f, ast.Name):
+        return f.id
+    if isinstance(f, ast.Attribute):
+        return f.attr
+    return None
+
+
 class Job:
     def __init__(self, read, listdir, limits, soft_deadline, hard_deadline, host, cancelled=None):
+        self.entry_vals = {}
+        self.windex = {}
         self.repo = RepoFS(read, listdir)
         self.lim = dict(DEFAULT_LIMITS)
         if limits:
@@ -2752,10 +2779,127 @@ class Job:
                     doc = None
                 entries.append({'name': name, 'help': doc if doc is not None else '',
                                 'signature': self.signature(name, v)})
+                self.entry_vals[name] = v
         except _Budget:
             self.error('hubconf.py:0: analysis stopped after %g s (time budget): entrypoints listed partly'
                        % self.lim['job_seconds'])
+        try:
+            self.find_weights(res)
+        except _Budget:
+            self.error('hubconf.py:0: analysis stopped after %g s (time budget): weights listed partly'
+                       % self.lim['job_seconds'])
         return res
+
+    # -------------------------------------------------------------- weights
+    # Weight files, statically: http(s) URLs in the repository's Python code
+    # that are weights (passed to a loader, or ending in a weight suffix).
+    # .hub/weights lists them all; an entrypoint's weights are the URLs its
+    # definition reaches: its body, the module-level names it reads (a dict
+    # keyed by the entrypoint's name selects that entry), and the functions
+    # and classes of the same module it calls, transitively.
+    def _repo_py_files(self):
+        out, stack = [], ['']
+        while stack and len(out) < self.lim['modules_max']:
+            d = stack.pop()
+            names = self.repo.listdir(d)
+            for n in sorted(names or ()):
+                if n.startswith('.'):
+                    continue
+                p = self.repo.join(d, n)
+                if n.endswith('.py'):
+                    out.append(p)
+                elif self.repo.isdir(p):
+                    stack.append(p)
+        return out
+
+    def _weights_index(self, path):
+        """(weight URLs of the module, module-level name -> node) for path."""
+        hit = self.windex.get(path)
+        if hit is not None:
+            return hit
+        self.tick()
+        tree, _ = self.parse(self.repo, path, path)
+        urls, names = [], {}
+        if tree is not None:
+            for node in tree.body:
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    names[node.name] = node
+                elif isinstance(node, ast.Assign):
+                    for t in node.targets:
+                        if isinstance(t, ast.Name):
+                            names[t.id] = node.value
+                elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+                    names[node.target.id] = node.value
+            loader = set()
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call) and _callee(node) in WEIGHT_LOADERS:
+                    for a in list(node.args[:1]) + [k.value for k in node.keywords if k.arg == 'url']:
+                        if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                            loader.add(a.value)
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                        _is_url(node.value) and (node.value in loader or _weight_suffix(node.value)):
+                    urls.append(node.value)
+        hit = (urls, names, set(urls))
+        self.windex[path] = hit
+        return hit
+
+    def _entry_def(self, v, depth=0):
+        if depth > 8 or v is None:
+            return None, None
+        if isinstance(v, (FuncV, ClassV)):
+            return v.node, v.mod
+        if isinstance(v, WrappedV):
+            n, m = self._entry_def(v.wrapped, depth + 1)
+            return (n, m) if n is not None else self._entry_def(v.wrapper, depth + 1)
+        if isinstance(v, DecorV):
+            return self._entry_def(v.wrapped, depth + 1)
+        if isinstance(v, UndecoratedV):
+            return self._entry_def(v.inner, depth + 1)
+        return None, None
+
+    def _reach(self, node, path, entry, seen, out, depth=0):
+        """Weight URLs that node (of module path) reaches."""
+        if depth > self.lim['call_depth']:
+            return
+        self.tick()
+        _, names, weights = self._weights_index(path)
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value in weights:
+                out.append(sub.value)
+            elif isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and \
+                    isinstance(sub.slice, ast.Constant) and isinstance(names.get(sub.value.id), ast.Dict):
+                self._reach_dict(names[sub.value.id], path, sub.slice.value, seen, out, depth)
+            elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and sub.id in names:
+                key = (path, sub.id)
+                if key in seen:
+                    continue
+                seen.add(key)
+                target = names[sub.id]
+                if isinstance(target, ast.Dict):
+                    self._reach_dict(target, path, entry, seen, out, depth)
+                else:
+                    self._reach(target, path, entry, seen, out, depth + 1)
+
+    def _reach_dict(self, d, path, key, seen, out, depth):
+        """A module-level dict: the entry of `key` if it has one, else all."""
+        for k, v in zip(d.keys, d.values):
+            if isinstance(k, ast.Constant) and k.value == key:
+                self._reach(v, path, key, seen, out, depth + 1)
+                return
+        self._reach(d, path, key, seen, out, depth + 1)
+
+    def find_weights(self, res):
+        allw = []
+        for path in self._repo_py_files():
+            allw.extend(self._weights_index(path)[0])
+        res['weights'] = sorted(set(allw))
+        for e in res['entrypoints']:
+            node, mod = self._entry_def(self.entry_vals.get(e['name']))
+            found = []
+            if node is not None and mod is not None and mod.is_repo and mod.file:
+                self._reach(node, mod.file, e['name'], set(), found)
+            e['weights'] = sorted(set(found))
 
 
 def too_large(display, e, cap):
@@ -3099,7 +3243,8 @@ def analyze(read, listdir, limits=None, hard_deadline=None, host=None, cancelled
     read(path) -> bytes, or None when path is absent or a directory (raise
     OSError for other failures); listdir(path) -> list of names, or None when
     path is absent or not a directory.  Paths are relative, '/'-separated,
-    '' is the root.  Returns {'entrypoints': [{'name','help','signature'}],
+    '' is the root.  Returns {'entrypoints': [{'name','help','signature','weights'}],
+    'weights': [urls],
     'dependencies': [...], 'errors': [...]}.  Raises Cancelled when
     hard_deadline (time.monotonic() seconds) passes or cancelled() returns
     true (polled)."""

@@ -111,7 +111,7 @@ def test_100k_entrypoints(backend, tmp_path):
     data = b''.join(b'f%05d=' % i for i in range(100000)) + b'lambda a=1: 0\n'
     r = timed(backend, write(tmp_path, 'many', data))
     assert len(r['entrypoints']) == 10000
-    assert r['entrypoints'][0] == {'name': 'f00000', 'help': '', 'signature': 'f00000(a=1)'}
+    assert r['entrypoints'][0] == {'name': 'f00000', 'help': '', 'signature': 'f00000(a=1)', 'weights': []}
     one_error(r, 'more than 10000 entrypoints')
 
 

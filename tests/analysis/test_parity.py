@@ -35,6 +35,7 @@ PARITY = {
     },
     'malicious': {},
     'torch_star': {},
+    'weights': {},
 }
 
 KINDS = {'POSONLY': 0, 'POS': 1, 'VARPOS': 2, 'KWONLY': 3, 'VARKW': 4}

@@ -56,13 +56,56 @@ for _ in $(seq 100); do
 done
 echo "== git daemon serves the demo hub on git://127.0.0.1:$PORT/ (pid $(cat "$WORK/git-daemon.pid"))"
 
-OPTS="cache=$CACHE,rewrite=https://github.com/=git://127.0.0.1:$PORT/"
+# Weights: a repo whose hubconf.py downloads pretrained weights from
+# https://weights.demo.invalid/, served by a local HTTP server (Range, counters).
+WFILES="$WORK/weights"
+mkdir -p "$WFILES"
+/usr/bin/python3 - "$WFILES" "$WORK/tiny-weights" <<'PY' || { echo "demo: weights setup failed" >&2; exit 1; }
+import hashlib, os, random, subprocess, sys
+files, src = sys.argv[1], sys.argv[2]
+names = {}
+for stem, size in (("tinynet", 3 << 20), ("bignet", 48 << 20)):
+    data = random.Random(stem).randbytes(size)
+    name = "%s-%s.pth" % (stem, hashlib.sha256(data).hexdigest()[:8])
+    open(os.path.join(files, name), "wb").write(data)
+    names[stem] = name
+os.makedirs(src)
+open(os.path.join(src, "hubconf.py"), "w").write(
+    '"""tiny-weights: entrypoints that download pretrained weights."""\n'
+    "from torch.hub import load_state_dict_from_url\n\n"
+    "dependencies = ['torch']\n\n"
+    "URLS = {\n"
+    "    'tinynet': 'https://weights.demo.invalid/%s',\n"
+    "    'bignet': 'https://weights.demo.invalid/%s',\n"
+    "}\n\n\n"
+    "def tinynet(pretrained=True):\n"
+    "    \"\"\"A tiny network with 3 MiB of pretrained weights.\"\"\"\n"
+    "    return load_state_dict_from_url(URLS['tinynet']) if pretrained else None\n\n\n"
+    "def bignet(pretrained=True):\n"
+    "    \"\"\"A bigger one: 48 MiB.\"\"\"\n"
+    "    return load_state_dict_from_url(URLS['bignet']) if pretrained else None\n"
+    % (names["tinynet"], names["bignet"]))
+env = dict(os.environ, GIT_AUTHOR_NAME="demo", GIT_AUTHOR_EMAIL="demo@example.invalid",
+           GIT_COMMITTER_NAME="demo", GIT_COMMITTER_EMAIL="demo@example.invalid")
+for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "tiny-weights"]):
+    subprocess.run(cmd, cwd=src, check=True, env=env, stdout=subprocess.DEVNULL)
+PY
+git clone -q --bare "$WORK/tiny-weights" "$HUB/demo/tiny-weights.git"
+/usr/bin/python3 "$ROOT/tests/weights/httpd.py" --root "$WFILES" --port 0 --port-file "$WORK/httpd.port" \
+	>/dev/null 2>&1 &
+echo $! >"$WORK/httpd.pid"
+for _ in $(seq 100); do [ -s "$WORK/httpd.port" ] && break; sleep 0.1; done
+WPORT="$(cat "$WORK/httpd.port")"
+echo "== weights served on http://127.0.0.1:$WPORT/ (pid $(cat "$WORK/httpd.pid"))"
+
+OPTS="cache=$CACHE,rewrite=https://github.com/=git://127.0.0.1:$PORT/,rewrite=https://weights.demo.invalid/=http://127.0.0.1:$WPORT/"
 stop_hub() {
 	if grep -qF " $MNT " /proc/self/mountinfo; then
 		fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"
 	fi
 	[ -f "$WORK/git-daemon.pid" ] && kill "$(cat "$WORK/git-daemon.pid")" 2>/dev/null
-	rm -f "$WORK/git-daemon.pid"
+	[ -f "$WORK/httpd.pid" ] && kill "$(cat "$WORK/httpd.pid")" 2>/dev/null
+	rm -f "$WORK/git-daemon.pid" "$WORK/httpd.pid"
 	# remove the demo's files, never through a live mount
 	if ! grep -qF " $MNT " /proc/self/mountinfo; then
 		rm -rf "$WORK"
@@ -124,6 +167,25 @@ run cat demo/tiny-text/README.md
 note "what is in the cache now"
 run ls
 run ls demo/
+note "entrypoints and their help, found without running hubconf.py"
+run ls demo/tiny-weights/.hub/entrypoints/
+run cat demo/tiny-weights/.hub/entrypoints/tinynet/help
+run cat demo/tiny-weights/.hub/entrypoints/tinynet/signature
+note "weight files: the true size before any byte is downloaded"
+run ls -l demo/tiny-weights/.hub/weights/ demo/tiny-weights/.hub/entrypoints/tinynet/weights/
+note "a streamed read: the first bytes arrive without waiting for the rest"
+W="$(ls demo/tiny-weights/.hub/entrypoints/tinynet/weights/)"
+run sh -c "head -c 32 demo/tiny-weights/.hub/entrypoints/tinynet/weights/$W | od -An -tx1"
+note "a slow download in flight, as hubfs status draws it"
+/usr/bin/python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1]).read()' \
+	"http://127.0.0.1:$WPORT/_fault?path=/$(ls demo/tiny-weights/.hub/entrypoints/bignet/weights/)&mode=throttle&rate=8000000"
+(cat demo/tiny-weights/.hub/entrypoints/bignet/weights/* >/dev/null &)
+sleep 2
+run "$HUBFS" status "$MNT"
+note "complete files land where torch.hub looks for them"
+wait_done() { for _ in $(seq 100); do [ "$(ls "$CACHE/checkpoints" 2>/dev/null | wc -l)" -ge 2 ] && return 0; sleep 0.2; done; }
+wait_done
+run ls -l "$CACHE/checkpoints/"
 note "the daemon's own state"
 run ls .hubfs
 run cat .hubfs/version

@@ -1,0 +1,345 @@
+"""Weight files through the mount (issue 4), against a real HTTP server.
+
+tests/weights/httpd.py serves weight files on 127.0.0.1 with Range support,
+fault modes and per-path counters; hubfs reads them through
+/.hubfs/url/<url, '/' written %2F> (the path the Python helper uses), and
+the checks are made on bytes (compared with the source), on what the server
+counted, on what lands in <cache>/checkpoints/, and with the real torch.
+"""
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+import pytest
+
+import harness
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HTTPD = os.path.join(os.path.dirname(HERE), "weights", "httpd.py")
+TORCH_PYTHON = "/usr/bin/python3"
+MiB = 1 << 20
+
+
+class Server:
+    def __init__(self, root):
+        self.root = root
+        port_file = os.path.join(root, "..", "httpd.port")
+        self.proc = subprocess.Popen([TORCH_PYTHON, HTTPD, "--root", root, "--port", "0",
+                                      "--port-file", port_file],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 15
+        while not (os.path.exists(port_file) and open(port_file).read().strip()):
+            assert time.monotonic() < deadline and self.proc.poll() is None, "httpd did not start"
+            time.sleep(0.05)
+        self.port = int(open(port_file).read().strip())
+        harness.wait_accepting(self.port, 10)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d/%s" % (self.port, path.lstrip("/"))
+
+    def ctl(self, q):
+        with urllib.request.urlopen(self.url(q), timeout=10) as r:
+            return r.read()
+
+    def stats(self, path):
+        return json.loads(self.ctl("_stats")).get("/" + path.lstrip("/"),
+                                                   {"get": 0, "head": 0, "bytes": 0})
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
+
+
+def make_weight(root, stem, size, seed, good_hash=True):
+    data = random.Random(seed).randbytes(size)
+    digest = hashlib.sha256(data).hexdigest()
+    h = digest[:8] if good_hash else "%08x" % (int(digest[:8], 16) ^ 1)
+    name = "%s-%s.pth" % (stem, h)
+    with open(os.path.join(root, name), "wb") as f:
+        f.write(data)
+    return name, data
+
+
+@pytest.fixture
+def env():
+    work = tempfile.mkdtemp(prefix="hubfs-it-weights-", dir=os.environ.get("HUBFS_TEST_TMP", "/tmp"))
+    files = os.path.join(work, "files")
+    os.makedirs(files)
+    srv = Server(files)
+    cache = os.path.join(work, "cache")
+    state = {"work": work, "files": files, "srv": srv, "cache": cache, "mounts": []}
+
+    def mount(extra=""):
+        m = harness.Mount(os.path.join(work, "mnt"), "cache=%s%s" % (cache, extra), logdir=work).start()
+        state["mounts"].append(m)
+        return m
+    state["mount"] = mount
+    yield state
+    problems = []
+    for m in state["mounts"]:
+        if m.alive:
+            problems += m.stop() or []
+    srv.stop()
+    assert not problems, problems
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def url_path(m, url):
+    return m.p(".hubfs", "url", url.replace("%", "%25").replace("/", "%2F"))
+
+
+def test_size_before_download_then_bytes_and_checkpoint(env):
+    name, data = make_weight(env["files"], "net", 3 * MiB + 123, 1)
+    m = env["mount"]()
+    p = url_path(m, env["srv"].url(name))
+    st = harness.call(os.stat, p, timeout=30)
+    assert st.st_size == len(data)
+    assert env["srv"].stats(name)["get"] == 0, "a GET before any read"
+    assert harness.read_file(p, timeout=60) == data
+    s = env["srv"].stats(name)
+    assert s["bytes"] <= len(data) * 1.05, s
+    ck = os.path.join(env["cache"], "checkpoints", name)
+    harness.poll_until(lambda: os.path.exists(ck), 20, what="checkpoint file")
+    with open(ck, "rb") as f:
+        assert f.read() == data
+    mode = os.stat(ck).st_mode & 0o777
+    assert mode == 0o666 & ~_umask(), oct(mode)
+
+
+def _umask():
+    u = os.umask(0)
+    os.umask(u)
+    return u
+
+
+def test_parallel_readers_make_one_download(env):
+    name, data = make_weight(env["files"], "par", 8 * MiB, 2)
+    m = env["mount"]()
+    p = url_path(m, env["srv"].url(name))
+    env["srv"].ctl("_fault?path=/%s&mode=throttle&rate=%d" % (name, 16 * MiB))
+    out = [None] * 8
+
+    def reader(i):
+        out[i] = harness.read_file(p, timeout=120)
+    ts = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert all(o == data for o in out)
+    s = env["srv"].stats(name)
+    assert s["bytes"] <= len(data) * 1.1, "served %d bytes for a %d-byte file" % (s["bytes"], len(data))
+
+
+def test_random_offset_reads_equal_the_source(env):
+    name, data = make_weight(env["files"], "rnd", 5 * MiB + 7, 3)
+    m = env["mount"]()
+    p = url_path(m, env["srv"].url(name))
+    rng = random.Random(4)
+
+    def reads():
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            for _ in range(60):
+                off = rng.randrange(0, len(data))
+                n = rng.choice([1, 100, 4096, 65536, 300000])
+                assert os.pread(fd, n, off) == data[off:off + n], (off, n)
+        finally:
+            os.close(fd)
+    harness.call(reads, timeout=120)
+
+
+def test_far_read_does_not_wait_for_the_download(env):
+    name, data = make_weight(env["files"], "far", 64 * MiB, 5)
+    m = env["mount"]()
+    p = url_path(m, env["srv"].url(name))
+    env["srv"].ctl("_fault?path=/%s&mode=throttle&rate=%d" % (name, 2 * MiB))
+    harness.call(os.stat, p, timeout=30)
+
+    def tail():
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            t = time.monotonic()
+            got = os.pread(fd, 4096, len(data) - 4096)
+            return got, time.monotonic() - t
+        finally:
+            os.close(fd)
+    got, took = harness.call(tail, timeout=60)
+    assert got == data[-4096:]
+    assert took < 10, "the end of a 64 MiB file at 2 MiB/s took %.1fs: it waited" % took
+
+
+def test_wrong_hash_is_eio_and_nothing_is_kept(env):
+    name, data = make_weight(env["files"], "bad", MiB, 6, good_hash=False)
+    m = env["mount"]()
+    p = url_path(m, env["srv"].url(name))
+
+    def read_all():
+        with open(p, "rb") as f:
+            return f.read()
+    err = harness.errno_of(read_all, timeout=60)
+    assert err == 5, "reading a file whose sha256 does not match its name: errno %r" % err
+    assert not os.path.exists(os.path.join(env["cache"], "checkpoints", name))
+
+
+def test_torch_hub_file_is_used_without_network_and_torch_uses_ours(env):
+    # A file torch.hub put in checkpoints/: no request at all.
+    name, data = make_weight(env["files"], "pre", MiB, 7)
+    os.makedirs(os.path.join(env["cache"], "checkpoints"))
+    shutil.copy(os.path.join(env["files"], name), os.path.join(env["cache"], "checkpoints", name))
+    m = env["mount"]()
+    assert harness.read_file(url_path(m, env["srv"].url(name))) == data
+    s = env["srv"].stats(name)
+    assert s["get"] == 0 and s["head"] == 0, s
+    # A file hubfs downloaded: torch.hub finds it with set_dir(cache) and no network.
+    script = ("import torch, sys\n"
+              "torch.hub.set_dir(sys.argv[1])\n"
+              "sd = torch.hub.load_state_dict_from_url(sys.argv[2], check_hash=True)\n"
+              "print(sorted(sd))\n")
+    sd_src = os.path.join(env["work"], "sd.pth")
+    subprocess.run([TORCH_PYTHON, "-c", "import torch, sys; torch.save({'w': torch.arange(10.)}, sys.argv[1])",
+                    sd_src], check=True, timeout=300)
+    digest = hashlib.sha256(open(sd_src, "rb").read()).hexdigest()[:8]
+    sname = "sd-%s.pth" % digest
+    shutil.copy(sd_src, os.path.join(env["files"], sname))
+    url = env["srv"].url(sname)
+    assert harness.read_file(url_path(m, url), timeout=60) == open(sd_src, "rb").read()
+    harness.poll_until(lambda: os.path.exists(os.path.join(env["cache"], "checkpoints", sname)), 20,
+                       what="checkpoint")
+    before = env["srv"].stats(sname)
+    r = subprocess.run([TORCH_PYTHON, "-c", script, env["cache"], url], capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert b"['w']" in r.stdout
+    assert env["srv"].stats(sname) == before, "torch.hub went to the network"
+
+
+def test_torch_load_and_mmap_from_the_mount(env):
+    sd_src = os.path.join(env["files"], "model-00000000.bin")
+    subprocess.run([TORCH_PYTHON, "-c",
+                    "import torch, sys; torch.manual_seed(0); "
+                    "torch.save({'a': torch.randn(256, 256), 'b': torch.arange(1000)}, sys.argv[1])",
+                    sd_src], check=True, timeout=300)
+    digest = hashlib.sha256(open(sd_src, "rb").read()).hexdigest()[:8]
+    name = "model-%s.pth" % digest
+    os.rename(sd_src, os.path.join(env["files"], name))
+    m = env["mount"]()
+    p = url_path(m, env["srv"].url(name))
+    script = ("import torch, sys, mmap\n"
+              "a = torch.load(sys.argv[1]); b = torch.load(sys.argv[2])\n"
+              "assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)\n"
+              "f = open(sys.argv[1], 'rb'); mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)\n"
+              "assert mm[:] == open(sys.argv[2], 'rb').read()\n"
+              "print('ok')\n")
+    r = subprocess.run([TORCH_PYTHON, "-c", script, p, os.path.join(env["files"], name)],
+                       capture_output=True, timeout=300)
+    assert r.returncode == 0 and b"ok" in r.stdout, r.stderr.decode()[-2000:]
+
+
+def test_kill9_mid_download_then_remount_resumes(env):
+    name, data = make_weight(env["files"], "kill", 24 * MiB, 8)
+    m = env["mount"]()
+    p = url_path(m, env["srv"].url(name))
+    env["srv"].ctl("_fault?path=/%s&mode=throttle&rate=%d" % (name, 4 * MiB))
+
+    def first_bytes():
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            return os.pread(fd, 4096, 0)
+        finally:
+            os.close(fd)
+    assert harness.call(first_bytes, timeout=60) == data[:4096]
+    time.sleep(2)  # let part of it arrive
+    m.kill9()
+    harness.unmount(m.path)
+    assert not os.path.exists(os.path.join(env["cache"], "checkpoints", name)), \
+        "a partial file under its final name"
+    env["srv"].ctl("_reset")
+    m2 = env["mount"]()
+    assert harness.read_file(url_path(m2, env["srv"].url(name)), timeout=120) == data
+    served = env["srv"].stats(name)["bytes"]
+    assert served < len(data), "resumed download fetched %d bytes of %d: it started over" % (
+        served, len(data))
+
+
+def test_downloads_in_flight_are_shown(env):
+    name, data = make_weight(env["files"], "slow", 16 * MiB, 9)
+    m = env["mount"]()
+    p = url_path(m, env["srv"].url(name))
+    env["srv"].ctl("_fault?path=/%s&mode=throttle&rate=%d" % (name, 2 * MiB))
+    t = threading.Thread(target=lambda: harness.read_file(p, timeout=120))
+    t.start()
+    try:
+        def shown():
+            return name.encode() in harness.read_file(m.p(".hubfs", "downloads"))
+        harness.poll_until(shown, 20, what="download listed in /.hubfs/downloads")
+        r = subprocess.run([harness.HUBFS_BIN, "status", m.path], capture_output=True, timeout=30)
+        assert r.returncode == 0
+        assert name.encode() in r.stdout and b"[" in r.stdout and b"%" in r.stdout, r.stdout
+    finally:
+        t.join()
+
+
+def test_hub_weights_dirs_from_the_code(env):
+    """.hub/weights/ and entrypoints/<e>/weights/ list what the repository's
+    code refers to, named as torch.hub names checkpoints, and read through to
+    the server behind the rewrite rule."""
+    a_name, a_data = make_weight(env["files"], "alpha", MiB + 5, 10)
+    b_name, b_data = make_weight(env["files"], "beta", 2 * MiB, 11)
+    src = os.path.join(env["work"], "src")
+    os.makedirs(os.path.join(src, "models"))
+    with open(os.path.join(src, "hubconf.py"), "w") as f:
+        f.write("from torch.hub import load_state_dict_from_url\n"
+                "dependencies = ['torch']\n"
+                "URLS = {'alpha': 'https://example.invalid/w/%s', 'beta': 'https://example.invalid/w/%s'}\n"
+                "def alpha(pretrained=False):\n"
+                "    '''Alpha.'''\n"
+                "    return load_state_dict_from_url(URLS['alpha'])\n"
+                "def beta(pretrained=False):\n"
+                "    '''Beta.'''\n"
+                "    return _load('beta')\n"
+                "def _load(arch):\n"
+                "    return load_state_dict_from_url(URLS[arch])\n"
+                "def plain():\n"
+                "    '''No weights.'''\n" % (a_name, b_name))
+    os.makedirs(os.path.join(env["files"], "w"))
+    for n in (a_name, b_name):
+        os.link(os.path.join(env["files"], n), os.path.join(env["files"], "w", n))
+    genv = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+                GIT_COMMITTER_EMAIL="t@t")
+    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "w"]):
+        subprocess.run(cmd, cwd=src, check=True, env=genv, capture_output=True)
+    base = os.path.join(env["work"], "serve")
+    os.makedirs(os.path.join(base, "wt"))
+    subprocess.run(["git", "clone", "-q", "--bare", src, os.path.join(base, "wt", "hub.git")], check=True)
+    daemon = harness.GitDaemon(base, logdir=env["work"]).start()
+    try:
+        m = env["mount"](",rewrite=https://github.com/=git://127.0.0.1:%d/,"
+                         "rewrite=https://example.invalid/=http://127.0.0.1:%d/"
+                         % (daemon.port, env["srv"].port))
+        d = harness.call(os.path.realpath, m.p("wt", "hub:main"), timeout=60)
+        hub = os.path.join(d, ".hub")
+        assert sorted(harness.call(os.listdir, os.path.join(hub, "weights"))) == sorted([a_name, b_name])
+        ep = os.path.join(hub, "entrypoints")
+        assert harness.call(os.listdir, os.path.join(ep, "alpha", "weights")) == [a_name]
+        assert harness.call(os.listdir, os.path.join(ep, "beta", "weights")) == [b_name]
+        assert harness.call(os.listdir, os.path.join(ep, "plain", "weights")) == []
+        st = harness.call(os.stat, os.path.join(ep, "beta", "weights", b_name))
+        assert st.st_size == len(b_data)
+        assert env["srv"].stats("w/" + b_name)["get"] == 0
+        assert harness.read_file(os.path.join(ep, "beta", "weights", b_name), timeout=60) == b_data
+        assert harness.read_file(os.path.join(hub, "weights", a_name), timeout=60) == a_data
+    finally:
+        for mm in env["mounts"]:
+            if mm.alive:
+                mm.stop()
+        daemon.stop()
