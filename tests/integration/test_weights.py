@@ -343,3 +343,28 @@ def test_hub_weights_dirs_from_the_code(env):
             if mm.alive:
                 mm.stop()
         daemon.stop()
+
+
+def test_a_stalled_server_does_not_wedge_other_reads(env):
+    """One file's server stalls mid-body: reads of other files, and the
+    daemon's own files, keep answering at once."""
+    slow, slow_data = make_weight(env["files"], "stall", 4 * MiB, 12)
+    fast, fast_data = make_weight(env["files"], "quick", MiB, 13)
+    m = env["mount"]()
+    env["srv"].ctl("_fault?path=/%s&mode=stall&at=%d&secs=8" % (slow, MiB))
+    ps, pf = url_path(m, env["srv"].url(slow)), url_path(m, env["srv"].url(fast))
+    harness.call(os.stat, ps, timeout=30)
+    result = {}
+    readers = [threading.Thread(target=lambda: result.setdefault(
+        "slow", harness.read_file(ps, timeout=120))) for _ in range(4)]
+    for t in readers:
+        t.start()
+    time.sleep(1)  # the stall has begun
+    t0 = time.monotonic()
+    assert harness.read_file(pf, timeout=10) == fast_data
+    harness.read_file(m.p(".hubfs", "downloads"), timeout=5)
+    harness.call(os.listdir, m.p(".hubfs"), timeout=5)
+    assert time.monotonic() - t0 < 5, "other reads waited for the stalled download"
+    for t in readers:
+        t.join()
+    assert result["slow"] == slow_data
