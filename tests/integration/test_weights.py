@@ -368,3 +368,23 @@ def test_a_stalled_server_does_not_wedge_other_reads(env):
     for t in readers:
         t.join()
     assert result["slow"] == slow_data
+
+
+def test_two_mounts_on_one_cache_download_once(env):
+    name, data = make_weight(env["files"], "two", 12 * MiB, 14)
+    m1 = env["mount"]()
+    m2 = harness.Mount(os.path.join(env["work"], "mnt2"), "cache=%s" % env["cache"],
+                       logdir=env["work"], name="second").start()
+    env["mounts"].append(m2)
+    env["srv"].ctl("_fault?path=/%s&mode=throttle&rate=%d" % (name, 8 * MiB))
+    url = env["srv"].url(name)
+    out = {}
+    ts = [threading.Thread(target=lambda k=k, m=m: out.__setitem__(k, harness.read_file(url_path(m, url), timeout=120)))
+          for k, m in (("a", m1), ("b", m2))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert out["a"] == data and out["b"] == data
+    s = env["srv"].stats(name)
+    assert s["bytes"] <= len(data) * 1.1, "two mounts fetched %d bytes of a %d-byte file" % (s["bytes"], len(data))
