@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""Benchmark of weight files through the mount (issue 4), as ratios.
+
+  sudo /usr/bin/python3 tests/bench/bench_weights.py [--size-mib 1024] [--runs 3]
+
+nginx on loopback serves a SIZE file (and a torch state_dict); every figure
+is a ratio to a baseline measured in this same invocation:
+
+  cold read       `cat` of the file through a fresh mount and empty cache,
+                  vs `curl -o FILE` onto the same disk as the cache (goal >= 0.9x
+                  throughput) and vs torch.hub.download_url_to_file in-process
+                  (goal >= 1.25x)
+  first 4 KiB     open + pread(4096) of a cold file through the mount vs curl's
+                  time to first byte (goal <= 1.2x + 5 ms)
+  re-read         the complete file read again through the mount vs reading
+                  the cache file directly, both page-cache warm (goal >= 0.75x)
+  torch.load      from the mount (complete file) vs from local disk (goal <= 1.05x)
+  peak RSS        of the daemon while streaming the cold read (goal <= 64 MiB)
+
+Needs nginx (apt-get install nginx-light) and torch under /usr/bin/python3.
+"""
+import argparse
+import hashlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+from bench_namespace import free_port, is_mounted, wait_port  # noqa: E402
+
+MiB = 1 << 20
+
+
+class Mount:
+    def __init__(self, hubfs, mnt, cache):
+        self.mnt = mnt
+        self.proc = subprocess.Popen([hubfs, "-f", "-o", "cache=" + cache, mnt], stderr=subprocess.DEVNULL)
+        end = time.time() + 10
+        while not is_mounted(mnt):
+            if time.time() > end or self.proc.poll() is not None:
+                raise RuntimeError("hubfs did not mount")
+            time.sleep(0.02)
+
+    def peak_rss_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return 0
+
+    def close(self):
+        subprocess.run(["fusermount3", "-u", self.mnt], check=False)
+        self.proc.wait(timeout=60)
+
+
+def url_path(mnt, url):
+    return os.path.join(mnt, ".hubfs", "url", url.replace("%", "%25").replace("/", "%2F"))
+
+
+def timed(fn):
+    t = time.perf_counter()
+    r = fn()
+    return time.perf_counter() - t, r
+
+
+def drop_file_cache(path):
+    """Evict path's pages so a re-read is not served by an earlier one."""
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+
+
+def read_all(path):
+    fd = os.open(path, os.O_RDONLY)
+    n = 0
+    while True:
+        b = os.read(fd, 1 << 20)
+        if not b:
+            break
+        n += len(b)
+    os.close(fd)
+    return n
+
+
+def line(name, values, base, higher_is_better=False):
+    m = statistics.median(values)
+    spread = (max(values) - min(values)) / 2
+    ratio = (statistics.median(base) / m) if higher_is_better else (m / statistics.median(base))
+    print("  %-44s median %9.1f ms  ±%7.1f  %s %5.2fx" % (
+        name, m * 1000, spread * 1000, "speed" if higher_is_better else "time ", ratio))
+    return ratio
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--hubfs", default=os.path.join(TOP, "build", "hubfs"))
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="hubfs-bench-w-", dir="/var/tmp")
+    os.chmod(work, 0o755)  # nginx's workers run as an unprivileged user
+    srv = os.path.join(work, "srv")
+    os.makedirs(srv)
+    os.chmod(srv, 0o755)
+    os.makedirs(os.path.join(work, "nginx"))
+    port = free_port()
+    with open(os.path.join(work, "nginx", "nginx.conf"), "w") as f:
+        f.write("daemon off; worker_processes 1; pid %s/nginx/nginx.pid; error_log %s/nginx/error.log;\n"
+                "events { worker_connections 64; }\n"
+                "http { access_log off; sendfile on; tcp_nopush on;\n"
+                "  server { listen 127.0.0.1:%d; root %s; } }\n" % (work, work, port, srv))
+    nginx = subprocess.Popen(["/usr/sbin/nginx", "-c", os.path.join(work, "nginx", "nginx.conf"),
+                              "-p", os.path.join(work, "nginx")])
+    mnt = os.path.join(work, "mnt")
+    os.makedirs(mnt)
+    try:
+        wait_port(port)
+        # The big file, named in torch's convention so it is verified too.
+        big_src = os.path.join(work, "big.tmp")
+        h = hashlib.sha256()
+        with open(big_src, "wb") as f:
+            for _ in range(a.size_mib):
+                b = os.urandom(MiB)
+                h.update(b)
+                f.write(b)
+        big = "big-%s.bin" % h.hexdigest()[:8]
+        os.rename(big_src, os.path.join(srv, big))
+        os.chmod(os.path.join(srv, big), 0o644)
+        url = "http://127.0.0.1:%d/%s" % (port, big)
+        subprocess.run(["cat", os.path.join(srv, big)], stdout=subprocess.DEVNULL, check=True)
+        sd = os.path.join(srv, "sd.pth")
+        subprocess.run(["/usr/bin/python3", "-c",
+                        "import torch, sys; torch.manual_seed(0); "
+                        "torch.save({'l%d' % i: torch.randn(1024, 1024) for i in range(24)}, sys.argv[1])", sd],
+                       check=True)
+        os.chmod(sd, 0o644)
+        sd_url = "http://127.0.0.1:%d/sd.pth" % port
+        print("file %d MiB, %d runs, %d CPUs; nginx on 127.0.0.1:%d" % (a.size_mib, a.runs, os.cpu_count(), port))
+
+        curl, cold, tdl, first, curl_first, rss = [], [], [], [], [], []
+        for i in range(a.runs):
+            out = os.path.join(work, "curl.out")
+            t, r = timed(lambda: subprocess.run(
+                ["curl", "-sf", "-o", out, "-w", "%{time_starttransfer}", url],
+                capture_output=True, check=True))
+            curl.append(t)
+            os.unlink(out)
+            r2 = subprocess.run(["curl", "-sf", "-o", "/dev/null", "-r", "0-4095", "-w", "%{time_starttransfer}",
+                                 url], capture_output=True, check=True)
+            curl_first.append(float(r2.stdout))
+            tt = subprocess.run(["/usr/bin/python3", "-c",
+                                 "import torch.hub, time, sys\n"
+                                 "t = time.perf_counter()\n"
+                                 "torch.hub.download_url_to_file(sys.argv[1], sys.argv[2], progress=False)\n"
+                                 "print(time.perf_counter() - t)", url, os.path.join(work, "torch.out")],
+                                capture_output=True)
+            if tt.returncode:
+                sys.exit("torch.hub.download_url_to_file failed: %s" % tt.stderr.decode()[-1500:])
+            tdl.append(float(tt.stdout))
+            os.unlink(os.path.join(work, "torch.out"))
+
+            cache = os.path.join(work, "cache%d" % i)
+            m = Mount(a.hubfs, mnt, cache)
+            try:
+                p = url_path(mnt, url)
+                os.stat(p)  # the HEAD, as `ls -l` would do first
+                t, n = timed(lambda: read_all(p))
+                assert n == a.size_mib * MiB
+                cold.append(t)
+                rss.append(m.peak_rss_kib())
+            finally:
+                m.close()
+            cache2 = os.path.join(work, "cache%d-first" % i)
+            m = Mount(a.hubfs, mnt, cache2)
+            try:
+                p = url_path(mnt, url)
+
+                def first4k():
+                    fd = os.open(p, os.O_RDONLY)
+                    b = os.pread(fd, 4096, 0)
+                    os.close(fd)
+                    return b
+                t, b = timed(first4k)
+                first.append(t)
+            finally:
+                m.close()
+            shutil.rmtree(cache2)
+            if i < a.runs - 1:
+                shutil.rmtree(cache)
+
+        # Warm: the complete file through the mount vs the cache file itself.
+        cache = os.path.join(work, "cache%d" % (a.runs - 1))
+        m = Mount(a.hubfs, mnt, cache)
+        try:
+            p = url_path(mnt, url)
+            direct = os.path.join(cache, "checkpoints", big)
+            read_all(p), read_all(direct)
+            rd, rm = [], []
+            for _ in range(a.runs):
+                rd.append(timed(lambda: read_all(direct))[0])
+                rm.append(timed(lambda: read_all(p))[0])
+            sp = url_path(mnt, sd_url)
+            read_all(sp)
+            local_sd = os.path.join(srv, "sd.pth")
+            tl = subprocess.run(["/usr/bin/python3", "-c",
+                                 "import torch, time, sys, statistics\n"
+                                 "def t(p):\n"
+                                 "    s = time.perf_counter(); torch.load(p); return time.perf_counter() - s\n"
+                                 "t(sys.argv[1]); t(sys.argv[2])\n"
+                                 "a = [t(sys.argv[1]) for _ in range(%d)]\n"
+                                 "b = [t(sys.argv[2]) for _ in range(%d)]\n"
+                                 "print(' '.join(map(str, a)), '|', ' '.join(map(str, b)))" % (a.runs, a.runs),
+                                 local_sd, sp], capture_output=True, check=True)
+            la, lb = tl.stdout.decode().split("|")
+            tload_local = [float(x) for x in la.split()]
+            tload_mount = [float(x) for x in lb.split()]
+        finally:
+            m.close()
+
+        print("cold read of the whole file:")
+        line("curl -o FILE (baseline)", curl, curl)
+        r_curl = line("hubfs cat, empty cache", cold, curl, higher_is_better=True)
+        line("torch.hub.download_url_to_file (baseline)", tdl, tdl)
+        r_torch = line("hubfs cat, empty cache", cold, tdl, higher_is_better=True)
+        print("first 4 KiB of a cold file:")
+        line("curl time to first byte (baseline)", curl_first, curl_first)
+        r_first = line("hubfs open+pread(4096)", first, curl_first)
+        print("re-read of the complete file, page cache warm:")
+        line("cache file read directly (baseline)", rd, rd)
+        r_re = line("through the mount", rm, rd, higher_is_better=True)
+        print("torch.load of a %.0f MiB state_dict:" % (os.path.getsize(local_sd) / MiB))
+        line("from local disk (baseline)", tload_local, tload_local)
+        r_load = line("from the mount", tload_mount, tload_local)
+        peak = max(rss) / 1024
+        print("daemon peak RSS while streaming: %.1f MiB" % peak)
+        first_goal = 1.2 * statistics.median(curl_first) + 0.005
+        print("goals:")
+        print("  cold read >= 0.9x curl:                %.2fx %s" % (r_curl, "MET" if r_curl >= 0.9 else "NOT MET"))
+        print("  cold read >= 1.25x download_url_to_file: %.2fx %s" % (r_torch, "MET" if r_torch >= 1.25 else "NOT MET"))
+        print("  first 4 KiB <= 1.2x curl + 5 ms:       %.1f ms vs %.1f ms %s" % (
+            statistics.median(first) * 1000, first_goal * 1000,
+            "MET" if statistics.median(first) <= first_goal else "NOT MET"))
+        print("  re-read >= 0.75x direct:               %.2fx %s" % (r_re, "MET" if r_re >= 0.75 else "NOT MET"))
+        print("  torch.load <= 1.05x local:             %.2fx %s" % (r_load, "MET" if r_load <= 1.05 else "NOT MET"))
+        print("  peak RSS <= 64 MiB:                    %.1f MiB %s" % (peak, "MET" if peak <= 64 else "NOT MET"))
+    finally:
+        nginx.terminate()
+        nginx.wait()
+        if is_mounted(mnt):
+            subprocess.run(["fusermount3", "-uz", mnt])
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
