@@ -37,6 +37,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,12 +118,28 @@ static void *al_calloc(size_t nmemb, size_t size)
 	return calloc(nmemb, size);
 }
 
+/* curl sets its receive buffer's size with realloc: keep large blocks aligned. */
+static void *al_realloc(void *p, size_t n)
+{
+	if (n < ALIGN_FROM || !p)
+		return p ? realloc(p, n) : al_malloc(n);
+	size_t old = malloc_usable_size(p);
+	if (old >= n && ((uintptr_t)p & 4095) == 0)
+		return p;
+	void *q = al_malloc(n);
+	if (!q)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	free(p);
+	return q;
+}
+
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_FAILED_INIT;
 
 static void global_init(void)
 {
-	global_rc = curl_global_init_mem(CURL_GLOBAL_ALL, al_malloc, free, realloc, strdup,
+	global_rc = curl_global_init_mem(CURL_GLOBAL_ALL, al_malloc, free, al_realloc, strdup,
 					 al_calloc);
 	if (global_rc != CURLE_OK)
 		hub_err("libcurl: global init failed: %s", curl_easy_strerror(global_rc));

@@ -65,7 +65,7 @@ static unsigned char *mkfile(const char *name, size_t n, uint64_t seed)
 {
 	char p[300];
 	snprintf(p, sizeof(p), "%s/%s", fx.files, name);
-	unsigned char *data;
+	unsigned char *data = NULL;
 	assert_int_equal(h_make_file(p, n, seed, &data), 0);
 	return data;
 }
@@ -300,7 +300,7 @@ static void test_sha256_vs_sha256sum(void **state)
 	(void)state;
 	char path[300];
 	snprintf(path, sizeof(path), "%s/sha.bin", fx.dir);
-	size_t lens[80];
+	size_t lens[128];
 	size_t nl = 0;
 	for (size_t l = 0; l <= 130; l += (l < 70 ? 1 : 7))
 		lens[nl++] = l;
@@ -309,7 +309,7 @@ static void test_sha256_vs_sha256sum(void **state)
 		lens[nl++] = big[i];
 	bool shani = hub_sha256_use(HUB_SHA256_SHANI) == 0;
 	for (size_t i = 0; i < nl; i++) {
-		unsigned char *data;
+		unsigned char *data = NULL;
 		assert_int_equal(h_make_file(path, lens[i], 100 + i, &data), 0);
 		char cmd[400], want[65] = "";
 		snprintf(cmd, sizeof(cmd), "sha256sum %s", path);
@@ -725,7 +725,7 @@ static void test_bad_sha(void **state)
 		hub_weight_put(f);
 	}
 	char *s = hub_weights_status(w);
-	char want[200];
+	char want[512];
 	snprintf(want, sizeof(want), "failed %s sha256-mismatch %s\n", bad, wurl(bad));
 	assert_non_null(strstr(s, want));
 	free(s);
@@ -1005,6 +1005,12 @@ static int tool_cat(int argc, char **argv)
 	}
 	if (getenv("HUB_TEST_FAST"))
 		set_tuning();
+	if (getenv("HUB_TEST_RECORD_S")) {
+		struct hub_weights_tuning wt;
+		hub_weights_tuning_default(&wt);
+		wt.record_s = atof(getenv("HUB_TEST_RECORD_S"));
+		hub_weights_set_tuning(&wt);
+	}
 	struct hub_weights *w;
 	struct hub_weight *f;
 	int rc = hub_weights_new(&w, argv[2], &o);
@@ -1047,9 +1053,15 @@ static int tool_cat(int argc, char **argv)
 	free(buf);
 	/* the last byte was served: now the verification and the rename */
 	double t1 = h_now();
-	if (!rc && getenv("HUB_TEST_WAIT_COMPLETE"))
-		while (!hub_weight_complete(f))
+	if (!rc && getenv("HUB_TEST_WAIT_COMPLETE")) {
+		char c;
+		while (!hub_weight_complete(f) && hub_weight_read(&c, 1, 0, f) == 1)
 			usleep(1000);
+		if (!hub_weight_complete(f)) {
+			fprintf(stderr, "error: not complete\n");
+			rc = 1;
+		}
+	}
 	double dc = h_now() - t1;
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
