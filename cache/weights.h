@@ -14,6 +14,18 @@
  * its range with a Range request.  One download per file on a host: threads
  * of one mount share it, other processes (another mount on the same cache
  * root) wait for it through the files under <root>/hubfs/weights/.
+ * Rewrite rules (opts->rewrite) apply to every URL before it is fetched;
+ * with opts->offline nothing is ever fetched.  opts must outlive the store.
+ * Design and file formats: the DESIGN comment of cache/weights.c.
+ *
+ * Errors of reads and sizes are the download's: -ENOENT (404/410, or offline
+ * and unknown), -EACCES (401/403), -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH,
+ * -ENETUNREACH, -EPROTO (TLS), -ELOOP (redirects), -ENETDOWN (offline with
+ * bytes missing), -ENOSPC, -EIO (5xx/429 after the retries, a body that
+ * never arrives whole, a failed verification).  A failed download is
+ * remembered for HUB_WEIGHTS_RETRY_S (reads fail at once), then retried by
+ * the next read; a failed verification for HUB_WEIGHTS_BAD_TTL_S, by every
+ * process on the cache root.
  */
 #ifndef HUB_CACHE_WEIGHTS_H
 #define HUB_CACHE_WEIGHTS_H
@@ -27,29 +39,42 @@
 struct hub_weights;
 struct hub_weight;
 
+/* No I/O, no network: files and directories are created on first use. */
 int hub_weights_new(struct hub_weights **out, const char *root, const struct hub_options *opts);
-/* Cancels downloads in flight (their partial state stays for a resume). */
+/* Cancels downloads in flight (their partial state is recorded for a
+ * resume) and joins the module's threads.  No other call on this store or
+ * its files may be running; handles not put are freed too. */
 void hub_weights_free(struct hub_weights *w);
 
 /* The cache name torch.hub would use for url (basename of the URL's path,
- * query and fragment removed).  -EINVAL if it has none or it is not a valid
- * file name. */
+ * query and fragment removed; no percent-decoding, as torch.hub).  -EINVAL if
+ * it has none or it is not a valid file name ("", ".", "..", control
+ * characters, longer than NAME_MAX), -ENAMETOOLONG if outsz is too small.
+ * A name matching torch's HASH_REGEX (-([a-f0-9]*)\.) is verified: the
+ * file's sha256 must start with that group. */
 int hub_weights_name(char *out, size_t outsz, const char *url);
 
-/* The handle for url (no network).  Reference counted; every get needs a put. */
+/* The handle for url (no network).  Reference counted; every get needs a put;
+ * the last put closes the file's descriptors (downloads go on).  Handles are
+ * per name: a second URL with the same name gets the first URL's file (as
+ * in torch.hub's checkpoints/ directory), with a warning. */
 int hub_weights_get(struct hub_weight **out, struct hub_weights *w, const char *url);
 void hub_weight_put(struct hub_weight *f);
 const char *hub_weight_name(const struct hub_weight *f);
 
-/* The file's true size: from the complete file, the partial record, or an
- * HTTP HEAD (remembered on disk).  May use the network (bounded by the
- * timeouts); offline and unknown: -ENOENT. */
+/* The file's true size: from the complete file, the HEAD results remembered
+ * on disk, or an HTTP HEAD (then remembered; a refused HEAD falls back to a
+ * 1-byte ranged GET).  When the server tells no size at all, the file is
+ * downloaded to learn it.  May use the network (bounded by the timeouts);
+ * offline and unknown: -ENOENT. */
 int hub_weight_size(uint64_t *out, struct hub_weight *f);
 
 /* Read up to size bytes at off into buf, starting or joining the download
- * and waiting only for this range.  Returns the number of bytes (0 at EOF)
- * or -errno: -EIO when the download failed for good or the file failed
- * verification, -ETIMEDOUT when the range did not arrive in time. */
+ * and waiting only for this range (all of it, short only at EOF).  Returns
+ * the number of bytes (0 at EOF) or -errno: the download's error (above),
+ * -EIO when the file failed verification, -ETIMEDOUT when no byte of the
+ * file arrived for HUB_WEIGHTS_READ_STALL_S.  With verify=strict, waits
+ * until the file is complete and verified.  Thread-safe. */
 ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f);
 
 /* 1 when the file is complete and verified in checkpoints/ (reads are then
@@ -57,8 +82,13 @@ ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f)
 int hub_weight_complete(struct hub_weight *f);
 
 /* Downloads in flight and recent failures, for /.hubfs/downloads: one line
- * per file, "name done total rate_bytes_per_s url" (total 0 if unknown),
- * then "failed name reason url" lines.  malloc'd. */
+ * per file, "name done total rate_bytes_per_s url" (total 0 if unknown; also
+ * for a download another process holds, as this one sees it), then
+ * "failed name reason url" lines, reason one word: not-found, forbidden,
+ * timeout, connection-refused, unreachable, tls-error, too-many-redirects,
+ * offline, disk-full, changed-upstream, io-error, sha256-mismatch,
+ * size-mismatch.  A later success of the name removes its failed line.
+ * malloc'd, "" when idle; NULL on ENOMEM. */
 char *hub_weights_status(struct hub_weights *w);
 
 /* Timeouts and thresholds; defaults from fs/limits.h (HUB_WEIGHTS_*).  Tests

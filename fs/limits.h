@@ -204,7 +204,8 @@
 /* Attempts of one request that bring no new byte (5xx, 429, cut or stalled
  * connections) before it fails; an attempt that brings bytes resets the
  * count, so a connection cut every few MB still completes.  With the backoff
- * below, a dead server fails in about 15 s. */
+ * below, a server answering 503 fails in 4 to 8 s, one that stalls in about
+ * 5 x HUB_HTTP_STALL_S. */
 #ifndef HUB_HTTP_RETRIES
 #define HUB_HTTP_RETRIES 5
 #endif
@@ -255,10 +256,11 @@
 #define HUB_WEIGHTS_RANGE_MAX (32u << 20)
 #endif
 /* A read waiting for its range fails with ETIMEDOUT when no byte of the
- * file arrived for this long: longer than the HTTP stall timeout plus its
- * retries, so a download that is retrying is not abandoned by its readers. */
+ * file arrived for this long: longer than a download stalling through all
+ * its retries (5 x 30 s + backoff), so readers see the download's own error
+ * rather than abandoning it while it retries. */
 #ifndef HUB_WEIGHTS_READ_STALL_S
-#define HUB_WEIGHTS_READ_STALL_S 120
+#define HUB_WEIGHTS_READ_STALL_S 180
 #endif
 /* The record of present ranges is rewritten (after fdatasync of the data)
  * at most this often while downloading: what a kill -9 or power loss costs
@@ -294,8 +296,8 @@
 #ifndef HUB_WEIGHTS_FAILED_MAX
 #define HUB_WEIGHTS_FAILED_MAX 32
 #endif
-/* Page-aligned buffer for hashing a file back from disk (verification of
- * the bytes not hashed while streaming). */
+/* Page-aligned buffer of the sha256 thread, which reads the file back
+ * from the page cache behind the download. */
 #ifndef HUB_WEIGHTS_IO_BUFFER
 #define HUB_WEIGHTS_IO_BUFFER (1u << 20)
 #endif

@@ -41,8 +41,9 @@ static inline double h_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* 0 or -1; the server serves the files of root. */
-static inline int srv_start(struct srv *s, const char *root)
+/* 0 or -1; the server serves the files of root (over TLS when cert/key). */
+static inline int srv_start_tls(struct srv *s, const char *root, const char *cert,
+				const char *key)
 {
 	memset(s, 0, sizeof(*s));
 	snprintf(s->root, sizeof(s->root), "%s", root);
@@ -60,8 +61,12 @@ static inline int srv_start(struct srv *s, const char *root)
 		int nul = open("/dev/null", O_WRONLY);
 		if (nul >= 0)
 			dup2(nul, 1);
-		execl(HARNESS_PYTHON, HARNESS_PYTHON, HARNESS_HTTPD, "--root", root, "--port-file",
-		      portfile, (char *)NULL);
+		if (cert)
+			execl(HARNESS_PYTHON, HARNESS_PYTHON, HARNESS_HTTPD, "--root", root,
+			      "--port-file", portfile, "--cert", cert, "--key", key, (char *)NULL);
+		else
+			execl(HARNESS_PYTHON, HARNESS_PYTHON, HARNESS_HTTPD, "--root", root,
+			      "--port-file", portfile, (char *)NULL);
 		_exit(127);
 	}
 	s->pid = pid;
@@ -71,7 +76,8 @@ static inline int srv_start(struct srv *s, const char *root)
 			int ok = fscanf(f, "%d", &s->port) == 1;
 			fclose(f);
 			if (ok) {
-				snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", s->port);
+				snprintf(s->base, sizeof(s->base), "%s://%s:%d", cert ? "https" : "http",
+					 cert ? "localhost" : "127.0.0.1", s->port);
 				unlink(portfile);
 				return 0;
 			}
@@ -84,6 +90,11 @@ static inline int srv_start(struct srv *s, const char *root)
 		usleep(10000);
 	}
 	return -1;
+}
+
+static inline int srv_start(struct srv *s, const char *root)
+{
+	return srv_start_tls(s, root, NULL, NULL);
 }
 
 static inline void srv_stop(struct srv *s)

@@ -31,7 +31,8 @@ Modes and their parameters:
   badrange               a 206 whose Content-Range starts 1 byte later than asked
 Also: /r/<path> always redirects (302) to /<path>.
 
-Usage: httpd.py --root DIR [--port 0] [--port-file FILE]
+Usage: httpd.py --root DIR [--port 0] [--port-file FILE] [--cert PEM --key PEM]
+With --cert/--key it speaks HTTPS (for the TLS verification tests).
 The port actually bound is printed on stdout (and written to --port-file).
 """
 import argparse
@@ -295,8 +296,15 @@ def main():
     ap.add_argument("--root", required=True)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
     a = ap.parse_args()
     srv = Server(("127.0.0.1", a.port), Handler)
+    if a.cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.cert, a.key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.state = State(a.root)
     port = srv.server_address[1]
     if a.port_file:

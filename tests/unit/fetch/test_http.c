@@ -3,8 +3,8 @@
  * HEAD (size, ETag, redirects, refused HEAD), ranged GETs, every fault mode
  * of the server (cut body, 503 then 200, 429 with Retry-After, stall, no
  * Content-Length, chunked, ignored Range, bad Content-Range), the errno of
- * each failure, ETag and size changes (-ESTALE), cancellation, and
- * connection refused.  Timeouts are lowered with hub_http_set_tuning so
+ * each failure, ETag and size changes (-ESTALE), cancellation, connection
+ * refused, and TLS verification (a self-signed server is refused).  Timeouts are lowered with hub_http_set_tuning so
  * every case ends in a second or two.
  */
 #include <arpa/inet.h>
@@ -423,6 +423,33 @@ static void test_refused(void **state)
 	assert_int_equal(hub_http_head(&m, fx.h, "ftp://127.0.0.1/x"), -EINVAL);
 }
 
+static void test_tls_verified(void **state)
+{
+	(void)state;
+	/* a self-signed certificate: refused (TLS is verified), never downgraded */
+	if (h_sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem "
+		 "-days 2 -subj /CN=localhost >/dev/null 2>&1",
+		 fx.dir)) {
+		skip();
+	}
+	char cert[128], key[128];
+	snprintf(cert, sizeof(cert), "%s/cert.pem", fx.dir);
+	snprintf(key, sizeof(key), "%s/key.pem", fx.dir);
+	struct srv tls;
+	assert_int_equal(srv_start_tls(&tls, fx.files, cert, key), 0);
+	char u[160];
+	snprintf(u, sizeof(u), "%s/a.bin", tls.base);
+	struct hub_http_meta m;
+	assert_int_equal(hub_http_head(&m, fx.h, u), -EPROTO);
+	struct col c;
+	col_init(&c, SIZE_A);
+	struct hub_http_get g = {.url = u, .sink = col_sink, .ctx = &c};
+	assert_int_equal(hub_http_get(NULL, fx.h, &g), -EPROTO);
+	assert_int_equal(c.delivered, 0);
+	free(c.buf);
+	srv_stop(&tls);
+}
+
 struct bg {
 	const char *path;
 	struct col c;
@@ -515,6 +542,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_redirect_get, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_verified, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel, setup, teardown),
 	};
