@@ -7,11 +7,13 @@
  *   <root>/checkpoints/N  the complete, verified file (torch.hub's path).
  *   N.part   the partial data, a sparse file written at the file's offsets.
  *   N.ranges the record of byte ranges present in N.part (text, replaced
- *            atomically).  It names N.part's inode, size and ETag: a record
- *            of another inode or ETag claims nothing.  It is written only
- *            after an fdatasync of N.part that followed the snapshot of the
- *            ranges it claims, so it never claims a byte that was not
- *            written and synced, whatever the kill -9 or power-loss timing.
+ *            atomically).  It names N.part's identity (inode number and
+ *            birth time), the size and the ETag: a record of another N.part
+ *            or ETag claims nothing.  It is written only after an fdatasync
+ *            of N.part that followed the snapshot of the ranges it claims,
+ *            so it never claims a byte that was not written and synced,
+ *            whatever the kill -9 or power-loss timing.  It is removed
+ *            before N.part is renamed or removed, never after.
  *   N.head   HEAD results (url, size, ETag) and a failed verification with
  *            its time (JSON, replaced atomically).
  *   N.lock   flock: held by the one process downloading N.  Its first page
@@ -23,7 +25,10 @@
  * module, joined at the next start or at free) is either
  *   the holder: it holds N.lock and fetches the holes of N.part in order,
  *     from the start, one GET per hole, into N.part; then verifies (size,
- *     sha256 prefix), fsyncs and renames N.part to checkpoints/N; or
+ *     sha256 prefix), fsyncs and renames N.part to checkpoints/N.  For a
+ *     name carrying a hash, a second thread (lower priority) computes the
+ *     sha256 behind the download, reading N.part back from the page cache,
+ *     so that hashing (slower than loopback HTTP) never slows the stream;
  *   a follower: another process holds N.lock; it watches N.ranges, N.head
  *     and the shared page every poll_s, and takes over when the flock is
  *     free (the holder finished, failed, or died: flock dies with it).
@@ -39,8 +44,10 @@
  *   w->fail_lock the ring of recent failures (a leaf).
  *   f->lock     everything of one file marked "f->lock" below; held for
  *               in-memory work and small metadata I/O, never across HTTP or
- *               bulk reads/writes.  f->cond is broadcast on every change
- *               (bytes present, size known, state).
+ *               bulk reads/writes.  f->cond is broadcast on every change of
+ *               state (size known, complete, failed, far bytes, another
+ *               process's bytes); the sequential stream broadcasts only when
+ *               it passes f->wake_at, the lowest offset a waiter needs.
  *   Order: w->lock before f->lock before w->fail_lock.
  *   f->refs is atomic: the last put closes the file's descriptors.
  * A flusher thread per store rewrites records of files with new bytes every
@@ -2016,6 +2023,16 @@ ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f)
 		if (check_complete(f)) {
 			if (f->ck_fd < 0) {
 				f->ck_fd = open(f->ck_path, O_RDONLY | O_CLOEXEC);
+				if (f->ck_fd < 0 && errno == ENOENT) {
+					/* removed from checkpoints/ by hand: download it again */
+					f->complete = false;
+					f->loaded = false;
+					rset_clear(&f->have);
+					part_retire(f);
+					f->part_id = 0;
+					load(f);
+					continue;
+				}
 				if (f->ck_fd < 0) {
 					rc = -errno;
 					break;

@@ -391,6 +391,14 @@ static void test_cold_read(void **state)
 	assert_string_equal(s, "");
 	free(s);
 	hub_weight_put(f);
+	/* removed from checkpoints/ by hand: downloaded again */
+	assert_int_equal(unlink(ckpath("cold.bin")), 0);
+	f = wget(w, "cold.bin");
+	assert_read_equals(f, src, n);
+	assert_true(wait_complete(f, 5));
+	assert_file_equals(ckpath("cold.bin"), src, n);
+	assert_int_equal(served("cold.bin"), 2 * (long long)n);
+	hub_weight_put(f);
 	hub_weights_free(w);
 	free(src);
 }
