@@ -67,6 +67,21 @@ static int cmp_view(const void *a, const void *b)
 	return strcmp(((const struct hub_view *)a)->name, ((const struct hub_view *)b)->name);
 }
 
+/* Sort a finished directory by name and drop repeated names (the first in
+ * sorted order stays), so hub_view_child can bsearch it. */
+static void sort_unique(struct hub_view *dir)
+{
+	qsort(dir->kids, dir->n, sizeof(*dir->kids), cmp_view);
+	size_t u = 0;
+	for (size_t i = 0; i < dir->n; i++) {
+		if (u && !strcmp(dir->kids[u - 1].name, dir->kids[i].name))
+			view_dispose(&dir->kids[i]);
+		else
+			dir->kids[u++] = dir->kids[i];
+	}
+	dir->n = u;
+}
+
 /* A JSON array of strings as lines ("a\nb\n"); "" when empty. */
 static char *lines_of(const cJSON *arr)
 {
@@ -204,15 +219,7 @@ static int add_weights_dir(struct hub_view *parent, const struct wname *w, size_
 		if (!f || !(f->url = strdup(e->url)))
 			return -ENOMEM;
 	}
-	qsort(dir->kids, dir->n, sizeof(*dir->kids), cmp_view);
-	size_t u = 0;
-	for (size_t k = 0; k < dir->n; k++) {
-		if (u && !strcmp(dir->kids[u - 1].name, dir->kids[k].name))
-			view_dispose(&dir->kids[k]);
-		else
-			dir->kids[u++] = dir->kids[k];
-	}
-	dir->n = u;
+	sort_unique(dir);
 	return 0;
 }
 
@@ -245,16 +252,7 @@ static int add_entrypoints(struct hub_view *root, const cJSON *eps, const struct
 		if (weights && add_weights_dir(e, w, nw, cJSON_IsArray(ew) ? ew : NULL))
 			return -ENOMEM;
 	}
-	qsort(dir->kids, dir->n, sizeof(*dir->kids), cmp_view);
-	/* Names are unique in a Python namespace; drop repeats all the same. */
-	size_t u = 0;
-	for (size_t i = 0; i < dir->n; i++) {
-		if (u && !strcmp(dir->kids[u - 1].name, dir->kids[i].name))
-			view_dispose(&dir->kids[i]);
-		else
-			dir->kids[u++] = dir->kids[i];
-	}
-	dir->n = u;
+	sort_unique(dir); /* names are unique in a Python namespace; repeats dropped all the same */
 	return 0;
 }
 
@@ -302,7 +300,7 @@ int hub_view_from_json(struct hub_view **out, const char *sha, const char *json)
 		hub_view_free(root);
 		return rc;
 	}
-	qsort(root->kids, root->n, sizeof(*root->kids), cmp_view);
+	sort_unique(root);
 	*out = root;
 	return 0;
 }
