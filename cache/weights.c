@@ -1716,7 +1716,8 @@ static void inflight_remove(struct hub_weight *f, uint64_t a, uint64_t b)
 
 /* f->lock held (dropped across the request).  Fetch [a, ...) for a read
  * far ahead of the sequential download. */
-static int far_fetch(struct hub_weight *f, uint64_t a, uint64_t end, const struct hub_weights_tuning *t)
+static int far_fetch(struct hub_weight *f, uint64_t a, uint64_t end,
+		     const struct hub_weights_tuning *t)
 {
 	uint64_t chunk = t->range_min;
 	if (a == f->far_end && f->far_chunk) {

@@ -4,8 +4,9 @@
  * of the server (cut body, 503 then 200, 429 with Retry-After, stall, no
  * Content-Length, chunked, ignored Range, bad Content-Range), the errno of
  * each failure, ETag and size changes (-ESTALE), cancellation, connection
- * refused, and TLS verification (a self-signed server is refused).  Timeouts are lowered with hub_http_set_tuning so
- * every case ends in a second or two.
+ * refused, and TLS verification (a self-signed server is refused).
+ * Timeouts are lowered with hub_http_set_tuning so every case ends in a
+ * second or two.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
