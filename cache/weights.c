@@ -57,6 +57,7 @@
 #include "cache/weights.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -377,6 +378,7 @@ struct hub_weight {
 	struct hub_weights *w;
 	struct hub_weight *next; /* w->lock */
 	char *url, *fetch_url, *name;
+	char *base;              /* sidecar files' base name (side_base) */
 	char *ck_path, *part_path, *rec_path, *head_path, *lock_path;
 	char hash_prefix[HUB_SHA256_HEX_LEN + 1]; /* "" when the name carries none */
 	int refs;                                 /* __atomic */
@@ -1009,7 +1011,11 @@ static void flush_record(struct hub_weight *f)
 		    rec.size_known == size_known && rec.size == size && !strcmp(rec.etag, etag))
 			rset_union(&snap, &rec.r);
 		rset_dispose(&rec.r);
-		rc = record_write(f->rec_path, id, size_known, size, etag, &snap);
+		struct stat st;
+		if (stat(f->ck_path, &st) == 0)
+			rc = 0; /* completed meanwhile (by another process): no record */
+		else
+			rc = record_write(f->rec_path, id, size_known, size, etag, &snap);
 	}
 
 	pthread_mutex_lock(&f->lock);
@@ -1363,6 +1369,39 @@ static int reset_partial(struct dl *d)
 	return 0;
 }
 
+/* Remove the temporary files of atomic writes of N.ranges and N.head
+ * ("N.ranges.tmp.XXXXXX") that a killed process left, older than max_age
+ * seconds (0: all; only once the download is over, when no other process
+ * writes them any more). */
+static void remove_temps(struct hub_weight *f, double max_age)
+{
+	DIR *dir = opendir(f->w->dir);
+	if (!dir)
+		return;
+	const char *kinds[] = {".ranges.tmp.", ".head.tmp."};
+	size_t bl = strlen(f->base);
+	double now = real_now();
+	struct dirent *e;
+	while ((e = readdir(dir))) {
+		if (strncmp(e->d_name, f->base, bl))
+			continue;
+		for (int k = 0; k < 2; k++) {
+			size_t kl = strlen(kinds[k]);
+			const char *rest = e->d_name + bl + kl;
+			/* mkostemp's six characters, nothing more (not another name's file) */
+			if (strncmp(e->d_name + bl, kinds[k], kl) || strlen(rest) != 6 ||
+			    strchr(rest, '.'))
+				continue;
+			struct stat st;
+			if (max_age > 0 && (fstatat(dirfd(dir), e->d_name, &st, 0) ||
+					    now - (double)st.st_mtime < max_age))
+				continue;
+			unlinkat(dirfd(dir), e->d_name, 0);
+		}
+	}
+	closedir(dir);
+}
+
 /* f->lock held: discard a file that failed verification. */
 static void mark_bad(struct hub_weight *f, const char *reason)
 {
@@ -1468,6 +1507,7 @@ static int finalize(struct dl *d)
 		f->complete = true;
 	}
 	unlink(f->head_path);
+	remove_temps(f, 0);
 	unlink(f->lock_path); /* we hold it: the next holder checks the path's inode */
 	fail_clear(w, f);
 	pthread_cond_broadcast(&f->cond);
@@ -1486,6 +1526,7 @@ static int hold_inner(struct dl *d)
 	uint64_t last_a = UINT64_MAX;
 	/* what the previous holder (maybe killed) left: records and its stream */
 	follow(d);
+	remove_temps(f, 60);
 	if (!f->size_known && !offline) {
 		int rc = ensure_head(f);
 		if (rc)
@@ -1837,6 +1878,7 @@ static void weight_free(struct hub_weight *f)
 	free(f->url);
 	free(f->fetch_url);
 	free(f->name);
+	free(f->base);
 	free(f->ck_path);
 	free(f->part_path);
 	free(f->rec_path);
@@ -1864,7 +1906,8 @@ static struct hub_weight *weight_new(struct hub_weights *w, const char *url, con
 	char fetch[HUB_URL_MAX];
 	f->url = strdup(url);
 	f->name = strdup(name);
-	if (!f->url || !f->name || hub_options_rewrite(fetch, sizeof(fetch), w->opts, url) < 0 ||
+	f->base = strdup(base);
+	if (!f->url || !f->name || !f->base || hub_options_rewrite(fetch, sizeof(fetch), w->opts, url) < 0 ||
 	    !(f->fetch_url = strdup(fetch)) || asprintf(&f->ck_path, "%s/%s", w->ckdir, name) < 0 ||
 	    asprintf(&f->part_path, "%s/%s.part", w->dir, base) < 0 ||
 	    asprintf(&f->rec_path, "%s/%s.ranges", w->dir, base) < 0 ||
