@@ -179,7 +179,9 @@ def test_far_read_does_not_wait_for_the_download(env):
     assert took < 10, "the end of a 64 MiB file at 2 MiB/s took %.1fs: it waited" % took
 
 
-def test_wrong_hash_is_eio_and_nothing_is_kept(env):
+def test_wrong_hash_is_reported_and_nothing_is_kept(env):
+    """verify=stream: reads may return bytes while the hash is computed; the
+    mismatch is then reported and nothing reaches checkpoints/."""
     name, data = make_weight(env["files"], "bad", MiB, 6, good_hash=False)
     m = env["mount"]()
     p = url_path(m, env["srv"].url(name))
@@ -187,9 +189,29 @@ def test_wrong_hash_is_eio_and_nothing_is_kept(env):
     def read_all():
         with open(p, "rb") as f:
             return f.read()
-    err = harness.errno_of(read_all, timeout=60)
-    assert err == 5, "reading a file whose sha256 does not match its name: errno %r" % err
+    harness.errno_of(read_all, timeout=60)
+
+    def reported():
+        text = harness.read_file(m.p(".hubfs", "downloads")).decode()
+        return any(line.startswith("failed " + name) for line in text.splitlines())
+    harness.poll_until(reported, 20, what="the verification failure in /.hubfs/downloads")
     assert not os.path.exists(os.path.join(env["cache"], "checkpoints", name))
+
+
+def test_wrong_hash_is_eio_with_verify_strict(env):
+    name, data = make_weight(env["files"], "bads", MiB, 15, good_hash=False)
+    m = env["mount"](",verify=strict")
+    p = url_path(m, env["srv"].url(name))
+
+    def read_all():
+        with open(p, "rb") as f:
+            return f.read()
+    err = harness.errno_of(read_all, timeout=60)
+    assert err == 5, "verify=strict read of a file whose sha256 does not match its name: errno %r" % err
+    assert not os.path.exists(os.path.join(env["cache"], "checkpoints", name))
+    # A good file still reads under strict.
+    good, gdata = make_weight(env["files"], "goods", MiB, 16)
+    assert harness.read_file(url_path(m, env["srv"].url(good)), timeout=60) == gdata
 
 
 def test_torch_hub_file_is_used_without_network_and_torch_uses_ours(env):
