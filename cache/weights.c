@@ -396,6 +396,8 @@ struct hub_weight {
 	uint64_t size;
 	char etag[HUB_HTTP_HEADER_MAX];
 	bool head_busy, head_done;
+	bool head_dirty;         /* N.head to be written (by the flusher: an fsync
+				  * must not delay the first byte) */
 	struct rset have;        /* bytes present in N.part (written) */
 	struct rset inflight;    /* far reads being fetched in this process */
 	bool dirty;              /* `have` holds bytes not in N.ranges yet */
@@ -716,6 +718,7 @@ static int sidecar_read(struct sidecar *out, const char *path)
 /* f->lock held.  Small: the lock is kept across the atomic write. */
 static int sidecar_write(struct hub_weight *f, const char *bad)
 {
+	f->head_dirty = false;
 	cJSON *j = cJSON_CreateObject();
 	if (!j)
 		return -ENOMEM;
@@ -983,6 +986,8 @@ static void load(struct hub_weight *f)
  * write the record: it never claims a byte written after the sync. */
 static void flush_record(struct hub_weight *f)
 {
+	if (f->head_dirty && !f->complete)
+		sidecar_write(f, NULL);
 	if (!f->dirty || f->part_fd < 0 || f->flushing)
 		return;
 	struct rset snap = {0};
@@ -1088,7 +1093,7 @@ static int ensure_head(struct hub_weight *f)
 			f->size_known = true;
 			f->size = m->size;
 			snprintf(f->etag, sizeof(f->etag), "%s", m->etag);
-			sidecar_write(f, NULL);
+			f->head_dirty = true;
 		}
 	}
 	free(m);
@@ -1300,7 +1305,7 @@ static int seq_meta(void *ctx, const struct hub_http_meta *m)
 		f->size_known = true;
 		f->size = m->size;
 		snprintf(f->etag, sizeof(f->etag), "%s", m->etag);
-		sidecar_write(f, NULL);
+		f->head_dirty = true;
 		pthread_cond_broadcast(&f->cond);
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -1507,6 +1512,7 @@ static int finalize(struct dl *d)
 		f->complete = true;
 	}
 	unlink(f->head_path);
+	f->head_dirty = false;
 	remove_temps(f, 0);
 	unlink(f->lock_path); /* we hold it: the next holder checks the path's inode */
 	fail_clear(w, f);
@@ -1566,6 +1572,8 @@ static int hold_inner(struct dl *d)
 		d->fd = f->part_fd;
 		f->seq_pos = a;
 		f->streaming = true;
+		if (!f->dirty)
+			f->flushed_t = mono_now(); /* the first record record_s from now */
 		live_publish(d->live, f->part_id, a, a);
 		struct hub_http_get g = {
 			.url = f->fetch_url,
@@ -1592,7 +1600,7 @@ static int hold_inner(struct dl *d)
 			/* no length anywhere: the end of the body was the end */
 			f->size_known = true;
 			f->size = m->size;
-			sidecar_write(f, NULL);
+			f->head_dirty = true;
 			pthread_cond_broadcast(&f->cond);
 		}
 		free(m);
@@ -2206,6 +2214,8 @@ static void flush_all(struct hub_weights *w, bool force)
 	for (size_t i = 0; i < n; i++) {
 		struct hub_weight *f = v[i];
 		pthread_mutex_lock(&f->lock);
+		if (f->head_dirty && !f->complete && !f->bad)
+			sidecar_write(f, NULL);
 		if (f->dirty && f->part_fd >= 0 && (force || mono_now() - f->flushed_t >= rec_s))
 			flush_record(f);
 		else if (f->holder && f->part_fd >= 0)

@@ -60,5 +60,5 @@ mib = float(sys.argv[2])
 m = st.median
 print("median: curl -o %.3f s (%.0f MiB/s); engine last byte %.3f s (%.0f MiB/s), complete %.3f s; ratio %.2f"
       % (m(c), mib / m(c), m(e), mib / m(e), m(ec), m(c) / m(e)))
-print("first byte: curl %.2f ms, engine first 1 MiB read %.2f ms; engine max RSS %d KiB" % (m(cf), m(ef), max(rss)))
+print("first byte: curl %.2f ms, engine first 4 KiB read %.2f ms; engine max RSS %d KiB" % (m(cf), m(ef), max(rss)))
 PY

@@ -15,8 +15,11 @@
  *
  * Also a tool, for tests/weights/test_engine.py and the benchmark:
  *   test_weights cat ROOT URL OUT [strict] [offline]
- * reads URL through a store on ROOT with 1 MiB reads into OUT (or
- * /dev/null) and prints "bytes=N seconds=S first_byte_ms=M maxrss_kb=K".
+ * reads URL through a store on ROOT (4 KiB, then 1 MiB reads) into OUT (or
+ * /dev/null) and prints "bytes=N seconds=S first_byte_ms=M (the first 4 KiB)
+ * complete_after=S maxrss_kb=K rate_mib_s=R".  Environment: HUB_TEST_FAST
+ * (the unit tests' short timeouts), HUB_TEST_WAIT_COMPLETE (wait until the
+ * file is verified and in checkpoints/), HUB_TEST_RECORD_S.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -1038,7 +1041,8 @@ static int tool_cat(int argc, char **argv)
 	double t0 = h_now(), first = -1;
 	uint64_t off = 0;
 	for (;;) {
-		ssize_t n = hub_weight_read(buf, bs, (off_t)off, f);
+		/* the first read is 4 KiB, as a reader's first page */
+		ssize_t n = hub_weight_read(buf, off ? bs : 4096, (off_t)off, f);
 		if (n < 0) {
 			fprintf(stderr, "error: read at %llu: %s\n", (unsigned long long)off,
 				strerror((int)-n));
