@@ -4,8 +4,8 @@
 # nginx on loopback.  Runs interleaved, prints each run and the medians.
 #   tests/weights/bench.sh BUILD_DIR [SIZE_MIB] [RUNS]
 # BUILD_DIR should be an optimized build (RelWithDebInfo).  Needs /usr/sbin/nginx.
-# NAME=big-<hex> (env) makes the engine verify a sha256 prefix as for torch's
-# name-<hash>.ext files: the file is then named after its own digest.
+# HUB_BENCH_HASHED=1 names the file big-<sha256 prefix>.bin, so that the
+# engine verifies it as torch's name-<hash>.ext files.
 set -eu
 build=${1:?usage: bench.sh BUILD_DIR [SIZE_MIB] [RUNS]}
 size=${2:-1024}
@@ -15,6 +15,11 @@ work=${HUB_BENCH_DIR:-/work/bench-w}
 mkdir -p "$work/srv" "$work/nginx"
 f="$work/srv/big_$size.bin"
 [ -f "$f" ] || head -c $((size * 1048576)) /dev/urandom > "$f"
+name=big_$size.bin
+if [ "${HUB_BENCH_HASHED:-0}" = 1 ]; then
+	name=big-$(sha256sum "$f" | cut -c1-8).bin
+	ln -f "$f" "$work/srv/$name"
+fi
 port=18181
 cat > "$work/nginx/nginx.conf" <<CONF
 daemon off;
@@ -33,7 +38,7 @@ CONF
 ng=$!
 trap 'kill $ng 2>/dev/null; rm -rf "$work/cache" "$work/curl.out"' EXIT
 sleep 0.5
-url=http://127.0.0.1:$port/big_$size.bin
+url=http://127.0.0.1:$port/$name
 cat "$f" > /dev/null # the server's file in the page cache for both
 : > "$work/results"
 i=0
