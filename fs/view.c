@@ -71,6 +71,8 @@ static int cmp_view(const void *a, const void *b)
  * sorted order stays), so hub_view_child can bsearch it. */
 static void sort_unique(struct hub_view *dir)
 {
+	if (dir->n < 2)
+		return; /* kids may be NULL, which qsort must not see */
 	qsort(dir->kids, dir->n, sizeof(*dir->kids), cmp_view);
 	size_t u = 0;
 	for (size_t i = 0; i < dir->n; i++) {
