@@ -66,6 +66,13 @@ integration() { # integration DIR
 	rc=$?
 	# 5 = no tests collected: that is a failure, not a pass
 	[ "$rc" = 5 ] && echo "run_all: pytest collected no tests"
+	[ "$rc" = 0 ] || return 1
+	# The weight engine's process-level tests (kill -9, several processes),
+	# driven through the test_weights tool of the same build.
+	HUBFS_TEST_WEIGHTS="$ROOT/$1/tests/test_weights" timeout -k 30 "$SUITE_TIMEOUT" \
+		"$PY" -m pytest "$ROOT/tests/weights" -v -p no:cacheprovider
+	rc=$?
+	[ "$rc" = 5 ] && echo "run_all: pytest collected no weights tests"
 	[ "$rc" = 0 ]
 }
 
