@@ -11,6 +11,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+int hub_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = fsync(fd) ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
 static int fsync_parent(const char *path)
 {
 	char dir[PATH_MAX];
@@ -24,12 +34,7 @@ static int fsync_parent(const char *path)
 		return -ENAMETOOLONG;
 	memcpy(dir, path, n);
 	dir[n] = '\0';
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) ? -errno : 0;
-	close(fd);
-	return rc;
+	return hub_fsync_dir(dir);
 }
 
 int hub_file_write_atomic(const char *path, const void *data, size_t len)

@@ -15,6 +15,8 @@ int hub_file_write_atomic(const char *path, const void *data, size_t len);
 /* Read a whole file of at most cap bytes into a malloc'd, NUL-terminated
  * buffer.  -ENOENT, -EFBIG when larger than cap, other -errno. */
 int hub_file_read(char **out, size_t *out_len, const char *path, size_t cap);
+/* fsync a directory (after a rename or unlink in it).  0 or -errno. */
+int hub_fsync_dir(const char *dir);
 /* mkdir -p with mode 0777 (minus umask).  0 or -errno. */
 int hub_mkdir_p(const char *path);
 /* Open (creating) path and take an exclusive flock on it; returns the fd or -errno. */

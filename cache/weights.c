@@ -364,6 +364,9 @@ struct hub_weights {
 	pthread_mutex_t fail_lock;
 	struct fail_ent fails[HUB_WEIGHTS_FAILED_MAX]; /* fail_lock: ring */
 	size_t fail_next;
+	/* set once before use: told of every discarded file (see weights.h) */
+	void (*on_discard)(void *arg, const char *name);
+	void *on_discard_arg;
 };
 
 /* Stamp of a small file, to re-read it only when it changed. */
@@ -477,16 +480,6 @@ static bool stamp_eq(const struct stamp *a, const struct stamp *b)
 {
 	return a->exists == b->exists && a->ino == b->ino && a->size == b->size &&
 	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) ? -errno : 0;
-	close(fd);
-	return rc;
 }
 
 /* Identity of an inode instance: its number and, where the file system
@@ -932,6 +925,9 @@ static void adopt_sidecar(struct hub_weight *f)
 		pthread_cond_broadcast(&f->cond);
 	}
 	if (sc.bad[0] && real_now() < sc.bad_time + tun().bad_ttl_s) {
+		/* another process discarded it: pages this mount served are void */
+		if (!f->bad && f->w->on_discard)
+			f->w->on_discard(f->w->on_discard_arg, f->name);
 		f->bad = true;
 		f->bad_until = sc.bad_time + tun().bad_ttl_s;
 		pthread_cond_broadcast(&f->cond);
@@ -1418,6 +1414,8 @@ static void mark_bad(struct hub_weight *f, const char *reason)
 	f->bad_until = real_now() + tun().bad_ttl_s;
 	sidecar_write(f, reason);
 	pthread_cond_broadcast(&f->cond);
+	if (f->w->on_discard)
+		f->w->on_discard(f->w->on_discard_arg, f->name);
 }
 
 /* f->lock held (dropped while hashing).  All bytes present: verify, sync,
@@ -1508,7 +1506,7 @@ static int finalize(struct dl *d)
 			f->dirty = true;
 			return rc;
 		}
-		fsync_dir(w->ckdir);
+		hub_fsync_dir(w->ckdir);
 		f->complete = true;
 	}
 	unlink(f->head_path);
@@ -2242,6 +2240,13 @@ static void *flusher_main(void *arg)
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
+}
+
+void hub_weights_set_discard_hook(struct hub_weights *w, void (*cb)(void *arg, const char *name),
+				  void *arg)
+{
+	w->on_discard = cb;
+	w->on_discard_arg = arg;
 }
 
 void hub_weights_free(struct hub_weights *w)

@@ -46,6 +46,14 @@ int hub_weights_new(struct hub_weights **out, const char *root, const struct hub
  * its files may be running; handles not put are freed too. */
 void hub_weights_free(struct hub_weights *w);
 
+/* cb(arg, name) is called whenever the bytes of file name are discarded
+ * (verification failed here or in another process), so that whoever served
+ * them can drop its copies (the FUSE layer invalidates the kernel's pages).
+ * It runs with the file's lock held: it must only queue the work.  Set once,
+ * before any other use of the store. */
+void hub_weights_set_discard_hook(struct hub_weights *w, void (*cb)(void *arg, const char *name),
+				  void *arg);
+
 /* The cache name torch.hub would use for url (basename of the URL's path,
  * query and fragment removed; no percent-decoding, as torch.hub).  -EINVAL if
  * it has none or it is not a valid file name ("", ".", "..", control

@@ -80,6 +80,10 @@
  * parked while other repos keep answering. */
 #define HUB_FUSE_MAX_THREADS 64
 
+/* Weight files whose discarded pages wait for the invalidation thread; a
+ * verification failure is rare, and a name is queued once. */
+#define HUB_INVAL_QUEUE_MAX 256
+
 /* How long a FUSE request waits for the analysis of one commit (queue wait
  * included).  The analyser's own budget is HUB_PY_JOB_SECONDS (below);
  * this is larger so a job normally ends by itself with a partial answer. */

@@ -252,7 +252,10 @@ int main(int argc, char **argv)
 		hub_err("cannot start the weight store under %s", root);
 		goto out;
 	}
-	hub_fs_set_weights(fs, weights);
+	if (hub_fs_set_weights(fs, weights, se)) {
+		hub_err("cannot start the page invalidation thread");
+		goto out;
+	}
 	hub_info("mounted on %s, cache %s", opts.mountpoint, root);
 
 	if (opts.single_thread) {
@@ -268,6 +271,9 @@ int main(int argc, char **argv)
 out:
 	if (mounted)
 		fuse_session_unmount(se);
+	/* after the unmount (se's fd closed: a late notify fails at once),
+	 * before se is destroyed (the notifier uses it) */
+	hub_fs_stop(fs);
 	if (se) {
 		fuse_remove_signal_handlers(se);
 		fuse_session_destroy(se);

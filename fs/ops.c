@@ -123,6 +123,17 @@ struct hub_fs {
 	size_t nbuckets; /* power of two */
 	size_t count;
 	struct node *root;
+
+	/* The invalidation notifier (weights whose bytes were discarded); its
+	 * own leaf lock, never held with fs->lock nor across a notify. */
+	struct fuse_session *se;
+	pthread_t notifier;
+	bool notifier_started;
+	pthread_mutex_t nlock;
+	pthread_cond_t ncond;
+	bool nstop;               /* nlock */
+	char *pending[HUB_INVAL_QUEUE_MAX]; /* nlock: weight names */
+	size_t npending;          /* nlock */
 };
 
 /* ---------------------------------------------------------------- tables */
@@ -1531,9 +1542,99 @@ void hub_fs_set_py(struct hub_fs *fs, struct hub_py *py)
 	fs->py = py;
 }
 
-void hub_fs_set_weights(struct hub_fs *fs, struct hub_weights *weights)
+/* ------------------------------------------------------------ notifier */
+
+/* Called by the weight store with a file's lock held: only queue.  A full
+ * queue drops the name with a log line (the cap is far above any real
+ * burst of verification failures). */
+static void on_weight_discard(void *arg, const char *name)
+{
+	struct hub_fs *fs = arg;
+	pthread_mutex_lock(&fs->nlock);
+	bool queued = false;
+	for (size_t i = 0; i < fs->npending && !queued; i++)
+		queued = !strcmp(fs->pending[i], name);
+	if (!queued && fs->npending < HUB_INVAL_QUEUE_MAX) {
+		char *copy = strdup(name);
+		if (copy)
+			fs->pending[fs->npending++] = copy;
+		queued = copy != NULL;
+	}
+	pthread_cond_signal(&fs->ncond);
+	pthread_mutex_unlock(&fs->nlock);
+	if (!queued)
+		hub_err("weights: %s: cannot queue the invalidation of its pages", name);
+}
+
+/* The inode numbers of every weight node named name (a weight file can
+ * appear in many commits and under /.hubfs/url/).  fs->lock held. */
+static size_t weight_inos(uint64_t *out, size_t cap, struct hub_fs *fs, const char *name)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < fs->nbuckets; i++)
+		for (struct node *x = fs->by_ino[i]; x; x = x->next_ino)
+			if (x->type == N_WEIGHT && x->weight && !strcmp(hub_weight_name(x->weight), name) &&
+			    n < cap)
+				out[n++] = x->ino;
+	return n;
+}
+
+/* Drops the kernel's pages of discarded weight files, so that a byte served
+ * before verification failed is never served again from the page cache.
+ * A thread of its own: the kernel's invalidation waits for pages locked by
+ * reads in flight, which FUSE workers must be free to answer. */
+static void *notifier_main(void *arg)
+{
+	struct hub_fs *fs = arg;
+	uint64_t inos[64];
+	pthread_mutex_lock(&fs->nlock);
+	for (;;) {
+		while (!fs->nstop && !fs->npending)
+			pthread_cond_wait(&fs->ncond, &fs->nlock);
+		if (fs->nstop)
+			break;
+		char *name = fs->pending[--fs->npending];
+		pthread_mutex_unlock(&fs->nlock);
+
+		pthread_mutex_lock(&fs->lock);
+		size_t n = weight_inos(inos, sizeof(inos) / sizeof(inos[0]), fs, name);
+		pthread_mutex_unlock(&fs->lock);
+		for (size_t i = 0; i < n; i++) {
+			int rc = fuse_lowlevel_notify_inval_inode(fs->se, (fuse_ino_t)inos[i], 0, 0);
+			hub_debug("weights: %s: pages of inode %llu invalidated (%d)", name,
+				  (unsigned long long)inos[i], rc);
+		}
+		free(name);
+		pthread_mutex_lock(&fs->nlock);
+	}
+	pthread_mutex_unlock(&fs->nlock);
+	return NULL;
+}
+
+int hub_fs_set_weights(struct hub_fs *fs, struct hub_weights *weights, struct fuse_session *se)
 {
 	fs->weights = weights;
+	fs->se = se;
+	int rc = pthread_create(&fs->notifier, NULL, notifier_main, fs);
+	if (rc)
+		return -rc;
+	fs->notifier_started = true;
+	hub_weights_set_discard_hook(weights, on_weight_discard, fs);
+	return 0;
+}
+
+void hub_fs_stop(struct hub_fs *fs)
+{
+	if (!fs || !fs->notifier_started)
+		return;
+	pthread_mutex_lock(&fs->nlock);
+	fs->nstop = true;
+	pthread_cond_signal(&fs->ncond);
+	pthread_mutex_unlock(&fs->nlock);
+	pthread_join(fs->notifier, NULL);
+	fs->notifier_started = false;
+	if (fs->weights)
+		hub_weights_set_discard_hook(fs->weights, NULL, NULL);
 }
 
 const struct fuse_lowlevel_ops *hub_fs_ops(void)
@@ -1553,6 +1654,8 @@ int hub_fs_new(struct hub_fs **out, const struct hub_options *opts, struct hub_c
 	fs->uid = getuid();
 	fs->gid = getgid();
 	pthread_mutex_init(&fs->lock, NULL);
+	pthread_mutex_init(&fs->nlock, NULL);
+	pthread_cond_init(&fs->ncond, NULL);
 	fs->nbuckets = 1024;
 	fs->by_ino = calloc(fs->nbuckets, sizeof(*fs->by_ino));
 	fs->by_name = calloc(fs->nbuckets, sizeof(*fs->by_name));
@@ -1572,6 +1675,11 @@ void hub_fs_free(struct hub_fs *fs)
 {
 	if (!fs)
 		return;
+	hub_fs_stop(fs);
+	for (size_t i = 0; i < fs->npending; i++)
+		free(fs->pending[i]);
+	pthread_cond_destroy(&fs->ncond);
+	pthread_mutex_destroy(&fs->nlock);
 	/* After unmount every node is unreachable: free them all. */
 	for (size_t i = 0; fs->by_ino && i < fs->nbuckets; i++) {
 		for (struct node *n = fs->by_ino[i], *next; n; n = next) {

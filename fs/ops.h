@@ -19,8 +19,13 @@ int hub_fs_new(struct hub_fs **out, const struct hub_options *opts, struct hub_c
 /* The analyser for .hub/ views; set once, before the session loop starts
  * (the interpreter thread must start after fuse_daemonize). */
 void hub_fs_set_py(struct hub_fs *fs, struct hub_py *py);
-/* The weight store for weight files and /.hubfs/downloads; same rule. */
-void hub_fs_set_weights(struct hub_fs *fs, struct hub_weights *weights);
+/* The weight store for weight files and /.hubfs/downloads; same rule.
+ * Starts the thread that invalidates the kernel's pages of weight files
+ * whose bytes were discarded (through se).  0 or -errno. */
+int hub_fs_set_weights(struct hub_fs *fs, struct hub_weights *weights, struct fuse_session *se);
+/* Stops that thread; call before the session is destroyed (also done by
+ * hub_fs_free). */
+void hub_fs_stop(struct hub_fs *fs);
 /* Frees every node (all lookups are void after unmount). */
 void hub_fs_free(struct hub_fs *fs);
 const struct fuse_lowlevel_ops *hub_fs_ops(void);

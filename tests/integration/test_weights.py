@@ -198,6 +198,39 @@ def test_wrong_hash_is_reported_and_nothing_is_kept(env):
     assert not os.path.exists(os.path.join(env["cache"], "checkpoints", name))
 
 
+def test_pages_served_before_a_failed_verification_are_dropped(env):
+    """verify=stream serves bytes before the hash is known; once the file
+    fails verification, even the pages the kernel already cached must not be
+    served again: a re-read of them fails with EIO."""
+    name, data = make_weight(env["files"], "stale", 4 * MiB, 21, good_hash=False)
+    m = env["mount"]()
+    p = url_path(m, env["srv"].url(name))
+    fd = harness.call(os.open, p, os.O_RDONLY, timeout=30)
+    try:
+        head = harness.call(os.pread, fd, 65536, 0, timeout=60)
+        assert head == data[:65536], "bytes served before verification differ from the source"
+
+        def reported():
+            text = harness.read_file(m.p(".hubfs", "downloads")).decode()
+            return any(line.startswith("failed " + name) for line in text.splitlines())
+        harness.poll_until(reported, 30, what="the verification failure in /.hubfs/downloads")
+        err = None
+        try:
+            # the invalidation is asynchronous: allow it a moment
+            deadline = time.monotonic() + 5
+            while True:
+                got = harness.call(os.pread, fd, 65536, 0, timeout=30)
+                assert time.monotonic() < deadline, \
+                    "pages of a file that failed verification still served from the page cache"
+                time.sleep(0.1)
+        except OSError as e:
+            err = e.errno
+        assert err == 5, err
+    finally:
+        os.close(fd)
+    assert not os.path.exists(os.path.join(env["cache"], "checkpoints", name))
+
+
 def test_wrong_hash_is_eio_with_verify_strict(env):
     name, data = make_weight(env["files"], "bads", MiB, 15, good_hash=False)
     m = env["mount"](",verify=strict")
