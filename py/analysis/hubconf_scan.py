@@ -680,6 +680,14 @@ def _is_url(s):
         not any(c.isspace() for c in s)
 
 
+class _WImport:
+    """A module-level import, for following weights across repo modules."""
+    __slots__ = ('src', 'module', 'level', 'name')
+
+    def __init__(self, src, module, level, name):
+        self.src, self.module, self.level, self.name = src, module, level, name
+
+
 def _weight_suffix(url):
     path = url.split('#', 1)[0].split('?', 1)[0]
     return path.lower().endswith(WEIGHT_SUFFIXES)
@@ -698,6 +706,7 @@ class Job:
     def __init__(self, read, listdir, limits, soft_deadline, hard_deadline, host, cancelled=None):
         self.entry_vals = {}
         self.windex = {}
+        self._pyset = None
         self.repo = RepoFS(read, listdir)
         self.lim = dict(DEFAULT_LIMITS)
         if limits:
@@ -2795,8 +2804,9 @@ class Job:
     # that are weights (passed to a loader, or ending in a weight suffix).
     # .hub/weights lists them all; an entrypoint's weights are the URLs its
     # definition reaches: its body, the module-level names it reads (a dict
-    # keyed by the entrypoint's name selects that entry), and the functions
-    # and classes of the same module it calls, transitively.
+    # keyed by the entrypoint's name selects that entry), and the functions,
+    # classes and constants it uses, transitively, across repo modules
+    # through module-level imports (_WImport).
     def _repo_py_files(self):
         out, stack = [], ['']
         while stack and len(out) < self.lim['modules_max']:
@@ -2824,6 +2834,14 @@ class Job:
             for node in tree.body:
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                     names[node.name] = node
+                elif isinstance(node, ast.ImportFrom):
+                    for a in node.names:
+                        if a.name != '*':
+                            names[a.asname or a.name] = _WImport(path, node.module, node.level, a.name)
+                elif isinstance(node, ast.Import):
+                    for a in node.names:
+                        if a.asname:
+                            names[a.asname] = _WImport(path, a.name, 0, None)
                 elif isinstance(node, ast.Assign):
                     for t in node.targets:
                         if isinstance(t, ast.Name):
@@ -2858,6 +2876,58 @@ class Job:
             return self._entry_def(v.inner, depth + 1)
         return None, None
 
+    def _wmodule(self, imp):
+        """The repository file an import of a weights scan names, or None
+        (installed packages are not the repo's weights).  Absolute names
+        resolve from the repository root, as torch.hub puts it on sys.path."""
+        parts = (imp.module or '').split('.') if imp.module else []
+        if imp.level:
+            base = self.repo.dirname(imp.src)
+            for _ in range(imp.level - 1):
+                base = self.repo.dirname(base)
+        else:
+            base = ''
+        d = base
+        for p in parts:
+            d = self.repo.join(d, p)
+        cands = [d + '.py', self.repo.join(d, '__init__.py')] if d else ['__init__.py']
+        for c in cands:
+            if c in self._repo_py_set():
+                return c
+        return None
+
+    def _repo_py_set(self):
+        if self._pyset is None:
+            self._pyset = set(self._repo_py_files())
+        return self._pyset
+
+    def _reach_import(self, imp, attr, entry, seen, out, depth):
+        """An imported name, or attr of an imported module, reached."""
+        mod = self._wmodule(imp)
+        name = attr
+        if imp.name is not None:
+            if mod is not None and imp.name in self._weights_index(mod)[1]:
+                name = imp.name          # from X import name: a name of X
+            else:                        # from X import sub: a submodule, sub.attr
+                full = imp.module + '.' + imp.name if imp.module else imp.name
+                mod = self._wmodule(_WImport(imp.src, full, imp.level, None))
+        if mod is None or name is None:
+            return
+        key = (mod, name)
+        if key in seen:
+            return
+        seen.add(key)
+        _, names, weights = self._weights_index(mod)
+        target = names.get(name)
+        if target is None:
+            return
+        if isinstance(target, _WImport):
+            self._reach_import(target, None, entry, seen, out, depth + 1)
+        elif isinstance(target, ast.Dict):
+            self._reach_dict(target, mod, entry, seen, out, depth)
+        else:
+            self._reach(target, mod, entry, seen, out, depth + 1)
+
     def _reach(self, node, path, entry, seen, out, depth=0):
         """Weight URLs that node (of module path) reaches."""
         if depth > self.lim['call_depth']:
@@ -2867,6 +2937,13 @@ class Job:
         for sub in ast.walk(node):
             if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value in weights:
                 out.append(sub.value)
+            elif isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and \
+                    isinstance(names.get(sub.value.id), _WImport):
+                # import pkg.mod as M / from pkg import mod: M.attr
+                self._reach_import(names[sub.value.id], sub.attr, entry, seen, out, depth)
+            elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and \
+                    isinstance(names.get(sub.id), _WImport):
+                self._reach_import(names[sub.id], None, entry, seen, out, depth)
             elif isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and \
                     isinstance(sub.slice, ast.Constant) and isinstance(names.get(sub.value.id), ast.Dict):
                 self._reach_dict(names[sub.value.id], path, sub.slice.value, seen, out, depth)

@@ -1,7 +1,8 @@
 """The static weight-URL finder (issue 4) on the `weights` fixture: every
 weight URL of the repository's code, and per entrypoint the ones its
 definition reaches (literal in the body; a module-level dict keyed by the
-entrypoint's name through a helper; a constant of another repo module)."""
+entrypoint's name through a helper; a constant of another repo module;
+builders and dicts of other repo modules, reached through imports)."""
 from conftest import fixture_path, run_ours
 
 W = 'https://example.invalid/w/'
@@ -9,7 +10,8 @@ W = 'https://example.invalid/w/'
 
 def test_all_weight_urls_of_the_repo(backend):
     ours = run_ours(backend, fixture_path('weights'))
-    assert ours['weights'] == [W + 'big.pth', W + 'other.pth', W + 'small.pth', W + 'tiny.safetensors',
+    assert ours['weights'] == [W + 'big.pth', W + 'head.pth', W + 'other.pth', W + 'small.pth',
+                               W + 'tiny.safetensors', W + 'vit_base.pth', W + 'vit_small.pth',
                                'https://mirror.invalid/w/small.pth']
     assert ours['errors'] == []
 
@@ -22,3 +24,8 @@ def test_weights_per_entrypoint(backend):
     assert per['tiny'] == [W + 'tiny.safetensors']
     assert per['no_weights'] == []                # a non-weight URL is not a weight
     assert per['load_state_dict_from_url'] == []  # installed code: not the repo's weights
+    # across repository modules: a builder imported from models/zoo.py
+    # reading a dict of models/urls.py keyed by the entrypoint's name
+    assert per['vit_small'] == [W + 'vit_small.pth']
+    assert per['vit_base'] == [W + 'vit_base.pth']   # U.VIT_URLS['vit_base'], U = models.urls
+    assert per['with_head'] == [W + 'head.pth']      # urls.HEAD_URL after `from . import urls`
