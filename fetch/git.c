@@ -566,6 +566,20 @@ int hub_git_global_init(void)
 		git_libgit2_shutdown();
 		return -EIO;
 	}
+	/* The CA bundle or directory the environment names (as for curl, git
+	 * and Python): a mirror with a private CA.  Verification stays on. */
+	const char *cafile = getenv("GIT_SSL_CAINFO");
+	if (!cafile || !*cafile)
+		cafile = getenv("SSL_CERT_FILE");
+	const char *cadir = getenv("SSL_CERT_DIR");
+	cafile = cafile && *cafile ? cafile : NULL;
+	cadir = cadir && *cadir ? cadir : NULL;
+	if ((cafile || cadir) &&
+	    git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, cafile, cadir) < 0) {
+		const git_error *e = git_error_last();
+		hub_warn("libgit2: cannot use the CA locations of the environment (%s, %s): %s",
+			 cafile ? cafile : "-", cadir ? cadir : "-", e && e->message ? e->message : "?");
+	}
 	int major = 0, minor = 0, rev = 0;
 	git_libgit2_version(&major, &minor, &rev);
 	need_shallow_fix = major < 1 || (major == 1 && minor < 9);

@@ -160,7 +160,19 @@ struct hub_http {
 	size_t npool;
 	struct sock_ent *socks;       /* lock: sockets open by this client's handles */
 	struct hub_http_stats stats;  /* __atomic */
+	char *cainfo, *capath;        /* extra trust anchors from the environment, or NULL */
 };
+
+/* The CA bundle and directory the user's environment names, as curl, git
+ * and Python's ssl honour them (a mirror or proxy with a private CA).
+ * Verification stays on; only the trust anchors change. */
+static char *env_dup(const char *a, const char *b)
+{
+	const char *v = getenv(a);
+	if ((!v || !*v) && b)
+		v = getenv(b);
+	return v && *v ? strdup(v) : NULL;
+}
 
 int hub_http_new(struct hub_http **out)
 {
@@ -177,6 +189,8 @@ int hub_http_new(struct hub_http **out)
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	h->cainfo = env_dup("CURL_CA_BUNDLE", "SSL_CERT_FILE");
+	h->capath = env_dup("SSL_CERT_DIR", NULL);
 	*out = h;
 	return 0;
 }
@@ -194,6 +208,8 @@ void hub_http_free(struct hub_http *h)
 	}
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->cond);
+	free(h->cainfo);
+	free(h->capath);
 	free(h);
 }
 
@@ -672,6 +688,10 @@ static int setup(CURL *c, struct xfer *x, const char *url, const struct hub_http
 	SET(CURLOPT_MAXREDIRS, (long)HUB_HTTP_MAX_REDIRS);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	if (x->h->cainfo)
+		SET(CURLOPT_CAINFO, x->h->cainfo);
+	if (x->h->capath)
+		SET(CURLOPT_CAPATH, x->h->capath);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, t->connect_timeout_ms);
 	SET(CURLOPT_BUFFERSIZE, (long)HUB_HTTP_BUFFER_SIZE);

@@ -451,6 +451,53 @@ static void test_tls_verified(void **state)
 	srv_stop(&tls);
 }
 
+static void test_tls_trusted_ca_from_the_environment(void **state)
+{
+	(void)state;
+	/* the HTTPS success path: a private CA named by SSL_CERT_FILE (as curl,
+	 * git and Python's ssl honour it) is trusted, the bytes arrive, and the
+	 * name is still checked (CN/SAN localhost) */
+	if (h_sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem "
+		 "-days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost >/dev/null 2>&1",
+		 fx.dir)) {
+		skip();
+	}
+	char cert[128], key[128];
+	snprintf(cert, sizeof(cert), "%s/cert.pem", fx.dir);
+	snprintf(key, sizeof(key), "%s/key.pem", fx.dir);
+	struct srv tls;
+	assert_int_equal(srv_start_tls(&tls, fx.files, cert, key), 0);
+	/* CURL_CA_BUNDLE (which wins, as for curl) may be set by the machine */
+	char *saved = getenv("CURL_CA_BUNDLE") ? strdup(getenv("CURL_CA_BUNDLE")) : NULL;
+	unsetenv("CURL_CA_BUNDLE");
+	setenv("SSL_CERT_FILE", cert, 1);
+	struct hub_http *h;
+	assert_int_equal(hub_http_new(&h), 0);
+	unsetenv("SSL_CERT_FILE");
+	if (saved)
+		setenv("CURL_CA_BUNDLE", saved, 1);
+	free(saved);
+	char u[160];
+	snprintf(u, sizeof(u), "%s/a.bin", tls.base);
+	struct hub_http_meta m;
+	assert_int_equal(hub_http_head(&m, h, u), 0);
+	assert_int_equal(m.size, SIZE_A);
+	struct col c;
+	col_init(&c, SIZE_A);
+	struct hub_http_get g = {.url = u, .sink = col_sink, .ctx = &c};
+	assert_int_equal(hub_http_get(NULL, h, &g), 0);
+	assert_int_equal(c.delivered, SIZE_A);
+	assert_memory_equal(c.buf, fx.a, SIZE_A);
+	free(c.buf);
+	/* the same server under another name (127.0.0.1 is not in the
+	 * certificate): refused, trust anchors do not turn off name checks */
+	char u2[160];
+	snprintf(u2, sizeof(u2), "https://127.0.0.1:%d/a.bin", tls.port);
+	assert_int_equal(hub_http_head(&m, h, u2), -EPROTO);
+	hub_http_free(h);
+	srv_stop(&tls);
+}
+
 struct bg {
 	const char *path;
 	struct col c;
@@ -544,6 +591,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_redirect_get, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_verified, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_trusted_ca_from_the_environment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel, setup, teardown),
 	};
