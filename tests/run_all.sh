@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The one test command (README, CI): on a fresh Debian 12 as root it installs
 # what it needs, then
-#   1. builds build/ (RelWithDebInfo), runs ctest and the integration suite;
-#   2. builds build-asan/ (-DHUBFS_SANITIZE=ON), runs ctest and the
-#      integration suite again against that binary.
+#   1. builds build/ (RelWithDebInfo), runs ctest, the integration suite and
+#      the fault suite (tests/faults);
+#   2. builds build-asan/ (-DHUBFS_SANITIZE=ON), runs ctest, the integration
+#      and the fault suites again against that binary.
 # Exits non-zero if anything failed; the last line is the summary.
 #
 # Environment: JOBS (parallel build jobs), HUBFS_SKIP_ASAN=1 (step 2 off, for
@@ -76,6 +77,15 @@ integration() { # integration DIR
 	[ "$rc" = 0 ]
 }
 
+faults() { # faults DIR: the fault suite (tests/faults) against that build
+	local rc
+	HUBFS_BIN="$ROOT/$1/hubfs" timeout -k 30 "$SUITE_TIMEOUT" \
+		"$PY" -m pytest "$ROOT/tests/faults" -v -p no:hypothesispytest ${PYTEST_ARGS:-}
+	rc=$?
+	[ "$rc" = 5 ] && echo "run_all: pytest collected no fault tests"
+	[ "$rc" = 0 ]
+}
+
 # The suites of this run work under their own directory (HUBFS_TEST_TMP), so
 # that a mount left behind is this run's and not another one's on the machine.
 RUN_TMP="$(mktemp -d /tmp/hubfs-run.XXXXXX)"
@@ -99,9 +109,11 @@ export CI="${CI:-}"
 if step "build (RelWithDebInfo)" build build; then
 	step "unit tests (ctest)" unit build
 	step "integration tests" integration build
+	step "fault suite" faults build
 else
 	skip "unit tests (ctest)" "build failed"
 	skip "integration tests" "build failed"
+	skip "fault suite" "build failed"
 fi
 
 if [ "${HUBFS_SKIP_ASAN:-0}" = 1 ] && [ -z "${CI:-}" ]; then
@@ -115,9 +127,11 @@ else
 	if step "build (ASan+UBSan)" build build-asan -DHUBFS_SANITIZE=ON; then
 		step "unit tests (ctest, ASan+UBSan)" unit build-asan
 		step "integration tests (ASan+UBSan)" integration build-asan
+		step "fault suite (ASan+UBSan)" faults build-asan
 	else
 		skip "unit tests (ctest, ASan+UBSan)" "build failed"
 		skip "integration tests (ASan+UBSan)" "build failed"
+		skip "fault suite (ASan+UBSan)" "build failed"
 	fi
 fi
 step "no hubfs mount left behind" check_no_leftover_mounts

@@ -7,9 +7,12 @@ through a control endpoint or the request's query string:
 
   GET /_fault?path=/f.bin&mode=MODE[&times=N][&PARAMS]   add a fault (several may be set)
   GET /_reset                                          clear faults and counters
-  GET /_stats                                          JSON: per path {get, head, bytes, ranges}
+  GET /_stats                                          JSON: per path {get, head, bytes, ranges, faults}
   GET /f.bin?fault=MODE&PARAMS                          a fault for this request only
 
+path=* sets a fault for every path.  prob=P applies a fault to each request
+with probability P (only applied requests use up times); seed=S makes that
+(and at=rand) reproducible.  cut at=rand cuts at a random offset of the body.
 times: how many requests the fault applies to (default: every request for
 norange, nolen, chunked, throttle, nohead, etag, slowstart; 1 for the others).
 on: which requests it applies to (and counts): get, head or any.  Default:
@@ -38,6 +41,7 @@ The port actually bound is printed on stdout (and written to --port-file).
 import argparse
 import json
 import os
+import random
 import socket
 import sys
 import threading
@@ -54,8 +58,9 @@ class State:
     def __init__(self, root):
         self.root = os.path.realpath(root)
         self.lock = threading.Lock()
-        self.faults = {}  # path -> list of dicts (mode, times, params)
+        self.faults = {}  # path -> list of dicts (mode, times, params); "*": every path
         self.stats = {}
+        self.rng = random.Random(0)
 
     def stat(self, path):
         return self.stats.setdefault(path, {"get": 0, "head": 0, "bytes": 0, "ranges": []})
@@ -65,16 +70,24 @@ class State:
         out = []
         kind = "head" if head else "get"
         with self.lock:
-            lst = self.faults.get(path, [])
-            for f in lst:
-                if f["on"] not in ("any", kind):
-                    continue
-                if f["times"] != 0:
-                    out.append(f)
-                    if f["times"] > 0:
-                        f["times"] -= 1
-            self.faults[path] = [f for f in lst if f["times"] != 0]
+            for key in (path, "*"):
+                lst = self.faults.get(key, [])
+                for f in lst:
+                    if f["on"] not in ("any", kind):
+                        continue
+                    if "prob" in f and self.rng.random() >= float(f["prob"]):
+                        continue
+                    if f["times"] != 0:
+                        out.append(dict(f))
+                        if f["times"] > 0:
+                            f["times"] -= 1
+                if key in self.faults:
+                    self.faults[key] = [f for f in lst if f["times"] != 0]
         return out
+
+    def rand_below(self, n):
+        with self.lock:
+            return self.rng.randrange(max(1, n))
 
 
 def parse_range(h, size):
@@ -132,6 +145,8 @@ class Handler(BaseHTTPRequestHandler):
             f["times"] = int(f.get("times", -1 if mode in ALWAYS else 1))
             f["on"] = f.get("on", ON_DEFAULT.get(mode, "get"))
             with self.st.lock:
+                if "seed" in f:
+                    self.st.rng.seed(int(f["seed"]))
                 self.st.faults.setdefault(p, []).append(f)
             return self.send_json({"ok": True})
         return self.send_json({"error": "unknown"}, 404)
@@ -163,6 +178,7 @@ class Handler(BaseHTTPRequestHandler):
         with self.st.lock:
             s = self.st.stat(path)
             s["head" if head else "get"] += 1
+            s["faults"] = s.get("faults", 0) + len(faults)
             s["ranges"].append(self.headers.get("Range") or "")
         if "slowstart" in modes:
             time.sleep(float(modes["slowstart"].get("secs", 1)))
@@ -227,7 +243,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_body(full, path, start, n, modes, chunked)
 
     def send_body(self, full, path, start, n, modes, chunked):
-        cut = int(modes["cut"]["at"]) if "cut" in modes else None
+        cut = modes["cut"].get("at", "0") if "cut" in modes else None
+        if cut == "rand":
+            cut = self.st.rand_below(n)
+        elif cut is not None:
+            cut = int(cut)
         stall = modes.get("stall")
         stall_at = int(stall.get("at", 0)) if stall else None
         wrong = int(modes["wrong"]["at"]) if "wrong" in modes else None
