@@ -42,7 +42,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -548,6 +550,17 @@ static void op_dispose(struct op *op)
 
 static bool sigpipe_ignored; /* by hub_git_global_init, to be undone */
 
+/* OpenSSL's default trust locations on Debian (X509_get_default_cert_file
+ * and _dir), compared by real path. */
+#define HUB_OPENSSL_CERT_FILE "/usr/lib/ssl/cert.pem"
+#define HUB_OPENSSL_CERT_DIR "/usr/lib/ssl/certs"
+
+static bool same_file(const char *a, const char *b)
+{
+	char ra[PATH_MAX], rb[PATH_MAX];
+	return realpath(a, ra) && realpath(b, rb) && !strcmp(ra, rb);
+}
+
 int hub_git_global_init(void)
 {
 	int rc = git_libgit2_init();
@@ -567,13 +580,16 @@ int hub_git_global_init(void)
 		return -EIO;
 	}
 	/* The CA bundle or directory the environment names (as for curl, git
-	 * and Python): a mirror with a private CA.  Verification stays on. */
+	 * and Python): a mirror with a private CA.  Verification stays on.
+	 * Locations that are OpenSSL's defaults anyway are not set again:
+	 * libgit2 loads a directory eagerly (every certificate, ~200 ms here),
+	 * and machines often export the defaults. */
 	const char *cafile = getenv("GIT_SSL_CAINFO");
 	if (!cafile || !*cafile)
 		cafile = getenv("SSL_CERT_FILE");
 	const char *cadir = getenv("SSL_CERT_DIR");
-	cafile = cafile && *cafile ? cafile : NULL;
-	cadir = cadir && *cadir ? cadir : NULL;
+	cafile = cafile && *cafile && !same_file(cafile, HUB_OPENSSL_CERT_FILE) ? cafile : NULL;
+	cadir = cadir && *cadir && !same_file(cadir, HUB_OPENSSL_CERT_DIR) ? cadir : NULL;
 	if ((cafile || cadir) &&
 	    git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, cafile, cadir) < 0) {
 		const git_error *e = git_error_last();

@@ -245,7 +245,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	git_up = true;
-	if (hub_py_new(&py)) /* logged; .hub/errors will say the analyser is missing */
+	/* not waited for: CPython starts while the first requests are answered */
+	if (hub_py_new_async(&py)) /* logged; .hub/errors will say the analyser is missing */
 		py = NULL;
 	hub_fs_set_py(fs, py);
 	if (hub_weights_new(&weights, root, &opts)) {

@@ -595,7 +595,19 @@ static void *py_thread(void *arg)
 
 /* ------------------------------------------------------------ public API */
 
+static int py_new(struct hub_py **out, bool wait);
+
 int hub_py_new(struct hub_py **out)
+{
+	return py_new(out, true);
+}
+
+int hub_py_new_async(struct hub_py **out)
+{
+	return py_new(out, false);
+}
+
+static int py_new(struct hub_py **out, bool wait)
 {
 	struct hub_py *py;
 	pthread_attr_t attr;
@@ -643,6 +655,10 @@ int hub_py_new(struct hub_py **out)
 		return rc;
 	}
 	py->thread_created = true;
+	if (!wait) {
+		*out = py;
+		return 0;
+	}
 
 	pthread_mutex_lock(&py->mu);
 	while (!py->started)

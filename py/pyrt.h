@@ -22,6 +22,11 @@ struct hub_py;
  * scanner is loaded.  -EBUSY if another handle exists, -ENOMEM, -EIO if the
  * interpreter cannot start (logged), -errno of pthread_create. */
 int hub_py_new(struct hub_py **out);
+/* The same without waiting (the daemon answers requests while CPython
+ * starts, ~100 ms): jobs submitted meanwhile queue, and fail with the start's
+ * error if the interpreter cannot start.  Errors are those of creating the
+ * thread. */
+int hub_py_new_async(struct hub_py **out);
 
 /* Stop: queued jobs fail with -ECANCELED, the running one is cancelled, the
  * interpreter is finalized on its own thread and joined.  Returns after every

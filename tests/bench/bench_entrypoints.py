@@ -32,6 +32,7 @@ TOP = os.path.dirname(os.path.dirname(HERE))
 FIXTURES = os.path.join(TOP, "tests", "analysis", "fixtures")
 sys.path.insert(0, HERE)
 from bench_namespace import Mount, free_port, wait_port  # noqa: E402
+from results import Results  # noqa: E402
 
 GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b",
                GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@b")
@@ -52,7 +53,9 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--fixture", default="installed")
     ap.add_argument("--hubfs", default=os.path.join(TOP, "build", "hubfs"))
+    ap.add_argument("--json", help="also write the figures there (tests/bench/report.py)")
     a = ap.parse_args()
+    res = Results("entrypoints")
     work = tempfile.mkdtemp(prefix="hubfs-bench-ep-")
     try:
         src = os.path.join(work, "src")
@@ -125,6 +128,16 @@ def main():
             print("  %-36s median %9.3f ms  spread %8.3f ms  %8.0fx faster" % (
                 name, med(v) * 1000, (max(v) - min(v)) * 500, base / med(v)))
         print("  %-36s median %9.4f ms" % ("open+read+close in-process, warm", med(inproc) * 1000))
+        res.info["fixture"] = "%s, entrypoint %s" % (a.fixture, entry)
+        res.figure(3, "cat help, warm (speed-up)", warm, torch_cmd, "torch.hub.help command",
+                   ratio=base / med(warm), goal=">= 1000x faster", met=base / med(warm) >= 1000)
+        res.figure(3, "cat help, cold after remount (speed-up)", cold, torch_cmd, "torch.hub.help command",
+                   ratio=base / med(cold))
+        res.figure(3, "cat help, first-ever incl. parse (speed-up)", first, torch_cmd,
+                   "torch.hub.help command", ratio=base / med(first))
+        res.figure(3, "open+read+close help in-process, warm", inproc, unit="s",
+                   value=med(inproc) * 1000, goal="<= 1 ms", met=med(inproc) <= 0.001)
+        res.write(a.json)
         print("goals:")
         print("  warm open+read+close <= 1 ms: %.4f ms %s" % (med(inproc) * 1000,
                                                           "MET" if med(inproc) <= 0.001 else "NOT MET"))

@@ -25,6 +25,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results import Results  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 
@@ -136,7 +139,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--hubfs", default=os.path.join(TOP, "build", "hubfs"))
+    ap.add_argument("--json", help="also write the figures there (tests/bench/report.py)")
     a = ap.parse_args()
+    res = Results("namespace")
     work = tempfile.mkdtemp(prefix="hubfs-bench-")
     base = os.path.join(work, "serve")
     os.makedirs(os.path.join(base, "bench"))
@@ -200,6 +205,18 @@ def main():
             summary("python open().read() all, hubfs", ph, ps)
         finally:
             m.close()
+        res.info["repo"] = f"1500 files, 2000 commits, {pack_mb:.0f} MB"
+        res.figure(2, "cold first ls of a repo", cold, shallow, "git clone --depth 1 --bare",
+                   ratio=r_cold, goal="<= 1.2x", met=r_cold <= 1.2)
+        res.figure(2, "cold first ls of a repo (vs full clone)", cold, full, "git clone --bare",
+                   ratio=statistics.median(cold) / statistics.median(full))
+        res.figure(2, "warm walk + lstat of every entry", mh, ms, "local checkout",
+                   ratio=r_meta, goal="<= 1.2x", met=r_meta <= 1.2)
+        res.figure(2, "warm read(2) of every file", rh, rs, "local checkout",
+                   ratio=r_read, goal="<= 1.5x", met=r_read <= 1.5)
+        res.figure(2, "warm Python open().read() of every file", ph, ps, "local checkout",
+                   ratio=statistics.median(ph) / statistics.median(ps))
+        res.write(a.json)
         print("goals:")
         print(f"  cold ls <= 1.2x shallow clone: {r_cold:.2f}x {'MET' if r_cold <= 1.2 else 'NOT MET'}")
         print(f"  warm metadata <= 1.2x local:   {r_meta:.2f}x {'MET' if r_meta <= 1.2 else 'NOT MET'}")
