@@ -1,0 +1,439 @@
+"""hubfs: torch.hub's API over a hubfs mount.
+
+    import hubfs
+    hubfs.list("pytorch/vision:v0.14.1")             # read from the mount, nothing imported
+    hubfs.help("pytorch/vision:v0.14.1", "resnet18")
+    model = hubfs.load("pytorch/vision:v0.14.1", "resnet18", weights="DEFAULT")
+
+list/help read the daemon's static analysis (.hub/entrypoints/); load imports
+the commit's hubconf from the mount in a module namespace of its own (see
+_isolate.py) and, while the entrypoint runs, serves its torch.hub weight
+downloads through the mount (/.hubfs/url/): one download per file across
+processes, verified, shared with torch.hub's checkpoints/.  Pure Python;
+torch is needed only by load and the weight functions.  docs/python.md.
+"""
+import contextlib
+import errno
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import warnings
+
+from ._isolate import space_for
+from ._mount import MountError, escape_ref, find_mount, options, url_path
+
+__all__ = ["list", "help", "load", "load_state_dict_from_url", "download_url_to_file", "get_dir",
+           "set_dir", "MountError"]
+__version__ = "0.1.0"
+
+_builtin_list = list
+HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")
+_TRUSTED_OWNERS = ("facebookresearch", "facebookincubator", "pytorch", "fairinternal")
+_OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
+_REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+_hub_dir = None
+
+
+# ------------------------------------------------------------------ repos
+
+def _parse_repo(github):
+    """(owner, repo, ref or None) of "owner/repo[:ref]"; ValueError otherwise."""
+    if not isinstance(github, str):
+        raise ValueError("Invalid input: repo should be a string 'owner/repo[:ref]', got %r" % (github,))
+    info, sep, ref = github.partition(":")
+    if sep and (not ref or ":" in ref):
+        raise ValueError("Invalid repo %r: expected 'owner/repo[:ref]'" % github)
+    parts = info.split("/")
+    if len(parts) != 2 or not _OWNER.match(parts[0]) or not _REPO.match(parts[1]) \
+            or parts[1] in (".", ".."):
+        raise ValueError("Invalid repo %r: expected 'owner/repo[:ref]' with a GitHub owner and "
+                         "repository name" % github)
+    return parts[0], parts[1], (ref if sep else None)
+
+
+def _commit_dir(github, mount):
+    """The mount's directory of the commit github names (resolving the ref)."""
+    owner, repo, ref = _parse_repo(github)
+    m = find_mount(mount)
+    link = os.path.join(m, owner, repo if ref is None else "%s:%s" % (repo, escape_ref(ref)))
+    try:
+        d = os.path.realpath(link, strict=True)
+    except FileNotFoundError:
+        raise ValueError("Cannot find %s%s on the hub (no such repository or ref, or offline "
+                         "and not cached)" % ("%s/%s" % (owner, repo), ":" + ref if ref else "")) from None
+    except OSError as e:
+        raise RuntimeError("hubfs: %s: %s (the daemon logs why)" % (github, os.strerror(e.errno))) from None
+    sha = os.path.basename(d).rpartition("@")[2]
+    return owner, repo, ref, d, sha
+
+
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8")
+
+
+def list(github, force_reload=False, skip_validation=False, trust_repo=None, mount=None):
+    """torch.hub.list: the entrypoints of the repo's hubconf, read from the
+    mount (the daemon's static analysis; nothing is imported or run, so no
+    trust is needed)."""
+    _, _, _, d, _ = _commit_dir(github, mount)
+    _check_analysis(d)
+    return sorted(os.listdir(os.path.join(d, ".hub", "entrypoints")))
+
+
+def help(github, model, force_reload=False, skip_validation=False, trust_repo=None, mount=None):
+    """torch.hub.help: the entrypoint's docstring (None when it has none)."""
+    if not isinstance(model, str):
+        raise ValueError("Invalid input: model should be a string of function name")
+    _, _, _, d, _ = _commit_dir(github, mount)
+    try:
+        text = _read(os.path.join(d, ".hub", "entrypoints", model, "help"))
+    except FileNotFoundError:
+        _check_analysis(d)
+        raise RuntimeError("Cannot find callable {} in hubconf".format(model)) from None
+    return text if text else None
+
+
+def _check_analysis(d):
+    """A hubconf the daemon could not analyse: say why, as importing would."""
+    try:
+        errors = _read(os.path.join(d, ".hub", "errors")).strip()
+    except OSError:
+        return
+    if errors and not os.listdir(os.path.join(d, ".hub", "entrypoints")):
+        raise RuntimeError("hubfs: hubconf.py of %s could not be analysed:\n%s" % (d, errors))
+
+
+# ------------------------------------------------------------------ trust
+
+def get_dir():
+    """torch.hub.get_dir: set_dir's value, else $TORCH_HOME/hub, else
+    $XDG_CACHE_HOME/torch/hub, else ~/.cache/torch/hub (hubfs's default cache)."""
+    if _hub_dir is not None:
+        return _hub_dir
+    torch_hub = sys.modules.get("torch.hub")
+    if torch_hub is not None:
+        return torch_hub.get_dir()
+    if os.getenv("TORCH_HOME"):
+        return os.path.join(os.path.expanduser(os.getenv("TORCH_HOME")), "hub")
+    xdg = os.getenv("XDG_CACHE_HOME") or "~/.cache"
+    return os.path.join(os.path.expanduser(xdg), "torch", "hub")
+
+
+def set_dir(d):
+    """torch.hub.set_dir, for hubfs and (when imported) torch.hub alike."""
+    global _hub_dir
+    _hub_dir = os.path.expanduser(os.fspath(d))
+    torch_hub = sys.modules.get("torch.hub")
+    if torch_hub is not None:
+        torch_hub.set_dir(_hub_dir)
+
+
+def _check_trusted(owner, repo, ref, trust_repo, calling_fn="load"):
+    """torch.hub's trust rules, on the same <hub_dir>/trusted_list."""
+    hub_dir = get_dir()
+    os.makedirs(hub_dir, exist_ok=True)
+    path = os.path.join(hub_dir, "trusted_list")
+    try:
+        with open(path) as f:
+            trusted = tuple(line.strip() for line in f)
+    except FileNotFoundError:
+        open(path, "a").close()
+        trusted = ()
+    owner_name = "_".join([owner, repo])
+    legacy = next(os.walk(hub_dir))[1]
+    is_trusted = (owner_name in trusted or "_".join([owner, repo, ref or "main"]) in legacy
+                  or owner in _TRUSTED_OWNERS)
+    if trust_repo is None:
+        if not is_trusted:
+            warnings.warn(
+                "You are about to download and run code from an untrusted repository. In a future release, "
+                "this won't be allowed. To add the repository to your trusted list, change the command to "
+                "{fn}(..., trust_repo=False) and a command prompt will appear asking for an explicit "
+                "confirmation of trust, or {fn}(..., trust_repo=True), which will assume that the prompt is "
+                "to be answered with 'yes'. You can also use {fn}(..., trust_repo='check') which will only "
+                "prompt for confirmation if the repo is not already trusted. This will eventually be the "
+                "default behaviour".format(fn=calling_fn))
+        return
+    if trust_repo is False or (trust_repo == "check" and not is_trusted):
+        response = input(
+            "The repository {} does not belong to the list of trusted repositories and as such cannot be "
+            "downloaded. Do you trust this repository and wish to add it to the trusted list of "
+            "repositories (y/N)?".format(owner_name))
+        if response.lower() in ("y", "yes"):
+            if is_trusted:
+                print("The repository is already trusted.")
+        elif response.lower() in ("n", "no", ""):
+            raise Exception("Untrusted repository.")
+        else:
+            raise ValueError("Unrecognized response {}.".format(response))
+    if not is_trusted:
+        with open(path, "a") as f:
+            f.write(owner_name + "\n")
+
+
+# ------------------------------------------------------------------ load
+
+def _check_dependencies(m):
+    import importlib.util
+    deps = getattr(m, "dependencies", None)
+    if deps is not None:
+        missing = [p for p in deps if importlib.util.find_spec(p) is None]
+        if missing:
+            raise RuntimeError("Missing dependencies: {}".format(", ".join(missing)))
+
+
+def _entry(hub_module, model):
+    if not isinstance(model, str):
+        raise ValueError("Invalid input: model should be a string of function name")
+    _check_dependencies(hub_module)
+    func = getattr(hub_module, model, None)
+    if func is None or not callable(func):
+        raise RuntimeError("Cannot find callable {} in hubconf".format(model))
+    return func
+
+
+def _hubconf_of(directory, key):
+    if not os.path.isfile(os.path.join(directory, "hubconf.py")):
+        raise FileNotFoundError(errno.ENOENT, "No hubconf.py in %s" % directory)
+    saved_path = _builtin_list(sys.path)
+    try:
+        return space_for(directory, key).import_module("hubconf")
+    finally:
+        sys.path[:] = saved_path  # whatever the repo's code did to it
+
+
+def load(repo_or_dir, model, *args, source="github", trust_repo=None, force_reload=False, verbose=True,
+         skip_validation=False, mount=None, **kwargs):
+    """torch.hub.load, the repo imported from the mount in its own module
+    namespace; its torch.hub weight downloads go through the mount."""
+    source = source.lower()
+    if source not in ("github", "local"):
+        raise ValueError('Unknown source: "{}". Allowed values: "github" | "local".'.format(source))
+    if source == "github":
+        owner, repo, ref, d, sha = _commit_dir(repo_or_dir, mount)
+        if force_reload:
+            d, sha = _force_resolve(owner, repo, ref, mount, d, sha)
+        _check_trusted(owner, repo, ref, trust_repo, "load")
+        key, m = sha, find_mount(mount)
+    else:
+        d, key = repo_or_dir, None
+        try:
+            m = find_mount(mount)
+        except MountError:
+            m = None  # a local directory without a mount: weights as torch.hub does
+    with _routed(m):
+        hub_module = _hubconf_of(d, key)
+        entry = _entry(hub_module, model)
+        return entry(*args, **kwargs)
+
+
+def _force_resolve(owner, repo, ref, mount, d, sha):
+    """force_reload: ask the daemon to resolve the ref now (not after ref_ttl).
+    A commit is immutable: nothing to reload."""
+    m = find_mount(mount)
+    name = repo if ref is None else "%s:%s" % (repo, escape_ref(ref))
+    p = os.path.join(m, ".hubfs", "resolve", owner, name)
+    try:
+        nd = os.path.realpath(os.path.join(os.path.dirname(p), os.readlink(p)))
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR) and not os.path.isdir(os.path.join(m, ".hubfs", "resolve")):
+            return d, sha  # a daemon without /.hubfs/resolve: ref_ttl applies
+        raise RuntimeError("hubfs: cannot re-resolve %s/%s: %s" % (owner, name, os.strerror(e.errno))) from None
+    nd = os.path.join(m, owner, os.path.basename(nd))
+    return nd, os.path.basename(nd).rpartition("@")[2]
+
+
+# ------------------------------------------------------------------ weights
+
+_route_lock = threading.RLock()
+_route_depth = 0
+_route_saved = {}
+_route_mount = []
+
+
+def _torch_targets():
+    """(module, attribute) pairs through which code reaches torch.hub's
+    download functions (torch.hub itself, model_zoo, torchvision's copy)."""
+    out = []
+    th = sys.modules.get("torch.hub")
+    if th is None:
+        return out
+    for name in ("load_state_dict_from_url", "download_url_to_file", "load"):
+        out.append((th, name))
+    mz = sys.modules.get("torch.utils.model_zoo")
+    if mz is not None and hasattr(mz, "load_url"):
+        out.append((mz, "load_url"))
+    for modname in ("torchvision._internally_replaced_utils", "torchvision.models._utils",
+                    "torchvision.models._api"):
+        tv = sys.modules.get(modname)
+        if tv is not None and hasattr(tv, "load_state_dict_from_url"):
+            out.append((tv, "load_state_dict_from_url"))
+    return out
+
+
+@contextlib.contextmanager
+def _routed(mount):
+    """While the block runs, torch.hub's downloads go through the mount;
+    afterwards every patched attribute is what it was.  Nested loads (a repo
+    whose entrypoint calls torch.hub.load) share one routing."""
+    global _route_depth
+    if mount is None:
+        yield
+        return
+    try:
+        import torch.hub  # noqa: F401 (load needs torch anyway)
+        import torch.utils.model_zoo  # noqa: F401
+    except ImportError:
+        pass
+    with _route_lock:
+        _route_depth += 1
+        _route_mount.append(mount)
+        if _route_depth == 1:
+            repl = {"load_state_dict_from_url": _routed_load_state_dict, "load_url": _routed_load_state_dict,
+                    "download_url_to_file": _routed_download, "load": _routed_hub_load}
+            for mod, attr in _torch_targets():
+                _route_saved[(mod, attr)] = getattr(mod, attr)
+                setattr(mod, attr, repl[attr])
+    try:
+        yield
+    finally:
+        with _route_lock:
+            _route_mount.pop()
+            _route_depth -= 1
+            if _route_depth == 0:
+                for (mod, attr), v in _route_saved.items():
+                    setattr(mod, attr, v)
+                _route_saved.clear()
+
+
+def _current_mount():
+    with _route_lock:
+        return _route_mount[-1] if _route_mount else None
+
+
+def _routed_load_state_dict(url, model_dir=None, map_location=None, progress=True, check_hash=False,
+                            file_name=None):
+    return load_state_dict_from_url(url, model_dir, map_location, progress, check_hash, file_name,
+                                    mount=_current_mount())
+
+
+def _routed_download(url, dst, hash_prefix=None, progress=True):
+    return download_url_to_file(url, dst, hash_prefix, progress, mount=_current_mount())
+
+
+def _routed_hub_load(repo_or_dir, model, *args, **kwargs):
+    kwargs.setdefault("mount", _current_mount())
+    return load(repo_or_dir, model, *args, **kwargs)
+
+
+def _mount_for_weights(mount):
+    try:
+        return find_mount(mount)
+    except MountError:
+        if mount is not None:
+            raise
+        return None
+
+
+def _copy_verified(src, dst, hash_prefix=None):
+    """src (a mounted weight file) to dst: temp file, fsync, rename."""
+    import hashlib
+    dst = os.path.expanduser(dst)
+    d = os.path.dirname(os.path.abspath(dst))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(dst) + ".", suffix=".partial", dir=d)
+    try:
+        sha = hashlib.sha256() if hash_prefix else None
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as f:
+            while True:
+                b = f.read(1 << 20)
+                if not b:
+                    break
+                if sha:
+                    sha.update(b)
+                out.write(b)
+            out.flush()
+            os.fsync(out.fileno())
+        if sha:
+            digest = sha.hexdigest()
+            if digest[:len(hash_prefix)] != hash_prefix:
+                raise RuntimeError('invalid hash value (expected "{}", got "{}")'.format(hash_prefix, digest))
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, dst)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask():
+    u = os.umask(0)
+    os.umask(u)
+    return u
+
+
+def _open_weight(mount, url):
+    """The mounted path of url, with torch-like errors for what the daemon refuses."""
+    p = url_path(mount, url)
+    try:
+        os.stat(p)
+    except OSError as e:
+        raise OSError(e.errno, "hubfs: %s: %s (see %s/.hubfs/downloads and the daemon's log)"
+                      % (url, os.strerror(e.errno), mount)) from None
+    return p
+
+
+def download_url_to_file(url, dst, hash_prefix=None, progress=True, mount=None):
+    """torch.hub.download_url_to_file through the mount: the bytes are those
+    the daemon downloaded once (and verified when the name says a hash)."""
+    m = _mount_for_weights(mount)
+    if m is None:
+        import torch.hub
+        return _route_saved.get((torch.hub, "download_url_to_file"),
+                                torch.hub.download_url_to_file)(url, dst, hash_prefix, progress)
+    _copy_verified(_open_weight(m, url), dst, hash_prefix)
+
+
+def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=True, check_hash=False,
+                             file_name=None, mount=None):
+    """torch.hub.load_state_dict_from_url through the mount.  With the
+    default model_dir and name, the file is the daemon's own
+    <cache>/checkpoints/<name>, read through the mount (streamed, verified);
+    otherwise it is copied to model_dir/file_name once, as torch.hub would."""
+    import torch
+    import torch.hub as th
+    from urllib.parse import urlparse
+    m = _mount_for_weights(mount)
+    if m is None:
+        orig = _route_saved.get((th, "load_state_dict_from_url"), th.load_state_dict_from_url)
+        return orig(url, model_dir, map_location, progress, check_hash, file_name)
+    name = os.path.basename(urlparse(url).path)
+    if file_name is not None:
+        name = file_name
+    if model_dir is None:
+        model_dir = os.path.join(get_dir(), "checkpoints")
+    cached = os.path.join(model_dir, name)
+    mount_cache = options(m).get("cache")
+    own = (mount_cache and os.path.realpath(os.path.join(mount_cache, "checkpoints", name))
+           == os.path.realpath(cached) and name == os.path.basename(urlparse(url).path))
+    if own or not os.path.exists(cached):
+        src = _open_weight(m, url)
+        if own:
+            path = src
+        else:
+            hp = None
+            if check_hash:
+                r = HASH_REGEX.search(name)
+                hp = r.group(1) if r else None
+            _copy_verified(src, cached, hp)
+            path = cached
+    else:
+        path = cached
+    legacy = getattr(th, "_is_legacy_zip_format", None)
+    if legacy is not None and legacy(path):
+        return th._legacy_zip_load(path, model_dir, map_location)
+    return torch.load(path, map_location=map_location)

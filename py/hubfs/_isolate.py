@@ -1,0 +1,146 @@
+"""Per-commit module namespaces: the repo's code imported under a package of
+its own, so two refs of one repo, or two repos with a top-level `models`,
+load side by side, and the user's `models` is neither shadowed nor shadows.
+
+How: a commit directory D gets a synthetic package `_hubfs_<key>` whose
+__path__ is [D]; Python's own path finder then loads D/models/... as
+`_hubfs_<key>.models...`.  Every module loaded under that package runs with
+a private `__builtins__` whose `__import__` rewrites absolute imports of D's
+top-level names (`import models.resnet`, `from utils import x`) to the
+prefixed names, so the repo's code, also when it imports lazily inside a
+function long after load, sees its own modules.  Code outside the repo
+(torch, torchvision, the user's) keeps the real `__import__`.  Nothing is
+added to sys.path; the only sys.modules entries are under `_hubfs_<key>`.
+
+Limits (docs/python.md): importlib.import_module("models") called by repo
+code is not rewritten; pickles naming a repo module by its plain name
+("models.x") do not resolve to the prefixed one.
+"""
+import builtins
+import hashlib
+import importlib.abc
+import importlib.machinery
+import os
+import sys
+import threading
+import types
+
+_PREFIX = "_hubfs_"
+_lock = threading.RLock()
+_spaces = {}  # package name -> Space
+
+
+def _top_names(root):
+    """Names D's absolute imports can mean: packages, namespace dirs, modules."""
+    names = set()
+    try:
+        entries = os.listdir(root)
+    except OSError:
+        return names
+    for e in entries:
+        if e.startswith("."):
+            continue
+        if e.endswith(".py") and e[:-3].isidentifier():
+            names.add(e[:-3])
+        elif e.isidentifier() and os.path.isdir(os.path.join(root, e)):
+            names.add(e)
+        else:
+            for suf in importlib.machinery.EXTENSION_SUFFIXES:
+                if e.endswith(suf) and e[:-len(suf)].isidentifier():
+                    names.add(e[:-len(suf)])
+    return names
+
+
+class Space:
+    """One commit (or local directory) imported under its own package."""
+
+    def __init__(self, root, key):
+        self.root = root
+        self.package = _PREFIX + key
+        self.tops = _top_names(root)
+        real_import = builtins.__import__
+
+        def repo_import(name, globals=None, locals=None, fromlist=(), level=0):
+            if level == 0 and name.partition(".")[0] in self.tops:
+                full = self.package + "." + name
+                mod = real_import(full, globals, locals, fromlist, 0)
+                if not fromlist:
+                    # `import models.x` binds `models`: the prefixed top package
+                    return sys.modules[self.package + "." + name.partition(".")[0]]
+                return mod
+            return real_import(name, globals, locals, fromlist, level)
+
+        self.builtins = dict(builtins.__dict__)
+        self.builtins["__import__"] = repo_import
+        pkg = types.ModuleType(self.package, "hubfs namespace of %s" % root)
+        pkg.__path__ = [root]
+        pkg.__package__ = self.package
+        pkg.__file__ = None
+        pkg.__spec__ = importlib.machinery.ModuleSpec(self.package, None, is_package=True)
+        pkg.__spec__.submodule_search_locations = [root]
+        self.module = pkg
+
+    def import_module(self, name):
+        """D's module `name` (e.g. "hubconf"), loaded in this namespace."""
+        full = self.package + "." + name
+        with _lock:
+            mod = sys.modules.get(full)
+            if mod is None:
+                mod = __import__(full, fromlist=["_"])
+        return mod
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Finds `_hubfs_<key>.x.y` with the path finder and gives the module the
+    namespace's __builtins__ before its code runs."""
+
+    def find_spec(self, fullname, path, target=None):
+        if not fullname.startswith(_PREFIX):
+            return None
+        pkg = fullname.partition(".")[0]
+        space = _spaces.get(pkg)
+        if space is None:
+            return None
+        if fullname == pkg:
+            return space.module.__spec__
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = _Loader(spec.loader, space)
+        return spec
+
+
+class _Loader(importlib.abc.Loader):
+    def __init__(self, inner, space):
+        self.inner = inner
+        self.space = space
+
+    def create_module(self, spec):
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module):
+        module.__dict__["__builtins__"] = self.space.builtins
+        self.inner.exec_module(module)
+
+    def __getattr__(self, name):  # get_source, get_filename ... for tracebacks
+        return getattr(self.inner, name)
+
+
+_finder = _Finder()
+
+
+def space_for(root, key=None):
+    """The namespace of directory root (created once per process)."""
+    root = os.path.realpath(root)
+    if key is None:
+        key = hashlib.sha256(root.encode()).hexdigest()[:16]
+    package = _PREFIX + key
+    with _lock:
+        space = _spaces.get(package)
+        if space is None or space.root != root:
+            space = Space(root, key)
+            _spaces[package] = space
+            sys.modules[package] = space.module
+        if _finder not in sys.meta_path:
+            sys.meta_path.insert(0, _finder)
+    return space

@@ -1,0 +1,116 @@
+"""Fixture repositories of the Python helper's tests (our own, built with
+make_repos's fast-import Stream): two refs of one repo and a second repo that
+all have a top-level `models` package and `utils` module of their own, an
+entrypoint that imports lazily, one with weights, one with a missing
+dependency."""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fixtures"))
+import make_repos  # noqa: E402
+from make_repos import Stream, _t, init_bare  # noqa: E402
+
+W_HOST = "https://weights.invalid/w/"
+
+HUBCONF = '''"""Zoo {tag}: hubfs helper test fixture."""
+import utils
+from models import build_net
+
+dependencies = ['torch']
+
+
+def net(pretrained=False, width=8):
+    """A small net of zoo {tag}.
+
+    pretrained (bool): load the weights of {weight}
+    """
+    m = build_net(width)
+    if pretrained:
+        import torch.hub
+        sd = torch.hub.load_state_dict_from_url("{url}", progress=False)
+        m.load_state_dict(sd)
+    m.zoo_version = utils.VERSION
+    return m
+
+
+def version():
+    """The models package this commit sees."""
+    import models
+    return models.VERSION
+
+
+def lazy():
+    """A function that imports a repo module only when called."""
+    def later():
+        from models.late import WHO
+        return WHO
+    return later
+
+
+def nested(**kwargs):
+    """An entrypoint that loads another hub repo (as dino -> xcit)."""
+    import torch.hub
+    return torch.hub.load("{nested}", "version", trust_repo=True)
+
+
+def _private():
+    return 0
+'''
+
+MODELS = '''"""models of zoo {tag}."""
+VERSION = "{tag}"
+
+
+def build_net(width):
+    import torch
+    import torch.nn as nn
+    torch.manual_seed(7)
+    return nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 3))
+'''
+
+
+def zoo_files(tag, weight, nested):
+    return {
+        "hubconf.py": HUBCONF.format(tag=tag, weight=weight, url=W_HOST + weight, nested=nested),
+        "models/__init__.py": MODELS.format(tag=tag),
+        "models/late.py": 'WHO = "late {tag}"\n'.format(tag=tag),
+        "utils.py": 'VERSION = "utils {tag}"\n'.format(tag=tag),
+    }
+
+
+def make(base, weight):
+    """hx/zoo (main and v2), hy/other (main), hx/deps (main).  weight: the
+    name of the weight file every `net` loads (served by the test)."""
+    out = {}
+    p = init_bare(base, "hx", "zoo", "main")
+    s = Stream()
+    c1 = s.commit("refs/heads/main", zoo_files("zoo-main", weight, "hy/other"), "zoo main", *_t(70))
+    s.commit("refs/heads/v2", zoo_files("zoo-v2", weight, "hy/other"), "zoo v2", *_t(71), parent=c1)
+    s.run(p)
+    out["hx/zoo"] = p
+    p = init_bare(base, "hy", "other", "main")
+    s = Stream()
+    s.commit("refs/heads/main", zoo_files("other", weight, "hx/zoo:v2"), "other", *_t(72))
+    s.run(p)
+    out["hy/other"] = p
+    p = init_bare(base, "hx", "deps", "main")
+    s = Stream()
+    s.commit("refs/heads/main", {
+        "hubconf.py": "dependencies = ['torch', 'no_such_package_hubfs_xyz']\n\n\n"
+                      "def thing():\n    \"\"\"Needs a package nobody has.\"\"\"\n    return 1\n"},
+        "deps", *_t(73))
+    s.run(p)
+    out["hx/deps"] = p
+    return out
+
+
+def export(gitdir, ref, dest):
+    """The tree of ref as files in dest (torch.hub's cache layout)."""
+    import io
+    import tarfile
+    data = make_repos.git(gitdir, "archive", "--format=tar", ref)
+    if isinstance(data, str):
+        data = data.encode("latin-1")
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        t.extractall(dest)

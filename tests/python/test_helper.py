@@ -1,0 +1,251 @@
+"""The Python helper (issue 5) against a real mount and the real torch.hub.
+
+Ground truth: torch.hub.list/help/load run offline on a torch.hub cache laid
+out as torch.hub lays it out (<hub>/<owner>_<repo>_<ref>, skip_validation,
+the weight file already in its checkpoints/)."""
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+import torch.hub
+
+import harness
+import hubfs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+PY = "/usr/bin/python3"
+
+
+@pytest.fixture
+def torch_offline(env, monkeypatch):
+    """torch.hub pointed at the prepared cache, never at the network."""
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(env.torch_hub)
+
+    def no_network(*a, **k):
+        raise AssertionError("torch.hub tried the network")
+    monkeypatch.setattr(torch.hub, "_get_cache_or_reload",
+                        lambda github, force_reload, trust_repo, calling_fn, verbose=True, skip_validation=False:
+                        os.path.join(env.torch_hub, github.replace("/", "_").replace(":", "_")))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    yield
+    torch.hub.set_dir(old)
+
+
+def state_equal(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+# ---------------------------------------------------------------- parity
+
+@pytest.mark.parametrize("repo", ["hx/zoo:main", "hx/zoo:v2", "hy/other:main"])
+def test_list_and_help_equal_torch_hub(env, hub_dir, torch_offline, repo):
+    ours = hubfs.list(repo)
+    theirs = torch.hub.list(repo, skip_validation=True, trust_repo=True)
+    assert ours == theirs
+    for name in theirs:
+        assert hubfs.help(repo, name) == torch.hub.help(repo, name, skip_validation=True, trust_repo=True)
+
+
+def test_load_equals_torch_hub_tensor_by_tensor(env, hub_dir, torch_offline):
+    ours = hubfs.load("hx/zoo:main", "net", pretrained=True, trust_repo=True)
+    theirs = torch.hub.load("hx/zoo:main", "net", pretrained=True, trust_repo=True, skip_validation=True)
+    state_equal(ours.state_dict(), theirs.state_dict())
+    # and the weights are the served file's, not the fresh initialisation
+    served = torch.load(os.path.join(env.files, env.weight))
+    state_equal(ours.state_dict(), served)
+    assert ours.zoo_version == "utils zoo-main"
+
+
+def test_load_without_weights_equals_torch_hub(env, hub_dir, torch_offline):
+    ours = hubfs.load("hx/zoo:v2", "net", width=4, trust_repo=True)
+    theirs = torch.hub.load("hx/zoo:v2", "net", width=4, trust_repo=True, skip_validation=True)
+    state_equal(ours.state_dict(), theirs.state_dict())
+
+
+def test_local_source(env, hub_dir):
+    d = os.path.join(env.torch_hub, "hy_other_main")
+    assert hubfs.load(d, "version", source="local") == "other"
+
+
+# ---------------------------------------------------------------- isolation
+
+def test_two_refs_and_two_repos_side_by_side(env, hub_dir):
+    before_path = list(sys.path)
+    before_mods = set(sys.modules)
+    a = hubfs.load("hx/zoo:main", "version", trust_repo=True)
+    b = hubfs.load("hx/zoo:v2", "version", trust_repo=True)
+    c = hubfs.load("hy/other", "version", trust_repo=True)
+    assert (a, b, c) == ("zoo-main", "zoo-v2", "other")
+    na = hubfs.load("hx/zoo:main", "net", trust_repo=True)
+    nb = hubfs.load("hx/zoo:v2", "net", trust_repo=True)
+    assert (na.zoo_version, nb.zoo_version) == ("utils zoo-main", "utils zoo-v2")
+    assert sys.path == before_path
+    new = set(sys.modules) - before_mods
+    leaked = [m for m in new if m.split(".")[0] in ("models", "utils", "hubconf")]
+    assert not leaked, leaked
+    assert all(m.startswith("_hubfs_") for m in new if m.split(".")[0] not in sys.builtin_module_names
+               and not m.startswith(("torch", "torchvision", "numpy", "hubfs"))), sorted(new)
+
+
+def test_lazy_imports_see_their_own_commit(env, hub_dir):
+    la = hubfs.load("hx/zoo:main", "lazy", trust_repo=True)
+    lb = hubfs.load("hx/zoo:v2", "lazy", trust_repo=True)
+    lc = hubfs.load("hy/other", "lazy", trust_repo=True)
+    # called after every load, in another order
+    assert (lc(), la(), lb()) == ("late other", "late zoo-main", "late zoo-v2")
+
+
+def test_user_package_of_the_same_name(env, hub_dir, tmp_path):
+    pkg = tmp_path / "userpkgs" / "models"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("VERSION = 'mine'\n")
+    sys.path.insert(0, str(tmp_path / "userpkgs"))
+    saved = sys.modules.pop("models", None)
+    try:
+        import models
+        assert models.VERSION == "mine"
+        assert hubfs.load("hx/zoo:main", "version", trust_repo=True) == "zoo-main"
+        import models as again
+        assert again is models and again.VERSION == "mine"
+        # imported for the first time after a load: still the user's
+        del sys.modules["models"]
+        hubfs.load("hx/zoo:v2", "version", trust_repo=True)
+        import models as fresh
+        assert fresh.VERSION == "mine"
+    finally:
+        sys.path.remove(str(tmp_path / "userpkgs"))
+        sys.modules.pop("models", None)
+        if saved is not None:
+            sys.modules["models"] = saved
+
+
+def test_nested_hub_load_and_torch_hub_restored(env, hub_dir):
+    originals = (torch.hub.load_state_dict_from_url, torch.hub.download_url_to_file, torch.hub.load)
+    # hy/other's `nested` loads hx/zoo:v2 through torch.hub.load
+    assert hubfs.load("hy/other", "nested", trust_repo=True) == "zoo-v2"
+    assert (torch.hub.load_state_dict_from_url, torch.hub.download_url_to_file, torch.hub.load) == originals
+
+
+# ---------------------------------------------------------------- weights
+
+def test_two_processes_one_download(env, hub_dir, tmp_path):
+    """Two processes load the same entrypoint with its weights from a fresh
+    mount on an empty cache: the server sends the file once."""
+    hub = env.hub
+    cache = str(tmp_path / "cache2")
+    mnt = str(tmp_path / "mnt2")
+    os.makedirs(mnt)
+    m = harness.Mount(mnt, hub.options(cache=cache, extra=[env.weights_rewrite]), env=hub.env(),
+                      logdir=str(tmp_path)).start()
+    try:
+        before = env.srv.stats(env.weight)
+        code = ("import sys, hubfs; m = hubfs.load('hx/zoo:main', 'net', pretrained=True, trust_repo=True, "
+                "mount=sys.argv[1]); print(float(sum(p.sum() for p in m.state_dict().values())))")
+        envp = dict(os.environ, PYTHONPATH=os.path.join(TOP, "py"), TORCH_HOME=str(tmp_path / "th"))
+        procs = [subprocess.Popen([PY, "-c", code, mnt], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=envp) for _ in range(2)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        for p, (o, e) in zip(procs, outs):
+            assert p.returncode == 0, e.decode()[-2000:]
+        assert outs[0][0] == outs[1][0]
+        after = env.srv.stats(env.weight)
+        size = os.path.getsize(os.path.join(env.files, env.weight))
+        sent = after["bytes"] - before["bytes"]
+        assert size <= sent < 2 * size, "the file was sent %d bytes for %d" % (sent, size)
+        assert after["get"] - before["get"] == 1
+        assert os.path.exists(os.path.join(cache, "checkpoints", env.weight))
+    finally:
+        m.stop()
+
+
+def test_load_state_dict_from_url_and_download(env, hub_dir, tmp_path):
+    url = fixtures_url(env)
+    sd = hubfs.load_state_dict_from_url(url, progress=False)
+    state_equal(sd, torch.load(os.path.join(env.files, env.weight)))
+    # torch.hub's naming in the chosen model_dir
+    assert os.path.exists(os.path.join(hub_dir, "checkpoints", env.weight))
+    dst = str(tmp_path / "copy.pth")
+    hubfs.download_url_to_file(url, dst, hash_prefix=env.weight.split("-")[1][:8])
+    with open(dst, "rb") as f, open(os.path.join(env.files, env.weight), "rb") as g:
+        assert f.read() == g.read()
+    with pytest.raises(RuntimeError, match="invalid hash value"):
+        hubfs.download_url_to_file(url, str(tmp_path / "bad.pth"), hash_prefix="00000000")
+    assert not os.path.exists(str(tmp_path / "bad.pth"))
+    assert [n for n in os.listdir(str(tmp_path)) if n.endswith(".partial")] == []
+
+
+def fixtures_url(env):
+    import fixtures
+    return fixtures.W_HOST + env.weight
+
+
+# ---------------------------------------------------------------- errors and trust
+
+def test_errors_as_torch_hub(env, hub_dir):
+    with pytest.raises(RuntimeError, match=r"^Cannot find callable nope in hubconf$"):
+        hubfs.load("hx/zoo:main", "nope", trust_repo=True)
+    with pytest.raises(RuntimeError, match=r"^Cannot find callable nope in hubconf$"):
+        hubfs.help("hx/zoo:main", "nope")
+    with pytest.raises(RuntimeError, match=r"^Missing dependencies: no_such_package_hubfs_xyz$"):
+        hubfs.load("hx/deps", "thing", trust_repo=True)
+    for bad in ("noslash", "a/b/c", "a/b:", "../x", "a b/c"):
+        with pytest.raises(ValueError):
+            hubfs.list(bad)
+    with pytest.raises(ValueError, match="Cannot find"):
+        hubfs.list("hx/no-such-repo")
+    with pytest.raises(ValueError, match="Unknown source"):
+        hubfs.load("hx/zoo", "net", source="ftp")
+
+
+def test_no_mount_or_not_hubfs(env, tmp_path, monkeypatch):
+    monkeypatch.delenv("HUBFS_MOUNT", raising=False)
+    with pytest.raises(hubfs.MountError, match="not a hubfs mount"):
+        hubfs.list("hx/zoo", mount=str(tmp_path))
+    monkeypatch.setenv("HUBFS_MOUNT", str(tmp_path / "nope"))
+    with pytest.raises(hubfs.MountError, match="not a directory"):
+        hubfs.list("hx/zoo")
+    monkeypatch.delenv("HUBFS_MOUNT")
+    # the single hubfs mount of /proc/self/mountinfo (the session's)
+    assert hubfs.list("hx/zoo:main") == hubfs.list("hx/zoo:main", mount=env.mount)
+
+
+def test_trust(env, hub_dir, monkeypatch):
+    tl = os.path.join(hub_dir, "trusted_list")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        hubfs.load("hx/zoo:main", "version")
+    assert any("untrusted repository" in str(x.message) for x in w)
+    assert "hx_zoo" not in open(tl).read().split()
+    monkeypatch.setattr("builtins.input", lambda prompt="": "n")
+    with pytest.raises(Exception, match="Untrusted repository."):
+        hubfs.load("hx/zoo:main", "version", trust_repo=False)
+    with pytest.raises(Exception, match="Untrusted repository."):
+        hubfs.load("hx/zoo:main", "version", trust_repo="check")
+    assert hubfs.load("hx/zoo:main", "version", trust_repo=True) == "zoo-main"
+    assert open(tl).read().split() == ["hx_zoo"]
+
+    def no_prompt(prompt=""):
+        raise AssertionError("prompted for a trusted repo")
+    monkeypatch.setattr("builtins.input", no_prompt)
+    assert hubfs.load("hx/zoo:v2", "version", trust_repo="check") == "zoo-v2"
+    monkeypatch.setattr("builtins.input", lambda prompt="": "yes")
+    assert hubfs.load("hy/other", "version", trust_repo=False) == "other"
+    assert open(tl).read().split() == ["hx_zoo", "hy_other"]
+
+
+def test_pip_install_offline(tmp_path):
+    r = subprocess.run([PY, "-m", "pip", "install", "--no-build-isolation", "--no-index", "--no-deps",
+                        "--target", str(tmp_path / "site"), os.path.join(TOP, "py")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    r = subprocess.run([PY, "-c", "import hubfs, sys; print(hubfs.__file__)"],
+                       env=dict(os.environ, PYTHONPATH=str(tmp_path / "site")), capture_output=True, text=True,
+                       cwd=str(tmp_path))
+    assert r.returncode == 0 and str(tmp_path / "site") in r.stdout, r.stderr
