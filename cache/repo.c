@@ -71,6 +71,7 @@ struct hub_repo {
 	pthread_mutex_t resolve_lock;
 	struct neg_entry *neg;      /* resolve_lock */
 	double remote_fail_until;  /* resolve_lock: serve stale without asking before this */
+	bool force_now;            /* resolve_lock: branches and HEAD are not fresh (force_reload) */
 	pthread_mutex_t odb_lock;
 	git_repository *git;        /* odb_lock; opened lazily */
 	struct hub_repo *next;      /* cache->lock */
@@ -862,7 +863,7 @@ static bool is_fresh(const struct hub_repo *r, const struct st_ref *e)
 {
 	if (e->kind == KIND_TAG || e->kind == KIND_COMMIT)
 		return true;
-	return now_s() - e->time < r->cache->opts->ref_ttl;
+	return !r->force_now && now_s() - e->time < r->cache->opts->ref_ttl;
 }
 
 /* A resolution to record. */
@@ -1126,6 +1127,26 @@ int hub_repo_resolve(char out_sha[41], bool *out_immutable, bool *out_stale, str
 	return rc;
 }
 
+int hub_repo_resolve_now(char out_sha[41], struct hub_repo *r, const char *ref)
+{
+	char branch[HUB_REF_MAX + 1];
+	bool immutable;
+	pthread_mutex_lock(&r->resolve_lock);
+	r->force_now = true;
+	pthread_mutex_unlock(&r->resolve_lock);
+	int rc = 0;
+	if (!ref) {
+		rc = hub_repo_default_branch(branch, sizeof(branch), r);
+		ref = branch;
+	}
+	if (!rc)
+		rc = hub_repo_resolve(out_sha, &immutable, NULL, r, ref);
+	pthread_mutex_lock(&r->resolve_lock);
+	r->force_now = false;
+	pthread_mutex_unlock(&r->resolve_lock);
+	return rc;
+}
+
 int hub_repo_default_branch(char *out, size_t outsz, struct hub_repo *r)
 {
 	const struct hub_options *o = r->cache->opts;
@@ -1135,7 +1156,7 @@ int hub_repo_default_branch(char *out, size_t outsz, struct hub_repo *r)
 	char *head = NULL;
 	if (rc)
 		goto out;
-	bool fresh = st.head && now_s() - st.head_time < o->ref_ttl;
+	bool fresh = st.head && !r->force_now && now_s() - st.head_time < o->ref_ttl;
 	if (st.head && (fresh || o->offline || now_s() < r->remote_fail_until)) {
 		head = strdup(st.head);
 	} else if (o->offline) {

@@ -77,6 +77,12 @@ int hub_repo_default_branch(char *out, size_t outsz, struct hub_repo *r);
 int hub_repo_resolve(char out_sha[41], bool *out_immutable, bool *out_stale, struct hub_repo *r,
 		     const char *ref);
 
+/* hub_repo_resolve (ref NULL: the default branch), asking the remote now
+ * for a branch and for HEAD whatever ref_ttl says (force_reload).  Tags and
+ * commits are immutable and not asked again; offline, or within
+ * HUB_REMOTE_RETRY_SECONDS of a remote failure, the cache answers. */
+int hub_repo_resolve_now(char out_sha[41], struct hub_repo *r, const char *ref);
+
 /* Make sure the commit <sha> (40 hex) is present, fetching it if allowed.
  * -ENOENT if it does not exist (or offline and absent). */
 int hub_repo_ensure_commit(struct hub_repo *r, const char *sha);

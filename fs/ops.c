@@ -63,6 +63,7 @@ enum ntype {
 	N_VIEW_DIR,  /* a directory of .hub/ */
 	N_VIEW_FILE, /* a file of .hub/ */
 	N_URL_DIR,   /* /.hubfs/url */
+	N_RESOLVE_DIR, /* /.hubfs/resolve: <owner>%2F<repo>[:<ref>] resolved now */
 	N_WEIGHT,    /* a weight file (.hub/.../weights/<name>, /.hubfs/url/<url>) */
 };
 
@@ -671,6 +672,55 @@ static void lookup_url(fuse_req_t req, struct hub_fs *fs, struct node *dir, cons
 	reply_entry(req, fs, n);
 }
 
+/* /.hubfs/resolve/<owner>%2F<repo>[:<ref>]: a snapshot file holding
+ * "<sha>\n", the ref resolved now (the remote asked whatever ref_ttl says;
+ * no ref: the default branch).  The Python helper's force_reload; the
+ * repo's <repo>:<ref> link then shows the new commit too. */
+static void lookup_resolve(fuse_req_t req, struct hub_fs *fs, struct node *dir, const char *name)
+{
+	char owner[HUB_OWNER_MAX + 1];
+	const char *sep = strstr(name, "%2F");
+	struct hub_name hn;
+	if (!sep || (size_t)(sep - name) > HUB_OWNER_MAX) {
+		reply_negative(req, 0);
+		return;
+	}
+	memcpy(owner, name, (size_t)(sep - name));
+	owner[sep - name] = '\0';
+	if (!hub_name_owner_valid(owner) || hub_name_parse(&hn, sep + 3) || hn.kind == HUB_NAME_COMMIT) {
+		reply_negative(req, 0);
+		return;
+	}
+	struct hub_repo *repo;
+	int rc = hub_cache_repo(&repo, fs->cache, owner, hn.repo);
+	char sha[41];
+	if (!rc)
+		rc = hub_repo_resolve_now(sha, repo, hn.kind == HUB_NAME_REF ? hn.ref : NULL);
+	if (rc) {
+		reply_resolve_error(req, fs, rc);
+		return;
+	}
+	char *data = malloc(42);
+	if (!data) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	snprintf(data, 42, "%s\n", sha);
+	pthread_mutex_lock(&fs->lock);
+	struct node *n = node_new(fs, dir, name, N_CTL_FILE, false);
+	if (n) {
+		n->data = data;
+		n->size = strlen(data);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (!n) {
+		free(data);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	reply_entry(req, fs, n);
+}
+
 /* --------------------------------------------------------------- lookup */
 
 /* The target of a repo or ref symlink, resolving as needed (may block on
@@ -883,11 +933,11 @@ static void hub_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		pthread_mutex_unlock(&fs->lock);
 		break;
 	case N_CTL_DIR: {
-		if (!strcmp(name, "url")) {
+		if (!strcmp(name, "url") || !strcmp(name, "resolve")) {
 			pthread_mutex_lock(&fs->lock);
 			n = find_child(fs, p, name);
 			if (!n)
-				n = node_new(fs, p, name, N_URL_DIR, true);
+				n = node_new(fs, p, name, name[0] == 'u' ? N_URL_DIR : N_RESOLVE_DIR, true);
 			pthread_mutex_unlock(&fs->lock);
 			break;
 		}
@@ -923,6 +973,9 @@ static void hub_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	case N_URL_DIR:
 		lookup_url(req, fs, p, name);
+		return;
+	case N_RESOLVE_DIR:
+		lookup_resolve(req, fs, p, name);
 		return;
 	case N_VIEW_DIR: {
 		const struct hub_view *v = hub_view_child(p->view, name);
@@ -1236,8 +1289,11 @@ static int dir_build(struct dir_snap **out, struct hub_fs *fs, struct node *d)
 			rc = snap_add_ref(s, ctl_names[i], N_CTL_FILE, false);
 		if (!rc)
 			rc = snap_add_ref(s, "url", N_URL_DIR, false);
+		if (!rc)
+			rc = snap_add_ref(s, "resolve", N_RESOLVE_DIR, false);
 		break;
 	case N_URL_DIR:
+	case N_RESOLVE_DIR:
 		break;
 	case N_OWNER:
 		if (!rc)

@@ -2,7 +2,8 @@
 # The one test command (README, CI): on a fresh Debian 12 as root it installs
 # what it needs, then
 #   1. builds build/ (RelWithDebInfo), runs ctest, the integration suite and
-#      the fault suite (tests/faults);
+#      the fault suite (tests/faults) and the Python helper's tests
+#      (tests/python, against the real torch.hub);
 #   2. builds build-asan/ (-DHUBFS_SANITIZE=ON), runs ctest, the integration
 #      and the fault suites again against that binary.
 # Exits non-zero if anything failed; the last line is the summary.
@@ -86,6 +87,15 @@ faults() { # faults DIR: the fault suite (tests/faults) against that build
 	[ "$rc" = 0 ]
 }
 
+python_helper() { # python_helper DIR: the hubfs Python package (tests/python), once
+	local rc
+	HUBFS_BIN="$ROOT/$1/hubfs" timeout -k 30 "$SUITE_TIMEOUT" \
+		"$PY" -m pytest "$ROOT/tests/python" -v -p no:hypothesispytest ${PYTEST_ARGS:-}
+	rc=$?
+	[ "$rc" = 5 ] && echo "run_all: pytest collected no python helper tests"
+	[ "$rc" = 0 ]
+}
+
 # The suites of this run work under their own directory (HUBFS_TEST_TMP), so
 # that a mount left behind is this run's and not another one's on the machine.
 RUN_TMP="$(mktemp -d /tmp/hubfs-run.XXXXXX)"
@@ -110,10 +120,12 @@ if step "build (RelWithDebInfo)" build build; then
 	step "unit tests (ctest)" unit build
 	step "integration tests" integration build
 	step "fault suite" faults build
+	step "python helper tests" python_helper build
 else
 	skip "unit tests (ctest)" "build failed"
 	skip "integration tests" "build failed"
 	skip "fault suite" "build failed"
+	skip "python helper tests" "build failed"
 fi
 
 if [ "${HUBFS_SKIP_ASAN:-0}" = 1 ] && [ -z "${CI:-}" ]; then

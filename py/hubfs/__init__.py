@@ -232,19 +232,16 @@ def load(repo_or_dir, model, *args, source="github", trust_repo=None, force_relo
 
 
 def _force_resolve(owner, repo, ref, mount, d, sha):
-    """force_reload: ask the daemon to resolve the ref now (not after ref_ttl).
-    A commit is immutable: nothing to reload."""
+    """force_reload: the daemon resolves the ref now, not after ref_ttl
+    (/.hubfs/resolve/).  A tag or commit is immutable: nothing is refetched."""
     m = find_mount(mount)
-    name = repo if ref is None else "%s:%s" % (repo, escape_ref(ref))
-    p = os.path.join(m, ".hubfs", "resolve", owner, name)
+    name = "%s%%2F%s" % (owner, repo if ref is None else "%s:%s" % (repo, escape_ref(ref)))
     try:
-        nd = os.path.realpath(os.path.join(os.path.dirname(p), os.readlink(p)))
+        new = _read(os.path.join(m, ".hubfs", "resolve", name)).strip()
     except OSError as e:
-        if e.errno in (errno.ENOENT, errno.ENOTDIR) and not os.path.isdir(os.path.join(m, ".hubfs", "resolve")):
-            return d, sha  # a daemon without /.hubfs/resolve: ref_ttl applies
-        raise RuntimeError("hubfs: cannot re-resolve %s/%s: %s" % (owner, name, os.strerror(e.errno))) from None
-    nd = os.path.join(m, owner, os.path.basename(nd))
-    return nd, os.path.basename(nd).rpartition("@")[2]
+        raise RuntimeError("hubfs: cannot re-resolve %s/%s%s: %s" % (
+            owner, repo, ":" + ref if ref else "", os.strerror(e.errno))) from None
+    return os.path.join(m, owner, "%s@%s" % (repo, new)), new
 
 
 # ------------------------------------------------------------------ weights

@@ -249,3 +249,18 @@ def test_pip_install_offline(tmp_path):
                        env=dict(os.environ, PYTHONPATH=str(tmp_path / "site")), capture_output=True, text=True,
                        cwd=str(tmp_path))
     assert r.returncode == 0 and str(tmp_path / "site") in r.stdout, r.stderr
+
+
+def test_force_reload_re_resolves_the_branch_now(env, hub_dir):
+    """The mount trusts a branch for ref_ttl (60 s here); force_reload asks
+    the remote now.  hx/deps is used by no other test."""
+    import make_repos
+    before = os.path.basename(os.path.realpath(os.path.join(env.mount, "hx", "deps:main")))
+    new = make_repos.advance_branch(env.hub.base, "hx", "deps", "main", files={
+        "hubconf.py": "dependencies = ['torch']\n\n\ndef thing():\n    \"\"\"Moved.\"\"\"\n    return 2\n"})
+    # within ref_ttl: still the old commit, and its missing dependency
+    with pytest.raises(RuntimeError, match="Missing dependencies"):
+        hubfs.load("hx/deps:main", "thing", trust_repo=True)
+    assert hubfs.load("hx/deps:main", "thing", trust_repo=True, force_reload=True) == 2
+    after = os.path.basename(os.path.realpath(os.path.join(env.mount, "hx", "deps:main")))
+    assert before != after and after.endswith("@" + new), (before, after, new)
