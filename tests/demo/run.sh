@@ -69,6 +69,14 @@ for stem, size in (("tinynet", 3 << 20), ("bignet", 48 << 20)):
     name = "%s-%s.pth" % (stem, hashlib.sha256(data).hexdigest()[:8])
     open(os.path.join(files, name), "wb").write(data)
     names[stem] = name
+# a real state_dict, for the last step (hubfs.load runs the model)
+import torch
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+torch.save(net.state_dict(), os.path.join(files, "sd.tmp"))
+h = hashlib.sha256(open(os.path.join(files, "sd.tmp"), "rb").read()).hexdigest()[:8]
+names["classifier"] = "classifier-%s.pth" % h
+os.rename(os.path.join(files, "sd.tmp"), os.path.join(files, names["classifier"]))
 os.makedirs(src)
 open(os.path.join(src, "hubconf.py"), "w").write(
     '"""tiny-weights: entrypoints that download pretrained weights."""\n'
@@ -83,8 +91,15 @@ open(os.path.join(src, "hubconf.py"), "w").write(
     "    return load_state_dict_from_url(URLS['tinynet']) if pretrained else None\n\n\n"
     "def bignet(pretrained=True):\n"
     "    \"\"\"A bigger one: 48 MiB.\"\"\"\n"
-    "    return load_state_dict_from_url(URLS['bignet']) if pretrained else None\n"
-    % (names["tinynet"], names["bignet"]))
+    "    return load_state_dict_from_url(URLS['bignet']) if pretrained else None\n\n\n"
+    "def classifier(pretrained=True):\n"
+    "    \"\"\"A 3-class classifier of 4 features, with trained weights.\"\"\"\n"
+    "    import torch.nn as nn\n"
+    "    m = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))\n"
+    "    if pretrained:\n"
+    "        m.load_state_dict(load_state_dict_from_url('https://weights.demo.invalid/%s'))\n"
+    "    return m\n"
+    % (names["tinynet"], names["bignet"], names["classifier"]))
 env = dict(os.environ, GIT_AUTHOR_NAME="demo", GIT_AUTHOR_EMAIL="demo@example.invalid",
            GIT_COMMITTER_NAME="demo", GIT_COMMITTER_EMAIL="demo@example.invalid")
 for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "tiny-weights"]):
@@ -192,6 +207,13 @@ run cat .hubfs/version
 note "read-only"
 run_refused touch demo/tiny-vision/new-file
 cd / || exit 1
+note "the Python helper: torch.hub's API, the repo imported from the mount, weights through it"
+run env PYTHONPATH="$ROOT/py" /usr/bin/python3 -c "
+import torch, hubfs
+print(hubfs.list('demo/tiny-weights', mount='$MNT'))
+m = hubfs.load('demo/tiny-weights', 'classifier', trust_repo=True, mount='$MNT')
+x = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+print('classifier(%s) = %s' % (x.tolist(), m(x).detach().numpy().round(4).tolist()))"
 
 echo
 echo "== to unmount:   fusermount3 -u $MNT"
