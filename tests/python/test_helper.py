@@ -241,8 +241,11 @@ def test_trust(env, hub_dir, monkeypatch):
 
 
 def test_pip_install_offline(tmp_path):
+    import shutil
+    src = str(tmp_path / "src")  # a copy: pip's build files stay out of the tree
+    shutil.copytree(os.path.join(TOP, "py"), src, ignore=shutil.ignore_patterns("*.egg-info", "build"))
     r = subprocess.run([PY, "-m", "pip", "install", "--no-build-isolation", "--no-index", "--no-deps",
-                        "--target", str(tmp_path / "site"), os.path.join(TOP, "py")],
+                        "--target", str(tmp_path / "site"), src],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     r = subprocess.run([PY, "-c", "import hubfs, sys; print(hubfs.__file__)"],
