@@ -26,6 +26,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define HUB_HAVE_SHANI_CODE 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -192,9 +193,13 @@ static pthread_once_t pick_once = PTHREAD_ONCE_INIT;
 static int cpu_has_sha(void)
 {
 #ifdef HUB_HAVE_SHANI_CODE
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
-	       __builtin_cpu_supports("ssse3");
+	/* CPUID directly: clang 14 has no "sha" for __builtin_cpu_supports */
+	unsigned a, b, c, d;
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3))
+		return 0;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return 0;
+	return (b & bit_SHA) != 0;
 #else
 	return 0;
 #endif

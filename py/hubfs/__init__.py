@@ -16,9 +16,7 @@ import contextlib
 import errno
 import os
 import re
-import shutil
 import sys
-import tempfile
 import threading
 import warnings
 
@@ -60,7 +58,18 @@ def _commit_dir(github, mount):
     m = find_mount(mount)
     link = os.path.join(m, owner, repo if ref is None else "%s:%s" % (repo, escape_ref(ref)))
     try:
-        d = os.path.realpath(link, strict=True)
+        # the owner directory's links: <repo> -> <repo>:<branch> -> <repo>@<sha>
+        # (two readlinks at most; cheaper than realpath's walk of every component)
+        name = os.path.basename(link)
+        for _ in range(3):
+            if "@" in name:
+                break
+            name = os.readlink(os.path.join(m, owner, name))
+        if "@" not in name or "/" in name:
+            raise FileNotFoundError(errno.ENOENT, name)
+        d = os.path.join(m, owner, name)
+        if not os.path.isdir(d):
+            raise FileNotFoundError(errno.ENOENT, d)
     except FileNotFoundError:
         raise ValueError("Cannot find %s%s on the hub (no such repository or ref, or offline "
                          "and not cached)" % ("%s/%s" % (owner, repo), ":" + ref if ref else "")) from None
@@ -132,9 +141,14 @@ def set_dir(d):
         torch_hub.set_dir(_hub_dir)
 
 
+_trusted_seen = set()  # (hub_dir, owner_repo) found or made trusted in this process
+
+
 def _check_trusted(owner, repo, ref, trust_repo, calling_fn="load"):
     """torch.hub's trust rules, on the same <hub_dir>/trusted_list."""
     hub_dir = get_dir()
+    if (hub_dir, owner, repo) in _trusted_seen and trust_repo is not False:
+        return
     os.makedirs(hub_dir, exist_ok=True)
     path = os.path.join(hub_dir, "trusted_list")
     try:
@@ -147,6 +161,8 @@ def _check_trusted(owner, repo, ref, trust_repo, calling_fn="load"):
     legacy = next(os.walk(hub_dir))[1]
     is_trusted = (owner_name in trusted or "_".join([owner, repo, ref or "main"]) in legacy
                   or owner in _TRUSTED_OWNERS)
+    if is_trusted:
+        _trusted_seen.add((hub_dir, owner, repo))
     if trust_repo is None:
         if not is_trusted:
             warnings.warn(
@@ -173,6 +189,7 @@ def _check_trusted(owner, repo, ref, trust_repo, calling_fn="load"):
     if not is_trusted:
         with open(path, "a") as f:
             f.write(owner_name + "\n")
+    _trusted_seen.add((hub_dir, owner, repo))
 
 
 # ------------------------------------------------------------------ load
@@ -339,6 +356,7 @@ def _mount_for_weights(mount):
 def _copy_verified(src, dst, hash_prefix=None):
     """src (a mounted weight file) to dst: temp file, fsync, rename."""
     import hashlib
+    import tempfile
     dst = os.path.expanduser(dst)
     d = os.path.dirname(os.path.abspath(dst))
     os.makedirs(d, exist_ok=True)
@@ -371,6 +389,17 @@ def _umask():
     u = os.umask(0)
     os.umask(u)
     return u
+
+
+_mount_caches = {}
+
+
+def _mount_cache(m):
+    """The mount's cache root (/.hubfs/options), read once per mount point."""
+    c = _mount_caches.get(m)
+    if c is None:
+        c = _mount_caches[m] = options(m).get("cache") or ""
+    return c
 
 
 def _open_weight(mount, url):
@@ -414,7 +443,7 @@ def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=Tr
     if model_dir is None:
         model_dir = os.path.join(get_dir(), "checkpoints")
     cached = os.path.join(model_dir, name)
-    mount_cache = options(m).get("cache")
+    mount_cache = _mount_cache(m)
     own = (mount_cache and os.path.realpath(os.path.join(mount_cache, "checkpoints", name))
            == os.path.realpath(cached) and name == os.path.basename(urlparse(url).path))
     if own or not os.path.exists(cached):
