@@ -6,6 +6,7 @@
 #      (tests/python, against the real torch.hub);
 #   2. builds build-asan/ (-DHUBFS_SANITIZE=ON), runs ctest, the integration
 #      and the fault suites again against that binary.
+#   3. builds the libFuzzer targets (tests/fuzz) and runs each briefly.
 # Exits non-zero if anything failed; the last line is the summary.
 #
 # Environment: JOBS (parallel build jobs), HUBFS_SKIP_ASAN=1 (step 2 off, for
@@ -146,6 +147,8 @@ else
 		skip "fault suite (ASan+UBSan)" "build failed"
 	fi
 fi
+# libFuzzer targets (clang, ASan+UBSan), 15 s each over the seed corpus
+step "fuzz (short)" bash "$ROOT/tests/fuzz/run.sh" "${FUZZ_SECONDS:-15}"
 step "no hubfs mount left behind" check_no_leftover_mounts
 
 echo

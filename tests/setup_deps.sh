@@ -5,7 +5,9 @@
 # libgit2 >= 1.7 comes from bookworm-backports (Debian 12 itself ships 1.5).
 
 HUBFS_APT_PACKAGES="build-essential cmake pkg-config git fuse3 libfuse3-dev
- libcurl4-openssl-dev libcjson-dev libcmocka-dev python3-dev python3-pytest"
+ libcurl4-openssl-dev libcjson-dev libcmocka-dev python3-dev python3-pytest
+ python3-torch python3-torchvision python3-pip python3-setuptools openssl
+ clang libclang-rt-14-dev"
 HUBFS_BACKPORTS_LINE="deb http://deb.debian.org/debian bookworm-backports main"
 
 hubfs_deps_present() {
