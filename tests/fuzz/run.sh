@@ -20,9 +20,12 @@ for t in names options rewrite weights_url view; do
 	corpus="$B/fuzz/corpus-$t" # the seeds plus what this run finds; seeds stay clean
 	mkdir -p "$corpus"
 	echo "=== fuzz_$t: ${SECS}s"
+	# pipefail (set above): the subshell fails when the fuzzer does
 	(cd "$B/fuzz" && "./fuzz_$t" -max_total_time="$SECS" -jobs="$JOBS" -workers="$JOBS" \
 		-print_final_stats=1 -max_len=4096 "$corpus" "$ROOT/tests/fuzz/corpus/$t" 2>&1 | tail -4)
-	if [ "${PIPESTATUS[0]}" != 0 ] || ls "$B/fuzz"/crash-* "$B/fuzz"/leak-* "$B/fuzz"/timeout-* >/dev/null 2>&1; then
+	st=$?
+	if [ "$st" != 0 ] || ls "$B/fuzz"/crash-* "$B/fuzz"/leak-* "$B/fuzz"/timeout-* "$B/fuzz"/oom-* \
+		>/dev/null 2>&1; then
 		echo "fuzz_$t: FAILED (inputs in $B/fuzz)"
 		rc=1
 	fi
