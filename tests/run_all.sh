@@ -4,6 +4,7 @@
 #   1. builds build/ (RelWithDebInfo), runs ctest, the integration suite and
 #      the fault suite (tests/faults) and the Python helper's tests
 #      (tests/python, against the real torch.hub);
+#      the crash suite and the short soak (tests/crash, release build only);
 #   2. builds build-asan/ (-DHUBFS_SANITIZE=ON), runs ctest, the integration
 #      and the fault suites again against that binary.
 #   3. builds the libFuzzer targets (tests/fuzz) and runs each briefly.
@@ -88,6 +89,15 @@ faults() { # faults DIR: the fault suite (tests/faults) against that build
 	[ "$rc" = 0 ]
 }
 
+crash_soak() { # crash_soak DIR: kill -9/SIGTERM/unmount/full-disk suite + the short soak (tests/crash)
+	local rc
+	HUBFS_BIN="$ROOT/$1/hubfs" timeout -k 30 "$SUITE_TIMEOUT" \
+		"$PY" -m pytest "$ROOT/tests/crash" -v ${PYTEST_ARGS:-}
+	rc=$?
+	[ "$rc" = 5 ] && echo "run_all: pytest collected no crash tests"
+	[ "$rc" = 0 ]
+}
+
 python_helper() { # python_helper DIR: the hubfs Python package (tests/python), once
 	local rc
 	HUBFS_BIN="$ROOT/$1/hubfs" timeout -k 30 "$SUITE_TIMEOUT" \
@@ -120,11 +130,13 @@ export CI="${CI:-}"
 if step "build (RelWithDebInfo)" build build; then
 	step "unit tests (ctest)" unit build
 	step "integration tests" integration build
+	step "crash and soak tests" crash_soak build
 	step "fault suite" faults build
 	step "python helper tests" python_helper build
 else
 	skip "unit tests (ctest)" "build failed"
 	skip "integration tests" "build failed"
+	skip "crash and soak tests" "build failed"
 	skip "fault suite" "build failed"
 	skip "python helper tests" "build failed"
 fi
