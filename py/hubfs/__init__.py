@@ -86,24 +86,48 @@ def _read(path):
 
 def list(github, force_reload=False, skip_validation=False, trust_repo=None, mount=None):
     """torch.hub.list: the entrypoints of the repo's hubconf, read from the
-    mount (the daemon's static analysis; nothing is imported or run, so no
-    trust is needed)."""
-    _, _, _, d, _ = _commit_dir(github, mount)
+    mount (the daemon's static analysis; nothing is imported or run).
+    force_reload re-resolves a branch now; an explicit trust_repo is handled
+    as torch.hub does (None does not warn: no code runs)."""
+    d = _repo_dir(github, mount, force_reload, trust_repo, "list")
     _check_analysis(d)
     return sorted(os.listdir(os.path.join(d, ".hub", "entrypoints")))
 
 
 def help(github, model, force_reload=False, skip_validation=False, trust_repo=None, mount=None):
-    """torch.hub.help: the entrypoint's docstring (None when it has none)."""
+    """torch.hub.help: the entrypoint's docstring (None when it has none).
+    As torch.hub, a missing dependency of hubconf's `dependencies` is a
+    RuntimeError (checked with importlib.util.find_spec, as torch.hub does;
+    the repo is not imported)."""
+    d = _repo_dir(github, mount, force_reload, trust_repo, "help")
     if not isinstance(model, str):
         raise ValueError("Invalid input: model should be a string of function name")
-    _, _, _, d, _ = _commit_dir(github, mount)
+    _check_dependency_names(_dependencies(d))
     try:
         text = _read(os.path.join(d, ".hub", "entrypoints", model, "help"))
     except FileNotFoundError:
         _check_analysis(d)
         raise RuntimeError("Cannot find callable {} in hubconf".format(model)) from None
     return text if text else None
+
+
+def _repo_dir(github, mount, force_reload, trust_repo, calling_fn):
+    """list/help: the commit directory, re-resolved when force_reload, with
+    an explicit trust_repo checked as torch.hub does."""
+    owner, repo, ref, d, sha = _commit_dir(github, mount)
+    if trust_repo is not None:
+        _check_trusted(owner, repo, lambda: _branch_of(owner, repo, ref, mount), trust_repo, calling_fn)
+    if force_reload:
+        d, sha = _force_resolve(owner, repo, ref, mount, d, sha)
+    return d
+
+
+def _dependencies(d):
+    """hubconf's `dependencies` as the daemon read it (.hub/dependencies)."""
+    try:
+        return [n for n in _read(os.path.join(d, ".hub", "dependencies")).splitlines() if n]
+    except FileNotFoundError:
+        return []
 
 
 def _check_analysis(d):
@@ -144,8 +168,28 @@ def set_dir(d):
 _trusted_seen = set()  # (hub_dir, owner_repo) found or made trusted in this process
 
 
-def _check_trusted(owner, repo, ref, trust_repo, calling_fn="load"):
-    """torch.hub's trust rules, on the same <hub_dir>/trusted_list."""
+def _branch_of(owner, repo, ref, mount):
+    """The ref torch.hub would name the cache directory after: ref, else the
+    remote's default branch (the mount's <repo> -> <repo>:<branch> link;
+    torch.hub guesses main, else master)."""
+    if ref is not None:
+        return ref
+    try:
+        target = os.readlink(os.path.join(find_mount(mount), owner, repo))
+    except OSError:
+        return "main"
+    name, sep, branch = target.partition(":")
+    return _unescape_ref(branch) if sep and name == repo else "main"
+
+
+def _unescape_ref(s):
+    return s.replace("%2F", "/").replace("%2f", "/").replace("%25", "%")
+
+
+def _check_trusted(owner, repo, branch, trust_repo, calling_fn="load"):
+    """torch.hub's trust rules, on the same <hub_dir>/trusted_list.  branch:
+    a function giving the ref as torch.hub names its cache directory after it
+    (called only when the trusted_list is read)."""
     hub_dir = get_dir()
     if (hub_dir, owner, repo) in _trusted_seen and trust_repo is not False:
         return
@@ -159,20 +203,21 @@ def _check_trusted(owner, repo, ref, trust_repo, calling_fn="load"):
         trusted = ()
     owner_name = "_".join([owner, repo])
     legacy = next(os.walk(hub_dir))[1]
-    is_trusted = (owner_name in trusted or "_".join([owner, repo, ref or "main"]) in legacy
+    is_trusted = (owner_name in trusted or "_".join([owner, repo, branch().replace("/", "_")]) in legacy
                   or owner in _TRUSTED_OWNERS)
     if is_trusted:
         _trusted_seen.add((hub_dir, owner, repo))
     if trust_repo is None:
         if not is_trusted:
+            # torch 1.13's text, byte for byte (its first {calling_fn} is not substituted)
             warnings.warn(
-                "You are about to download and run code from an untrusted repository. In a future release, "
-                "this won't be allowed. To add the repository to your trusted list, change the command to "
-                "{fn}(..., trust_repo=False) and a command prompt will appear asking for an explicit "
-                "confirmation of trust, or {fn}(..., trust_repo=True), which will assume that the prompt is "
-                "to be answered with 'yes'. You can also use {fn}(..., trust_repo='check') which will only "
-                "prompt for confirmation if the repo is not already trusted. This will eventually be the "
-                "default behaviour".format(fn=calling_fn))
+                "You are about to download and run code from an untrusted repository. In a future release, this "
+                "won't be allowed. To add the repository to your trusted list, change the command to {calling_fn}"
+                "(..., trust_repo=False) and a command prompt will appear asking for an explicit confirmation of "
+                "trust, or %s(..., trust_repo=True), which will assume that the prompt is to be answered with "
+                "'yes'. You can also use %s(..., trust_repo='check') which will only prompt for confirmation if "
+                "the repo is not already trusted. This will eventually be the default behaviour"
+                % (calling_fn, calling_fn))
         return
     if trust_repo is False or (trust_repo == "check" and not is_trusted):
         response = input(
@@ -194,13 +239,17 @@ def _check_trusted(owner, repo, ref, trust_repo, calling_fn="load"):
 
 # ------------------------------------------------------------------ load
 
-def _check_dependencies(m):
+def _check_dependency_names(deps):
     import importlib.util
+    missing = [p for p in deps if importlib.util.find_spec(p) is None]
+    if missing:
+        raise RuntimeError("Missing dependencies: {}".format(", ".join(missing)))
+
+
+def _check_dependencies(m):
     deps = getattr(m, "dependencies", None)
     if deps is not None:
-        missing = [p for p in deps if importlib.util.find_spec(p) is None]
-        if missing:
-            raise RuntimeError("Missing dependencies: {}".format(", ".join(missing)))
+        _check_dependency_names(deps)
 
 
 def _entry(hub_module, model):
@@ -234,7 +283,7 @@ def load(repo_or_dir, model, *args, source="github", trust_repo=None, force_relo
         owner, repo, ref, d, sha = _commit_dir(repo_or_dir, mount)
         if force_reload:
             d, sha = _force_resolve(owner, repo, ref, mount, d, sha)
-        _check_trusted(owner, repo, ref, trust_repo, "load")
+        _check_trusted(owner, repo, lambda: _branch_of(owner, repo, ref, mount), trust_repo, "load")
         key, m = sha, find_mount(mount)
     else:
         d, key = repo_or_dir, None
@@ -267,6 +316,7 @@ _route_lock = threading.RLock()
 _route_depth = 0
 _route_saved = {}
 _route_mount = []
+_route_before = set()
 
 
 def _torch_targets():
@@ -289,12 +339,30 @@ def _torch_targets():
     return out
 
 
+def _unbind_new_modules(before):
+    """Modules first imported while the routing was in place (torchvision,
+    say, imported by a hubconf) bound hubfs's replacements with `from
+    torch.hub import ...`: give them torch.hub's functions back.  The repo's
+    own modules (_hubfs_*) keep hubfs's versions (docs/python.md)."""
+    originals = {}
+    for (mod, attr), v in _route_saved.items():
+        originals.setdefault(id(_REPLACEMENTS[attr]), v)
+    for name in [n for n in sys.modules if n not in before and not n.startswith("_hubfs_")]:
+        d = getattr(sys.modules.get(name), "__dict__", None)
+        if not isinstance(d, dict):
+            continue
+        for k, v in _builtin_list(d.items()):
+            o = originals.get(id(v))
+            if o is not None:
+                d[k] = o
+
+
 @contextlib.contextmanager
 def _routed(mount):
     """While the block runs, torch.hub's downloads go through the mount;
     afterwards every patched attribute is what it was.  Nested loads (a repo
     whose entrypoint calls torch.hub.load) share one routing."""
-    global _route_depth
+    global _route_depth, _route_before
     if mount is None:
         yield
         return
@@ -307,11 +375,10 @@ def _routed(mount):
         _route_depth += 1
         _route_mount.append(mount)
         if _route_depth == 1:
-            repl = {"load_state_dict_from_url": _routed_load_state_dict, "load_url": _routed_load_state_dict,
-                    "download_url_to_file": _routed_download, "load": _routed_hub_load}
+            _route_before = set(sys.modules)
             for mod, attr in _torch_targets():
                 _route_saved[(mod, attr)] = getattr(mod, attr)
-                setattr(mod, attr, repl[attr])
+                setattr(mod, attr, _REPLACEMENTS[attr])
     try:
         yield
     finally:
@@ -321,7 +388,10 @@ def _routed(mount):
             if _route_depth == 0:
                 for (mod, attr), v in _route_saved.items():
                     setattr(mod, attr, v)
+                if len(sys.modules) != len(_route_before) or not _route_before.issuperset(sys.modules):
+                    _unbind_new_modules(_route_before)
                 _route_saved.clear()
+                _route_before = set()
 
 
 def _current_mount():
@@ -342,6 +412,10 @@ def _routed_download(url, dst, hash_prefix=None, progress=True):
 def _routed_hub_load(repo_or_dir, model, *args, **kwargs):
     kwargs.setdefault("mount", _current_mount())
     return load(repo_or_dir, model, *args, **kwargs)
+
+
+_REPLACEMENTS = {"load_state_dict_from_url": _routed_load_state_dict, "load_url": _routed_load_state_dict,
+                 "download_url_to_file": _routed_download, "load": _routed_hub_load}
 
 
 def _mount_for_weights(mount):
@@ -403,33 +477,111 @@ def _mount_cache(m):
 
 
 def _open_weight(mount, url):
-    """The mounted path of url, with torch-like errors for what the daemon refuses."""
+    """The mounted path of url and its size, with a clear error for what the
+    daemon refuses."""
     p = url_path(mount, url)
     try:
-        os.stat(p)
+        size = os.stat(p).st_size
     except OSError as e:
         raise OSError(e.errno, "hubfs: %s: %s (see %s/.hubfs/downloads and the daemon's log)"
                       % (url, os.strerror(e.errno), mount)) from None
-    return p
+    return p, size
+
+
+def _download_line(mount, name):
+    """(done, total, failure reason) of name in /.hubfs/downloads."""
+    try:
+        text = _read(os.path.join(mount, ".hubfs", "downloads"))
+    except OSError:
+        return None, None, None
+    for line in text.splitlines():
+        f = line.split(" ")
+        if f[0] == "failed" and len(f) >= 3 and f[1] == name:
+            return None, None, f[2]
+        if len(f) >= 5 and f[0] == name and f[1].isdigit():
+            return int(f[1]), int(f[2]), None
+    return None, None, None
+
+
+@contextlib.contextmanager
+def _progress(mount, url, name, total, enabled):
+    """torch.hub's 'Downloading: ...' line and progress bar (stderr), drawn
+    from the daemon's /.hubfs/downloads while the block reads a weight file
+    the mount has not finished downloading.  The block's read is what makes
+    the daemon download; this only watches."""
+    done_file = _mount_cache(mount) and os.path.join(_mount_cache(mount), "checkpoints", name)
+    if done_file and os.path.exists(done_file):
+        yield  # complete in the cache: nothing to show (torch.hub neither)
+        return
+    sys.stderr.write('Downloading: "{}" to {}\n'.format(url, done_file or url_path(mount, url)))
+    if not enabled:
+        yield
+        return
+    try:
+        from torch.hub import tqdm
+    except ImportError:
+        tqdm = None
+    if tqdm is None:
+        yield
+        return
+    stop = threading.Event()
+    bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024)
+
+    def watch():
+        while not stop.wait(0.1):
+            done, _, _ = _download_line(mount, name)
+            if done is not None and done > bar.n:
+                bar.update(done - bar.n)
+    t = threading.Thread(target=watch, name="hubfs-progress", daemon=True)
+    t.start()
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        stop.set()
+        t.join()
+        if ok and bar.n < total:
+            bar.update(total - bar.n)
+        bar.close()
+
+
+def _read_error(mount, url, name, e):
+    """An OSError reading a mounted weight file, with the daemon's reason."""
+    _, _, reason = _download_line(mount, name)
+    return OSError(e.errno, "hubfs: %s: %s%s (see %s/.hubfs/downloads and the daemon's log)" % (
+        url, os.strerror(e.errno) if e.errno else e, " (%s)" % reason if reason else "", mount))
 
 
 def download_url_to_file(url, dst, hash_prefix=None, progress=True, mount=None):
     """torch.hub.download_url_to_file through the mount: the bytes are those
     the daemon downloaded once (and verified when the name says a hash)."""
+    from urllib.parse import urlparse
     m = _mount_for_weights(mount)
     if m is None:
         import torch.hub
         return _route_saved.get((torch.hub, "download_url_to_file"),
                                 torch.hub.download_url_to_file)(url, dst, hash_prefix, progress)
-    _copy_verified(_open_weight(m, url), dst, hash_prefix)
+    src, size = _open_weight(m, url)
+    name = os.path.basename(urlparse(url).path)
+    try:
+        with _progress(m, url, name, size, progress):
+            _copy_verified(src, dst, hash_prefix)
+    except OSError as e:
+        if e.errno in (errno.EIO, errno.ENOENT, errno.ETIMEDOUT, errno.EAGAIN):
+            raise _read_error(m, url, name, e) from None
+        raise
 
 
 def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=True, check_hash=False,
                              file_name=None, mount=None):
-    """torch.hub.load_state_dict_from_url through the mount.  With the
-    default model_dir and name, the file is the daemon's own
-    <cache>/checkpoints/<name>, read through the mount (streamed, verified);
-    otherwise it is copied to model_dir/file_name once, as torch.hub would."""
+    """torch.hub.load_state_dict_from_url through the mount.  A file already
+    at model_dir/file_name (torch.hub's default: <get_dir()>/checkpoints/<url
+    basename>) is loaded as torch.hub would.  Otherwise, when that is the
+    mount's own <cache>/checkpoints/<name>, the file is read through the
+    mount (streamed, verified, one download per host); with another
+    model_dir or file_name it is copied there once (temp file, rename), its
+    hash checked when check_hash."""
     import torch
     import torch.hub as th
     from urllib.parse import urlparse
@@ -437,28 +589,36 @@ def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=Tr
     if m is None:
         orig = _route_saved.get((th, "load_state_dict_from_url"), th.load_state_dict_from_url)
         return orig(url, model_dir, map_location, progress, check_hash, file_name)
-    name = os.path.basename(urlparse(url).path)
-    if file_name is not None:
-        name = file_name
+    url_name = os.path.basename(urlparse(url).path)
+    name = url_name if file_name is None else file_name
     if model_dir is None:
         model_dir = os.path.join(get_dir(), "checkpoints")
     cached = os.path.join(model_dir, name)
-    mount_cache = _mount_cache(m)
-    own = (mount_cache and os.path.realpath(os.path.join(mount_cache, "checkpoints", name))
-           == os.path.realpath(cached) and name == os.path.basename(urlparse(url).path))
-    if own or not os.path.exists(cached):
-        src = _open_weight(m, url)
-        if own:
-            path = src
-        else:
-            hp = None
-            if check_hash:
-                r = HASH_REGEX.search(name)
-                hp = r.group(1) if r else None
-            _copy_verified(src, cached, hp)
-            path = cached
-    else:
+    if os.path.exists(cached):
         path = cached
+    else:
+        src, size = _open_weight(m, url)
+        mount_cache = _mount_cache(m)
+        own = (mount_cache and name == url_name and os.path.realpath(
+            os.path.join(mount_cache, "checkpoints", name)) == os.path.realpath(cached))
+        try:
+            with _progress(m, url, url_name, size, progress):
+                if own:  # the daemon's own file: torch reads it through the mount
+                    return _load_path(th, torch, src, model_dir, map_location)
+                hp = None
+                if check_hash:
+                    r = HASH_REGEX.search(name)
+                    hp = r.group(1) if r else None
+                _copy_verified(src, cached, hp)
+                path = cached
+        except OSError as e:
+            if e.errno in (errno.EIO, errno.ENOENT, errno.ETIMEDOUT, errno.EAGAIN):
+                raise _read_error(m, url, url_name, e) from None
+            raise
+    return _load_path(th, torch, path, model_dir, map_location)
+
+
+def _load_path(th, torch, path, model_dir, map_location):
     legacy = getattr(th, "_is_legacy_zip_format", None)
     if legacy is not None and legacy(path):
         return th._legacy_zip_load(path, model_dir, map_location)
