@@ -427,8 +427,9 @@ def _mount_for_weights(mount):
         return None
 
 
-def _copy_verified(src, dst, hash_prefix=None):
-    """src (a mounted weight file) to dst: temp file, fsync, rename."""
+def _copy_verified(src, dst, hash_prefix=None, before_rename=None):
+    """src (a mounted weight file) to dst: temp file, fsync, rename.
+    before_rename: called once every byte is copied (hubfs's verification)."""
     import hashlib
     import tempfile
     dst = os.path.expanduser(dst)
@@ -451,6 +452,8 @@ def _copy_verified(src, dst, hash_prefix=None):
             digest = sha.hexdigest()
             if digest[:len(hash_prefix)] != hash_prefix:
                 raise RuntimeError('invalid hash value (expected "{}", got "{}")'.format(hash_prefix, digest))
+        if before_rename is not None:
+            before_rename()
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dst)
     except BaseException:
@@ -546,6 +549,33 @@ def _progress(mount, url, name, total, enabled):
         bar.close()
 
 
+VERIFY_WAIT_S = 600.0  # a read can finish before the daemon has hashed the last bytes
+
+
+def _await_verified(mount, url, name):
+    """With verify=stream a reader may have every byte of a `name-<hex>.ext`
+    file before the daemon has checked its sha256; wait for the verdict (the
+    file under its final name in <cache>/checkpoints/, or a `failed` line in
+    /.hubfs/downloads) so that no model is built from unverified bytes."""
+    import time
+    r = HASH_REGEX.search(name)
+    cache = _mount_cache(mount)
+    if not r or not r.group(1) or not cache:
+        return
+    final = os.path.join(cache, "checkpoints", name)
+    deadline = time.monotonic() + VERIFY_WAIT_S
+    delay = 0.002
+    while not os.path.exists(final):
+        _, _, reason = _download_line(mount, name)
+        if reason is not None:
+            raise RuntimeError('hubfs: %s failed verification (%s): the daemon discarded it; see %s/.hubfs/downloads '
+                               "and the daemon's log" % (url, reason, mount))
+        if time.monotonic() > deadline:
+            raise RuntimeError("hubfs: %s: no verification verdict after %.0f s" % (url, VERIFY_WAIT_S))
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
 def _read_error(mount, url, name, e):
     """An OSError reading a mounted weight file, with the daemon's reason."""
     _, _, reason = _download_line(mount, name)
@@ -566,7 +596,7 @@ def download_url_to_file(url, dst, hash_prefix=None, progress=True, mount=None):
     name = os.path.basename(urlparse(url).path)
     try:
         with _progress(m, url, name, size, progress):
-            _copy_verified(src, dst, hash_prefix)
+            _copy_verified(src, dst, hash_prefix, lambda: _await_verified(m, url, name))
     except OSError as e:
         if e.errno in (errno.EIO, errno.ENOENT, errno.ETIMEDOUT, errno.EAGAIN):
             raise _read_error(m, url, name, e) from None
@@ -604,12 +634,14 @@ def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=Tr
         try:
             with _progress(m, url, url_name, size, progress):
                 if own:  # the daemon's own file: torch reads it through the mount
-                    return _load_path(th, torch, src, model_dir, map_location)
+                    sd = _load_path(th, torch, src, model_dir, map_location)
+                    _await_verified(m, url, url_name)
+                    return sd
                 hp = None
                 if check_hash:
                     r = HASH_REGEX.search(name)
                     hp = r.group(1) if r else None
-                _copy_verified(src, cached, hp)
+                _copy_verified(src, cached, hp, lambda: _await_verified(m, url, url_name))
                 path = cached
         except OSError as e:
             if e.errno in (errno.EIO, errno.ENOENT, errno.ETIMEDOUT, errno.EAGAIN):

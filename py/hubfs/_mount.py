@@ -7,6 +7,7 @@ The mount is `mount=`, else $HUBFS_MOUNT, else the single hubfs entry of
 import os
 
 FSTYPE = "fuse.hubfs"
+MOUNTINFO = "/proc/self/mountinfo"
 
 
 class MountError(RuntimeError):
@@ -26,11 +27,11 @@ def _unescape(field):
     return "".join(out)
 
 
-def hubfs_mounts(mountinfo="/proc/self/mountinfo"):
+def hubfs_mounts(mountinfo=None):
     """Mount points of every hubfs mount this process sees."""
     found = []
     try:
-        with open(mountinfo) as f:
+        with open(mountinfo or MOUNTINFO) as f:
             for line in f:
                 left, _, right = line.partition(" - ")
                 fields = left.split()

@@ -65,7 +65,7 @@ def env():
     # torch.hub's own cache for the ground truth: <hub>/<owner>_<repo>_<ref>
     e.torch_hub = os.path.join(work, "torch-hub")
     for owner_repo, gitdir in e.repos.items():
-        for ref in ("main", "v2"):
+        for ref in ("main", "v2", "master", "third"):
             try:
                 fixtures.export(gitdir, ref, os.path.join(e.torch_hub, owner_repo.replace("/", "_") + "_" + ref))
             except RuntimeError:

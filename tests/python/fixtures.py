@@ -102,6 +102,19 @@ def make(base, weight):
         "deps", *_t(73))
     s.run(p)
     out["hx/deps"] = p
+    p = init_bare(base, "hz", "needs", "master")
+    s = Stream()
+    s.commit("refs/heads/master", {
+        "hubconf.py": "dependencies = ['torch', 'no_such_package_hubfs_a', 'no_such_package_hubfs_b']\n\n\n"
+                      "def thing():\n    \"\"\"Needs packages nobody has.\"\"\"\n    return 1\n"},
+        "needs", *_t(74))
+    s.commit("refs/heads/third", {
+        "hubconf.py": "dependencies = ['torch']\n\n\n"
+                      "def third():\n    \"\"\"Imports a third-party module that binds torch.hub's function.\"\"\"\n"
+                      "    import hubfs_test_thirdparty\n    return hubfs_test_thirdparty\n"},
+        "third", *_t(75))
+    s.run(p)
+    out["hz/needs"] = p
     return out
 
 

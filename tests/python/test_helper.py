@@ -4,6 +4,7 @@ Ground truth: torch.hub.list/help/load run offline on a torch.hub cache laid
 out as torch.hub lays it out (<hub>/<owner>_<repo>_<ref>, skip_validation,
 the weight file already in its checkpoints/)."""
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -139,7 +140,9 @@ def test_two_processes_one_download(env, hub_dir, tmp_path):
     """Two processes load the same entrypoint with its weights from a fresh
     mount on an empty cache: the server sends the file once."""
     hub = env.hub
-    cache = str(tmp_path / "cache2")
+    # torch.hub's dir is the mount's cache: torch.load reads the daemon's own
+    # file through the mount, no copy
+    cache = str(tmp_path / "th" / "hub")
     mnt = str(tmp_path / "mnt2")
     os.makedirs(mnt)
     m = harness.Mount(mnt, hub.options(cache=cache, extra=[env.weights_rewrite]), env=hub.env(),
@@ -160,7 +163,28 @@ def test_two_processes_one_download(env, hub_dir, tmp_path):
         sent = after["bytes"] - before["bytes"]
         assert size <= sent < 2 * size, "the file was sent %d bytes for %d" % (sent, size)
         assert after["get"] - before["get"] == 1
-        assert os.path.exists(os.path.join(cache, "checkpoints", env.weight))
+        assert sorted(os.listdir(os.path.join(cache, "checkpoints"))) == [env.weight]
+    finally:
+        m.stop()
+
+
+def test_progress_from_the_daemon(env, tmp_path, capfd):
+    """progress=True on a file the mount has not downloaded: torch.hub's
+    'Downloading' line and a bar drawn from /.hubfs/downloads; once the file
+    is in the cache, nothing (as torch.hub)."""
+    mnt = str(tmp_path / "mnt3")
+    m = harness.Mount(mnt, env.hub.options(cache=str(tmp_path / "c3"), extra=[env.weights_rewrite]),
+                      env=env.hub.env(), logdir=str(tmp_path)).start()
+    try:
+        url = fixtures_url(env)
+        dst = str(tmp_path / "w.pth")
+        hubfs.download_url_to_file(url, dst, progress=True, mount=mnt)
+        err = capfd.readouterr().err
+        assert 'Downloading: "%s" to %s' % (url, os.path.join(str(tmp_path / "c3"), "checkpoints", env.weight)) in err
+        # torch.hub's tqdm (or its fallback without tqdm: "\r100.0%")
+        assert re.search(r"100(\.0)?%", err), err
+        hubfs.download_url_to_file(url, dst, progress=True, mount=mnt)
+        assert "Downloading" not in capfd.readouterr().err
     finally:
         m.stop()
 
@@ -204,16 +228,53 @@ def test_errors_as_torch_hub(env, hub_dir):
         hubfs.load("hx/zoo", "net", source="ftp")
 
 
+def _mountinfo_with(tmp_path, keep):
+    """A copy of /proc/self/mountinfo whose hubfs lines are only those of the
+    mount points in keep (other suites' mounts come and go on this host)."""
+    from hubfs import _mount
+    lines = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split()[:1] == [_mount.FSTYPE] and _mount._unescape(left.split()[4]) not in keep:
+                continue
+            lines.append(line)
+    p = tmp_path / ("mountinfo-%d" % len(keep))
+    p.write_text("".join(lines))
+    return str(p)
+
+
 def test_no_mount_or_not_hubfs(env, tmp_path, monkeypatch):
+    from hubfs import _mount
     monkeypatch.delenv("HUBFS_MOUNT", raising=False)
     with pytest.raises(hubfs.MountError, match="not a hubfs mount"):
         hubfs.list("hx/zoo", mount=str(tmp_path))
     monkeypatch.setenv("HUBFS_MOUNT", str(tmp_path / "nope"))
     with pytest.raises(hubfs.MountError, match="not a directory"):
         hubfs.list("hx/zoo")
+    monkeypatch.setenv("HUBFS_MOUNT", str(tmp_path))
+    with pytest.raises(hubfs.MountError, match="not a hubfs mount"):
+        hubfs.list("hx/zoo")
     monkeypatch.delenv("HUBFS_MOUNT")
-    # the single hubfs mount of /proc/self/mountinfo (the session's)
-    assert hubfs.list("hx/zoo:main") == hubfs.list("hx/zoo:main", mount=env.mount)
+    # the single hubfs entry of /proc/self/mountinfo: the session's mount
+    monkeypatch.setattr(_mount, "MOUNTINFO", _mountinfo_with(tmp_path, [env.mount]))
+    assert _mount.find_mount() == env.mount
+    assert hubfs.list("hx/zoo:main") == ["build_net", "lazy", "nested", "net", "version"]
+    # none, or several: a clear error, nothing guessed
+    monkeypatch.setattr(_mount, "MOUNTINFO", _mountinfo_with(tmp_path, []))
+    with pytest.raises(hubfs.MountError, match="no hubfs mount found"):
+        hubfs.list("hx/zoo:main")
+    other = str(tmp_path / "other-mnt")
+    m = harness.Mount(other, env.hub.options(cache=str(tmp_path / "other-cache")), env=env.hub.env(),
+                      logdir=str(tmp_path)).start()
+    try:
+        monkeypatch.setattr(_mount, "MOUNTINFO", _mountinfo_with(tmp_path, [env.mount, other]))
+        with pytest.raises(hubfs.MountError, match="several hubfs mounts"):
+            hubfs.list("hx/zoo:main")
+        # the real /proc/self/mountinfo lists it with fstype fuse.hubfs
+        assert other in _mount.hubfs_mounts("/proc/self/mountinfo")
+    finally:
+        m.stop()
 
 
 def test_trust(env, hub_dir, monkeypatch):
@@ -238,6 +299,120 @@ def test_trust(env, hub_dir, monkeypatch):
     monkeypatch.setattr("builtins.input", lambda prompt="": "yes")
     assert hubfs.load("hy/other", "version", trust_repo=False) == "other"
     assert open(tl).read().split() == ["hx_zoo", "hy_other"]
+
+
+def test_untrusted_warning_is_torch_hubs(env, hub_dir):
+    """Byte for byte the warning torch.hub's own trust check gives."""
+    with warnings.catch_warnings(record=True) as ours:
+        warnings.simplefilter("always")
+        hubfs.load("hy/other", "version")
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(hub_dir)
+    try:
+        with warnings.catch_warnings(record=True) as theirs:
+            warnings.simplefilter("always")
+            torch.hub._check_repo_is_trusted("hy", "other", "hy_other_main", trust_repo=None, calling_fn="load")
+    finally:
+        torch.hub.set_dir(old)
+    mine = [str(w.message) for w in ours if "untrusted" in str(w.message)]
+    assert mine and mine == [str(w.message) for w in theirs]
+
+
+def test_trust_legacy_cache_dir_and_default_branch(env, hub_dir):
+    """A repo torch.hub already downloaded (<hub>/<owner>_<repo>_<branch>) is
+    trusted; without a ref the branch is the remote's default (master here,
+    where torch.hub would also have found master)."""
+    os.makedirs(os.path.join(hub_dir, "hz_needs_master"))
+    os.makedirs(os.path.join(hub_dir, "hz_needs_third"))
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        with pytest.raises(RuntimeError, match="Missing dependencies"):
+            hubfs.load("hz/needs", "thing")
+        with pytest.raises(RuntimeError, match="Missing dependencies"):
+            hubfs.load("hz/needs:master", "thing")
+    assert not [x for x in w if "untrusted" in str(x.message)]
+    assert open(os.path.join(hub_dir, "trusted_list")).read() == ""
+    os.rmdir(os.path.join(hub_dir, "hz_needs_master"))
+    hubfs._trusted_seen.clear()
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        with pytest.raises(RuntimeError, match="Missing dependencies"):
+            hubfs.load("hz/needs", "thing")
+    assert [x for x in w if "untrusted" in str(x.message)]
+
+
+def test_list_and_help_trust_and_force_reload(env, hub_dir, monkeypatch):
+    """list/help run no code: trust_repo=None does not warn, but an explicit
+    value is handled as torch.hub handles it (recorded, or prompted)."""
+    tl = os.path.join(hub_dir, "trusted_list")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        assert hubfs.list("hy/other") == ["build_net", "lazy", "nested", "net", "version"]
+    assert not [x for x in w if "untrusted" in str(x.message)]
+    monkeypatch.setattr("builtins.input", lambda prompt="": "no")
+    with pytest.raises(Exception, match="Untrusted repository."):
+        hubfs.list("hy/other", trust_repo=False)
+    with pytest.raises(Exception, match="Untrusted repository."):
+        hubfs.help("hy/other", "net", trust_repo="check")
+    assert hubfs.help("hy/other", "version", trust_repo=True) == "The models package this commit sees."
+    assert open(tl).read().split() == ["hy_other"]
+    # force_reload on an immutable commit and on a branch: same answer, no error
+    sha = os.path.basename(os.readlink(os.path.join(env.mount, "hy", "other:main"))).split("@")[1]
+    assert hubfs.list("hy/other:" + sha[:10], force_reload=True) == hubfs.list("hy/other:main", force_reload=True)
+
+
+def test_help_missing_dependencies_as_torch_hub(env, hub_dir, torch_offline):
+    """torch.hub.help imports hubconf and checks `dependencies` first; hubfs
+    reads .hub/dependencies: the same RuntimeError, no import."""
+    with pytest.raises(RuntimeError) as theirs:
+        torch.hub.help("hz/needs:master", "thing", trust_repo=True)
+    before = set(sys.modules)
+    with pytest.raises(RuntimeError) as ours:
+        hubfs.help("hz/needs:master", "thing")
+    assert str(ours.value) == str(theirs.value) == \
+        "Missing dependencies: no_such_package_hubfs_a, no_such_package_hubfs_b"
+    assert not [m for m in set(sys.modules) - before if "hubconf" in m or m.startswith("_hubfs_")]
+    with pytest.raises(RuntimeError) as ours:
+        hubfs.load("hz/needs:master", "thing", trust_repo=True)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_modules_imported_during_a_load_keep_torch_hub(env, hub_dir, tmp_path):
+    """A third-party module first imported while an entrypoint runs, binding
+    `from torch.hub import load_state_dict_from_url`, gets torch.hub's own
+    function once the load returns, not hubfs's routed one."""
+    d = tmp_path / "third"
+    d.mkdir()
+    (d / "hubfs_test_thirdparty.py").write_text(
+        "from torch.hub import load_state_dict_from_url, download_url_to_file\n"
+        "from torch.utils.model_zoo import load_url\n")
+    sys.path.insert(0, str(d))
+    try:
+        mod = hubfs.load("hz/needs:third", "third", trust_repo=True)
+    finally:
+        sys.path.remove(str(d))
+        sys.modules.pop("hubfs_test_thirdparty", None)
+    assert mod.load_state_dict_from_url is torch.hub.load_state_dict_from_url
+    assert mod.load_url is torch.hub.load_state_dict_from_url
+    assert mod.download_url_to_file is torch.hub.download_url_to_file
+    assert torch.hub.load_state_dict_from_url.__module__ == "torch.hub"
+
+
+def test_weight_errors(env, hub_dir, tmp_path):
+    """A URL the server does not have, and a file whose name's sha256 prefix
+    does not match its bytes: errors, never a model from bad bytes."""
+    import fixtures
+    with pytest.raises(OSError, match="hubfs: "):
+        hubfs.load_state_dict_from_url(fixtures.W_HOST + "absent-12345678.pth", progress=False)
+    bad = "net-00000000.pth"
+    import shutil
+    shutil.copy(os.path.join(env.files, env.weight), os.path.join(env.files, bad))
+    with pytest.raises((OSError, RuntimeError), match="hubfs: .*(sha256-mismatch|Input/output)"):
+        hubfs.load_state_dict_from_url(fixtures.W_HOST + bad, progress=False)
+    assert not os.path.exists(os.path.join(hub_dir, "checkpoints", bad))
+    with pytest.raises((OSError, RuntimeError), match="hubfs: "):
+        hubfs.download_url_to_file(fixtures.W_HOST + bad, str(tmp_path / "bad.pth"), progress=False)
+    assert not os.path.exists(str(tmp_path / "bad.pth"))
 
 
 def test_pip_install_offline(tmp_path):
