@@ -74,6 +74,7 @@
 #include <unistd.h>
 
 #include "cache/files.h"
+#include "fs/stop.h"
 #include "cache/sha256.h"
 #include "fetch/http.h"
 #include "fs/limits.h"
@@ -1998,6 +1999,8 @@ static int recent_error(const struct hub_weight *f)
 static int wait_change(struct hub_weight *f, double since, const struct hub_weights_tuning *t,
 		       uint64_t need)
 {
+	if (hub_stop_requested()) /* SIGTERM: libfuse joins this thread (fs/stop.h) */
+		return -EIO;
 	if (need < f->wake_at)
 		f->wake_at = need;
 	double last = f->progress_t > since ? f->progress_t : since;

@@ -60,6 +60,7 @@
 
 #include "fs/limits.h"
 #include "fs/log.h"
+#include "fs/stop.h"
 
 #define PEELED_SUFFIX "^{}"
 #define TOKEN_USER "x-access-token"
@@ -267,6 +268,10 @@ static int op_fail_errno(const struct op *op, int err, const char *step)
 
 static bool past_deadline(struct op *op)
 {
+	if (hub_stop_requested()) { /* SIGTERM: end the transfer now (fs/stop.h) */
+		git_error_set_str(GIT_ERROR_NET, "hubfs is stopping");
+		return true;
+	}
 	if (op->deadline.tv_sec == 0)
 		return false;
 	struct timespec now;

@@ -26,6 +26,7 @@
 #include "fs/log.h"
 #include "fs/ops.h"
 #include "fs/options.h"
+#include "fs/stop.h"
 #include "py/pyrt.h"
 
 static void die_line(const char *fmt, const char *a, const char *b)
@@ -234,6 +235,9 @@ int main(int argc, char **argv)
 		goto out; /* libfuse printed why (e.g. an unknown option) */
 	if (fuse_set_signal_handlers(se))
 		goto out;
+	/* in front of libfuse's handlers: long waits see the stop at once */
+	if (hub_stop_install())
+		goto out;
 	if (fuse_session_mount(se, opts.mountpoint))
 		goto out; /* libfuse printed why */
 	mounted = true;
@@ -260,13 +264,14 @@ int main(int argc, char **argv)
 	hub_info("mounted on %s, cache %s", opts.mountpoint, root);
 
 	if (opts.single_thread) {
-		status = fuse_session_loop(se) ? 1 : 0;
+		/* > 0: the signal (SIGTERM, SIGINT, SIGHUP) that stopped it: a clean exit */
+		status = fuse_session_loop(se) < 0 ? 1 : 0;
 	} else {
 		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 		if (!cfg)
 			goto out;
 		fuse_loop_cfg_set_max_threads(cfg, HUB_FUSE_MAX_THREADS);
-		status = fuse_session_loop_mt(se, cfg) ? 1 : 0;
+		status = fuse_session_loop_mt(se, cfg) < 0 ? 1 : 0; /* as above */
 		fuse_loop_cfg_destroy(cfg);
 	}
 out:
@@ -276,6 +281,7 @@ out:
 	 * before se is destroyed (the notifier uses it) */
 	hub_fs_stop(fs);
 	if (se) {
+		hub_stop_uninstall();
 		fuse_remove_signal_handlers(se);
 		fuse_session_destroy(se);
 	}

@@ -240,7 +240,6 @@ BUG_STALLED_READ_HOLDS_EXIT = (
 
 
 @pytest.mark.timeout_s(120)
-@pytest.mark.xfail(strict=True, reason=BUG_STALLED_READ_HOLDS_EXIT)
 def test_sigterm_with_a_reader_on_a_stalled_download(hub, weights):
     """A server that stops sending after 1 MiB: a reader waits in the
     daemon for the next bytes.  SIGTERM must still end the daemon within
@@ -287,7 +286,6 @@ BUG_CLONE_HOLDS_EXIT = (
 
 @pytest.mark.timeout_s(60)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-@pytest.mark.xfail(strict=True, reason=BUG_EXIT_STATUS)
 def test_stop_signal_exit_status_is_0(hub, sig):
     """An idle daemon told to stop by a signal unmounts and exits 0 (a
     service manager counts status 1 after its own SIGTERM as a failure)."""
@@ -352,7 +350,6 @@ def test_sigterm_mid_clone_then_remount(hub):
 
 
 @pytest.mark.timeout_s(150)
-@pytest.mark.xfail(strict=True, reason=BUG_CLONE_HOLDS_EXIT)
 def test_sigterm_does_not_wait_for_a_slow_clone(hub):
     """A clone at 256 KiB/s (the 4 MiB tip takes ~16 s): SIGTERM must end
     the daemon within EXIT_DEADLINE/2 and calls made meanwhile must not hang."""
