@@ -12,26 +12,41 @@ downloads through the mount (/.hubfs/url/): one download per file across
 processes, verified, shared with torch.hub's checkpoints/.  Pure Python;
 torch is needed only by load and the weight functions.  docs/python.md.
 """
-import contextlib
+# Imports are kept to what `import hubfs; hubfs.list(...)` needs (os, sys,
+# errno: ~1 ms); the rest is imported where it is used.
+import _thread
 import errno
 import os
-import re
 import sys
-import threading
-import warnings
 
-from ._isolate import space_for
-from ._mount import MountError, escape_ref, find_mount, options, url_path
+from ._mount import MountError, escape_ref, find_mount, forget_mount, options, url_path
 
 __all__ = ["list", "help", "load", "load_state_dict_from_url", "download_url_to_file", "get_dir",
            "set_dir", "MountError"]
 __version__ = "0.1.0"
 
 _builtin_list = list
-HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")
 _TRUSTED_OWNERS = ("facebookresearch", "facebookincubator", "pytorch", "fairinternal")
-_OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
-_REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_OWNER_CHARS = _ALNUM | {"-"}
+_REPO_CHARS = _ALNUM | {"-", "_", "."}
+
+
+def _valid_owner(s):
+    """GitHub's owner names: 1-39 of [A-Za-z0-9-], not starting with '-'."""
+    return 0 < len(s) <= 39 and s[0] in _ALNUM and _OWNER_CHARS.issuperset(s)
+
+
+def _valid_repo(s):
+    return 0 < len(s) <= 100 and _REPO_CHARS.issuperset(s) and s not in (".", "..")
+
+
+def _hash_prefix(name):
+    """torch.hub's HASH_REGEX r'-([a-f0-9]*)\\.' searched in name: the hex
+    digits, or None."""
+    import re
+    r = re.search(r"-([a-f0-9]*)\.", name)
+    return r.group(1) if r else None
 _hub_dir = None
 
 
@@ -45,8 +60,7 @@ def _parse_repo(github):
     if sep and (not ref or ":" in ref):
         raise ValueError("Invalid repo %r: expected 'owner/repo[:ref]'" % github)
     parts = info.split("/")
-    if len(parts) != 2 or not _OWNER.match(parts[0]) or not _REPO.match(parts[1]) \
-            or parts[1] in (".", ".."):
+    if len(parts) != 2 or not _valid_owner(parts[0]) or not _valid_repo(parts[1]):
         raise ValueError("Invalid repo %r: expected 'owner/repo[:ref]' with a GitHub owner and "
                          "repository name" % github)
     return parts[0], parts[1], (ref if sep else None)
@@ -61,22 +75,30 @@ def _commit_dir(github, mount):
         # the owner directory's links: <repo> -> <repo>:<branch> -> <repo>@<sha>
         # (two readlinks at most; cheaper than realpath's walk of every component)
         name = os.path.basename(link)
+        at = repo + "@"
         for _ in range(3):
-            if "@" in name:
+            if name.startswith(at):
                 break
             name = os.readlink(os.path.join(m, owner, name))
-        if "@" not in name or "/" in name:
+        if not name.startswith(at) or "/" in name:
             raise FileNotFoundError(errno.ENOENT, name)
         d = os.path.join(m, owner, name)
-        if not os.path.isdir(d):
-            raise FileNotFoundError(errno.ENOENT, d)
+        if d not in _seen_commits:
+            if not os.path.isdir(d):
+                raise FileNotFoundError(errno.ENOENT, d)
+            _seen_commits.add(d)
     except FileNotFoundError:
+        forget_mount(m)
+        find_mount(m)  # unmounted since it was found: MountError, not "no such repo"
         raise ValueError("Cannot find %s%s on the hub (no such repository or ref, or offline "
                          "and not cached)" % ("%s/%s" % (owner, repo), ":" + ref if ref else "")) from None
     except OSError as e:
         raise RuntimeError("hubfs: %s: %s (the daemon logs why)" % (github, os.strerror(e.errno))) from None
     sha = os.path.basename(d).rpartition("@")[2]
     return owner, repo, ref, d, sha
+
+
+_seen_commits = set()  # commit directories known to exist (a commit's tree never changes)
 
 
 def _read(path):
@@ -90,8 +112,17 @@ def list(github, force_reload=False, skip_validation=False, trust_repo=None, mou
     force_reload re-resolves a branch now; an explicit trust_repo is handled
     as torch.hub does (None does not warn: no code runs)."""
     d = _repo_dir(github, mount, force_reload, trust_repo, "list")
-    _check_analysis(d)
-    return sorted(os.listdir(os.path.join(d, ".hub", "entrypoints")))
+    names = _list_memo.get(d)
+    if names is None:
+        names = sorted(os.listdir(os.path.join(d, ".hub", "entrypoints")))
+        if not names:
+            _check_analysis(d)
+        else:  # a commit's tree and its analysis never change: remembered
+            _list_memo[d] = names
+    return _builtin_list(names)
+
+
+_list_memo = {}  # commit directory -> its entrypoints (non-empty answers only)
 
 
 def help(github, model, force_reload=False, skip_validation=False, trust_repo=None, mount=None):
@@ -210,6 +241,7 @@ def _check_trusted(owner, repo, branch, trust_repo, calling_fn="load"):
     if trust_repo is None:
         if not is_trusted:
             # torch 1.13's text, byte for byte (its first {calling_fn} is not substituted)
+            import warnings
             warnings.warn(
                 "You are about to download and run code from an untrusted repository. In a future release, this "
                 "won't be allowed. To add the repository to your trusted list, change the command to {calling_fn}"
@@ -267,6 +299,7 @@ def _hubconf_of(directory, key):
         raise FileNotFoundError(errno.ENOENT, "No hubconf.py in %s" % directory)
     saved_path = _builtin_list(sys.path)
     try:
+        from ._isolate import space_for
         return space_for(directory, key).import_module("hubconf")
     finally:
         sys.path[:] = saved_path  # whatever the repo's code did to it
@@ -312,11 +345,11 @@ def _force_resolve(owner, repo, ref, mount, d, sha):
 
 # ------------------------------------------------------------------ weights
 
-_route_lock = threading.RLock()
-_route_depth = 0
-_route_saved = {}
-_route_mount = []
-_route_before = set()
+_route_lock = _thread.RLock()  # guards the four below
+_route_depth = 0               # loads running, in every thread
+_route_saved = {}              # (module, attr) -> torch's function, while _route_depth > 0
+_route_last = None             # the last sys.modules key when the routing began
+_route_tls = _thread._local()  # .mounts: this thread's stack of mounts of running loads
 
 
 def _torch_targets():
@@ -339,7 +372,18 @@ def _torch_targets():
     return out
 
 
-def _unbind_new_modules(before):
+def _new_modules(last):
+    """Names added to sys.modules after the key `last` (a dict keeps
+    insertion order; when last is gone, every name: a superset)."""
+    out = []
+    for name in reversed(_builtin_list(sys.modules)):
+        if name == last:
+            break
+        out.append(name)
+    return out
+
+
+def _unbind_new_modules(names):
     """Modules first imported while the routing was in place (torchvision,
     say, imported by a hubconf) bound hubfs's replacements with `from
     torch.hub import ...`: give them torch.hub's functions back.  The repo's
@@ -347,7 +391,9 @@ def _unbind_new_modules(before):
     originals = {}
     for (mod, attr), v in _route_saved.items():
         originals.setdefault(id(_REPLACEMENTS[attr]), v)
-    for name in [n for n in sys.modules if n not in before and not n.startswith("_hubfs_")]:
+    for name in names:
+        if name.startswith("_hubfs_"):
+            continue
         d = getattr(sys.modules.get(name), "__dict__", None)
         if not isinstance(d, dict):
             continue
@@ -357,46 +403,58 @@ def _unbind_new_modules(before):
                 d[k] = o
 
 
-@contextlib.contextmanager
-def _routed(mount):
+class _routed:
     """While the block runs, torch.hub's downloads go through the mount;
     afterwards every patched attribute is what it was.  Nested loads (a repo
-    whose entrypoint calls torch.hub.load) share one routing."""
-    global _route_depth, _route_before
-    if mount is None:
-        yield
-        return
-    try:
-        import torch.hub  # noqa: F401 (load needs torch anyway)
-        import torch.utils.model_zoo  # noqa: F401
-    except ImportError:
-        pass
-    with _route_lock:
-        _route_depth += 1
-        _route_mount.append(mount)
-        if _route_depth == 1:
-            _route_before = set(sys.modules)
-            for mod, attr in _torch_targets():
-                _route_saved[(mod, attr)] = getattr(mod, attr)
-                setattr(mod, attr, _REPLACEMENTS[attr])
-    try:
-        yield
-    finally:
+    whose entrypoint calls torch.hub.load) share one routing; each thread
+    sees the mount of its own innermost load."""
+
+    def __init__(self, mount):
+        self.mount = mount
+
+    def __enter__(self):
+        global _route_depth, _route_last
+        if self.mount is None:
+            return self
+        if "torch.hub" not in sys.modules or "torch.utils.model_zoo" not in sys.modules:
+            try:
+                import torch.hub  # noqa: F401 (load needs torch anyway)
+                import torch.utils.model_zoo  # noqa: F401
+            except ImportError:
+                pass
         with _route_lock:
-            _route_mount.pop()
+            stack = getattr(_route_tls, "mounts", None)
+            if stack is None:
+                stack = _route_tls.mounts = []
+            stack.append(self.mount)
+            _route_depth += 1
+            if _route_depth == 1:
+                _route_last = next(reversed(sys.modules), None)
+                for mod, attr in _torch_targets():
+                    _route_saved[(mod, attr)] = getattr(mod, attr)
+                    setattr(mod, attr, _REPLACEMENTS[attr])
+        return self
+
+    def __exit__(self, *exc):
+        global _route_depth, _route_last
+        if self.mount is None:
+            return False
+        with _route_lock:
+            _route_tls.mounts.pop()
             _route_depth -= 1
             if _route_depth == 0:
                 for (mod, attr), v in _route_saved.items():
                     setattr(mod, attr, v)
-                if len(sys.modules) != len(_route_before) or not _route_before.issuperset(sys.modules):
-                    _unbind_new_modules(_route_before)
+                if next(reversed(sys.modules), None) != _route_last:
+                    _unbind_new_modules(_new_modules(_route_last))
                 _route_saved.clear()
-                _route_before = set()
+                _route_last = None
+        return False
 
 
 def _current_mount():
-    with _route_lock:
-        return _route_mount[-1] if _route_mount else None
+    stack = getattr(_route_tls, "mounts", None)
+    return stack[-1] if stack else None
 
 
 def _routed_load_state_dict(url, model_dir=None, map_location=None, progress=True, check_hash=False,
@@ -457,8 +515,10 @@ def _copy_verified(src, dst, hash_prefix=None, before_rename=None):
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dst)
     except BaseException:
-        with contextlib.suppress(OSError):
+        try:
             os.unlink(tmp)
+        except OSError:
+            pass
         raise
 
 
@@ -506,47 +566,49 @@ def _download_line(mount, name):
     return None, None, None
 
 
-@contextlib.contextmanager
-def _progress(mount, url, name, total, enabled):
+class _progress:
     """torch.hub's 'Downloading: ...' line and progress bar (stderr), drawn
     from the daemon's /.hubfs/downloads while the block reads a weight file
     the mount has not finished downloading.  The block's read is what makes
     the daemon download; this only watches."""
-    done_file = _mount_cache(mount) and os.path.join(_mount_cache(mount), "checkpoints", name)
-    if done_file and os.path.exists(done_file):
-        yield  # complete in the cache: nothing to show (torch.hub neither)
-        return
-    sys.stderr.write('Downloading: "{}" to {}\n'.format(url, done_file or url_path(mount, url)))
-    if not enabled:
-        yield
-        return
-    try:
-        from torch.hub import tqdm
-    except ImportError:
-        tqdm = None
-    if tqdm is None:
-        yield
-        return
-    stop = threading.Event()
-    bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024)
 
-    def watch():
-        while not stop.wait(0.1):
-            done, _, _ = _download_line(mount, name)
-            if done is not None and done > bar.n:
-                bar.update(done - bar.n)
-    t = threading.Thread(target=watch, name="hubfs-progress", daemon=True)
-    t.start()
-    ok = False
-    try:
-        yield
-        ok = True
-    finally:
-        stop.set()
-        t.join()
-        if ok and bar.n < total:
-            bar.update(total - bar.n)
-        bar.close()
+    def __init__(self, mount, url, name, total, enabled):
+        self.mount, self.url, self.name, self.total, self.enabled = mount, url, name, total, enabled
+        self.bar = self.thread = None
+
+    def __enter__(self):
+        cache = _mount_cache(self.mount)
+        done_file = cache and os.path.join(cache, "checkpoints", self.name)
+        if done_file and os.path.exists(done_file):
+            return self  # complete in the cache: nothing to show (torch.hub neither)
+        sys.stderr.write('Downloading: "{}" to {}\n'.format(self.url, done_file or url_path(self.mount, self.url)))
+        if not self.enabled:
+            return self
+        try:
+            from torch.hub import tqdm
+        except ImportError:
+            return self
+        import threading
+        self.stop = threading.Event()
+        self.bar = tqdm(total=self.total, unit="B", unit_scale=True, unit_divisor=1024)
+        self.thread = threading.Thread(target=self._watch, name="hubfs-progress", daemon=True)
+        self.thread.start()
+        return self
+
+    def _watch(self):
+        while not self.stop.wait(0.1):
+            done, _, _ = _download_line(self.mount, self.name)
+            if done is not None and done > self.bar.n:
+                self.bar.update(done - self.bar.n)
+
+    def __exit__(self, etype, e, tb):
+        if self.bar is not None:
+            self.stop.set()
+            self.thread.join()
+            if etype is None and self.bar.n < self.total:
+                self.bar.update(self.total - self.bar.n)
+            self.bar.close()
+        return False
 
 
 VERIFY_WAIT_S = 600.0  # a read can finish before the daemon has hashed the last bytes
@@ -558,9 +620,8 @@ def _await_verified(mount, url, name):
     file under its final name in <cache>/checkpoints/, or a `failed` line in
     /.hubfs/downloads) so that no model is built from unverified bytes."""
     import time
-    r = HASH_REGEX.search(name)
     cache = _mount_cache(mount)
-    if not r or not r.group(1) or not cache:
+    if not _hash_prefix(name) or not cache:
         return
     final = os.path.join(cache, "checkpoints", name)
     deadline = time.monotonic() + VERIFY_WAIT_S
@@ -639,8 +700,7 @@ def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=Tr
                     return sd
                 hp = None
                 if check_hash:
-                    r = HASH_REGEX.search(name)
-                    hp = r.group(1) if r else None
+                    hp = _hash_prefix(name)
                 _copy_verified(src, cached, hp, lambda: _await_verified(m, url, url_name))
                 path = cached
         except OSError as e:

@@ -17,8 +17,6 @@ code is not rewritten; pickles naming a repo module by its plain name
 ("models.x") do not resolve to the prefixed one.
 """
 import builtins
-import hashlib
-import importlib.abc
 import importlib.machinery
 import os
 import sys
@@ -90,7 +88,7 @@ class Space:
         return mod
 
 
-class _Finder(importlib.abc.MetaPathFinder):
+class _Finder:
     """Finds `_hubfs_<key>.x.y` with the path finder and gives the module the
     namespace's __builtins__ before its code runs."""
 
@@ -110,7 +108,7 @@ class _Finder(importlib.abc.MetaPathFinder):
         return spec
 
 
-class _Loader(importlib.abc.Loader):
+class _Loader:
     def __init__(self, inner, space):
         self.inner = inner
         self.space = space
@@ -130,17 +128,24 @@ _finder = _Finder()
 
 
 def space_for(root, key=None):
-    """The namespace of directory root (created once per process)."""
-    root = os.path.realpath(root)
+    """The namespace of directory root (created once per process).  key: the
+    commit's sha for a mount's commit directory (immutable; root is taken as
+    given), else None for a local directory (keyed by its real path)."""
     if key is None:
+        import hashlib
+        root = os.path.realpath(root)
         key = hashlib.sha256(root.encode()).hexdigest()[:16]
     package = _PREFIX + key
+    space = _spaces.get(package)
+    if space is not None and space.root == root and sys.modules.get(package) is space.module \
+            and _finder in sys.meta_path:
+        return space  # the warm path: no lock, no file system
     with _lock:
         space = _spaces.get(package)
         if space is None or space.root != root:
             space = Space(root, key)
             _spaces[package] = space
-            sys.modules[package] = space.module
+        sys.modules[package] = space.module
         if _finder not in sys.meta_path:
             sys.meta_path.insert(0, _finder)
     return space

@@ -46,8 +46,23 @@ def is_hubfs(path):
     return os.path.isfile(os.path.join(path, ".hubfs", "version"))
 
 
+_checked = set()  # mount points found to be hubfs in this process (see forget_mount)
+
+
+def forget_mount(mount):
+    """Check mount again next time (a lookup in it failed: unmounted?)."""
+    _checked.discard(mount)
+
+
 def find_mount(mount=None):
-    """The mount point to use (see the module's docstring)."""
+    """The mount point to use (see the module's docstring).  A path once
+    found to be hubfs is not checked again until forget_mount(path)."""
+    if mount is not None and mount in _checked:
+        return mount
+    if mount is None:
+        env = os.environ.get("HUBFS_MOUNT")
+        if env and env in _checked:
+            return env
     if mount is None:
         mount = os.environ.get("HUBFS_MOUNT") or None
         source = "$HUBFS_MOUNT"
@@ -60,6 +75,7 @@ def find_mount(mount=None):
         if not is_hubfs(mount):
             raise MountError("hubfs: %s (from %s) is not a hubfs mount (no .hubfs/version); "
                              "mount one with `hubfs %s`" % (mount, source, mount))
+        _checked.add(mount)
         return mount
     mounts = [m for m in hubfs_mounts() if is_hubfs(m)]
     if not mounts:
