@@ -59,7 +59,7 @@ build() { # build DIR [cmake args...]
 }
 
 unit() { # unit DIR
-	ctest --test-dir "$ROOT/$1" --output-on-failure --no-tests=error --timeout 300
+	ctest --test-dir "$ROOT/$1" --output-on-failure --no-tests=error --timeout 300 -j 2
 }
 
 integration() { # integration DIR
