@@ -294,15 +294,17 @@ def _entry(hub_module, model):
     return func
 
 
-def _hubconf_of(directory, key):
-    if not os.path.isfile(os.path.join(directory, "hubconf.py")):
-        raise FileNotFoundError(errno.ENOENT, "No hubconf.py in %s" % directory)
-    saved_path = _builtin_list(sys.path)
-    try:
-        from ._isolate import space_for
-        return space_for(directory, key).import_module("hubconf")
-    finally:
-        sys.path[:] = saved_path  # whatever the repo's code did to it
+def _space_of(directory, key):
+    if key is None or key not in _hubconf_seen:
+        if not os.path.isfile(os.path.join(directory, "hubconf.py")):
+            raise FileNotFoundError(errno.ENOENT, "No hubconf.py in %s" % directory)
+        if key is not None:
+            _hubconf_seen.add(key)
+    from ._isolate import space_for
+    return space_for(directory, key)
+
+
+_hubconf_seen = set()  # commits whose hubconf.py is known to exist
 
 
 def load(repo_or_dir, model, *args, source="github", trust_repo=None, force_reload=False, verbose=True,
@@ -324,10 +326,16 @@ def load(repo_or_dir, model, *args, source="github", trust_repo=None, force_relo
             m = find_mount(mount)
         except MountError:
             m = None  # a local directory without a mount: weights as torch.hub does
-    with _routed(m):
-        hub_module = _hubconf_of(d, key)
-        entry = _entry(hub_module, model)
-        return entry(*args, **kwargs)
+    from ._isolate import activate
+    space = _space_of(d, key)
+    saved_path = _builtin_list(sys.path)
+    try:
+        with _routed(m), activate(space):
+            entry = _entry(space.import_module("hubconf"), model)
+            return entry(*args, **kwargs)
+    finally:
+        if sys.path != saved_path:
+            sys.path[:] = saved_path  # whatever the repo's code did to it
 
 
 def _force_resolve(owner, repo, ref, mount, d, sha):

@@ -12,11 +12,23 @@ function long after load, sees its own modules.  Code outside the repo
 (torch, torchvision, the user's) keeps the real `__import__`.  Nothing is
 added to sys.path; the only sys.modules entries are under `_hubfs_<key>`.
 
-Limits (docs/python.md): importlib.import_module("models") called by repo
-code is not rewritten; pickles naming a repo module by its plain name
-("models.x") do not resolve to the prefixed one.
+`importlib.import_module("models.x")` called by repo code is rewritten
+the same way: the repo's modules see a per-namespace `importlib` whose
+import_module knows the prefix.
+
+Plain names while the repo runs: code outside the repo that imports one of
+the repo's top-level names while an entrypoint (or hubconf) of that commit
+runs in the same thread -- pickle's find_class under torch.load, for
+checkpoints that name classes as `models.yolo.Model` -- gets the repo's
+module, under the plain name, for the duration of the call only (see
+activate()); a plain name already in sys.modules is left alone.
+
+Limit (docs/python.md): sys.path entries the repo adds inside its own tree
+(`sys.path.append(ROOT / "sub")`) and the modules found through them are
+not namespaced.
 """
 import builtins
+import importlib
 import importlib.machinery
 import os
 import sys
@@ -49,6 +61,14 @@ def _top_names(root):
     return names
 
 
+class _ImportlibShim(types.ModuleType):
+    """importlib as a repo sees it: every attribute the real package's, but
+    import_module (set per namespace)."""
+
+    def __getattr__(self, name):
+        return getattr(importlib, name)
+
+
 class Space:
     """One commit (or local directory) imported under its own package."""
 
@@ -68,8 +88,27 @@ class Space:
                 return mod
             return real_import(name, globals, locals, fromlist, level)
 
+        real_import_module = importlib.import_module
+
+        def repo_import_module(name, package=None):
+            if not name.startswith(".") and name.partition(".")[0] in self.tops:
+                name = self.package + "." + name
+            return real_import_module(name, package)
+
+        # `import importlib` / `from importlib import import_module` in the
+        # repo: the real package with import_module knowing the prefix
+        shim = _ImportlibShim("importlib")
+        shim.import_module = repo_import_module
+        self.importlib = shim
+
+        def repo_import_(name, globals=None, locals=None, fromlist=(), level=0):
+            if level == 0 and name.partition(".")[0] == "importlib":
+                mod = real_import(name, globals, locals, fromlist, 0)
+                return shim if name == "importlib" or not fromlist else mod
+            return repo_import(name, globals, locals, fromlist, level)
+
         self.builtins = dict(builtins.__dict__)
-        self.builtins["__import__"] = repo_import
+        self.builtins["__import__"] = repo_import_
         pkg = types.ModuleType(self.package, "hubfs namespace of %s" % root)
         pkg.__path__ = [root]
         pkg.__package__ = self.package
@@ -94,7 +133,7 @@ class _Finder:
 
     def find_spec(self, fullname, path, target=None):
         if not fullname.startswith(_PREFIX):
-            return None
+            return _alias_spec(fullname)
         pkg = fullname.partition(".")[0]
         space = _spaces.get(pkg)
         if space is None:
@@ -124,6 +163,67 @@ class _Loader:
         return getattr(self.inner, name)
 
 
+_active = threading.local()  # .spaces: the namespaces whose code this thread is running
+
+
+def _alias_spec(fullname):
+    """A plain name of the namespace this thread is running, imported by code
+    outside it (pickle's find_class): a spec handing out the repo's module."""
+    stack = getattr(_active, "spaces", None)
+    if not stack:
+        return None
+    space = stack[-1]
+    top, dot, _ = fullname.partition(".")
+    if top not in space.tops:
+        return None
+    if dot:  # a submodule: only below a plain name that is this alias
+        parent = sys.modules.get(fullname.rpartition(".")[0])
+        if getattr(parent, "__name__", None) != space.package + "." + fullname.rpartition(".")[0]:
+            return None
+    _active.made[-1].append(fullname)
+    return importlib.machinery.ModuleSpec(fullname, _AliasLoader(space.package + "." + fullname))
+
+
+class _AliasLoader:
+    def __init__(self, target):
+        self.target = target
+        self.saved_spec = None
+
+    def create_module(self, spec):
+        mod = importlib.import_module(self.target)
+        self.saved_spec = mod.__spec__
+        return mod
+
+    def exec_module(self, module):
+        module.__spec__ = self.saved_spec  # the import system set the alias's
+
+
+class activate:
+    """with activate(space): the thread runs space's code (hubconf's import,
+    an entrypoint); plain-name aliases made meanwhile are removed after."""
+
+    def __init__(self, space):
+        self.space = space
+
+    def __enter__(self):
+        stack = getattr(_active, "spaces", None)
+        if stack is None:
+            stack = _active.spaces = []
+            _active.made = []
+        stack.append(self.space)
+        _active.made.append([])
+        return self
+
+    def __exit__(self, *exc):
+        _active.spaces.pop()
+        prefix = self.space.package + "."
+        for name in _active.made.pop():
+            if getattr(sys.modules.get(name), "__name__", "") == prefix + name:
+                del sys.modules[name]
+        return False
+
+
+_builtin_list = list
 _finder = _Finder()
 
 

@@ -54,6 +54,31 @@ def nested(**kwargs):
     return torch.hub.load("{nested}", "version", trust_repo=True)
 
 
+def via_importlib():
+    """Imports repo modules by name with importlib."""
+    import importlib
+    import importlib.util
+    from importlib import import_module
+    assert importlib.util.find_spec("os") is not None
+    return importlib.import_module("models.late").WHO, import_module("models").VERSION
+
+
+def unpickle():
+    """torch.load of a checkpoint that names a repo object by its plain
+    module path (as yolov5's checkpoints name models.yolo.Model)."""
+    import os
+    import torch
+    return torch.load(os.path.join(os.path.dirname(__file__), "plain.pt"))
+
+
+def touch_path():
+    """Adds its own directory to sys.path while it runs, as some repos do."""
+    import os
+    import sys
+    sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+    return len(sys.path)
+
+
 def _private():
     return 0
 '''
@@ -70,8 +95,33 @@ def build_net(width):
 '''
 
 
+def plain_checkpoint():
+    """A torch zip checkpoint whose pickle refers to `models.late.WHO` by
+    that plain name (torch.save would write the namespaced name)."""
+    import io
+    import zipfile
+    import torch
+    buf = io.BytesIO()
+    torch.save({}, buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as w:
+        for i in src.infolist():
+            data = src.read(i.filename)
+            if i.filename.endswith("/data.pkl"):
+                data = b"\x80\x02cmodels.late\nWHO\nq\x00."
+            w.writestr(i.filename, data)
+    return out.getvalue()
+
+
+_PLAIN = []
+
+
 def zoo_files(tag, weight, nested):
+    if not _PLAIN:
+        _PLAIN.append(plain_checkpoint())
     return {
+        "plain.pt": _PLAIN[0],
         "hubconf.py": HUBCONF.format(tag=tag, weight=weight, url=W_HOST + weight, nested=nested),
         "models/__init__.py": MODELS.format(tag=tag),
         "models/late.py": 'WHO = "late {tag}"\n'.format(tag=tag),

@@ -103,6 +103,40 @@ def test_lazy_imports_see_their_own_commit(env, hub_dir):
     assert (lc(), la(), lb()) == ("late other", "late zoo-main", "late zoo-v2")
 
 
+@pytest.fixture
+def no_plain_models():
+    """sys.modules without plain models/utils (torch.hub.load in the parity
+    tests left its copies there, as it does); put back after."""
+    saved = {k: sys.modules.pop(k) for k in list(sys.modules) if k.split(".")[0] in ("models", "utils", "hubconf")}
+    yield
+    for k in [k for k in sys.modules if k.split(".")[0] in ("models", "utils", "hubconf")]:
+        del sys.modules[k]
+    sys.modules.update(saved)
+
+
+def test_importlib_and_plain_named_pickles_see_their_own_commit(env, hub_dir, no_plain_models):
+    """importlib.import_module("models.late") in repo code, and a checkpoint
+    naming models.late.WHO unpickled by torch.load (code outside the repo),
+    resolve to the commit's own modules; the plain names are gone after.
+    (A plain `models` already in sys.modules -- the user's, or torch.hub's --
+    would win, as in plain Python: docs/python.md.)"""
+    assert hubfs.load("hx/zoo:main", "via_importlib", trust_repo=True) == ("late zoo-main", "zoo-main")
+    assert hubfs.load("hx/zoo:v2", "via_importlib", trust_repo=True) == ("late zoo-v2", "zoo-v2")
+    assert hubfs.load("hx/zoo:main", "unpickle", trust_repo=True) == "late zoo-main"
+    assert hubfs.load("hy/other", "unpickle", trust_repo=True) == "late other"
+    assert hubfs.load("hx/zoo:v2", "unpickle", trust_repo=True) == "late zoo-v2"
+    assert not [m for m in sys.modules if m.split(".")[0] in ("models", "utils", "hubconf")]
+    import importlib
+    assert importlib.import_module is not None and importlib.import_module.__module__ == "importlib"
+
+
+def test_sys_path_restored_after_the_entrypoint(env, hub_dir):
+    before = list(sys.path)
+    n = hubfs.load("hx/zoo:main", "touch_path", trust_repo=True)
+    assert n == len(before) + 1  # the entrypoint did change it
+    assert sys.path == before
+
+
 def test_user_package_of_the_same_name(env, hub_dir, tmp_path):
     pkg = tmp_path / "userpkgs" / "models"
     pkg.mkdir(parents=True)
@@ -259,7 +293,7 @@ def test_no_mount_or_not_hubfs(env, tmp_path, monkeypatch):
     # the single hubfs entry of /proc/self/mountinfo: the session's mount
     monkeypatch.setattr(_mount, "MOUNTINFO", _mountinfo_with(tmp_path, [env.mount]))
     assert _mount.find_mount() == env.mount
-    assert hubfs.list("hx/zoo:main") == ["build_net", "lazy", "nested", "net", "version"]
+    assert hubfs.list("hx/zoo:main") == ["build_net", "lazy", "nested", "net", "touch_path", "unpickle", "version", "via_importlib"]
     # none, or several: a clear error, nothing guessed
     monkeypatch.setattr(_mount, "MOUNTINFO", _mountinfo_with(tmp_path, []))
     with pytest.raises(hubfs.MountError, match="no hubfs mount found"):
@@ -347,7 +381,7 @@ def test_list_and_help_trust_and_force_reload(env, hub_dir, monkeypatch):
     tl = os.path.join(hub_dir, "trusted_list")
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        assert hubfs.list("hy/other") == ["build_net", "lazy", "nested", "net", "version"]
+        assert hubfs.list("hy/other") == ["build_net", "lazy", "nested", "net", "touch_path", "unpickle", "version", "via_importlib"]
     assert not [x for x in w if "untrusted" in str(x.message)]
     monkeypatch.setattr("builtins.input", lambda prompt="": "no")
     with pytest.raises(Exception, match="Untrusted repository."):
