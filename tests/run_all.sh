@@ -130,9 +130,9 @@ export CI="${CI:-}"
 if step "build (RelWithDebInfo)" build build; then
 	step "unit tests (ctest)" unit build
 	step "integration tests" integration build
+	step "python helper tests" python_helper build
 	step "crash and soak tests" crash_soak build
 	step "fault suite" faults build
-	step "python helper tests" python_helper build
 else
 	skip "unit tests (ctest)" "build failed"
 	skip "integration tests" "build failed"

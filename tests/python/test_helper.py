@@ -137,6 +137,35 @@ def test_sys_path_restored_after_the_entrypoint(env, hub_dir):
     assert sys.path == before
 
 
+def test_threads_load_side_by_side(env, hub_dir):
+    """Four threads loading two refs and two repos at once, each result its
+    own commit's, torch.hub restored when the last load returns."""
+    import threading
+    originals = (torch.hub.load_state_dict_from_url, torch.hub.download_url_to_file, torch.hub.load)
+    want = {"hx/zoo:main": "late zoo-main", "hx/zoo:v2": "late zoo-v2", "hy/other": "late other"}
+    errors, done = [], []
+
+    def worker(repo):
+        try:
+            for _ in range(15):
+                got = hubfs.load(repo, "lazy", trust_repo=True)()
+                if got != want[repo]:
+                    errors.append((repo, got))
+            assert hubfs.load(repo, "net", pretrained=True, trust_repo=True).zoo_version.endswith(
+                want[repo].split(" ", 1)[1])
+            done.append(repo)
+        except BaseException as e:  # noqa: B902 (reported below)
+            errors.append((repo, repr(e)))
+    ts = [threading.Thread(target=worker, args=(r,)) for r in list(want) + ["hx/zoo:main"]]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert not errors, errors
+    assert len(done) == 4
+    assert (torch.hub.load_state_dict_from_url, torch.hub.download_url_to_file, torch.hub.load) == originals
+
+
 def test_user_package_of_the_same_name(env, hub_dir, tmp_path):
     pkg = tmp_path / "userpkgs" / "models"
     pkg.mkdir(parents=True)
