@@ -358,6 +358,7 @@ _route_depth = 0               # loads running, in every thread
 _route_saved = {}              # (module, attr) -> torch's function, while _route_depth > 0
 _route_last = None             # the last sys.modules key when the routing began
 _route_tls = _thread._local()  # .mounts: this thread's stack of mounts of running loads
+_route_all = []                # the mounts of running loads, every thread's, in entry order
 
 
 def _torch_targets():
@@ -435,6 +436,7 @@ class _routed:
             if stack is None:
                 stack = _route_tls.mounts = []
             stack.append(self.mount)
+            _route_all.append(self.mount)
             _route_depth += 1
             if _route_depth == 1:
                 _route_last = next(reversed(sys.modules), None)
@@ -449,6 +451,7 @@ class _routed:
             return False
         with _route_lock:
             _route_tls.mounts.pop()
+            _route_all.remove(self.mount)
             _route_depth -= 1
             if _route_depth == 0:
                 for (mod, attr), v in _route_saved.items():
@@ -461,8 +464,13 @@ class _routed:
 
 
 def _current_mount():
+    """The mount of this thread's innermost load; in a thread an entrypoint
+    started (download workers), the latest load's of any thread."""
     stack = getattr(_route_tls, "mounts", None)
-    return stack[-1] if stack else None
+    if stack:
+        return stack[-1]
+    with _route_lock:
+        return _route_all[-1] if _route_all else None
 
 
 def _routed_load_state_dict(url, model_dir=None, map_location=None, progress=True, check_hash=False,

@@ -252,6 +252,20 @@ def test_progress_from_the_daemon(env, tmp_path, capfd):
         m.stop()
 
 
+def test_weights_from_a_thread_the_entrypoint_starts(env, hub_dir, tmp_path, monkeypatch):
+    """The thread has no load of its own: it is served through the mount of
+    the load running (given as mount=; no $HUBFS_MOUNT, and mountinfo names
+    several, so nothing else could tell it)."""
+    from hubfs import _mount
+    monkeypatch.delenv("HUBFS_MOUNT")
+    p = tmp_path / "mountinfo"
+    line = next(l for l in open("/proc/self/mountinfo") if (" %s " % env.mount) in l)
+    p.write_text(line + line)
+    monkeypatch.setattr(_mount, "MOUNTINFO", str(p))
+    m = hubfs.load("hx/zoo:main", "net_in_thread", trust_repo=True, mount=env.mount)
+    state_equal(m.state_dict(), torch.load(os.path.join(env.files, env.weight)))
+
+
 def test_load_state_dict_from_url_and_download(env, hub_dir, tmp_path):
     url = fixtures_url(env)
     sd = hubfs.load_state_dict_from_url(url, progress=False)
@@ -322,7 +336,7 @@ def test_no_mount_or_not_hubfs(env, tmp_path, monkeypatch):
     # the single hubfs entry of /proc/self/mountinfo: the session's mount
     monkeypatch.setattr(_mount, "MOUNTINFO", _mountinfo_with(tmp_path, [env.mount]))
     assert _mount.find_mount() == env.mount
-    assert hubfs.list("hx/zoo:main") == ["build_net", "lazy", "nested", "net", "touch_path", "unpickle", "version", "via_importlib"]
+    assert hubfs.list("hx/zoo:main") == ["build_net", "lazy", "nested", "net", "net_in_thread", "touch_path", "unpickle", "version", "via_importlib"]
     # none, or several: a clear error, nothing guessed
     monkeypatch.setattr(_mount, "MOUNTINFO", _mountinfo_with(tmp_path, []))
     with pytest.raises(hubfs.MountError, match="no hubfs mount found"):
@@ -410,7 +424,7 @@ def test_list_and_help_trust_and_force_reload(env, hub_dir, monkeypatch):
     tl = os.path.join(hub_dir, "trusted_list")
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        assert hubfs.list("hy/other") == ["build_net", "lazy", "nested", "net", "touch_path", "unpickle", "version", "via_importlib"]
+        assert hubfs.list("hy/other") == ["build_net", "lazy", "nested", "net", "net_in_thread", "touch_path", "unpickle", "version", "via_importlib"]
     assert not [x for x in w if "untrusted" in str(x.message)]
     monkeypatch.setattr("builtins.input", lambda prompt="": "no")
     with pytest.raises(Exception, match="Untrusted repository."):
