@@ -23,9 +23,8 @@ checkpoints that name classes as `models.yolo.Model` -- gets the repo's
 module, under the plain name, for the duration of the call only (see
 activate()); a plain name already in sys.modules is left alone.
 
-Limit (docs/python.md): sys.path entries the repo adds inside its own tree
-(`sys.path.append(ROOT / "sub")`) and the modules found through them are
-not namespaced.
+Directories of its own tree that the repo puts on sys.path
+(`sys.path.insert(0, ROOT / "src")`) are namespaced too: see Space.
 """
 import builtins
 import importlib
@@ -70,29 +69,50 @@ class _ImportlibShim(types.ModuleType):
 
 
 class Space:
-    """One commit (or local directory) imported under its own package."""
+    """One commit (or local directory) imported under its own package.
+
+    Names the repo's absolute imports are rewritten for: its top-level
+    modules and packages (tops), and the modules found in directories of its
+    own tree that its code put on sys.path (`sys.path.insert(0, ROOT/"src")`):
+    each such directory becomes a sub-package `_hubfs_<key>._p<N>` whose
+    __path__ is that directory, and is remembered, so that lazy imports after
+    sys.path was restored still find them (extra)."""
 
     def __init__(self, root, key):
         self.root = root
+        self.root_slash = os.path.join(root, "")
         self.package = _PREFIX + key
         self.tops = _top_names(root)
+        self.extra = {}           # top name -> namespaced name, through the repo's own sys.path dirs
+        self.extra_dirs = []      # [(directory, sub-package name)], in the order they were seen
+        self.path_seen = None     # sys.path as last scanned for the repo's dirs
+        self.not_extra = set()    # names looked up in extra_dirs and not there (reset on a new dir)
         real_import = builtins.__import__
 
         def repo_import(name, globals=None, locals=None, fromlist=(), level=0):
-            if level == 0 and name.partition(".")[0] in self.tops:
-                full = self.package + "." + name
-                mod = real_import(full, globals, locals, fromlist, 0)
-                if not fromlist:
-                    # `import models.x` binds `models`: the prefixed top package
-                    return sys.modules[self.package + "." + name.partition(".")[0]]
-                return mod
+            if level == 0:
+                top = name.partition(".")[0]
+                mapped = self.mapped(top)
+                if mapped is not None:
+                    full = mapped + name[len(top):]
+                    mod = real_import(full, globals, locals, fromlist, 0)
+                    if not fromlist:
+                        # `import models.x` binds `models`: the prefixed top package
+                        return sys.modules[mapped]
+                    return mod
+                if top == "importlib":
+                    mod = real_import(name, globals, locals, fromlist, 0)
+                    return shim if name == "importlib" or not fromlist else mod
             return real_import(name, globals, locals, fromlist, level)
 
         real_import_module = importlib.import_module
 
         def repo_import_module(name, package=None):
-            if not name.startswith(".") and name.partition(".")[0] in self.tops:
-                name = self.package + "." + name
+            if not name.startswith("."):
+                top = name.partition(".")[0]
+                mapped = self.mapped(top)
+                if mapped is not None:
+                    name = mapped + name[len(top):]
             return real_import_module(name, package)
 
         # `import importlib` / `from importlib import import_module` in the
@@ -101,14 +121,8 @@ class Space:
         shim.import_module = repo_import_module
         self.importlib = shim
 
-        def repo_import_(name, globals=None, locals=None, fromlist=(), level=0):
-            if level == 0 and name.partition(".")[0] == "importlib":
-                mod = real_import(name, globals, locals, fromlist, 0)
-                return shim if name == "importlib" or not fromlist else mod
-            return repo_import(name, globals, locals, fromlist, level)
-
         self.builtins = dict(builtins.__dict__)
-        self.builtins["__import__"] = repo_import_
+        self.builtins["__import__"] = repo_import
         pkg = types.ModuleType(self.package, "hubfs namespace of %s" % root)
         pkg.__path__ = [root]
         pkg.__package__ = self.package
@@ -116,6 +130,51 @@ class Space:
         pkg.__spec__ = importlib.machinery.ModuleSpec(self.package, None, is_package=True)
         pkg.__spec__.submodule_search_locations = [root]
         self.module = pkg
+
+    def mapped(self, top):
+        """The namespaced name of the repo's top-level name `top`, or None
+        when `top` is not the repo's (torch, os, the user's ...)."""
+        if top in self.tops:
+            return self.package + "." + top
+        m = self.extra.get(top)
+        if m is not None:
+            return m
+        if sys.path != self.path_seen:
+            self._scan_path()
+        if not self.extra_dirs or top in self.not_extra:
+            return None
+        with _lock:
+            for d, sub in self.extra_dirs:
+                if importlib.machinery.PathFinder.find_spec(top, [d]) is not None:
+                    self.extra[top] = sub + "." + top
+                    return self.extra[top]
+            self.not_extra.add(top)
+        return None
+
+    def _scan_path(self):
+        """Directories inside the repo's tree on sys.path (put there by its
+        code) become sub-packages of the namespace."""
+        with _lock:
+            path = _builtin_list(sys.path)
+            for d in path:
+                if not isinstance(d, str):
+                    continue
+                d = os.path.normpath(d)
+                if d == self.root or not d.startswith(self.root_slash):
+                    continue
+                if any(d == known for known, _ in self.extra_dirs):
+                    continue
+                sub = "%s._p%d" % (self.package, len(self.extra_dirs))
+                m = types.ModuleType(sub, "hubfs: %s, put on sys.path by the repo" % d)
+                m.__path__ = [d]
+                m.__package__ = sub
+                m.__file__ = None
+                m.__spec__ = importlib.machinery.ModuleSpec(sub, None, is_package=True)
+                m.__spec__.submodule_search_locations = [d]
+                sys.modules[sub] = m
+                self.extra_dirs.append((d, sub))
+                self.not_extra.clear()
+            self.path_seen = path
 
     def import_module(self, name):
         """D's module `name` (e.g. "hubconf"), loaded in this namespace."""
@@ -174,14 +233,16 @@ def _alias_spec(fullname):
         return None
     space = stack[-1]
     top, dot, _ = fullname.partition(".")
-    if top not in space.tops:
+    mapped = space.mapped(top)
+    if mapped is None:
         return None
+    target = mapped + fullname[len(top):]
     if dot:  # a submodule: only below a plain name that is this alias
-        parent = sys.modules.get(fullname.rpartition(".")[0])
-        if getattr(parent, "__name__", None) != space.package + "." + fullname.rpartition(".")[0]:
+        parent = fullname.rpartition(".")[0]
+        if getattr(sys.modules.get(parent), "__name__", None) != target.rpartition(".")[0]:
             return None
-    _active.made[-1].append(fullname)
-    return importlib.machinery.ModuleSpec(fullname, _AliasLoader(space.package + "." + fullname))
+    _active.made[-1].append((fullname, target))
+    return importlib.machinery.ModuleSpec(fullname, _AliasLoader(target))
 
 
 class _AliasLoader:
@@ -216,9 +277,8 @@ class activate:
 
     def __exit__(self, *exc):
         _active.spaces.pop()
-        prefix = self.space.package + "."
-        for name in _active.made.pop():
-            if getattr(sys.modules.get(name), "__name__", "") == prefix + name:
+        for name, target in _active.made.pop():
+            if getattr(sys.modules.get(name), "__name__", "") == target:
                 del sys.modules[name]
         return False
 

@@ -178,7 +178,48 @@ def make(base, weight):
         "third", *_t(75))
     s.run(p)
     out["hz/needs"] = p
+    p = init_bare(base, "hx", "paths", "main")
+    s = Stream()
+    c = s.commit("refs/heads/main", paths_files("p1"), "paths main", *_t(76))
+    s.commit("refs/heads/v2", paths_files("p2"), "paths v2", *_t(77), parent=c)
+    s.run(p)
+    out["hx/paths"] = p
     return out
+
+
+PATHS_HUBCONF = '''"""A repo that puts directories of its own tree on sys.path."""
+import os
+import sys
+
+dependencies = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src"))
+from mylib import NAME  # noqa: E402  (src/mylib/__init__.py)
+
+
+def name():
+    """mylib.NAME and mylib.layers.LAYER of this commit."""
+    from mylib.layers import LAYER
+    return NAME, LAYER
+
+
+def later():
+    """A function that imports from src/ when called, after load."""
+    def f():
+        import mylib.late
+        from other_mod import OTHER
+        return mylib.late.LATE, OTHER
+    return f
+'''
+
+
+def paths_files(tag):
+    return {
+        "hubconf.py": PATHS_HUBCONF,
+        "src/mylib/__init__.py": "NAME = 'mylib {0}'\n".format(tag),
+        "src/mylib/layers.py": "from mylib import NAME\nLAYER = 'layer of ' + NAME\n",
+        "src/mylib/late.py": "LATE = 'late {0}'\n".format(tag),
+        "src/other_mod.py": "OTHER = 'other {0}'\n".format(tag),
+    }
 
 
 def export(gitdir, ref, dest):

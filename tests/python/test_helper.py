@@ -130,6 +130,29 @@ def test_importlib_and_plain_named_pickles_see_their_own_commit(env, hub_dir, no
     assert importlib.import_module is not None and importlib.import_module.__module__ == "importlib"
 
 
+def test_repo_sys_path_dirs_are_namespaced(env, hub_dir, torch_offline):
+    """A hubconf that puts ROOT/src on sys.path: two refs side by side, lazy
+    imports from src/ after sys.path was restored, nothing plain left, and
+    the same answers as torch.hub (one ref: torch.hub cannot hold two)."""
+    before_path, before = list(sys.path), set(sys.modules)
+    assert hubfs.load("hx/paths:main", "name", trust_repo=True) == ("mylib p1", "layer of mylib p1")
+    assert hubfs.load("hx/paths:v2", "name", trust_repo=True) == ("mylib p2", "layer of mylib p2")
+    f1 = hubfs.load("hx/paths:main", "later", trust_repo=True)
+    f2 = hubfs.load("hx/paths:v2", "later", trust_repo=True)
+    assert sys.path == before_path
+    assert (f2(), f1()) == (("late p2", "other p2"), ("late p1", "other p1"))
+    new = set(sys.modules) - before
+    assert not [m for m in new if m.split(".")[0] in ("mylib", "other_mod", "hubconf")], sorted(new)
+    saved = {k: sys.modules.pop(k) for k in list(sys.modules) if k.split(".")[0] in ("mylib", "other_mod")}
+    try:
+        assert torch.hub.load("hx/paths:main", "name", trust_repo=True) == ("mylib p1", "layer of mylib p1")
+    finally:
+        for k in [k for k in sys.modules if k.split(".")[0] in ("mylib", "other_mod")]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+        sys.path[:] = before_path  # torch.hub leaves ROOT/src there
+
+
 def test_sys_path_restored_after_the_entrypoint(env, hub_dir):
     before = list(sys.path)
     n = hubfs.load("hx/zoo:main", "touch_path", trust_repo=True)
