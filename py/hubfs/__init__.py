@@ -325,7 +325,9 @@ def load(repo_or_dir, model, *args, source="github", trust_repo=None, force_relo
         try:
             m = find_mount(mount)
         except MountError:
-            m = None  # a local directory without a mount: weights as torch.hub does
+            if mount is not None:
+                raise
+            m = None  # a local directory and no mount: weights as torch.hub fetches them
     from ._isolate import activate
     space = _space_of(d, key)
     saved_path = _builtin_list(sys.path)

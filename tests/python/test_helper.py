@@ -70,9 +70,19 @@ def test_load_without_weights_equals_torch_hub(env, hub_dir, torch_offline):
     state_equal(ours.state_dict(), theirs.state_dict())
 
 
-def test_local_source(env, hub_dir):
+def test_local_source(env, hub_dir, tmp_path, monkeypatch):
     d = os.path.join(env.torch_hub, "hy_other_main")
     assert hubfs.load(d, "version", source="local") == "other"
+    # with no mount anywhere it still loads (weights would go to torch.hub)
+    from hubfs import _mount
+    monkeypatch.delenv("HUBFS_MOUNT")
+    monkeypatch.setattr(_mount, "MOUNTINFO", _mountinfo_with(tmp_path, []))
+    assert hubfs.load(d, "lazy", source="local")() == "late other"
+    # a mount= that is not hubfs is an error, not ignored
+    with pytest.raises(hubfs.MountError):
+        hubfs.load(d, "version", source="local", mount=str(tmp_path))
+    with pytest.raises(FileNotFoundError):
+        hubfs.load(str(tmp_path), "version", source="local")
 
 
 # ---------------------------------------------------------------- isolation
