@@ -396,8 +396,11 @@ struct hub_weight {
 	bool complete;           /* checkpoints/N exists */
 	int ck_fd, part_fd;      /* -1 until needed; closed by the last put */
 	uint64_t part_id;        /* identity of part_fd's inode (records must name it) */
-	int graveyard[8];        /* replaced part fds, closed by the last put */
+	int graveyard[8];        /* replaced part fds, closed when no thread uses
+				  * a part fd with f->lock dropped (busy == 0),
+				  * else by the last put */
 	size_t n_graveyard;
+	unsigned busy;           /* threads using part fds with f->lock dropped */
 	bool size_known;
 	uint64_t size;
 	char etag[HUB_HTTP_HEADER_MAX];
@@ -853,6 +856,25 @@ static void part_retire(struct hub_weight *f)
 	}
 	f->graveyard[f->n_graveyard++] = f->part_fd;
 	f->part_fd = -1;
+}
+
+/* f->lock held.  A thread is about to use part_fd with f->lock dropped
+ * (a read, a far fetch, the holder's download). */
+static void busy_enter(struct hub_weight *f)
+{
+	f->busy++;
+}
+
+/* f->lock held.  It is done: once no thread uses a part fd unlocked, the
+ * retired ones are closed, so that the disk space of a removed N.part comes
+ * back now rather than when the kernel forgets the inode. */
+static void busy_leave(struct hub_weight *f)
+{
+	if (--f->busy)
+		return;
+	for (size_t i = 0; i < f->n_graveyard; i++)
+		close(f->graveyard[i]);
+	f->n_graveyard = 0;
 }
 
 /* f->lock held.  part_fd on the current N.part (created if `create`); a
@@ -1636,6 +1658,24 @@ static int hold(struct dl *d)
 
 static void weight_put_internal(struct hub_weight *f);
 
+/* f->lock held, N.lock held, the download over.  The disk is full: N.part
+ * is removed rather than kept for a resume, so that the space it holds
+ * comes back to the rest of the cache (clones, analyses, other weights) at
+ * once, as torch.hub removes its temporary file.  The next attempt starts
+ * from byte 0. */
+static void discard_partial(struct hub_weight *f)
+{
+	uint64_t had = rset_bytes(&f->have);
+	record_remove(f);
+	unlink(f->part_path);
+	part_retire(f);
+	rset_clear(&f->have);
+	f->live_valid = false;
+	pthread_cond_broadcast(&f->cond);
+	hub_warn("weights: %s: disk full: removed the partial download (%llu bytes)", f->name,
+		 (unsigned long long)had);
+}
+
 static void *dl_main(void *arg)
 {
 	struct hub_weight *f = arg;
@@ -1659,8 +1699,13 @@ static void *dl_main(void *arg)
 			f->holder = true;
 			f->live_valid = false;
 			f->dirty = true; /* record what a dead holder left */
+			busy_enter(f);
 			rc = hold(&d);
-			flush_record(f);
+			if (rc == -ENOSPC)
+				discard_partial(f);
+			else
+				flush_record(f);
+			busy_leave(f);
 			f->holder = false;
 			f->streaming = false;
 			break;
@@ -1814,9 +1859,11 @@ static int far_fetch(struct hub_weight *f, uint64_t a, uint64_t end,
 	};
 	hub_debug("weights: %s: far read, fetching %llu-%llu", f->name, (unsigned long long)a,
 		  (unsigned long long)b);
+	busy_enter(f);
 	pthread_mutex_unlock(&f->lock);
 	rc = hub_http_get(NULL, f->w->http, &g);
 	pthread_mutex_lock(&f->lock);
+	busy_leave(f);
 	inflight_remove(f, a, b);
 	pthread_cond_broadcast(&f->cond);
 	if (rc == -ESTALE)
@@ -2119,8 +2166,13 @@ ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f)
 					break;
 				}
 				int fd = f->part_fd;
+				busy_enter(f);
 				pthread_mutex_unlock(&f->lock);
-				return pread_full(fd, buf, (size_t)(end - o), o);
+				rc = pread_full(fd, buf, (size_t)(end - o), o);
+				pthread_mutex_lock(&f->lock);
+				busy_leave(f);
+				pthread_mutex_unlock(&f->lock);
+				return rc;
 			}
 		}
 		if (!f->size_known && offline && !f->thread_running) {

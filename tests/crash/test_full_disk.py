@@ -2,8 +2,8 @@
 tmpfs.  A weight file larger than the free space, and a clone larger than
 it, must fail with a clear errno within a deadline (ENOSPC for the weight;
 EIO or ENOSPC for the lookup, never ENOENT, which would be remembered as
-"no such repo"), leave nothing partial under a final name, and leave the
-daemon answering for what is cached.  Once space is freed (the tmpfs is
+"no such repo"), leave nothing partial under a final name, give the space
+they took back, and leave the daemon answering for what is cached.  Once space is freed (the tmpfs is
 grown), the same work succeeds with the right bytes: nothing was corrupted.
 The tmpfs is unmounted in teardown, always.
 """
@@ -87,7 +87,8 @@ def test_weight_larger_than_the_disk(hub, small_cache):
         parts = ("alice", "vision@" + sha)
         gitdir = hub.gitdir("alice", "vision")
         assert harness.call(harness.compare_tree, m.p(*parts), gitdir, sha, timeout=60) == []
-        print("free before the download: %d KiB" % (fs.free() >> 10))
+        free0 = fs.free()
+        print("free before the download: %d KiB" % (free0 >> 10))
 
         p = url_path(m, srv.url(big))
         assert harness.call(os.stat, p).st_size == len(big_data)
@@ -95,6 +96,12 @@ def test_weight_larger_than_the_disk(hub, small_cache):
         print("reading a 24 MiB weight on a 12 MiB cache: %s after %.1fs; free %d KiB"
               % (harness.ename(e), took, fs.free() >> 10))
         assert e == errno.ENOSPC, "read of a weight larger than the disk: %s" % harness.ename(e)
+        # the failed download gave its space back (its .part removed and
+        # closed) although the file's inode is still known to the kernel
+        assert fs.free() > free0 - 1 * MiB, "only %d of %d KiB free after the failure" % (
+            fs.free() >> 10, free0 >> 10)
+        assert not [n for n in os.listdir(os.path.join(fs.path, "hubfs", "weights"))
+                    if n.endswith(".part")]
         assert not crashlib.check_checkpoints(fs.path, {})   # checkpoints/ holds nothing
         # reported
         text = harness.read_file(m.p(".hubfs", "downloads")).decode()

@@ -14,6 +14,11 @@ checks that the cache is consistent and the work finishes:
     costs more than starting over);
   - no lock left by the dead process blocks the remount (every step has
     a deadline).
+Five of the runs kill one of two daemons sharing a cache root while both
+work on the same clone or download: the survivor must finish the work
+itself, without a remount (the flocks of the dead process are gone; the
+ranges it recorded are kept), and a takeover never fetches more than one
+copy of the file.
 tests/integration/test_crash.py has the fixed-point kill -9 tests of a
 clone; these add the random points and the other two kinds of work.
 """
@@ -28,7 +33,8 @@ import harness
 from crashlib import MiB, SEED, Box
 from test_weights import Server, make_weight, url_path
 
-RUNS = {"clone": 7, "analysis": 6, "download": 7}   # 20 in all
+RUNS = {"clone": 5, "analysis": 5, "download": 5,   # 20 in all
+        "shared-download": 3, "shared-clone": 2}
 CLONE_RATE = 3 * MiB        # bytes/s of the throttled clone of alice/big
 DL_SIZE = 8 * MiB + 12345   # the weight file killed in the middle of its download
 DL_RATE = 3 * MiB           # bytes/s: ~2.8 s, so kills land before and after
@@ -257,6 +263,83 @@ def run_download(hub, w, i):
     _common_checks(hub, {name: data})
 
 
+# ---------------------------------------------------- two daemons, one cache
+
+def _two_mounts(hub):
+    """(first, second): two daemons on hub.cache; `first` is killed."""
+    second = hub.mount(mountpoint=os.path.join(hub.work, "mnt2"))
+    first = hub.mount()
+    return first, second
+
+
+def _start_both(fn, first, second, *rest):
+    """The first daemon starts the work; the second asks for the same thing
+    0.2 s later (it waits for, or follows, the first one's work)."""
+    box1 = Box(fn, *((first,) + rest))
+    time.sleep(0.2)
+    box2 = Box(fn, *((second,) + rest))
+    return box1, box2
+
+
+def _survivor(box, what):
+    assert box.wait(DEADLINE), "seed %d: %s: the surviving daemon did not finish in %d s" % (
+        SEED, what, DEADLINE)
+    if box.error is not None:
+        raise AssertionError("seed %d: %s: the surviving daemon failed: %r" % (
+            SEED, what, box.error))
+    return box.result
+
+
+def run_shared_download(hub, w, i):
+    rng = _rng("shared-download", i)
+    name, data = make_weight(w.files, "shared%d" % i, DL_SIZE, SEED * 100 + 50 + i)
+    url = w.srv.url(name)
+    window = DL_SIZE / DL_RATE * 1.1 + 0.2
+    delay = rng.uniform(0, window)
+    w.srv.ctl("_fault?path=/%s&mode=throttle&rate=%d" % (name, DL_RATE))
+    first, second = _two_mounts(hub)
+    box1, box2 = _start_both(lambda m: crashlib.read_all_chunks(url_path(m, url), len(data)),
+                             first, second)
+    finished = _kill_at(first, delay, box1)
+    sent1 = w.srv.stats(name)["bytes"]
+    got = _survivor(box2, "download")
+    assert got == data, "seed %d: the survivor read other bytes than the source's" % SEED
+    ck = os.path.join(hub.cache, "checkpoints", name)
+    harness.poll_until(lambda: os.path.exists(ck), 20, what="checkpoints/" + name)
+    sent2 = w.srv.stats(name)["bytes"] - sent1
+    _report("shared download #%d: first daemon killed at %.2fs of %.2fs (%s, server sent "
+            "%d KiB); the second finished with %d KiB more" % (
+                i, delay, window, "its read had finished" if finished else "mid-download",
+                sent1 >> 10, sent2 >> 10))
+    assert sent2 <= len(data) + MiB, "the takeover fetched %d bytes of a %d-byte file" % (
+        sent2, len(data))
+    hub.unmount(second)
+    _common_checks(hub, {name: data})
+
+
+def run_shared_clone(hub, i):
+    window = _clone_duration(hub) * 1.15
+    delay = _rng("shared-clone", i).uniform(0, window)
+    hub.proxy.reset()
+    hub.proxy.throttle["/alice/big.git"] = CLONE_RATE
+    first, second = _two_mounts(hub)
+    box1, box2 = _start_both(lambda m: os.listdir(m.p("alice", "big:main")), first, second)
+    finished = _kill_at(first, delay, box1)
+    listing = _survivor(box2, "clone")
+    _report("shared clone    #%d: first daemon killed at %.2fs of %.2fs (%s); "
+            "the second listed %d entries" % (
+                i, delay, window, "its listing had returned" if finished else "mid-clone",
+                len(listing)))
+    hub.proxy.throttle.clear()
+    tip = hub.rev("alice", "big", "main")
+    assert harness.readlink(second.p("alice", "big:main")) == "big@" + tip
+    bad = harness.call(harness.compare_tree, second.p("alice", "big@" + tip),
+                       hub.gitdir("alice", "big"), tip, timeout=DEADLINE)
+    assert not bad, "seed %d: the survivor's tree:\n%s" % (SEED, "\n".join(bad[:20]))
+    hub.unmount(second)
+    _common_checks(hub)
+
+
 # ---------------------------------------------------------------- the runs
 
 @pytest.mark.timeout_s(120)
@@ -266,6 +349,9 @@ def test_kill9_at_a_random_point(hub, request, kind, i):
         run_clone(hub, i)
     elif kind == "analysis":
         run_analysis(hub, i)
+    elif kind == "shared-clone":
+        run_shared_clone(hub, i)
+    elif kind == "shared-download":
+        run_shared_download(hub, request.getfixturevalue("weights"), i)
     else:
-        w = request.getfixturevalue("weights")
-        run_download(hub, w, i)
+        run_download(hub, request.getfixturevalue("weights"), i)
