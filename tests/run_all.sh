@@ -111,6 +111,8 @@ python_helper() { # python_helper DIR: the hubfs Python package (tests/python), 
 # that a mount left behind is this run's and not another one's on the machine.
 RUN_TMP="$(mktemp -d /tmp/hubfs-run.XXXXXX)"
 export HUBFS_TEST_TMP="$RUN_TMP"
+# torch.hub's reference answers (tests/analysis), asked once per run
+export HUBFS_TORCH_REF_CACHE="$RUN_TMP/torch-ref"
 
 check_no_leftover_mounts() {
 	if grep -qF " $RUN_TMP/" /proc/self/mountinfo; then

@@ -6,6 +6,7 @@ real embedded interpreter of py/pyrt.c.  Set HUBFS_ANALYZE=/path/to/binary to
 choose the binary; without one the 'c' cases are skipped (and say so).
 """
 import functools
+import hashlib
 import json
 import os
 import subprocess
@@ -57,11 +58,54 @@ def torch_available():
     return r.returncode == 0
 
 
+def _tree_key(fixture):
+    """A hash of what the reference depends on: the fixture tree (names,
+    contents, symlink targets), torch_ref.py and the interpreter."""
+    h = hashlib.sha256()
+    with open(os.path.join(HERE, 'torch_ref.py'), 'rb') as f:
+        h.update(f.read())
+    h.update(os.path.realpath(TORCH_PYTHON).encode())
+    for d, dirs, files in os.walk(fixture):
+        dirs.sort()
+        for n in sorted(files + [x for x in dirs if os.path.islink(os.path.join(d, x))]):
+            p = os.path.join(d, n)
+            h.update(b'\0' + os.path.relpath(p, fixture).encode(errors='surrogateescape') + b'\0')
+            if os.path.islink(p):
+                h.update(b'L' + os.readlink(p).encode(errors='surrogateescape'))
+            else:
+                with open(p, 'rb') as f:
+                    h.update(b'F' + f.read())
+    return h.hexdigest()
+
+
 @functools.lru_cache(maxsize=None)
 def torch_reference(fixture):
-    """The real torch.hub.list()/help() on a copy of fixture, in a temp dir."""
+    """The real torch.hub.list()/help() on a copy of fixture, in a temp dir.
+    With HUBFS_TORCH_REF_CACHE set (tests/run_all.sh sets it per run, so the
+    sanitizer pass reuses what the release pass asked torch.hub), answers are
+    kept there by a hash of the fixture's content: the same input, the same
+    torch, the same answer."""
     if not torch_available():
         pytest.skip('%s cannot import torch: no reference to compare with' % TORCH_PYTHON)
+    cache = os.environ.get('HUBFS_TORCH_REF_CACHE')
+    if cache:
+        path = os.path.join(cache, _tree_key(fixture) + '.json')
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            pass
+        ref = _torch_reference(fixture)
+        os.makedirs(cache, exist_ok=True)
+        tmp = '%s.%d.tmp' % (path, os.getpid())
+        with open(tmp, 'w') as f:
+            json.dump(ref, f)
+        os.replace(tmp, path)
+        return ref
+    return _torch_reference(fixture)
+
+
+def _torch_reference(fixture):
     with tempfile.TemporaryDirectory(prefix='hubfs-torchref-') as work:
         env = {'PATH': '/usr/bin:/bin', 'HOME': work, 'TORCH_HOME': os.path.join(work, 'torch'),
                'XDG_CACHE_HOME': os.path.join(work, 'cache'), 'PYTHONDONTWRITEBYTECODE': '1',
