@@ -568,6 +568,12 @@ static bool same_file(const char *a, const char *b)
 
 int hub_git_global_init(void)
 {
+	/* libgit2 stamps reflog entries with localtime_r, and glibc sets its
+	 * time-zone state up lazily, on the first call, under a lock of its own
+	 * that ThreadSanitizer cannot see (it reports the first calls from two
+	 * threads as a race).  Set it up here, before any thread of ours runs:
+	 * later calls only read it. */
+	tzset();
 	int rc = git_libgit2_init();
 	if (rc < 0) {
 		const git_error *e = git_error_last();
