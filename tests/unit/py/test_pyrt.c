@@ -4,6 +4,7 @@
  * hub_py_free() with jobs pending.  Trees live in memory; a tree can make
  * its read of hubconf.py sleep or block until released, and counts calls.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -661,6 +663,71 @@ static void test_restart(void **state)
 	}
 }
 
+/* The nice value of each thread of this process; returns how many. */
+static int thread_nices(int *out, int max)
+{
+	DIR *d = opendir("/proc/self/task");
+	assert_non_null(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && n < max) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[300], buf[1024];
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue; /* the thread ended */
+		size_t k = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[k] = '\0';
+		const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+		assert_non_null(p);
+		/* fields from 3 (state) on; nice is field 19 */
+		long v = 0;
+		for (int field = 3; field <= 19 && p; field++) {
+			p = strchr(p + 1, ' ');
+			if (p && field == 19)
+				v = strtol(p + 1, NULL, 10);
+		}
+		assert_non_null(p);
+		out[n++] = (int)v;
+	}
+	closedir(d);
+	return n;
+}
+
+/* CPython starts at HUB_PY_START_NICE (a fresh mount's first reads go
+ * first), and the thread gets its priority back afterwards (as root). */
+static void test_start_priority(void **state)
+{
+	(void)state;
+	int base = getpriority(PRIO_PROCESS, 0);
+	struct hub_py *py = NULL;
+	assert_int_equal(hub_py_new_async(&py), 0);
+	bool seen = false;
+	int nices[64];
+	for (int i = 0; i < 2000 && !seen; i++) {
+		int n = thread_nices(nices, 64);
+		for (int k = 0; k < n; k++)
+			seen |= nices[k] == HUB_PY_START_NICE;
+		if (!seen)
+			usleep(500);
+	}
+	assert_true(seen); /* start-up takes ~100 ms of CPU: it cannot be missed */
+	const struct mem_file files[] = {{"hubconf.py", "def prio(): 'p'\n", 0}};
+	struct result r;
+	analyze_files(py, files, 1, &r); /* waits for the start */
+	assert_string_equal(field(entry(&r, "prio"), "help"), "p");
+	cJSON_Delete(r.root);
+	if (geteuid() == 0) {
+		int n = thread_nices(nices, 64);
+		for (int k = 0; k < n; k++)
+			assert_int_equal(nices[k], base);
+	}
+	hub_py_free(py);
+}
+
 int main(void)
 {
 	const struct CMUnitTest with_py[] = {
@@ -680,6 +747,7 @@ int main(void)
 	const struct CMUnitTest own_py[] = {
 		cmocka_unit_test(test_free_with_jobs_pending),
 		cmocka_unit_test(test_restart),
+		cmocka_unit_test(test_start_priority),
 	};
 	int failed = cmocka_run_group_tests_name("pyrt", with_py, setup, teardown);
 	failed += cmocka_run_group_tests_name("pyrt lifecycle", own_py, NULL, NULL);
