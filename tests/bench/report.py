@@ -145,6 +145,7 @@ def main():
     ap.add_argument("--log", default=None)
     a = ap.parse_args()
     runs = 2 if a.quick else a.runs
+    mach = machine()  # before any file is written: `git describe --dirty` is the tree measured
     work = tempfile.mkdtemp(prefix="hubfs-report-")
     log = a.log or os.path.join(work, "report.log")
     t0 = datetime.datetime.now(datetime.timezone.utc)
@@ -182,7 +183,7 @@ def main():
         "",
         "| | |",
         "|---|---|",
-    ] + ["| %s | %s |" % kv for kv in machine()] + [
+    ] + ["| %s | %s |" % kv for kv in mach] + [
         "",
         "## Goals: %d of %d met" % (len(met), len(goals)),
         "",
