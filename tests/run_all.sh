@@ -6,8 +6,9 @@
 #      (tests/python, against the real torch.hub);
 #      the crash suite and the short soak (tests/crash, release build only);
 #   2. builds build-asan/ (-DHUBFS_SANITIZE=ON), runs ctest, the integration
-#      and the fault suites and the crash suite's stop and full-disk tests
-#      again against that binary.
+#      and the fault suites, the Python helper's tests and the crash suite's
+#      stop, full-disk and short soak tests again against that binary (all
+#      but the kill -9 runs: a killed process reports nothing).
 #   3. builds the libFuzzer targets (tests/fuzz) and runs each briefly.
 # Exits non-zero if anything failed; the last line is the summary.
 #
@@ -99,11 +100,11 @@ crash_soak() { # crash_soak DIR: kill -9/SIGTERM/unmount/full-disk suite + the s
 	[ "$rc" = 0 ]
 }
 
-crash_stop() { # crash_stop DIR: the crash suite's unmount/signal/full-disk tests (not the kill -9 runs)
+crash_stop() { # crash_stop DIR: the crash suite's unmount/signal/full-disk tests and the short soak (not the kill -9 runs)
 	local rc
 	HUBFS_BIN="$ROOT/$1/hubfs" timeout -k 30 "$SUITE_TIMEOUT" \
 		"$PY" -m pytest "$ROOT/tests/crash/test_stop.py" "$ROOT/tests/crash/test_full_disk.py" \
-		-v ${PYTEST_ARGS:-}
+		"$ROOT/tests/crash/test_soak_short.py" -v ${PYTEST_ARGS:-}
 	rc=$?
 	[ "$rc" = 5 ] && echo "run_all: pytest collected no stop tests"
 	[ "$rc" = 0 ]
@@ -166,13 +167,15 @@ else
 		step "unit tests (ctest, ASan+UBSan)" unit build-asan
 		step "integration tests (ASan+UBSan)" integration build-asan
 		step "fault suite (ASan+UBSan)" faults build-asan
+		step "python helper tests (ASan+UBSan)" python_helper build-asan
 		# a killed daemon reports nothing: the kill -9 runs stay release-only
-		step "stop and full-disk tests (ASan+UBSan)" crash_stop build-asan
+		step "stop, full-disk and soak tests (ASan+UBSan)" crash_stop build-asan
 	else
 		skip "unit tests (ctest, ASan+UBSan)" "build failed"
 		skip "integration tests (ASan+UBSan)" "build failed"
 		skip "fault suite (ASan+UBSan)" "build failed"
-		skip "stop and full-disk tests (ASan+UBSan)" "build failed"
+		skip "python helper tests (ASan+UBSan)" "build failed"
+		skip "stop, full-disk and soak tests (ASan+UBSan)" "build failed"
 	fi
 fi
 # libFuzzer targets (clang, ASan+UBSan), 15 s each over the seed corpus
