@@ -830,6 +830,13 @@ static bool record_matches(const struct hub_weight *f, const struct record *rec)
 
 /* ---- descriptors ---- */
 
+static void graveyard_close(struct hub_weight *f)
+{
+	for (size_t i = 0; i < f->n_graveyard; i++)
+		close(f->graveyard[i]);
+	f->n_graveyard = 0;
+}
+
 static void close_fds(struct hub_weight *f)
 {
 	if (f->ck_fd >= 0)
@@ -837,9 +844,7 @@ static void close_fds(struct hub_weight *f)
 	if (f->part_fd >= 0)
 		close(f->part_fd);
 	f->ck_fd = f->part_fd = -1;
-	for (size_t i = 0; i < f->n_graveyard; i++)
-		close(f->graveyard[i]);
-	f->n_graveyard = 0;
+	graveyard_close(f);
 }
 
 /* f->lock held.  Replace part_fd (it is kept open until the last put: a
@@ -870,11 +875,8 @@ static void busy_enter(struct hub_weight *f)
  * back now rather than when the kernel forgets the inode. */
 static void busy_leave(struct hub_weight *f)
 {
-	if (--f->busy)
-		return;
-	for (size_t i = 0; i < f->n_graveyard; i++)
-		close(f->graveyard[i]);
-	f->n_graveyard = 0;
+	if (--f->busy == 0)
+		graveyard_close(f);
 }
 
 /* f->lock held.  part_fd on the current N.part (created if `create`); a
@@ -1071,6 +1073,17 @@ static void record_remove(struct hub_weight *f)
 		pthread_cond_wait(&f->cond, &f->lock);
 	f->dirty = false;
 	unlink(f->rec_path);
+}
+
+/* f->lock held, N.lock held (or the file given up).  N.part is removed,
+ * its record first (a record never outlives its N.part); nothing of it
+ * counts any more. */
+static void part_remove(struct hub_weight *f)
+{
+	record_remove(f);
+	unlink(f->part_path);
+	part_retire(f);
+	rset_clear(&f->have);
 }
 
 /* ---- progress ---- */
@@ -1377,10 +1390,7 @@ static int reset_partial(struct dl *d)
 	hub_warn("weights: %s changed upstream (%s): downloading it again", f->name,
 		 log_url(u, sizeof(u), f->url));
 	hasher_join(d, true);
-	record_remove(f);
-	unlink(f->part_path);
-	part_retire(f);
-	rset_clear(&f->have);
+	part_remove(f);
 	f->size_known = false;
 	f->head_done = false;
 	f->etag[0] = '\0';
@@ -1431,10 +1441,7 @@ static void remove_temps(struct hub_weight *f, double max_age)
 /* f->lock held: discard a file that failed verification. */
 static void mark_bad(struct hub_weight *f, const char *reason)
 {
-	record_remove(f);
-	unlink(f->part_path);
-	part_retire(f);
-	rset_clear(&f->have);
+	part_remove(f);
 	f->bad = true;
 	f->bad_until = real_now() + tun().bad_ttl_s;
 	sidecar_write(f, reason);
@@ -1666,10 +1673,7 @@ static void weight_put_internal(struct hub_weight *f);
 static void discard_partial(struct hub_weight *f)
 {
 	uint64_t had = rset_bytes(&f->have);
-	record_remove(f);
-	unlink(f->part_path);
-	part_retire(f);
-	rset_clear(&f->have);
+	part_remove(f);
 	f->live_valid = false;
 	pthread_cond_broadcast(&f->cond);
 	hub_warn("weights: %s: disk full: removed the partial download (%llu bytes)", f->name,

@@ -62,7 +62,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -572,7 +571,7 @@ static void run_job(struct hub_py *py, struct py_job *job)
 static void *py_thread(void *arg)
 {
 	struct hub_py *py = arg;
-	pid_t tid = (pid_t)syscall(SYS_gettid);
+	pid_t tid = gettid();
 	errno = 0;
 	int prio = getpriority(PRIO_PROCESS, (id_t)tid);
 	bool reniced = !errno && prio < HUB_PY_START_NICE &&
