@@ -64,17 +64,23 @@ unit() { # unit DIR
 	ctest --test-dir "$ROOT/$1" --output-on-failure --no-tests=error --timeout 300 -j 2
 }
 
-integration() { # integration DIR
-	local rc
+pytest_suite() { # pytest_suite DIR PYTEST-ARGS...: a pytest suite against DIR's hubfs
+	local dir="$1" rc
+	shift
 	# shellcheck disable=SC2086
-	HUBFS_BIN="$ROOT/$1/hubfs" timeout -k 30 "$SUITE_TIMEOUT" \
-		"$PY" -m pytest "$ROOT/tests/integration" -v ${PYTEST_ARGS:-}
+	HUBFS_BIN="$ROOT/$dir/hubfs" timeout -k 30 "$SUITE_TIMEOUT" \
+		"$PY" -m pytest "$@" -v ${PYTEST_ARGS:-}
 	rc=$?
 	# 5 = no tests collected: that is a failure, not a pass
-	[ "$rc" = 5 ] && echo "run_all: pytest collected no tests"
-	[ "$rc" = 0 ] || return 1
+	[ "$rc" = 5 ] && echo "run_all: pytest collected no tests from $*"
+	[ "$rc" = 0 ]
+}
+
+integration() { # integration DIR
+	pytest_suite "$1" "$ROOT/tests/integration" || return 1
 	# The weight engine's process-level tests (kill -9, several processes),
 	# driven through the test_weights tool of the same build.
+	local rc
 	HUBFS_TEST_WEIGHTS="$ROOT/$1/tests/test_weights" timeout -k 30 "$SUITE_TIMEOUT" \
 		"$PY" -m pytest "$ROOT/tests/weights" -v -p no:cacheprovider
 	rc=$?
@@ -83,40 +89,20 @@ integration() { # integration DIR
 }
 
 faults() { # faults DIR: the fault suite (tests/faults) against that build
-	local rc
-	HUBFS_BIN="$ROOT/$1/hubfs" timeout -k 30 "$SUITE_TIMEOUT" \
-		"$PY" -m pytest "$ROOT/tests/faults" -v -p no:hypothesispytest ${PYTEST_ARGS:-}
-	rc=$?
-	[ "$rc" = 5 ] && echo "run_all: pytest collected no fault tests"
-	[ "$rc" = 0 ]
+	pytest_suite "$1" "$ROOT/tests/faults" -p no:hypothesispytest
 }
 
 crash_soak() { # crash_soak DIR: kill -9/SIGTERM/unmount/full-disk suite + the short soak (tests/crash)
-	local rc
-	HUBFS_BIN="$ROOT/$1/hubfs" timeout -k 30 "$SUITE_TIMEOUT" \
-		"$PY" -m pytest "$ROOT/tests/crash" -v ${PYTEST_ARGS:-}
-	rc=$?
-	[ "$rc" = 5 ] && echo "run_all: pytest collected no crash tests"
-	[ "$rc" = 0 ]
+	pytest_suite "$1" "$ROOT/tests/crash"
 }
 
 crash_stop() { # crash_stop DIR: the crash suite's unmount/signal/full-disk tests and the short soak (not the kill -9 runs)
-	local rc
-	HUBFS_BIN="$ROOT/$1/hubfs" timeout -k 30 "$SUITE_TIMEOUT" \
-		"$PY" -m pytest "$ROOT/tests/crash/test_stop.py" "$ROOT/tests/crash/test_full_disk.py" \
-		"$ROOT/tests/crash/test_soak_short.py" -v ${PYTEST_ARGS:-}
-	rc=$?
-	[ "$rc" = 5 ] && echo "run_all: pytest collected no stop tests"
-	[ "$rc" = 0 ]
+	pytest_suite "$1" "$ROOT/tests/crash/test_stop.py" "$ROOT/tests/crash/test_full_disk.py" \
+		"$ROOT/tests/crash/test_soak_short.py"
 }
 
-python_helper() { # python_helper DIR: the hubfs Python package (tests/python), once
-	local rc
-	HUBFS_BIN="$ROOT/$1/hubfs" timeout -k 30 "$SUITE_TIMEOUT" \
-		"$PY" -m pytest "$ROOT/tests/python" -v -p no:hypothesispytest ${PYTEST_ARGS:-}
-	rc=$?
-	[ "$rc" = 5 ] && echo "run_all: pytest collected no python helper tests"
-	[ "$rc" = 0 ]
+python_helper() { # python_helper DIR: the hubfs Python package (tests/python)
+	pytest_suite "$1" "$ROOT/tests/python" -p no:hypothesispytest
 }
 
 # The suites of this run work under their own directory (HUBFS_TEST_TMP), so
