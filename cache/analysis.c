@@ -34,6 +34,10 @@ static int tree_read_file(void *ctx, const char *path, char **out, size_t *out_l
 		return rc;
 	if (mode == HUB_MODE_TREE || mode == HUB_MODE_GITLINK)
 		return -EISDIR;
+	/* A symlink is not a regular file: the analyser neither follows it
+	 * nor parses its target text (docs/analysis.md, confinement). */
+	if (mode == HUB_MODE_LINK)
+		return -ELOOP;
 	struct hub_blob *b;
 	rc = hub_repo_blob_get(&b, t->repo, &oid);
 	if (rc)

@@ -1,9 +1,14 @@
-/* File helpers for the cache; see files.h.  No shared state, no locks. */
+/* File helpers for the cache; see files.h.  No shared state, no locks.
+ * Every file is opened with O_NOFOLLOW: a symlink planted in the cache
+ * (by whoever could write there) never makes the daemon read or write a
+ * file elsewhere as its own user; hub_cache_root_check refuses roots where
+ * others can plant anything at all. */
 #include "cache/files.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +86,7 @@ int hub_file_read(char **out, size_t *out_len, const char *path, size_t cap)
 {
 	*out = NULL;
 	*out_len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	struct stat st;
@@ -89,6 +94,10 @@ int hub_file_read(char **out, size_t *out_len, const char *path, size_t cap)
 		int e = -errno;
 		close(fd);
 		return e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
 	}
 	if ((size_t)st.st_size > cap) {
 		close(fd);
@@ -143,7 +152,7 @@ int hub_mkdir_p(const char *path)
 
 int hub_file_lock(const char *path)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0666);
 	if (fd < 0)
 		return -errno;
 	while (flock(fd, LOCK_EX)) {
@@ -162,4 +171,69 @@ void hub_file_unlock(int fd)
 		flock(fd, LOCK_UN);
 		close(fd);
 	}
+}
+
+/* One directory of the root check: 0, or -EPERM with why in out. */
+static int dir_safe(char *why, size_t whysz, const char *path, const struct stat *st)
+{
+	uid_t me = geteuid();
+	if (!S_ISDIR(st->st_mode)) {
+		snprintf(why, whysz, "%s is not a directory", path);
+		return -ENOTDIR;
+	}
+	if (st->st_uid != me && st->st_uid != 0) {
+		snprintf(why, whysz, "%s belongs to uid %u, not to this user (uid %u) nor root", path,
+			 (unsigned)st->st_uid, (unsigned)me);
+		return -EPERM;
+	}
+	bool others_write = st->st_mode & (S_IWGRP | S_IWOTH);
+	/* sticky and ours: others may add entries but not replace or remove ours
+	 * (the way /tmp is shared); the files hubfs needs are its own */
+	if (others_write && !((st->st_mode & S_ISVTX) && st->st_uid == me)) {
+		snprintf(why, whysz,
+			 "%s is writable by %s (mode %04o): another user could plant files or "
+			 "symlinks there",
+			 path, st->st_mode & S_IWOTH ? "every user" : "its group",
+			 (unsigned)(st->st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+int hub_cache_root_check(char *why, size_t whysz, const char *root)
+{
+	why[0] = '\0';
+	const char *sub[] = {"", "/hubfs", "/hubfs/repos", "/hubfs/weights", "/hubfs/analysis",
+			     "/checkpoints"};
+	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		char p[PATH_MAX];
+		if (snprintf(p, sizeof(p), "%s%s", root, sub[i]) >= (int)sizeof(p)) {
+			snprintf(why, whysz, "%s: path too long", root);
+			return -ENAMETOOLONG;
+		}
+		struct stat st;
+		if (lstat(p, &st)) {
+			if (errno == ENOENT && i > 0)
+				continue; /* created later, by us, with our umask */
+			int e = -errno;
+			snprintf(why, whysz, "%s: %s", p, strerror(errno));
+			return e;
+		}
+		/* the root itself may be a symlink (to a bigger disk); inside, no */
+		if (S_ISLNK(st.st_mode)) {
+			if (i > 0) {
+				snprintf(why, whysz, "%s is a symlink: refused inside the cache", p);
+				return -EPERM;
+			}
+			if (stat(p, &st)) {
+				int e = -errno;
+				snprintf(why, whysz, "%s: %s", p, strerror(errno));
+				return e;
+			}
+		}
+		int rc = dir_safe(why, whysz, p, &st);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }

@@ -17,6 +17,13 @@ int hub_file_write_atomic(const char *path, const void *data, size_t len);
 int hub_file_read(char **out, size_t *out_len, const char *path, size_t cap);
 /* fsync a directory (after a rename or unlink in it).  0 or -errno. */
 int hub_fsync_dir(const char *dir);
+/* Whether root is safe to serve from when other users may read the mount:
+ * root, and hubfs/, hubfs/{repos,weights,analysis} and checkpoints/ where
+ * they exist, must be directories owned by this user (or root) that no other
+ * user can write to, except sticky directories owned by this user (root
+ * itself may be a symlink to such a directory; nothing inside may be).  0,
+ * or -errno with a one-line reason in why. */
+int hub_cache_root_check(char *why, size_t whysz, const char *root);
 /* mkdir -p with mode 0777 (minus umask).  0 or -errno. */
 int hub_mkdir_p(const char *path);
 /* Open (creating) path and take an exclusive flock on it; returns the fd or -errno. */

@@ -39,6 +39,7 @@
 #include "fetch/git.h"
 #include "fs/log.h"
 #include "fs/names.h"
+#include "fs/redact.h"
 
 enum ref_kind { KIND_BRANCH, KIND_TAG, KIND_COMMIT, KIND_OTHER };
 static const char *const kind_names[] = { "branch", "tag", "commit", "other" };
@@ -741,8 +742,11 @@ static int ls_remote(struct hub_remote_refs *out, struct hub_repo *r)
 		return rc;
 	stat_inc(r->cache, &r->cache->stats.ls_remote);
 	rc = hub_git_ls_remote(out, url);
-	if (rc)
-		hub_info("%s/%s: listing %s failed: %s", r->owner, r->name, url, strerror(-rc));
+	if (rc) {
+		char safe[HUB_URL_MAX];
+		hub_redact_url(safe, sizeof(safe), url);
+		hub_info("%s/%s: listing %s failed: %s", r->owner, r->name, safe, strerror(-rc));
+	}
 	return rc;
 }
 
@@ -801,7 +805,9 @@ static int fetch(struct hub_repo *r, const char *const *specs, size_t n, int dep
 	rc = hub_git_init_bare(r->gitdir);
 	if (rc == 0) {
 		stat_inc(r->cache, &r->cache->stats.fetches);
-		hub_info("%s/%s: fetching %s from %s", r->owner, r->name, specs[0], url);
+		char safe[HUB_URL_MAX];
+		hub_redact_url(safe, sizeof(safe), url);
+		hub_info("%s/%s: fetching %s from %s", r->owner, r->name, specs[0], safe);
 		rc = hub_git_fetch(r->gitdir, url, specs, n, depth);
 	}
 	if (rc)

@@ -2,9 +2,9 @@
  * Weight files: lazily downloaded, streamed, verified, shared; see weights.h.
  *
  * DESIGN
- * Files, per weight name N (sidecar names: N, or a shortened N~hash for
- * very long names), all under <root>/hubfs/weights/ except the first:
- *   <root>/checkpoints/N  the complete, verified file (torch.hub's path).
+ * Files, per URL, named N = the URL's key (url_key: sha256 of the URL
+ * fetched), all under <root>/hubfs/weights/ except the last:
+ *   N.data   the complete, verified file.
  *   N.part   the partial data, a sparse file written at the file's offsets.
  *   N.ranges the record of byte ranges present in N.part (text, replaced
  *            atomically).  It names N.part's identity (inode number and
@@ -14,18 +14,24 @@
  *            so it never claims a byte that was not written and synced,
  *            whatever the kill -9 or power-loss timing.  It is removed
  *            before N.part is renamed or removed, never after.
- *   N.head   HEAD results (url, size, ETag) and a failed verification with
- *            its time (JSON, replaced atomically).
+ *   N.head   the URL (query removed) and base name, HEAD results (size,
+ *            ETag) and a failed verification with its time (JSON, replaced
+ *            atomically); kept with N.data, to say what it is.
  *   N.lock   flock: held by the one process downloading N.  Its first page
  *            is mapped shared: the holder publishes there the range its
  *            sequential stream has written ([a, b), seqlock), so another
  *            process follows the download at memory speed instead of at the
  *            pace of record updates.
+ *   <root>/checkpoints/<name>  torch.hub's name for the file: a second link
+ *            to N.data, made when the name is free (publish).  A file there
+ *            that is not ours is used only when <name>'s hash prefix
+ *            verifies it (adopt_checkpoint); it is never written over.
+ * Every file here is opened O_NOFOLLOW: a planted symlink is not followed.
  * Per file, one downloader thread (started by the first read, owned by this
  * module, joined at the next start or at free) is either
  *   the holder: it holds N.lock and fetches the holes of N.part in order,
  *     from the start, one GET per hole, into N.part; then verifies (size,
- *     sha256 prefix), fsyncs and renames N.part to checkpoints/N.  For a
+ *     sha256 prefix), fsyncs and renames N.part to N.data.  For a
  *     name carrying a hash, a second thread (lower priority) computes the
  *     sha256 behind the download, reading N.part back from the page cache,
  *     so that hashing (slower than loopback HTTP) never slows the stream;
@@ -79,6 +85,7 @@
 #include "fetch/http.h"
 #include "fs/limits.h"
 #include "fs/log.h"
+#include "fs/redact.h"
 
 /* ---- tuning ---- */
 
@@ -351,6 +358,7 @@ static bool live_read(const struct live_page *p, uint64_t *id, uint64_t *a, uint
 
 struct fail_ent {
 	char *name, *url;
+	char key[HUB_WEIGHTS_KEY_LEN + 1];
 	char reason[48];
 };
 
@@ -384,8 +392,11 @@ struct hub_weight {
 	struct hub_weights *w;
 	struct hub_weight *next; /* w->lock */
 	char *url, *fetch_url, *name;
-	char *base;              /* sidecar files' base name (side_base) */
-	char *ck_path, *part_path, *rec_path, *head_path, *lock_path;
+	char key[HUB_WEIGHTS_KEY_LEN + 1]; /* the store's name of this URL (url_key) */
+	char *base;              /* sidecar files' base name: the key */
+	char *ck_path;           /* the complete file in the store: <key>.data */
+	char *pub_path;          /* torch.hub's name for it: checkpoints/<name> */
+	char *part_path, *rec_path, *head_path, *lock_path;
 	char hash_prefix[HUB_SHA256_HEX_LEN + 1]; /* "" when the name carries none */
 	int refs;                                 /* __atomic */
 
@@ -393,7 +404,9 @@ struct hub_weight {
 	pthread_cond_t cond;
 	/* --- f->lock --- */
 	bool loaded;             /* sidecar and record read */
-	bool complete;           /* checkpoints/N exists */
+	bool complete;           /* <key>.data exists */
+	int adopt;               /* checkpoints/N tried as this URL's file: 0 not yet,
+				  * 1 a thread is hashing it, 2 done */
 	int ck_fd, part_fd;      /* -1 until needed; closed by the last put */
 	uint64_t part_id;        /* identity of part_fd's inode (records must name it) */
 	int graveyard[8];        /* replaced part fds, closed when no thread uses
@@ -423,13 +436,13 @@ struct hub_weight {
 	int err;                 /* last failure (transient), fails reads until err_until */
 	double err_until;
 	bool bad;                /* failed verification: EIO until bad_until (real time) */
+	char bad_reason[48];
 	double bad_until;
 	double progress_t;       /* mono time of the last new byte or state change */
 	uint64_t wake_at;        /* a waiting reader needs the stream to reach this */
 	uint64_t far_end, far_chunk;
 	uint64_t rate_bytes;
 	double rate_t0, rate, rate_t;
-	bool warned_url;
 };
 
 /* ---- small helpers ---- */
@@ -506,7 +519,7 @@ static uint64_t id_of(const struct statx *sx)
 static uint64_t id_of_path(const char *path)
 {
 	struct statx sx;
-	if (statx(AT_FDCWD, path, 0, STATX_INO | STATX_BTIME, &sx))
+	if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_BTIME, &sx))
 		return 0;
 	return id_of(&sx);
 }
@@ -522,11 +535,18 @@ static uint64_t id_of_fd(int fd)
 /* URL for logs: no query (signed URLs carry credentials there). */
 static const char *log_url(char *buf, size_t n, const char *url)
 {
-	size_t k = strcspn(url, "?#");
-	if (k >= n)
-		k = n - 1;
-	memcpy(buf, url, k);
-	buf[k] = '\0';
+	hub_redact_url(buf, n, url); /* nor user:password@, nor control bytes */
+	return buf;
+}
+
+/* URL for /.hubfs/downloads: as for logs, and no byte a terminal would act
+ * on (hubfs status prints it). */
+static const char *status_url(char *buf, size_t n, const char *url)
+{
+	log_url(buf, n, url);
+	for (char *p = buf; *p; p++)
+		if ((unsigned char)*p < 0x21 || *p == 0x7f)
+			*p = '?';
 	return buf;
 }
 
@@ -583,21 +603,22 @@ static void hash_prefix_of(char out[HUB_SHA256_HEX_LEN + 1], const char *name)
 	}
 }
 
-/* Names of the sidecar files: the name itself, or for long names a prefix
- * and a hash, so that "N.ranges" fits NAME_MAX. */
-static void side_base(char *out, size_t outsz, const char *name)
+/* The store's name of a URL: the first HUB_WEIGHTS_KEY_LEN hex digits of the
+ * sha256 of the URL that is fetched (rewrite rules applied), without its
+ * fragment (never sent to a server).  Two URLs that differ anywhere else,
+ * query included, are two files. */
+static void url_key(char out[HUB_WEIGHTS_KEY_LEN + 1], const char *fetch_url)
 {
-	size_t n = strlen(name);
-	if (n <= 200) {
-		snprintf(out, outsz, "%s", name);
-		return;
-	}
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)name[i];
-		h *= 1099511628211ULL;
-	}
-	snprintf(out, outsz, "%.180s~%016llx", name, (unsigned long long)h);
+	size_t n = strcspn(fetch_url, "#");
+	struct hub_sha256 c;
+	uint8_t dig[HUB_SHA256_LEN];
+	char hex[HUB_SHA256_HEX_LEN + 1];
+	hub_sha256_init(&c);
+	hub_sha256_update(&c, fetch_url, n);
+	hub_sha256_final(dig, &c);
+	hub_sha256_hex(hex, dig);
+	memcpy(out, hex, HUB_WEIGHTS_KEY_LEN);
+	out[HUB_WEIGHTS_KEY_LEN] = '\0';
 }
 
 /* ---- failures for /.hubfs/downloads ---- */
@@ -607,7 +628,7 @@ static void fail_note(struct hub_weights *w, const struct hub_weight *f, const c
 	pthread_mutex_lock(&w->fail_lock);
 	struct fail_ent *e = NULL;
 	for (size_t i = 0; i < HUB_WEIGHTS_FAILED_MAX; i++)
-		if (w->fails[i].name && !strcmp(w->fails[i].name, f->name))
+		if (w->fails[i].name && !strcmp(w->fails[i].key, f->key))
 			e = &w->fails[i];
 	if (!e) {
 		e = &w->fails[w->fail_next];
@@ -616,6 +637,7 @@ static void fail_note(struct hub_weights *w, const struct hub_weight *f, const c
 		free(e->url);
 		e->name = strdup(f->name);
 		e->url = strdup(f->url);
+		snprintf(e->key, sizeof(e->key), "%s", f->key);
 	}
 	snprintf(e->reason, sizeof(e->reason), "%s", reason);
 	pthread_mutex_unlock(&w->fail_lock);
@@ -626,7 +648,7 @@ static void fail_clear(struct hub_weights *w, const struct hub_weight *f)
 	pthread_mutex_lock(&w->fail_lock);
 	for (size_t i = 0; i < HUB_WEIGHTS_FAILED_MAX; i++) {
 		struct fail_ent *e = &w->fails[i];
-		if (e->name && !strcmp(e->name, f->name)) {
+		if (e->name && !strcmp(e->key, f->key)) {
 			free(e->name);
 			free(e->url);
 			e->name = e->url = NULL;
@@ -659,6 +681,10 @@ static const char *reason_of(int err)
 		return "disk-full";
 	case -ESTALE:
 		return "changed-upstream";
+	case -EPERM:
+		return "private-address";
+	case -EPROTONOSUPPORT:
+		return "insecure-redirect";
 	default:
 		return "io-error";
 	}
@@ -721,7 +747,11 @@ static int sidecar_write(struct hub_weight *f, const char *bad)
 	cJSON *j = cJSON_CreateObject();
 	if (!j)
 		return -ENOMEM;
-	cJSON_AddStringToObject(j, "url", f->url);
+	char u[HUB_URL_MAX];
+	/* for people and `hubfs cache ls`: the file is named by the URL's digest,
+	 * and the query may hold a signed URL's credentials */
+	cJSON_AddStringToObject(j, "url", log_url(u, sizeof(u), f->url));
+	cJSON_AddStringToObject(j, "name", f->name);
 	if (f->size_known)
 		cJSON_AddNumberToObject(j, "size", (double)f->size);
 	cJSON_AddStringToObject(j, "etag", f->etag);
@@ -891,10 +921,10 @@ static int part_open(struct hub_weight *f, bool create)
 			return 0; /* renamed into checkpoints/ or removed: keep reading the old one */
 		part_retire(f);
 	}
-	int fd = open(f->part_path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0666);
+	int fd = open(f->part_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0666);
 	if (fd < 0 && create && errno == ENOENT) {
 		hub_mkdir_p(f->w->dir);
-		fd = open(f->part_path, O_RDWR | O_CLOEXEC | O_CREAT, 0666);
+		fd = open(f->part_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_CREAT, 0666);
 	}
 	if (fd < 0)
 		return -errno;
@@ -919,7 +949,7 @@ static bool check_complete(struct hub_weight *f)
 	if (f->complete)
 		return true;
 	struct stat st;
-	if (stat(f->ck_path, &st) == 0 && S_ISREG(st.st_mode)) {
+	if (lstat(f->ck_path, &st) == 0 && S_ISREG(st.st_mode)) {
 		f->complete = true;
 		f->size_known = true;
 		f->size = (uint64_t)st.st_size;
@@ -939,11 +969,6 @@ static void adopt_sidecar(struct hub_weight *f)
 	struct sidecar sc;
 	if (!s.exists || sidecar_read(&sc, f->head_path))
 		return;
-	if (sc.url && strcmp(sc.url, f->url)) {
-		/* another URL with the same name: its HEAD does not describe ours */
-		sidecar_dispose(&sc);
-		return;
-	}
 	if (sc.size_known && (!f->size_known || f->size != sc.size || strcmp(f->etag, sc.etag))) {
 		f->size_known = true;
 		f->size = sc.size;
@@ -954,8 +979,9 @@ static void adopt_sidecar(struct hub_weight *f)
 	if (sc.bad[0] && real_now() < sc.bad_time + tun().bad_ttl_s) {
 		/* another process discarded it: pages this mount served are void */
 		if (!f->bad && f->w->on_discard)
-			f->w->on_discard(f->w->on_discard_arg, f->name);
+			f->w->on_discard(f->w->on_discard_arg, f->key);
 		f->bad = true;
+		snprintf(f->bad_reason, sizeof(f->bad_reason), "%s", sc.bad);
 		f->bad_until = sc.bad_time + tun().bad_ttl_s;
 		pthread_cond_broadcast(&f->cond);
 	}
@@ -1001,6 +1027,99 @@ static void load(struct hub_weight *f)
 	adopt_sidecar(f);
 	f->part_id = id_of_path(f->part_path);
 	adopt_record(f, true);
+}
+
+/* ---- checkpoints/N as this URL's file ---- */
+
+/* sha256 of the regular file open at fd (whole), as hex.  0 or -errno. */
+static int hash_fd(char hex[HUB_SHA256_HEX_LEN + 1], int fd, const struct hub_weights *w)
+{
+	char *buf = NULL;
+	if (posix_memalign((void **)&buf, 4096, HUB_WEIGHTS_IO_BUFFER))
+		return -ENOMEM;
+	struct hub_sha256 c;
+	hub_sha256_init(&c);
+	uint64_t off = 0;
+	int rc = 0;
+	for (;;) {
+		if (stopping(w)) {
+			rc = -ECANCELED;
+			break;
+		}
+		ssize_t got = pread_full(fd, buf, HUB_WEIGHTS_IO_BUFFER, off);
+		if (got < 0) {
+			rc = (int)got;
+			break;
+		}
+		if (got == 0)
+			break;
+		hub_sha256_update(&c, buf, (size_t)got);
+		off += (uint64_t)got;
+	}
+	free(buf);
+	if (!rc) {
+		uint8_t dig[HUB_SHA256_LEN];
+		hub_sha256_final(dig, &c);
+		hub_sha256_hex(hex, dig);
+	}
+	return rc;
+}
+
+/* f->lock held (dropped while hashing).  A file at checkpoints/N that hubfs
+ * did not download for this URL (torch.hub's, or another URL's of the same
+ * name) serves this URL only when N carries a hash prefix and the file's
+ * sha256 starts with it: then it becomes <key>.data (a second link, no
+ * copy).  Anything else there is never read for this URL.  Once per handle;
+ * concurrent callers wait for the first. */
+static void adopt_checkpoint(struct hub_weight *f)
+{
+	while (f->adopt == 1)
+		pthread_cond_wait(&f->cond, &f->lock);
+	if (f->adopt == 2 || f->complete)
+		return;
+	f->adopt = 2;
+	if (!f->hash_prefix[0] || !strcmp(f->hash_prefix, "x") || f->bad)
+		return;
+	int fd = open(f->pub_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return;
+	struct stat st;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return;
+	}
+	f->adopt = 1;
+	pthread_mutex_unlock(&f->lock);
+	char hex[HUB_SHA256_HEX_LEN + 1] = "";
+	int rc = hash_fd(hex, fd, f->w);
+	bool ok = !rc && !strncmp(hex, f->hash_prefix, strlen(f->hash_prefix));
+	int lrc = 0;
+	if (ok) {
+		/* link the inode we hashed, not whatever the name holds now */
+		char proc[64];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		lrc = hub_mkdir_p(f->w->dir);
+		if (!lrc && linkat(AT_FDCWD, proc, AT_FDCWD, f->ck_path, AT_SYMLINK_FOLLOW) &&
+		    errno != EEXIST)
+			lrc = -errno;
+		if (!lrc)
+			hub_fsync_dir(f->w->dir);
+	}
+	close(fd);
+	pthread_mutex_lock(&f->lock);
+	f->adopt = 2;
+	if (ok && !lrc) {
+		hub_info("weights: %s: checkpoints/%s verifies (sha256 %s): used for this URL", f->name,
+			 f->name, hex);
+		check_complete(f);
+	} else if (ok) {
+		hub_warn("weights: %s: checkpoints/%s verifies but cannot be linked into the store: %s",
+			 f->name, f->name, strerror(-lrc));
+	} else if (!rc) {
+		hub_warn("weights: %s: checkpoints/%s is not this URL's file (sha256 %.16s... does not "
+			 "start with %s): not used", f->name, f->name, hex, f->hash_prefix);
+	}
+	pthread_cond_broadcast(&f->cond);
 }
 
 /* ---- the record writer ---- */
@@ -1265,10 +1384,10 @@ static int try_hold(struct dl *d)
 	struct hub_weight *f = d->f;
 	for (int tries = 0; tries < 8; tries++) {
 		if (d->lock_fd < 0) {
-			int fd = open(f->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+			int fd = open(f->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
 			if (fd < 0 && errno == ENOENT) {
 				hub_mkdir_p(f->w->dir);
-				fd = open(f->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+				fd = open(f->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
 			}
 			if (fd < 0)
 				return -errno;
@@ -1443,15 +1562,38 @@ static void mark_bad(struct hub_weight *f, const char *reason)
 {
 	part_remove(f);
 	f->bad = true;
+	snprintf(f->bad_reason, sizeof(f->bad_reason), "%s", reason);
 	f->bad_until = real_now() + tun().bad_ttl_s;
 	sidecar_write(f, reason);
 	pthread_cond_broadcast(&f->cond);
 	if (f->w->on_discard)
-		f->w->on_discard(f->w->on_discard_arg, f->name);
+		f->w->on_discard(f->w->on_discard_arg, f->key);
+}
+
+/* f->lock held.  torch.hub looks for checkpoints/N: when that name is free,
+ * it becomes a second link to <key>.data (no copy), so that torch.hub uses
+ * what hubfs downloaded.  A name already taken is left alone (it may be
+ * another URL's file, or torch.hub's); hubfs never reads it for this URL
+ * unless its hash prefix verifies (adopt_checkpoint). */
+static void publish(struct hub_weight *f)
+{
+	struct hub_weights *w = f->w;
+	if (hub_mkdir_p(w->ckdir))
+		return;
+	if (link(f->ck_path, f->pub_path) == 0) {
+		hub_fsync_dir(w->ckdir);
+		return;
+	}
+	if (errno == EEXIST)
+		hub_debug("weights: %s: checkpoints/%s is taken; the file stays in the store only",
+			  f->name, f->name);
+	else
+		hub_info("weights: %s: cannot link checkpoints/%s: %s (torch.hub will not see it)",
+			 f->name, f->name, strerror(errno));
 }
 
 /* f->lock held (dropped while hashing).  All bytes present: verify, sync,
- * move into checkpoints/. */
+ * move to <key>.data, publish as checkpoints/N. */
 static int finalize(struct dl *d)
 {
 	struct hub_weight *f = d->f;
@@ -1523,14 +1665,11 @@ static int finalize(struct dl *d)
 		fail_note(w, f, why);
 		return -EIO;
 	}
-	rc = hub_mkdir_p(w->ckdir);
-	if (rc)
-		return rc;
 	/* the record goes first: a record must never outlive its N.part (nor
-	 * name the inode that becomes checkpoints/N) */
+	 * name the inode that becomes <key>.data) */
 	record_remove(f);
 	if (check_complete(f)) {
-		/* torch.hub or another mount put it there meanwhile */
+		/* another mount on this cache finished it meanwhile */
 		unlink(f->part_path);
 	} else {
 		if (rename(f->part_path, f->ck_path)) {
@@ -1538,11 +1677,12 @@ static int finalize(struct dl *d)
 			f->dirty = true;
 			return rc;
 		}
-		hub_fsync_dir(w->ckdir);
+		hub_fsync_dir(w->dir);
 		f->complete = true;
 	}
-	unlink(f->head_path);
-	f->head_dirty = false;
+	publish(f);
+	/* N.head stays: it tells people (and `hubfs cache`) which URL <key>.data is */
+	sidecar_write(f, NULL);
 	remove_temps(f, 0);
 	unlink(f->lock_path); /* we hold it: the next holder checks the path's inode */
 	fail_clear(w, f);
@@ -1905,6 +2045,7 @@ int hub_weights_new(struct hub_weights **out, const char *root, const struct hub
 	rc = hub_http_new(&w->http);
 	if (rc)
 		goto fail;
+	hub_http_set_options(w->http, opts); /* address policy: allow_private, rewrite targets */
 	rc = pthread_create(&w->flusher, NULL, flusher_main, w);
 	if (rc) {
 		rc = -rc;
@@ -1940,6 +2081,7 @@ static void weight_free(struct hub_weight *f)
 	free(f->name);
 	free(f->base);
 	free(f->ck_path);
+	free(f->pub_path);
 	free(f->part_path);
 	free(f->rec_path);
 	free(f->head_path);
@@ -1947,7 +2089,8 @@ static void weight_free(struct hub_weight *f)
 	free(f);
 }
 
-static struct hub_weight *weight_new(struct hub_weights *w, const char *url, const char *name)
+static struct hub_weight *weight_new(struct hub_weights *w, const char *url, const char *fetch,
+				     const char *key, const char *name)
 {
 	struct hub_weight *f = calloc(1, sizeof(*f));
 	if (!f)
@@ -1961,14 +2104,14 @@ static struct hub_weight *weight_new(struct hub_weights *w, const char *url, con
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&f->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	char base[NAME_MAX + 1];
-	side_base(base, sizeof(base), name);
-	char fetch[HUB_URL_MAX];
+	const char *base = key;
+	snprintf(f->key, sizeof(f->key), "%s", key);
 	f->url = strdup(url);
 	f->name = strdup(name);
 	f->base = strdup(base);
-	if (!f->url || !f->name || !f->base || hub_options_rewrite(fetch, sizeof(fetch), w->opts, url) < 0 ||
-	    !(f->fetch_url = strdup(fetch)) || asprintf(&f->ck_path, "%s/%s", w->ckdir, name) < 0 ||
+	if (!f->url || !f->name || !f->base || !(f->fetch_url = strdup(fetch)) ||
+	    asprintf(&f->ck_path, "%s/%s.data", w->dir, base) < 0 ||
+	    asprintf(&f->pub_path, "%s/%s", w->ckdir, name) < 0 ||
 	    asprintf(&f->part_path, "%s/%s.part", w->dir, base) < 0 ||
 	    asprintf(&f->rec_path, "%s/%s.ranges", w->dir, base) < 0 ||
 	    asprintf(&f->head_path, "%s/%s.head", w->dir, base) < 0 ||
@@ -1989,17 +2132,17 @@ int hub_weights_get(struct hub_weight **out, struct hub_weights *w, const char *
 		return rc == -ENAMETOOLONG ? -EINVAL : rc;
 	if (strlen(url) >= HUB_URL_MAX)
 		return -ENAMETOOLONG;
+	char fetch[HUB_URL_MAX], key[HUB_WEIGHTS_KEY_LEN + 1];
+	if (hub_options_rewrite(fetch, sizeof(fetch), w->opts, url) < 0)
+		return -ENAMETOOLONG;
+	url_key(key, fetch);
 	pthread_mutex_lock(&w->lock);
-	struct hub_weight **b = bucket(w, name), *f;
+	struct hub_weight **b = bucket(w, key), *f;
 	for (f = *b; f; f = f->next)
-		if (!strcmp(f->name, name))
+		if (!strcmp(f->key, key))
 			break;
-	if (f && strcmp(f->url, url) && !f->warned_url) {
-		f->warned_url = true;
-		hub_warn("weights: %s: also named by another URL; the first one is used", name);
-	}
 	if (!f) {
-		f = weight_new(w, url, name);
+		f = weight_new(w, url, fetch, key, name);
 		if (!f) {
 			pthread_mutex_unlock(&w->lock);
 			return -ENOMEM;
@@ -2038,6 +2181,16 @@ const char *hub_weight_name(const struct hub_weight *f)
 	return f->name;
 }
 
+const char *hub_weight_key(const struct hub_weight *f)
+{
+	return f->key;
+}
+
+const char *hub_weight_url(const struct hub_weight *f)
+{
+	return f->url;
+}
+
 /* f->lock held: a transient failure still fresh (reads fail at once). */
 static int recent_error(const struct hub_weight *f)
 {
@@ -2073,6 +2226,7 @@ int hub_weight_size(uint64_t *out, struct hub_weight *f)
 	double since = mono_now();
 	pthread_mutex_lock(&f->lock);
 	load(f);
+	adopt_checkpoint(f);
 	for (;;) {
 		if (check_complete(f) || f->size_known) {
 			*out = f->size;
@@ -2104,6 +2258,24 @@ int hub_weight_size(uint64_t *out, struct hub_weight *f)
 	return rc;
 }
 
+void hub_weight_state(char *out, size_t outsz, struct hub_weight *f)
+{
+	pthread_mutex_lock(&f->lock);
+	load(f);
+	bool complete = check_complete(f);
+	bool bad = f->bad && real_now() < f->bad_until;
+	int err = recent_error(f);
+	char reason[48];
+	snprintf(reason, sizeof(reason), "%s", bad ? f->bad_reason : reason_of(err));
+	pthread_mutex_unlock(&f->lock);
+	if (complete)
+		snprintf(out, outsz, "complete");
+	else if (bad || err)
+		snprintf(out, outsz, "failed %s", reason[0] ? reason : "io-error");
+	else
+		snprintf(out, outsz, "pending");
+}
+
 int hub_weight_complete(struct hub_weight *f)
 {
 	pthread_mutex_lock(&f->lock);
@@ -2124,11 +2296,12 @@ ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f)
 	ssize_t rc;
 	pthread_mutex_lock(&f->lock);
 	load(f);
+	adopt_checkpoint(f);
 	for (;;) {
 		uint64_t need = UINT64_MAX;
 		if (check_complete(f)) {
 			if (f->ck_fd < 0) {
-				f->ck_fd = open(f->ck_path, O_RDONLY | O_CLOEXEC);
+				f->ck_fd = open(f->ck_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 				if (f->ck_fd < 0 && errno == ENOENT) {
 					/* removed from checkpoints/ by hand: download it again */
 					f->complete = false;
@@ -2222,10 +2395,11 @@ char *hub_weights_status(struct hub_weights *w)
 			pthread_mutex_lock(&f->lock);
 			if (f->thread_running && !f->complete) {
 				double rate = now - f->rate_t < 3.0 ? f->rate : 0;
+				char u[HUB_URL_MAX];
 				fprintf(m, "%s %llu %llu %llu %s\n", f->name,
 					(unsigned long long)rset_bytes(&f->have),
 					(unsigned long long)(f->size_known ? f->size : 0),
-					(unsigned long long)rate, f->url);
+					(unsigned long long)rate, status_url(u, sizeof(u), f->url));
 			}
 			pthread_mutex_unlock(&f->lock);
 		}
@@ -2234,8 +2408,9 @@ char *hub_weights_status(struct hub_weights *w)
 	pthread_mutex_lock(&w->fail_lock);
 	for (size_t k = 0; k < HUB_WEIGHTS_FAILED_MAX; k++) {
 		const struct fail_ent *e = &w->fails[(w->fail_next + k) % HUB_WEIGHTS_FAILED_MAX];
+		char u[HUB_URL_MAX];
 		if (e->name)
-			fprintf(m, "failed %s %s %s\n", e->name, e->reason, e->url);
+			fprintf(m, "failed %s %s %s\n", e->name, e->reason, status_url(u, sizeof(u), e->url));
 	}
 	pthread_mutex_unlock(&w->fail_lock);
 	fclose(m);

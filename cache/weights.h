@@ -2,12 +2,17 @@
  * Weight files: lazily downloaded, streamed, verified, shared.
  *
  * One struct hub_weights per mount (per cache root).  A weight file is named
- * by its URL; its cache name is the URL path's basename, as
- * torch.hub.load_state_dict_from_url names checkpoints.  Complete files live
- * at <root>/checkpoints/<name> (torch.hub's own path: a file torch.hub put
- * there is used with no network, and torch.hub uses ours).  Everything else
- * (partial data, the record of which byte ranges are present, HEAD results)
- * lives under <root>/hubfs/weights/.
+ * by its URL and stored by it: <root>/hubfs/weights/<key>.data, key being
+ * the first hex digits of sha256(URL fetched, rewrite rules applied), so two
+ * URLs never serve each other's bytes, whatever their base names.  Its name
+ * (hub_weights_name) is the URL path's basename, as
+ * torch.hub.load_state_dict_from_url names checkpoints: when complete, the
+ * file is also linked as <root>/checkpoints/<name> if that name is free, so
+ * torch.hub uses what hubfs downloaded.  A file already at checkpoints/<name>
+ * (torch.hub's, or another URL's) serves a URL only when <name> carries a
+ * sha256 prefix that the file's bytes verify; then it is linked into the
+ * store.  Partial data, the record of which byte ranges are present and
+ * HEAD results live beside it under <root>/hubfs/weights/.
  *
  * Reads block until their own byte range is present, never for the whole
  * file; a read far beyond what the sequential download has reached fetches
@@ -20,7 +25,9 @@
  *
  * Errors of reads and sizes are the download's: -ENOENT (404/410, or offline
  * and unknown), -EACCES (401/403), -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH,
- * -ENETUNREACH, -EPROTO (TLS), -ELOOP (redirects), -ENETDOWN (offline with
+ * -ENETUNREACH, -EPROTO (TLS), -ELOOP (redirects), -EPERM (a non-public
+ * address, see fetch/http.h), -EPROTONOSUPPORT (https redirected to http),
+ * -ENETDOWN (offline with
  * bytes missing), -ENOSPC, -EIO (5xx/429 after the retries, a body that
  * never arrives whole, a failed verification).  A failed download is
  * remembered for HUB_WEIGHTS_RETRY_S (reads fail at once), then retried by
@@ -46,7 +53,8 @@ int hub_weights_new(struct hub_weights **out, const char *root, const struct hub
  * its files may be running; handles not put are freed too. */
 void hub_weights_free(struct hub_weights *w);
 
-/* cb(arg, name) is called whenever the bytes of file name are discarded
+/* cb(arg, key) is called whenever the bytes of the file whose store key is
+ * key (hub_weight_key) are discarded
  * (verification failed here or in another process), so that whoever served
  * them can drop its copies (the FUSE layer invalidates the kernel's pages).
  * It runs with the file's lock held: it must only queue the work.  Set once,
@@ -64,11 +72,20 @@ int hub_weights_name(char *out, size_t outsz, const char *url);
 
 /* The handle for url (no network).  Reference counted; every get needs a put;
  * the last put closes the file's descriptors (downloads go on).  Handles are
- * per name: a second URL with the same name gets the first URL's file (as
- * in torch.hub's checkpoints/ directory), with a warning. */
+ * per URL (per key): two URLs with one name are two files. */
 int hub_weights_get(struct hub_weight **out, struct hub_weights *w, const char *url);
 void hub_weight_put(struct hub_weight *f);
 const char *hub_weight_name(const struct hub_weight *f);
+/* The store's name of the file: hex digits of sha256(URL fetched); distinct
+ * URLs have distinct keys. */
+const char *hub_weight_key(const struct hub_weight *f);
+/* The URL the handle was first asked for (rewrite rules not applied). */
+const char *hub_weight_url(const struct hub_weight *f);
+/* One word and a detail for the file's state, for the Python helper
+ * (getxattr user.hubfs.state): "complete", "failed <reason>" (a failed
+ * verification or a download failure still remembered), or "pending".
+ * No network, no waiting. */
+void hub_weight_state(char *out, size_t outsz, struct hub_weight *f);
 
 /* The file's true size: from the complete file, the HEAD results remembered
  * on disk, or an HTTP HEAD (then remembered; a refused HEAD falls back to a
@@ -85,7 +102,7 @@ int hub_weight_size(uint64_t *out, struct hub_weight *f);
  * until the file is complete and verified.  Thread-safe. */
 ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f);
 
-/* 1 when the file is complete and verified in checkpoints/ (reads are then
+/* 1 when the file is complete and verified in the store (reads are then
  * plain file reads), 0 otherwise. */
 int hub_weight_complete(struct hub_weight *f);
 
@@ -94,8 +111,10 @@ int hub_weight_complete(struct hub_weight *f);
  * for a download another process holds, as this one sees it), then
  * "failed name reason url" lines, reason one word: not-found, forbidden,
  * timeout, connection-refused, unreachable, tls-error, too-many-redirects,
- * offline, disk-full, changed-upstream, io-error, sha256-mismatch,
- * size-mismatch.  A later success of the name removes its failed line.
+ * offline, disk-full, changed-upstream, private-address (a URL that is
+ * not the admin's rewrite target resolved to a non-public address: -EPERM),
+ * insecure-redirect (https redirected to http: -EPROTONOSUPPORT), io-error,
+ * sha256-mismatch, size-mismatch.  A later success of the name removes its failed line.
  * malloc'd, "" when idle; NULL on ENOMEM. */
 char *hub_weights_status(struct hub_weights *w);
 

@@ -23,6 +23,12 @@
  * once with the URL (credentials stripped) and libgit2's message: "does not
  * exist" at info level (an expected answer), everything else as a warning.
  *
+ * GITHUB_TOKEN goes only where hub_git_token_allowed says (git.h): github.com
+ * or a token_host=, judged on the URL this call fetches, i.e. after the
+ * rewrite rules; the credentials callback checks the URL libgit2 hands it
+ * again.  A 401 from a host that did not get the token is "not found", and
+ * the log line says that the token was withheld.
+ *
  * libgit2 1.8 bugs worked around here, each where it is handled:
  *   - shallow fetch over git:// sends its wants twice (wire_write);
  *   - upload-pack's "ERR not our ref" is reported as a protocol error
@@ -32,7 +38,8 @@
  *   - git_remote_fetch leaks custom headers when it fails to connect (fetch).
  *
  * Threads: no state of ours is shared but two flags written once by
- * hub_git_global_init; each call owns its remote, repository and struct op
+ * hub_git_global_init and the token hosts written once by
+ * hub_git_set_token_hosts; each call owns its remote, repository and struct op
  * (the callbacks' payload), and libgit2's error message is thread-local.
  * Fetches into one gitdir are serialized by flock on <gitdir>/hubfs-fetch.lock,
  * across threads and processes (the shallow file is read-modify-write).
@@ -54,12 +61,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <git2.h>
 #include <git2/sys/errors.h>
 #include <git2/sys/transport.h>
 
 #include "fs/limits.h"
 #include "fs/log.h"
+#include "fs/redact.h"
 #include "fs/stop.h"
 
 #define PEELED_SUFFIX "^{}"
@@ -69,7 +78,8 @@
 struct op {
 	const char *what;     /* "ls-remote", "fetch": for the log */
 	const char *url;
-	const char *token;    /* GITHUB_TOKEN when the URL is https, else NULL */
+	const char *token;    /* GITHUB_TOKEN when hub_git_token_allowed(url), else NULL */
+	bool token_withheld;  /* GITHUB_TOKEN is set but this URL may not have it */
 	int cred_asked;       /* times the credentials callback ran */
 	char auth[1600];      /* "Authorization: Basic ..." sent with each request */
 	char *headers[1];
@@ -123,15 +133,108 @@ static void set_auth_header(struct op *op)
 	op->custom_headers.count = 1;
 }
 
+/* token_host= hosts (hub_git_set_token_hosts), written before any fetch. */
+static char **token_hosts;
+static size_t n_token_hosts;
+
+int hub_git_set_token_hosts(const char *const *hosts, size_t n)
+{
+	for (size_t i = 0; i < n_token_hosts; i++)
+		free(token_hosts[i]);
+	free(token_hosts);
+	token_hosts = NULL;
+	n_token_hosts = 0;
+	if (n == 0)
+		return 0;
+	token_hosts = calloc(n, sizeof(*token_hosts));
+	if (!token_hosts)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (!(token_hosts[i] = strdup(hosts[i]))) {
+			n_token_hosts = i;
+			hub_git_set_token_hosts(NULL, 0);
+			return -ENOMEM;
+		}
+	}
+	n_token_hosts = n;
+	return 0;
+}
+
+/* A host for comparison: without IPv6 brackets and a final '.'; false if
+ * it does not fit. */
+static bool host_key(char *out, size_t outsz, const char *host)
+{
+	size_t n = strlen(host);
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		host++;
+		n -= 2;
+	}
+	if (n > 1 && host[n - 1] == '.')
+		n--;
+	if (n == 0 || n >= outsz)
+		return false;
+	memcpy(out, host, n);
+	out[n] = '\0';
+	return true;
+}
+
+static bool host_is(const char *key, const char *host)
+{
+	char other[HUB_HOST_MAX + 3];
+	return host_key(other, sizeof(other), host) && strcasecmp(key, other) == 0;
+}
+
+bool hub_git_token_allowed(const char *url, const char *const *hosts, size_t n)
+{
+	if (!url || strncasecmp(url, "https://", 8) != 0)
+		return false;
+	/* Bytes that URL parsers read in different ways (libgit2 has its own):
+	 * no token rather than a guess.  '%' in the authority likewise. */
+	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f || *p == '\\')
+			return false;
+	const char *auth = url + 8;
+	if (memchr(auth, '%', strcspn(auth, "/?#")))
+		return false;
+	CURLU *u = curl_url();
+	if (!u)
+		return false;
+	char *scheme = NULL, *user = NULL, *pass = NULL, *host = NULL;
+	char key[HUB_HOST_MAX + 3];
+	bool ok = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+		  curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		  strcasecmp(scheme, "https") == 0 &&
+		  curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_NO_USER &&
+		  curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_NO_PASSWORD &&
+		  curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+		  host_key(key, sizeof(key), host);
+	bool allowed = ok && host_is(key, HUB_GIT_TOKEN_HOST);
+	for (size_t i = 0; ok && !allowed && i < n; i++)
+		allowed = hosts[i] && host_is(key, hosts[i]);
+	curl_free(scheme);
+	curl_free(user);
+	curl_free(pass);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return allowed;
+}
+
+static bool token_allowed(const char *url)
+{
+	return hub_git_token_allowed(url, (const char *const *)token_hosts, n_token_hosts);
+}
+
 static void op_init(struct op *op, const char *what, const char *url, int max_seconds)
 {
 	memset(op, 0, sizeof(*op));
 	op->what = what;
 	op->url = url;
 	const char *token = getenv("GITHUB_TOKEN");
-	if (token && *token && strncasecmp(url, "https://", 8) == 0) {
+	if (token && *token && token_allowed(url)) {
 		op->token = token;
 		set_auth_header(op);
+	} else if (token && *token) {
+		op->token_withheld = true;
 	}
 	if (max_seconds > 0) {
 		clock_gettime(CLOCK_MONOTONIC, &op->deadline);
@@ -139,18 +242,10 @@ static void op_init(struct op *op, const char *what, const char *url, int max_se
 	}
 }
 
-/* The URL for the log, without "user:password@". */
+/* The URL for the log: no credentials, query or control characters. */
 static const char *url_for_log(char *buf, size_t size, const char *url)
 {
-	const char *scheme = strstr(url, "://");
-	if (!scheme)
-		return url;
-	const char *host = scheme + 3;
-	size_t hostlen = strcspn(host, "/");
-	const char *at = memchr(host, '@', hostlen);
-	if (!at)
-		return url;
-	snprintf(buf, size, "%.*s%s", (int)(host - url), url, at + 1);
+	hub_redact_url(buf, size, url);
 	return buf;
 }
 
@@ -245,12 +340,24 @@ static int op_fail(const struct op *op, int rc, const char *step)
 	int err = hub_git_errno(rc, msg, op);
 	char buf[HUB_URL_MAX];
 	const char *url = url_for_log(buf, sizeof(buf), op->url);
+	/* libgit2 quotes a URL it cannot parse ("malformed URL '...'"): the
+	 * log gets the redacted one */
+	char safe[HUB_URL_MAX + 512];
+	const char *hit = op->url[0] ? strstr(msg, op->url) : NULL;
+	if (hit) {
+		snprintf(safe, sizeof(safe), "%.*s%s%s", (int)(hit - msg), msg, url,
+			 hit + strlen(op->url));
+		msg = safe;
+	}
 	if (op->deadline_hit)
 		hub_warn("git %s %s: %s: gave up after %d s (%s)", op->what, url, step,
 			 HUB_GIT_FETCH_MAX_SECONDS, msg);
 	else if (err == -ENOENT)
-		hub_info("git %s %s: %s: not found upstream: %s (libgit2 %d)", op->what, url,
-			 step, msg, rc);
+		hub_info("git %s %s: %s: not found upstream: %s (libgit2 %d)%s", op->what, url,
+			 step, msg, rc,
+			 op->token_withheld && op->cred_asked > 0
+				 ? "; GITHUB_TOKEN was not sent: not a token host (token_host=)"
+				 : "");
 	else
 		hub_warn("git %s %s: %s: %s (libgit2 %d, %s)", op->what, url, step, msg, rc,
 			 strerrorname_np(-err));
@@ -303,11 +410,14 @@ static int cb_credentials(git_credential **out, const char *url, const char *use
 			  unsigned int allowed, void *payload)
 {
 	struct op *op = payload;
-	(void)url;
 	(void)username;
 	op->cred_asked++;
 	if (!op->token || !(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT))
 		return GIT_PASSTHROUGH; /* libgit2: "no callback set", GIT_EAUTH */
+	if (url && !token_allowed(url)) {
+		op->token_withheld = true; /* where libgit2 went is not a token host */
+		return GIT_PASSTHROUGH;
+	}
 	if (op->cred_asked > 1 || op->auth[0]) {
 		git_error_set_str(GIT_ERROR_HTTP, "GITHUB_TOKEN was refused");
 		return GIT_EAUTH;
@@ -624,6 +734,7 @@ int hub_git_global_init(void)
 
 void hub_git_global_shutdown(void)
 {
+	hub_git_set_token_hosts(NULL, 0);
 	git_libgit2_shutdown();
 	if (sigpipe_ignored) {
 		signal(SIGPIPE, SIG_DFL);
@@ -1240,7 +1351,9 @@ int hub_git_fetch(const char *gitdir, const char *url, const char *const *refspe
 	if (err == 0 && depth > 0 && need_shallow_fix && is_ssh_url(url)) {
 		/* The bug wire_write works around for git://, over ssh, where
 		 * we cannot reach the bytes: take the whole history. */
-		hub_debug("git fetch %s: libgit2 < 1.9 cannot fetch shallow over ssh", url);
+		char buf[HUB_URL_MAX];
+		hub_debug("git fetch %s: libgit2 < 1.9 cannot fetch shallow over ssh",
+			  url_for_log(buf, sizeof(buf), url));
 		depth = 0;
 	}
 	if (err == 0)

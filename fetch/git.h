@@ -36,8 +36,30 @@ struct hub_remote_refs {
 int hub_git_global_init(void);
 void hub_git_global_shutdown(void);
 
+/*
+ * GITHUB_TOKEN.  Set in the environment, it authenticates https requests to
+ * GitHub's git host, github.com, and to the hosts named by
+ * hub_git_set_token_hosts (token_host=), nothing else: the decision is made
+ * on the host of the URL actually fetched (after rewrite rules), so a rule
+ * that sends github.com's URLs to a mirror does not send the token there.
+ * It goes out with the first request (an Authorization header) and then
+ * redirects are not followed; never over http, never to a URL that carries
+ * its own user name or password.
+ */
+#define HUB_GIT_TOKEN_HOST "github.com"
+
+/* May the token go with a request to url?  Pure: https, no user
+ * information, and a host equal (ASCII case-insensitive, a final '.' and
+ * IPv6 brackets ignored, any port) to HUB_GIT_TOKEN_HOST or one of hosts[0..n). */
+bool hub_git_token_allowed(const char *url, const char *const *hosts, size_t n);
+
+/* The token hosts of token_host= (copied).  Call once before any
+ * ls-remote or fetch (not thread-safe against them); hub_git_global_shutdown
+ * forgets them.  0 or -ENOMEM. */
+int hub_git_set_token_hosts(const char *const *hosts, size_t n);
+
 /* Connect and list refs (one round trip, no objects).  GITHUB_TOKEN from the
- * environment authenticates https URLs. */
+ * environment authenticates as described above. */
 int hub_git_ls_remote(struct hub_remote_refs *out, const char *url);
 void hub_git_refs_dispose(struct hub_remote_refs *refs);
 

@@ -27,6 +27,18 @@
  *   that delivered new bytes resets the count of failed attempts.
  * - curl codes and HTTP statuses become errnos in http_errno() and
  *   status_errno() only.
+ * - Address policy (http.h): each attempt carries a struct policy (private
+ *   addresses allowed at all; the request URL a rewrite target, and then its
+ *   host:port).  hop_allowed() judges one connection of one hop: the hop's
+ *   URL is curl's CURLINFO_EFFECTIVE_URL (updated before a redirect
+ *   connects), the address the one being connected.  It runs in open_cb
+ *   (before connect(): a refused address gets no packet, and curl moves on
+ *   to the next address of the answer) and in prereq_cb (before each request,
+ *   also on a reused connection, which open_cb never sees).  A refusal is
+ *   recorded in the xfer and becomes -EPERM (or -EPROTONOSUPPORT for a
+ *   downgrade) once curl gives up, whatever curl code it gave up with.
+ *   https -> http redirects are refused by curl itself when the request is
+ *   https (CURLOPT_REDIR_PROTOCOLS_STR) and by hop_allowed for longer chains.
  * - libcurl is initialized once per process (pthread_once) with an allocator
  *   that page-aligns large blocks: the 512 KiB receive buffer then starts on
  *   a page boundary (PERF.md: copies into buffers 16 bytes past a page are
@@ -34,11 +46,13 @@
  */
 #include "fetch/http.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +60,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fetch/addr.h"
 #include "fs/log.h"
+#include "fs/options.h"
+#include "fs/redact.h"
 
 #ifndef HUBFS_VERSION
 #define HUBFS_VERSION "0"
@@ -161,6 +178,8 @@ struct hub_http {
 	struct sock_ent *socks;       /* lock: sockets open by this client's handles */
 	struct hub_http_stats stats;  /* __atomic */
 	char *cainfo, *capath;        /* extra trust anchors from the environment, or NULL */
+	const struct hub_options *opts; /* set once before use: rewrite targets, or NULL */
+	bool allow_private;             /* set once before use */
 };
 
 /* The CA bundle and directory the user's environment names, as curl, git
@@ -223,6 +242,12 @@ void hub_http_cancel(struct hub_http *h)
 	pthread_mutex_unlock(&h->lock);
 }
 
+void hub_http_set_options(struct hub_http *h, const struct hub_options *o)
+{
+	h->opts = o;
+	h->allow_private = o && o->allow_private;
+}
+
 static bool is_cancelled(struct hub_http *h)
 {
 	return __atomic_load_n(&h->cancelled, __ATOMIC_ACQUIRE);
@@ -235,10 +260,9 @@ void hub_http_stats(struct hub_http_stats *out, struct hub_http *h)
 	out->bytes = __atomic_load_n(&h->stats.bytes, __ATOMIC_RELAXED);
 }
 
-static curl_socket_t open_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+/* A socket for curl, on the client's list (open_cb, once the policy agreed). */
+static curl_socket_t sock_open(struct hub_http *h, struct curl_sockaddr *a)
 {
-	struct hub_http *h = clientp;
-	(void)purpose;
 	struct sock_ent *e = malloc(sizeof(*e));
 	if (!e)
 		return CURL_SOCKET_BAD;
@@ -306,8 +330,18 @@ static void handle_put(struct hub_http *h, CURL *c)
 
 /* ---- one attempt ---- */
 
+/* The address policy of one request (see DESIGN). */
+struct policy {
+	bool allow_private;
+	bool trusted;        /* the URL is a rewrite target: its host:port may be private */
+	char host[256];      /*   that host (as in the URL) */
+	long port;           /*   and port */
+};
+
 struct xfer {
 	struct hub_http *h;
+	CURL *c;
+	const struct policy *pol;
 	const struct hub_http_get *req; /* NULL for HEAD */
 	uint64_t from;                  /* Range start of this attempt */
 	uint64_t end;                   /* one past the last byte wanted; 0: to the end */
@@ -318,7 +352,13 @@ struct xfer {
 	char etag[HUB_HTTP_HEADER_MAX];
 	char crange[HUB_HTTP_HEADER_MAX];
 	char retry_after[64];
+	char location[HUB_URL_MAX];
 	bool accept_ranges;
+	/* the policy: hops seen, a refusal */
+	bool https_seen;
+	int refused;       /* -EPERM or -EPROTONOSUPPORT: why curl gave up */
+	char refused_why[320];
+	bool spoiled;      /* the handle must not be reused (see attempt) */
 	/* the body */
 	bool body_started;
 	bool body_error;   /* a non-2xx body: aborted */
@@ -394,7 +434,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
 		x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
 		x->have_len = false;
 		x->len = 0;
-		x->etag[0] = x->crange[0] = x->retry_after[0] = '\0';
+		x->etag[0] = x->crange[0] = x->retry_after[0] = x->location[0] = '\0';
 		x->accept_ranges = false;
 	} else if (header_is(buf, len, "content-length", &v, &vn)) {
 		char tmp[32];
@@ -406,6 +446,8 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
 		copy_header_value(x->crange, sizeof(x->crange), v, vn);
 	} else if (header_is(buf, len, "retry-after", &v, &vn)) {
 		copy_header_value(x->retry_after, sizeof(x->retry_after), v, vn);
+	} else if (header_is(buf, len, "location", &v, &vn)) {
+		copy_header_value(x->location, sizeof(x->location), v, vn);
 	} else if (header_is(buf, len, "accept-ranges", &v, &vn)) {
 		char tmp[32];
 		copy_header_value(tmp, sizeof(tmp), v, vn);
@@ -458,11 +500,113 @@ static bool parse_content_range(const char *s, uint64_t *a, uint64_t *b, bool *t
 /* Log-safe URL: without its query (signed URLs carry credentials there). */
 static void url_for_log(char *out, size_t outsz, const char *url)
 {
-	size_t n = strcspn(url, "?#");
-	if (n >= outsz)
-		n = outsz - 1;
-	memcpy(out, url, n);
-	out[n] = '\0';
+	hub_redact_url(out, outsz, url); /* and no user:password@, no control bytes */
+}
+
+/* ---- the address policy ---- */
+
+/* Host (as curl parses it: IPv6 in brackets) and port (the scheme's default
+ * when none) of url. */
+static bool url_origin(const char *url, char *host, size_t hostsz, long *port)
+{
+	CURLU *u = curl_url();
+	if (!u)
+		return false;
+	char *hs = NULL, *ps = NULL;
+	bool ok = !curl_url_set(u, CURLUPART_URL, url, 0) && !curl_url_get(u, CURLUPART_HOST, &hs, 0) &&
+		  !curl_url_get(u, CURLUPART_PORT, &ps, CURLU_DEFAULT_PORT) && strlen(hs) < hostsz;
+	if (ok) {
+		snprintf(host, hostsz, "%s", hs);
+		*port = strtol(ps, NULL, 10);
+	}
+	curl_free(hs);
+	curl_free(ps);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+__attribute__((format(printf, 3, 4))) static void refuse(struct xfer *x, int err, const char *fmt,
+							  ...)
+{
+	char why[sizeof(x->refused_why)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	hub_info("http: %s", why);
+	if (!x->refused) {
+		x->refused = err;
+		snprintf(x->refused_why, sizeof(x->refused_why), "%s", why);
+	}
+}
+
+/* May this hop (curl's current URL) connect to sa?  Records a refusal. */
+static bool hop_allowed(struct xfer *x, const struct sockaddr *sa)
+{
+	const struct policy *p = x->pol;
+	char *hop = NULL;
+	curl_easy_getinfo(x->c, CURLINFO_EFFECTIVE_URL, &hop);
+	char u[512];
+	url_for_log(u, sizeof(u), hop ? hop : "?");
+	if (hop && !strncasecmp(hop, "https://", 8)) {
+		x->https_seen = true;
+	} else if (x->https_seen) {
+		refuse(x, -EPROTONOSUPPORT, "redirect to %s refused: https is never downgraded to http",
+		       u);
+		return false;
+	}
+	if (p->allow_private)
+		return true;
+	const char *cls = hub_addr_class(sa);
+	if (!cls) {
+		int local = hub_addr_is_local(sa);
+		if (local == 0)
+			return true;
+		cls = local > 0 ? "local-interface" : "unverifiable";
+	}
+	if (p->trusted) {
+		char host[256];
+		long port;
+		if (hop && url_origin(hop, host, sizeof(host), &port) && port == p->port &&
+		    !strcasecmp(host, p->host))
+			return true;
+	}
+	char a[INET6_ADDRSTRLEN];
+	hub_addr_str(a, sizeof(a), sa);
+	refuse(x, -EPERM, "refused to connect to %s (%s address, not public) for %s%s", a, cls, u,
+	       p->trusted ? " (not the rewrite target's host:port)" : "; see allow_private");
+	return false;
+}
+
+/* Every socket curl opens: the policy first. */
+static curl_socket_t open_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct xfer *x = clientp;
+	(void)purpose;
+	if (!hop_allowed(x, &a->addr))
+		return CURL_SOCKET_BAD;
+	return sock_open(x->h, a);
+}
+
+/* Before each request, on a new or a reused connection: the policy again,
+ * with the address connected. */
+static int prereq_cb(void *clientp, char *ip, char *local_ip, int port, int local_port)
+{
+	struct xfer *x = clientp;
+	(void)local_ip, (void)port, (void)local_port;
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	char buf[INET6_ADDRSTRLEN + 1];
+	snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(ip, "%"), ip); /* no zone */
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, buf, &s4->sin_addr) == 1)
+		ss.ss_family = AF_INET;
+	else if (inet_pton(AF_INET6, buf, &s6->sin6_addr) == 1)
+		ss.ss_family = AF_INET6;
+	else
+		ss.ss_family = AF_UNSPEC;
+	return hop_allowed(x, (struct sockaddr *)&ss) ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
 }
 
 /* The first body byte of a response: check it against the request. */
@@ -681,9 +825,11 @@ static int setup(CURL *c, struct xfer *x, const char *url, const struct hub_http
 		if (cc == CURLE_OK)                                                     \
 			cc = curl_easy_setopt(c, opt, val);                             \
 	} while (0)
+	x->c = c;
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	/* never from https to http (longer chains: hop_allowed) */
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, strncasecmp(url, "https://", 8) ? "http,https" : "https");
 	SET(CURLOPT_FOLLOWLOCATION, 1L);
 	SET(CURLOPT_MAXREDIRS, (long)HUB_HTTP_MAX_REDIRS);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
@@ -705,7 +851,9 @@ static int setup(CURL *c, struct xfer *x, const char *url, const struct hub_http
 	SET(CURLOPT_XFERINFOFUNCTION, progress_cb);
 	SET(CURLOPT_XFERINFODATA, x);
 	SET(CURLOPT_OPENSOCKETFUNCTION, open_cb);
-	SET(CURLOPT_OPENSOCKETDATA, x->h);
+	SET(CURLOPT_OPENSOCKETDATA, x);
+	SET(CURLOPT_PREREQFUNCTION, prereq_cb);
+	SET(CURLOPT_PREREQDATA, x);
 	SET(CURLOPT_CLOSESOCKETFUNCTION, close_cb);
 	SET(CURLOPT_CLOSESOCKETDATA, x->h);
 	if (head) {
@@ -804,6 +952,26 @@ static enum outcome attempt(struct xfer *x, CURL *c, const char *url,
 		snprintf(why, whysz, "cancelled");
 		return OUT_FAIL;
 	}
+	if (x->refused && cc != CURLE_OK) {
+		/* curl gave up because the policy refused (every address); a
+		 * fresh handle next time, whatever state curl left this one in */
+		x->spoiled = true;
+		*err = x->refused;
+		snprintf(why, whysz, "%s", x->refused_why);
+		return OUT_FAIL;
+	}
+	/* libcurl 7.88 keeps its receive buffer after refusing a redirect's
+	 * protocol, and then refuses CURLOPT_BUFFERSIZE on the reset handle */
+	x->spoiled = cc == CURLE_UNSUPPORTED_PROTOCOL;
+	if (cc == CURLE_UNSUPPORTED_PROTOCOL && x->status >= 300 && x->status < 400 &&
+	    !strncasecmp(x->location, "http://", 7)) {
+		/* curl refused to follow (CURLOPT_REDIR_PROTOCOLS_STR "https") */
+		char u[512];
+		url_for_log(u, sizeof(u), x->location);
+		*err = -EPROTONOSUPPORT;
+		snprintf(why, whysz, "redirect to %.300s refused: https is never downgraded to http", u);
+		return OUT_FAIL;
+	}
 	if (x->sink_rc < 0) {
 		*err = x->sink_rc;
 		snprintf(why, whysz, "%s", x->sink_rc == -ESTALE ? "file changed upstream (ETag or size)"
@@ -896,8 +1064,11 @@ static int run(struct hub_http *h, struct xfer *x, const char *url, bool head)
 	CURL *c = handle_get(h);
 	if (!c)
 		return -ENOMEM;
+	struct policy pol = {.allow_private = h->allow_private};
+	if (!pol.allow_private && h->opts && hub_options_rewritten(h->opts, url))
+		pol.trusted = url_origin(url, pol.host, sizeof(pol.host), &pol.port);
 	int fails = 0, attempts = 0, err = 0;
-	char why[160] = "";
+	char why[400] = "";
 	uint64_t resume = x->req ? x->req->off : 0, best = resume;
 	for (;;) {
 		if (is_cancelled(h)) {
@@ -910,6 +1081,7 @@ static int run(struct hub_http *h, struct xfer *x, const char *url, bool head)
 		struct hub_http *hh = x->h;
 		memset(x, 0, sizeof(*x));
 		x->h = hh;
+		x->pol = &pol;
 		x->req = req;
 		x->meta = keep;
 		x->from = resume;
@@ -966,7 +1138,10 @@ static int run(struct hub_http *h, struct xfer *x, const char *url, bool head)
 	}
 	if (err)
 		log_failure(head ? "HEAD" : "GET", url, err, why, attempts);
-	handle_put(h, c);
+	if (x->spoiled)
+		curl_easy_cleanup(c);
+	else
+		handle_put(h, c);
 	return err;
 }
 

@@ -5,6 +5,20 @@
  * exponential backoff that resume by Range from the last byte delivered.
  * URLs are used as given: rewrite rules are the caller's (hub_options_rewrite).
  *
+ * Address policy (hub_http_set_options): every connection, the first and
+ * each one after a redirect, and each address of a DNS answer, is checked
+ * where the socket is opened, on the address actually connected (so DNS
+ * rebinding cannot get around it), and again before each request on a
+ * reused connection.  Only public addresses (fetch/addr.h) are allowed,
+ * unless:
+ *   - allow_private is set: any address;
+ *   - the request URL is a rewrite target (hub_options_rewritten: the
+ *     administrator's rule produced it): its own host:port may be private,
+ *     and so may redirects to that same host:port; a redirect elsewhere
+ *     must be public.
+ * Redirects never go from https to http (also not http -> https -> http).
+ * Behind a proxy from the environment the connection checked is the proxy's.
+ *
  * The one place where curl codes and HTTP statuses become errnos:
  *   -ENOENT        404, 410
  *   -EACCES        401, 403
@@ -18,6 +32,10 @@
  *                  the expected ones (the caller restarts from scratch)
  *   -ECANCELED     hub_http_cancel() was called
  *   -EINVAL        malformed or unsupported URL
+ *   -EPERM         the address policy refused a connection (loopback,
+ *                  private, link-local... address; logged with host and
+ *                  address)
+ *   -EPROTONOSUPPORT  a redirect from https to http was refused
  *   -ENOMEM
  * and a sink's own -errno.  Failures are logged (warning) with the reason;
  * -ENOENT at info level.
@@ -34,6 +52,7 @@
 #include "fs/limits.h"
 
 struct hub_http;
+struct hub_options;
 
 /* A client: a pool of easy handles (connections kept for reuse) and a
  * cancel switch. */
@@ -44,6 +63,11 @@ void hub_http_free(struct hub_http *h);
  * wake) and make later ones fail: they return -ECANCELED.  Async-safe with
  * respect to the requests; returns at once. */
 void hub_http_cancel(struct hub_http *h);
+/* The address policy (above) from o->allow_private and o->rewrite; o must
+ * outlive the client.  Without a call (or with o NULL), only public
+ * addresses are allowed and nothing is a rewrite target.  Call before any
+ * request. */
+void hub_http_set_options(struct hub_http *h, const struct hub_options *o);
 
 /* What a response says about the file. */
 struct hub_http_meta {

@@ -93,6 +93,11 @@
 #define HUB_JSON_MAX (4u << 20)
 /* At most this many rewrite rules (command line plus config). */
 #define HUB_REWRITE_MAX 64
+/* At most this many token_host= hosts (command line plus config): a few
+ * GitHub Enterprise or mirror hosts, not a list to manage. */
+#define HUB_TOKEN_HOST_MAX 16
+/* A host name (RFC 1035: 253 characters). */
+#define HUB_HOST_MAX 253
 /* URLs and paths built from templates. */
 #define HUB_URL_MAX 4096
 
@@ -304,6 +309,11 @@
 #ifndef HUB_WEIGHTS_BAD_TTL_S
 #define HUB_WEIGHTS_BAD_TTL_S 3600.0
 #endif
+/* Hex digits of sha256(URL) naming a weight file in the store (hubfs/weights/):
+ * 128 bits, so distinct URLs never share a file by accident, and names stay
+ * short enough for their sidecars' suffixes.  Not an override: it names files
+ * on disk. */
+#define HUB_WEIGHTS_KEY_LEN 32
 /* Failed downloads listed in /.hubfs/downloads. */
 #ifndef HUB_WEIGHTS_FAILED_MAX
 #define HUB_WEIGHTS_FAILED_MAX 32

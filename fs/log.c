@@ -1,5 +1,6 @@
 /* Log sink: stderr (foreground) or syslog; see log.h. */
 #include "fs/log.h"
+#include "fs/redact.h"
 
 #include <fuse_log.h>
 #include <stdarg.h>
@@ -11,21 +12,29 @@
 int hub_log_threshold = HUB_LOG_WARN;
 static bool use_stderr = true;
 
+/* One message, one line: control characters in what is logged (a server's
+ * error text, a name, a URL) are escaped (fs/redact.h), so a log line can
+ * never forge another line or reach a terminal's escape sequences. */
 static void vlog(int level, const char *fmt, va_list ap)
 {
+	char msg[2048];
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		msg[0] = '\0';
+	size_t n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n') /* the line's own end */
+		msg[--n] = '\0';
+	static const char prefix[] = "hubfs: ";
+	char line[sizeof(prefix) + 4 * sizeof(msg) + 1];
+	char *esc = line + sizeof(prefix) - 1;
+	memcpy(line, prefix, sizeof(prefix) - 1);
+	hub_escape_controls(esc, sizeof(line) - sizeof(prefix), msg); /* room for '\n' */
 	if (!use_stderr) {
-		vsyslog(level, fmt, ap);
+		syslog(level, "%s", esc);
 		return;
 	}
-	char buf[2048];
-	int n = snprintf(buf, sizeof(buf), "hubfs: ");
-	int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
-	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-	if (len > sizeof(buf) - 2)
-		len = sizeof(buf) - 2;
-	if (len == 0 || buf[len - 1] != '\n')
-		buf[len++] = '\n';
-	ssize_t w = write(STDERR_FILENO, buf, len);
+	size_t len = sizeof(prefix) - 1 + strlen(esc);
+	line[len++] = '\n';
+	ssize_t w = write(STDERR_FILENO, line, len);
 	(void)w;
 }
 

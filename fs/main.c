@@ -26,6 +26,7 @@
 #include "fs/log.h"
 #include "fs/ops.h"
 #include "fs/options.h"
+#include "fs/redact.h"
 #include "fs/stop.h"
 #include "py/pyrt.h"
 
@@ -47,6 +48,25 @@ static void human(char *out, size_t n, double bytes)
 	snprintf(out, n, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
 }
 
+/* text[0..len) line by line, each escaped (fs/redact.h): nothing the
+ * daemon reports (a URL, a file name) can move the cursor, recolour the
+ * terminal or forge a line. */
+static void print_escaped(const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		char *line = strndup(p, n);
+		char *esc = malloc(4 * n + 1);
+		if (line && esc && hub_escape_text(esc, 4 * n + 1, line) >= 0)
+			printf("%s%s", esc, nl ? "\n" : "");
+		free(line);
+		free(esc);
+		p += n + (nl ? 1 : 0);
+	}
+}
+
 /* One progress bar per download line "name done total rate url". */
 static void draw_downloads(const char *text)
 {
@@ -64,18 +84,21 @@ static void draw_downloads(const char *text)
 			human(d, sizeof(d), (double)done);
 			human(t, sizeof(t), (double)total);
 			human(r, sizeof(r), rate);
+			char ename[4 * sizeof(name)];
+			hub_escape_text(ename, sizeof(ename), name);
 			int width = 30, fill = total ? (int)(width * (double)done / (double)total) : 0;
 			char bar[64];
 			for (int i = 0; i < width; i++)
 				bar[i] = i < fill ? '#' : '.';
 			bar[width] = '\0';
 			if (total)
-				printf("%-40s [%s] %5.1f%%  %s / %s  %s/s\n", name, bar,
+				printf("%-40s [%s] %5.1f%%  %s / %s  %s/s\n", ename, bar,
 				       100.0 * (double)done / (double)total, d, t, r);
 			else
-				printf("%-40s [%s]  %s  %s/s\n", name, bar, d, r);
+				printf("%-40s [%s]  %s  %s/s\n", ename, bar, d, r);
 		} else if (len) {
-			printf("%s\n", buf);
+			print_escaped(line, len);
+			printf("\n");
 		}
 		line += len + (end ? 1 : 0);
 	}
@@ -105,14 +128,15 @@ static int cmd_status(const char *mnt)
 		} else {
 			if (i > 0 && len)
 				printf("%s:\n", files[i]);
-			fwrite(text, 1, len, stdout);
+			print_escaped(text, len);
 		}
 		free(text);
 	}
 	return 0;
 }
 
-/* Create <root>/hubfs and prove it is writable. */
+/* Refuse a root others can write into (hub_cache_root_check), create
+ * <root>/hubfs and prove it is writable. */
 static int check_cache(const char *root)
 {
 	char path[PATH_MAX + 32];
@@ -120,10 +144,23 @@ static int check_cache(const char *root)
 		die_line("cache directory %s: %s", root, strerror(ENAMETOOLONG));
 		return -ENAMETOOLONG;
 	}
+	char why[PATH_MAX + 200];
+	int rc = hub_mkdir_p(root);
+	/* checked before anything is created in it (a planted hubfs/ symlink),
+	 * and again after (a umask that lets others write) */
+	if (!rc && (rc = hub_cache_root_check(why, sizeof(why), root))) {
+		die_line("cache directory refused: %s%s", why, "");
+		return rc;
+	}
 	snprintf(path, sizeof(path), "%s/hubfs/repos", root);
-	int rc = hub_mkdir_p(path);
+	if (!rc)
+		rc = hub_mkdir_p(path);
 	if (rc) {
 		die_line("cache directory %s is not usable: %s", root, strerror(-rc));
+		return rc;
+	}
+	if ((rc = hub_cache_root_check(why, sizeof(why), root))) {
+		die_line("cache directory refused: %s%s", why, "");
 		return rc;
 	}
 	snprintf(path, sizeof(path), "%s/hubfs/.write-test", root);
@@ -249,6 +286,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	git_up = true;
+	if (hub_git_set_token_hosts((const char *const *)opts.token_host, opts.n_token_host)) {
+		hub_err("out of memory");
+		goto out;
+	}
 	/* not waited for: CPython starts while the first requests are answered */
 	if (hub_py_new_async(&py)) /* logged; .hub/errors will say the analyser is missing */
 		py = NULL;

@@ -46,6 +46,7 @@
 #include "fs/limits.h"
 #include "fs/log.h"
 #include "fs/names.h"
+#include "fs/redact.h"
 #include "fs/view.h"
 
 enum ntype {
@@ -393,6 +394,8 @@ static void node_stat(struct hub_fs *fs, const struct node *n, struct stat *st)
 		break;
 	default:
 		st->st_mode = S_IFDIR | 0555;
+		if (n->type == N_URL_DIR && fs->opts->url_access == HUB_URL_ACCESS_OWNER)
+			st->st_mode = S_IFDIR | 0500; /* shows url_access=owner */
 		st->st_nlink = n->type == N_GITLINK ? 2 : 1;
 		break;
 	}
@@ -448,6 +451,8 @@ static void entry_of(struct hub_fs *fs, struct node *n, struct fuse_entry_param 
 	e->attr_timeout = e->entry_timeout = node_ttl(n);
 	if (n->type == N_OWNER)
 		e->entry_timeout = HUB_TTL_IMMUTABLE; /* every valid owner exists */
+	if (n->parent && n->parent->type == N_URL_DIR && fs->opts->url_access == HUB_URL_ACCESS_OWNER)
+		e->entry_timeout = 0; /* every path walk asks again: url_denied */
 }
 
 /* Reply with an entry; undo the count if the kernel did not take it. */
@@ -483,19 +488,35 @@ static char *ctl_render(struct hub_fs *fs, const char *name)
 		if (asprintf(&out, "hubfs %s\n", HUBFS_VERSION) < 0)
 			out = NULL;
 	} else if (!strcmp(name, "options")) {
+		/* every user reads this file: URLs without credentials or query
+		 * (fs/redact.h); token_host= values are plain host names */
 		const struct hub_options *o = fs->opts;
-		size_t cap = 4096 + o->n_rewrite * 2 * HUB_URL_MAX;
-		out = malloc(cap);
+		size_t cap = 2 * PATH_MAX + (o->n_rewrite * 2 + 1) * HUB_URL_MAX +
+			     o->n_token_host * (HUB_HOST_MAX + 16);
+		char *a = malloc(HUB_URL_MAX), *b = malloc(HUB_URL_MAX);
+		out = a && b ? malloc(cap) : NULL;
 		if (out) {
+			hub_redact_url(a, HUB_URL_MAX, o->git_url);
 			int len = snprintf(out, cap,
 					   "cache=%s\ngit_url=%s\noffline=%d\nref_ttl=%ld\n"
 					   "neg_ttl=%ld\nverify=%s\n",
-					   hub_cache_root(fs->cache), o->git_url, o->offline, o->ref_ttl,
+					   hub_cache_root(fs->cache), a, o->offline, o->ref_ttl,
 					   o->neg_ttl, o->verify == HUB_VERIFY_STRICT ? "strict" : "stream");
-			for (size_t i = 0; i < o->n_rewrite && len > 0 && (size_t)len < cap; i++)
-				len += snprintf(out + len, cap - (size_t)len, "rewrite=%s=%s\n",
-						o->rewrite[i].from, o->rewrite[i].to);
+			for (size_t i = 0; i < o->n_rewrite && len > 0 && (size_t)len < cap; i++) {
+				hub_redact_url(a, HUB_URL_MAX, o->rewrite[i].from);
+				hub_redact_url(b, HUB_URL_MAX, o->rewrite[i].to);
+				len += snprintf(out + len, cap - (size_t)len, "rewrite=%s=%s\n", a, b);
+			}
+			for (size_t i = 0; i < o->n_token_host && len > 0 && (size_t)len < cap; i++)
+				len += snprintf(out + len, cap - (size_t)len, "token_host=%s\n",
+						o->token_host[i]);
+			if (len > 0 && (size_t)len < cap)
+				snprintf(out + len, cap - (size_t)len, "allow_private=%d\nurl_access=%s\n",
+					 o->allow_private,
+					 o->url_access == HUB_URL_ACCESS_ALL ? "all" : "owner");
 		}
+		free(a);
+		free(b);
 	} else if (!strcmp(name, "counters")) {
 		struct hub_cache_stats s;
 		hub_cache_stats(&s, fs->cache);
@@ -654,6 +675,23 @@ static int weight_node(struct node **out, struct hub_fs *fs, struct node *parent
 /* /.hubfs/url/<url>: any http(s) URL as a weight file, '/' written %2F and
  * '%' written %25 (as refs are).  The Python helper reads weights that no
  * hubconf analysis found through here. */
+/* url_access=owner: /.hubfs/url (lookups, listing, reads of its files) is
+ * the mount owner's alone (the daemon's uid: whoever mounted), with or
+ * without allow_other.  Checked per request (no default_permissions). */
+static bool url_denied(fuse_req_t req, const struct hub_fs *fs)
+{
+	return fs->opts->url_access == HUB_URL_ACCESS_OWNER && fuse_req_ctx(req)->uid != fs->uid;
+}
+
+/* A weight's failure at lookup: ENOENT negative; what the download policy
+ * refused (private address, https -> http) as itself; anything else EIO. */
+static int weight_lookup_errno(int rc)
+{
+	if (rc == -EPERM || rc == -EPROTONOSUPPORT || rc == -ENAMETOOLONG)
+		return -rc;
+	return EIO;
+}
+
 static void lookup_url(fuse_req_t req, struct hub_fs *fs, struct node *dir, const char *name)
 {
 	char url[HUB_URL_MAX], base[256];
@@ -665,8 +703,12 @@ static void lookup_url(fuse_req_t req, struct hub_fs *fs, struct node *dir, cons
 	}
 	struct node *n;
 	int rc = weight_node(&n, fs, dir, name, url);
-	if (rc) {
+	if (rc == -ENOENT) {
 		reply_resolve_error(req, fs, rc);
+		return;
+	}
+	if (rc) {
+		fuse_reply_err(req, weight_lookup_errno(rc));
 		return;
 	}
 	reply_entry(req, fs, n);
@@ -972,6 +1014,10 @@ static void hub_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		lookup_tree_entry(req, fs, p, name);
 		return;
 	case N_URL_DIR:
+		if (url_denied(req, fs)) {
+			fuse_reply_err(req, EACCES);
+			return;
+		}
 		lookup_url(req, fs, p, name);
 		return;
 	case N_RESOLVE_DIR:
@@ -986,7 +1032,7 @@ static void hub_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (v->url) {
 			int rc = weight_node(&n, fs, p, name, v->url);
 			if (rc) {
-				fuse_reply_err(req, rc == -ENOENT ? ENOENT : EIO);
+				fuse_reply_err(req, rc == -ENOENT ? ENOENT : weight_lookup_errno(rc));
 				return;
 			}
 			break;
@@ -1150,6 +1196,10 @@ static void hub_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_slice(req, n->data, n->size, size, off);
 		return;
 	case N_WEIGHT: {
+		if (n->parent && n->parent->type == N_URL_DIR && url_denied(req, fs)) {
+			fuse_reply_err(req, EACCES); /* an entry the owner looked up */
+			return;
+		}
 		void *buf = NULL;
 		if (posix_memalign(&buf, 4096, size ? size : 1)) {
 			fuse_reply_err(req, ENOMEM);
@@ -1390,6 +1440,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	if (d->type == N_URL_DIR && url_denied(req, fs)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
 	struct dir_snap *s;
 	int rc = dir_build(&s, fs, d);
 	if (rc) {
@@ -1536,6 +1590,44 @@ static void erofs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
 	(void)ino, (void)name, (void)value, (void)size, (void)flags;
 	fuse_reply_err(req, EROFS);
 }
+/* Extended attributes of a weight file, for the Python helper:
+ *   user.hubfs.state  its per-URL verdict ("complete", "failed <reason>",
+ *                     "pending"; hub_weight_state), awaited before a
+ *                     hash-named file's bytes are used;
+ *   user.hubfs.url    the URL it is, so that a user who may not use
+ *                     /.hubfs/url (url_access=owner) finds a repo's weight
+ *                     under its commit's .hub/weights/.  The URL is the
+ *                     repo's own text there, and under /.hubfs/url the
+ *                     file's name: nothing a reader does not know already.
+ * Not cached by the kernel: each call asks the store.  Others: ENODATA. */
+static void hub_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct hub_fs *fs = fs_of(req);
+	struct node *n = get_node(fs, ino);
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	bool is_state = !strcmp(name, "user.hubfs.state"), is_url = !strcmp(name, "user.hubfs.url");
+	if (n->type != N_WEIGHT || !n->weight || !(is_state || is_url)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	char state[96];
+	const char *val = state;
+	if (is_state)
+		hub_weight_state(state, sizeof(state), n->weight);
+	else
+		val = hub_weight_url(n->weight); /* the handle lives as long as the node */
+	size_t len = strlen(val);
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, len);
+}
+
 static void erofs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	(void)ino, (void)name;
@@ -1588,6 +1680,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.link = erofs_link,
 	.write = erofs_write,
 	.setxattr = erofs_setxattr,
+	.getxattr = hub_getxattr,
 	.removexattr = erofs_removexattr,
 	.create = erofs_create,
 	.fallocate = erofs_fallocate,
@@ -1603,7 +1696,7 @@ void hub_fs_set_py(struct hub_fs *fs, struct hub_py *py)
 /* Called by the weight store with a file's lock held: only queue.  A full
  * queue drops the name with a log line (the cap is far above any real
  * burst of verification failures). */
-static void on_weight_discard(void *arg, const char *name)
+static void on_weight_discard(void *arg, const char *name /* the store key */)
 {
 	struct hub_fs *fs = arg;
 	pthread_mutex_lock(&fs->nlock);
@@ -1622,14 +1715,15 @@ static void on_weight_discard(void *arg, const char *name)
 		hub_err("weights: %s: cannot queue the invalidation of its pages", name);
 }
 
-/* The inode numbers of every weight node named name (a weight file can
- * appear in many commits and under /.hubfs/url/).  fs->lock held. */
-static size_t weight_inos(uint64_t *out, size_t cap, struct hub_fs *fs, const char *name)
+/* The inode numbers of every weight node of the URL whose store key is key
+ * (a weight file can appear in many commits and under /.hubfs/url/).
+ * fs->lock held. */
+static size_t weight_inos(uint64_t *out, size_t cap, struct hub_fs *fs, const char *key)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < fs->nbuckets; i++)
 		for (struct node *x = fs->by_ino[i]; x; x = x->next_ino)
-			if (x->type == N_WEIGHT && x->weight && !strcmp(hub_weight_name(x->weight), name) &&
+			if (x->type == N_WEIGHT && x->weight && !strcmp(hub_weight_key(x->weight), key) &&
 			    n < cap)
 				out[n++] = x->ino;
 	return n;

@@ -166,6 +166,17 @@ static int parse_verify(enum hub_verify *out, const char *s)
 	return 0;
 }
 
+static int parse_url_access(enum hub_url_access *out, const char *s)
+{
+	if (strcmp(s, "owner") == 0)
+		*out = HUB_URL_ACCESS_OWNER;
+	else if (strcmp(s, "all") == 0)
+		*out = HUB_URL_ACCESS_ALL;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 /* A string value of cache=, git_url= or config=: non-empty, bounded. */
 static int check_value(const char *where, const char *name, const char *val, char *err,
 		       size_t errsz)
@@ -226,6 +237,46 @@ static int add_rewrite_rule(struct hub_options *o, const char *where, const char
 	return add_rewrite(o, where, rule, (size_t)(eq - rule), eq + 1, err, errsz);
 }
 
+/* token_host=: a host name or an IP address (IPv6 bare or in brackets), no
+ * scheme, port, path or user. */
+static bool host_valid(const char *h)
+{
+	size_t n = strlen(h);
+	if (n == 0 || n > HUB_HOST_MAX)
+		return false;
+	static const char ip6[] = "0123456789abcdefABCDEF:.";
+	if (h[0] == '[')
+		return n > 2 && h[n - 1] == ']' && strspn(h + 1, ip6) == n - 2;
+	if (strchr(h, ':')) /* bare IPv6 needs two colons: "host:443" is not one */
+		return strspn(h, ip6) == n && strchr(h, ':') != strrchr(h, ':');
+	return strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == n;
+}
+
+/* Append one token_host= host. */
+static int add_token_host(struct hub_options *o, const char *where, const char *host, char *err,
+			  size_t errsz)
+{
+	if (!host_valid(host)) {
+		set_err(err, errsz,
+			"%sbad value for token_host: '%.200s' (expected a host name or IP address, "
+			"without scheme, port or path)",
+			where, host);
+		return -EINVAL;
+	}
+	if (o->n_token_host >= HUB_TOKEN_HOST_MAX) {
+		set_err(err, errsz, "%stoo many token_host entries (at most %d)", where,
+			HUB_TOKEN_HOST_MAX);
+		return -EINVAL;
+	}
+	char *copy = strdup(host);
+	if (!copy) {
+		set_err(err, errsz, "out of memory");
+		return -ENOMEM;
+	}
+	o->token_host[o->n_token_host++] = copy;
+	return 0;
+}
+
 /* ---- the command line -------------------------------------------------- */
 
 struct cli {
@@ -252,8 +303,9 @@ static int keep_for_fuse(struct cli *c, const char *tok, size_t len)
 }
 
 /* Names of hubfs's own options; anything else goes to libfuse. */
-static const char *const own_options[] = {"cache",	 "git_url", "rewrite", "offline",
-					  "ref_ttl", "neg_ttl", "verify",  "config"};
+static const char *const own_options[] = {"cache",   "git_url", "rewrite", "offline",   "ref_ttl",
+					  "neg_ttl", "verify",  "config",  "token_host",
+					  "allow_private", "url_access"};
 
 static bool is_own_option(const char *key, size_t klen)
 {
@@ -281,12 +333,23 @@ static int apply_cli_option(struct cli *c, const char *opt)
 		o->cli_set |= HUB_OPT_OFFLINE;
 		return 0;
 	}
+	if (strcmp(key, "allow_private") == 0) {
+		if (val) {
+			set_err(c->err, c->errsz, "allow_private takes no value: '%.200s'", opt);
+			return -EINVAL;
+		}
+		o->allow_private = true;
+		o->cli_set |= HUB_OPT_ALLOW_PRIVATE;
+		return 0;
+	}
 	if (!val) {
 		set_err(c->err, c->errsz, "missing value for %s (expected %s=...)", key, key);
 		return -EINVAL;
 	}
 	if (strcmp(key, "rewrite") == 0)
 		return add_rewrite_rule(o, "", val, c->err, c->errsz);
+	if (strcmp(key, "token_host") == 0)
+		return add_token_host(o, "", val, c->err, c->errsz);
 	if (strcmp(key, "ref_ttl") == 0 || strcmp(key, "neg_ttl") == 0) {
 		bool ref = key[0] == 'r';
 		if (parse_seconds(ref ? &o->ref_ttl : &o->neg_ttl, val) < 0) {
@@ -295,6 +358,15 @@ static int apply_cli_option(struct cli *c, const char *opt)
 			return -EINVAL;
 		}
 		o->cli_set |= ref ? HUB_OPT_REF_TTL : HUB_OPT_NEG_TTL;
+		return 0;
+	}
+	if (strcmp(key, "url_access") == 0) {
+		if (parse_url_access(&o->url_access, val) < 0) {
+			set_err(c->err, c->errsz,
+				"bad value for url_access: '%.200s' (expected owner or all)", val);
+			return -EINVAL;
+		}
+		o->cli_set |= HUB_OPT_URL_ACCESS;
 		return 0;
 	}
 	if (strcmp(key, "verify") == 0) {
@@ -529,6 +601,28 @@ static int config_rewrite(struct hub_options *o, const char *where, const cJSON 
 	return -EINVAL;
 }
 
+/* "token_host": a list of host names, appended after the command line's. */
+static int config_token_host(struct hub_options *o, const char *where, const cJSON *item,
+			     char *err, size_t errsz)
+{
+	if (!cJSON_IsArray(item)) {
+		set_err(err, errsz, "%stoken_host must be a list of host names", where);
+		return -EINVAL;
+	}
+	const cJSON *h;
+	cJSON_ArrayForEach(h, item)
+	{
+		if (!cJSON_IsString(h)) {
+			set_err(err, errsz, "%stoken_host: list items must be strings", where);
+			return -EINVAL;
+		}
+		int rc = add_token_host(o, where, h->valuestring, err, errsz);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* One key of the config object. */
 static int config_key(struct hub_options *o, const char *where, const cJSON *item, char *err,
 		      size_t errsz)
@@ -543,6 +637,8 @@ static int config_key(struct hub_options *o, const char *where, const cJSON *ite
 
 	if (strcmp(key, "rewrite") == 0)
 		return config_rewrite(o, where, item, err, errsz);
+	if (strcmp(key, "token_host") == 0)
+		return config_token_host(o, where, item, err, errsz);
 	if (strcmp(key, "offline") == 0) {
 		if (!cJSON_IsBool(item)) {
 			set_err(err, errsz, "%soffline must be true or false", where);
@@ -550,6 +646,25 @@ static int config_key(struct hub_options *o, const char *where, const cJSON *ite
 		}
 		if (!(o->cli_set & HUB_OPT_OFFLINE))
 			o->offline = cJSON_IsTrue(item);
+		return 0;
+	}
+	if (strcmp(key, "allow_private") == 0) {
+		if (!cJSON_IsBool(item)) {
+			set_err(err, errsz, "%sallow_private must be true or false", where);
+			return -EINVAL;
+		}
+		if (!(o->cli_set & HUB_OPT_ALLOW_PRIVATE))
+			o->allow_private = cJSON_IsTrue(item);
+		return 0;
+	}
+	if (strcmp(key, "url_access") == 0) {
+		enum hub_url_access v;
+		if (!cJSON_IsString(item) || parse_url_access(&v, item->valuestring) < 0) {
+			set_err(err, errsz, "%surl_access must be \"owner\" or \"all\"", where);
+			return -EINVAL;
+		}
+		if (!(o->cli_set & HUB_OPT_URL_ACCESS))
+			o->url_access = v;
 		return 0;
 	}
 	if (strcmp(key, "ref_ttl") == 0 || strcmp(key, "neg_ttl") == 0) {
@@ -796,6 +911,8 @@ void hub_options_dispose(struct hub_options *o)
 		free(o->rewrite[i].from);
 		free(o->rewrite[i].to);
 	}
+	for (size_t i = 0; i < o->n_token_host; i++)
+		free(o->token_host[i]);
 	if (o->fuse_argv)
 		for (int i = 0; o->fuse_argv[i]; i++)
 			free(o->fuse_argv[i]);
@@ -844,6 +961,26 @@ int hub_options_rewrite(char *out, size_t outsz, const struct hub_options *o, co
 	if (n < 0 || (size_t)n >= outsz)
 		return -ENAMETOOLONG;
 	return n;
+}
+
+bool hub_options_rewritten(const struct hub_options *o, const char *url)
+{
+	for (size_t i = 0; o && i < o->n_rewrite; i++) {
+		const struct hub_rewrite *r = &o->rewrite[i];
+		size_t tl = strlen(r->to);
+		if (strncmp(url, r->to, tl))
+			continue;
+		/* the URL this rule would have rewritten into url, rewritten by
+		 * the longest match: url again only if this rule (or an equal
+		 * one) is the one that applies */
+		char in[HUB_URL_MAX], out[HUB_URL_MAX];
+		int n = snprintf(in, sizeof(in), "%s%s", r->from, url + tl);
+		if (n < 0 || (size_t)n >= sizeof(in))
+			continue;
+		if (hub_options_rewrite(out, sizeof(out), o, in) >= 0 && !strcmp(out, url))
+			return true;
+	}
+	return false;
 }
 
 int hub_options_git_url(char *out, size_t outsz, const struct hub_options *o, const char *owner,
@@ -907,13 +1044,20 @@ void hub_options_usage(const char *prog)
 	       "                         replaced (default: %s)\n"
 	       "  rewrite=FROM=TO        fetch URLs starting with FROM from TO instead, like git's\n"
 	       "                         insteadOf; repeatable, the longest FROM wins\n"
+	       "  token_host=HOST        also send GITHUB_TOKEN to HOST (https only; default:\n"
+	       "                         github.com alone); repeatable\n"
 	       "  offline                make no network request; serve only what is cached\n"
+	       "  allow_private          weight URLs may reach loopback, private and link-local\n"
+	       "                         addresses (default: only rewrite= targets may)\n"
+	       "  url_access=owner|all   who may read /.hubfs/url/: the mount's owner (default)\n"
+	       "                         or every user\n"
 	       "  ref_ttl=SECONDS        how long a branch resolution is trusted (default %d)\n"
 	       "  neg_ttl=SECONDS        how long \"does not exist\" is remembered (default %d)\n"
 	       "  verify=stream|strict   strict holds reads of a weight file until its hash is\n"
 	       "                         verified (default stream)\n"
 	       "  config=FILE            JSON file with the same keys (\"rewrite\": [\"FROM=TO\"] or\n"
-	       "                         {\"FROM\": \"TO\"}); the command line wins over it\n"
+	       "                         {\"FROM\": \"TO\"}, \"token_host\": [\"HOST\"]); the\n"
+	       "                         command line wins over it\n"
 	       "                         (default: $XDG_CONFIG_HOME/hubfs/config.json,\n"
 	       "                         else ~/.config/hubfs/config.json, if it exists)\n",
 	       prog, prog, prog, prog, DEFAULT_GIT_URL, HUB_REF_TTL_DEFAULT, HUB_NEG_TTL_DEFAULT);

@@ -16,6 +16,8 @@
 
 enum hub_cmd { HUB_CMD_MOUNT, HUB_CMD_HELP, HUB_CMD_VERSION, HUB_CMD_STATUS };
 enum hub_verify { HUB_VERIFY_STREAM, HUB_VERIFY_STRICT };
+/* url_access=: who may use /.hubfs/url (the mount's owner is the daemon's uid). */
+enum hub_url_access { HUB_URL_ACCESS_OWNER, HUB_URL_ACCESS_ALL };
 
 /* Bits of hub_options.cli_set: options given on the command line, which the
  * config file must not override. */
@@ -26,6 +28,8 @@ enum hub_opt_bit {
 	HUB_OPT_REF_TTL = 1u << 3,
 	HUB_OPT_NEG_TTL = 1u << 4,
 	HUB_OPT_VERIFY = 1u << 5,
+	HUB_OPT_ALLOW_PRIVATE = 1u << 6,
+	HUB_OPT_URL_ACCESS = 1u << 7,
 };
 
 struct hub_rewrite {
@@ -44,7 +48,16 @@ struct hub_options {
 	char *git_url;      /* git_url= template with {owner} and {repo}; never NULL after parse */
 	struct hub_rewrite rewrite[HUB_REWRITE_MAX];
 	size_t n_rewrite;
+	/* token_host=: hosts besides github.com that may receive GITHUB_TOKEN
+	 * (fetch/git.h), as given (a name or an IP address, no port);
+	 * accumulates like rewrite, command line first. */
+	char *token_host[HUB_TOKEN_HOST_MAX];
+	size_t n_token_host;
 	bool offline;
+	/* allow_private: weight URLs may connect to loopback, private, link-local
+	 * ... addresses (fetch/addr.h); without it only rewrite targets may. */
+	bool allow_private;
+	enum hub_url_access url_access; /* default owner */
 	long ref_ttl; /* seconds */
 	long neg_ttl; /* seconds */
 	enum hub_verify verify;
@@ -67,8 +80,9 @@ typedef const char *(*hub_getenv_fn)(const char *name);
 int hub_options_parse(struct hub_options *out, int argc, char **argv, hub_getenv_fn env,
 		      char *err, size_t errsz);
 /* Apply a JSON config text (keys as the -o options; "rewrite" is a list of
- * "FROM=TO" strings or an object {FROM: TO}) without overriding options that
- * the command line already set (o->cli_set); its rewrite rules are appended.
+ * "FROM=TO" strings or an object {FROM: TO}; "token_host" a list of host
+ * names) without overriding options that the command line already set
+ * (o->cli_set); its rewrite rules and token hosts are appended.
  * err as for hub_options_parse, messages start with "config: ". */
 int hub_options_apply_config(struct hub_options *o, const char *json, size_t len, char *err,
 			     size_t errsz);
@@ -82,6 +96,12 @@ int hub_options_cache_root(char *out, size_t outsz, const struct hub_options *o,
 /* Apply the rewrite rules to url (longest matching prefix wins; no match
  * copies url).  Returns the length or -ENAMETOOLONG. */
 int hub_options_rewrite(char *out, size_t outsz, const struct hub_options *o, const char *url);
+
+/* Whether url is what some rewrite rule makes of some URL (rewrite(FROM +
+ * rest) == url for a rule whose TO starts url): an administrator's target,
+ * trusted to be a private address.  Anyone can name FROM + rest, so this is
+ * exactly the set of URLs a rewrite can produce. */
+bool hub_options_rewritten(const struct hub_options *o, const char *url);
 
 /* Expand the git_url template ({owner}, {repo}) and then the rewrite rules. */
 int hub_options_git_url(char *out, size_t outsz, const struct hub_options *o, const char *owner,

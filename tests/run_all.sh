@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command (README, CI): on a fresh Debian 12 as root it installs
 # what it needs, then
-#   1. builds build/ (RelWithDebInfo), runs ctest, the integration suite and
-#      the fault suite (tests/faults) and the Python helper's tests
+#   1. builds build/ (RelWithDebInfo), runs ctest, the integration suite,
+#      the multi-user trust suite (tests/trust, a second uid through
+#      setpriv), the fault suite (tests/faults) and the Python helper's tests
 #      (tests/python, against the real torch.hub);
 #      the crash suite and the short soak (tests/crash, release build only);
 #   2. builds build-asan/ (-DHUBFS_SANITIZE=ON), runs ctest, the integration
@@ -101,6 +102,10 @@ crash_stop() { # crash_stop DIR: the crash suite's unmount/signal/full-disk test
 		"$ROOT/tests/crash/test_soak_short.py"
 }
 
+trust() { # trust DIR: the multi-user trust suite (tests/trust): a second uid against an allow_other mount
+	pytest_suite "$1" "$ROOT/tests/trust" -p no:hypothesispytest
+}
+
 python_helper() { # python_helper DIR: the hubfs Python package (tests/python)
 	pytest_suite "$1" "$ROOT/tests/python" -p no:hypothesispytest
 }
@@ -130,12 +135,14 @@ export CI="${CI:-}"
 if step "build (RelWithDebInfo)" build build; then
 	step "unit tests (ctest)" unit build
 	step "integration tests" integration build
+	step "trust suite (multi-user)" trust build
 	step "python helper tests" python_helper build
 	step "crash and soak tests" crash_soak build
 	step "fault suite" faults build
 else
 	skip "unit tests (ctest)" "build failed"
 	skip "integration tests" "build failed"
+	skip "trust suite (multi-user)" "build failed"
 	skip "crash and soak tests" "build failed"
 	skip "fault suite" "build failed"
 	skip "python helper tests" "build failed"
@@ -152,6 +159,7 @@ else
 	if step "build (ASan+UBSan)" build build-asan -DHUBFS_SANITIZE=ON; then
 		step "unit tests (ctest, ASan+UBSan)" unit build-asan
 		step "integration tests (ASan+UBSan)" integration build-asan
+		step "trust suite (multi-user, ASan+UBSan)" trust build-asan
 		step "fault suite (ASan+UBSan)" faults build-asan
 		step "python helper tests (ASan+UBSan)" python_helper build-asan
 		# a killed daemon reports nothing: the kill -9 runs stay release-only
@@ -159,6 +167,7 @@ else
 	else
 		skip "unit tests (ctest, ASan+UBSan)" "build failed"
 		skip "integration tests (ASan+UBSan)" "build failed"
+		skip "trust suite (multi-user, ASan+UBSan)" "build failed"
 		skip "fault suite (ASan+UBSan)" "build failed"
 		skip "python helper tests (ASan+UBSan)" "build failed"
 		skip "stop, full-disk and soak tests (ASan+UBSan)" "build failed"

@@ -10,7 +10,11 @@ DESIGN
   every name to a lazily computed abstract value (Thunk -> Val).  Nothing is
   ever imported or executed: repository modules are read through the caller's
   tree callbacks, installed packages (torch, torchvision, the stdlib, ...) are
-  read as source files found on the host's Python path.  The only live
+  read as source files found on the host's Python path.  Nothing else on the
+  host is read: every host file access goes through Confined (regular files
+  below the installed packages' directories, no link followed, never
+  blocking; see "Confinement" below), and sys.path entries hubconf adds
+  outside them are ignored.  The only live
   objects consulted are those of CPython itself: `builtins` and the modules
   compiled into the interpreter (sys.builtin_module_names).
 
@@ -53,6 +57,7 @@ import importlib.machinery
 import json
 import os
 import re
+import stat
 import sys
 import time
 import warnings
@@ -159,6 +164,162 @@ def embedded_init(recursion_limit=None):
 
 
 # --------------------------------------------------------------- file systems
+#
+# Confinement.  The daemon runs as root and its results are world-readable,
+# so what the analysis may read is fixed: (a) the commit tree, through the
+# caller's callbacks (git blobs in the daemon, where no file of the host is
+# involved), and (b) the directories of the installed packages of the
+# interpreter it models, host_path(): the stdlib and dist-packages, the roots.
+# Every other access to the host's file system in this module goes through
+# Confined (analyze_dir() uses it for its directory tree too; host_path()
+# only asks isdir() of the interpreter's own search path):
+#   - a path is accepted only when, normalised lexically, it lies under a
+#     root; the rest is walked from the root one component at a time with
+#     O_NOFOLLOW|O_DIRECTORY, so no symbolic link is followed below a root
+#     and no '..' or link leads out of it;
+#   - the last component must be a regular file (fstatat without following
+#     links) before it is opened, so a FIFO, device or socket is never
+#     opened and never blocks; it is opened O_NOFOLLOW|O_NONBLOCK and the
+#     descriptor is checked again with fstat (regular, the same inode);
+#   - at most cap + 1 bytes are read.
+# A sys.path entry hubconf adds outside the roots is ignored, with an errors
+# line naming the expression (never anything read there).  Symbolic links are
+# not followed anywhere: in the daemon a link in the commit tree is not a
+# regular file either (cache/analysis.c answers ELOOP).
+
+_ROOT_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NONBLOCK | os.O_CLOEXEC
+_DIR_FLAGS = _ROOT_FLAGS | os.O_NOFOLLOW
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+# errnos meaning "not a regular file" from the tree readers and Confined:
+# ELOOP a symbolic link (not followed), ENXIO a FIFO, device or socket.
+_NOT_REGULAR = (errno.ELOOP, errno.ENXIO)
+
+
+def _not_regular_why(e):
+    return 'a symbolic link, not followed' if e.errno == errno.ELOOP else 'a FIFO, device or socket'
+
+
+def _check_regular(st):
+    m = st.st_mode
+    if stat.S_ISREG(m):
+        return
+    if stat.S_ISDIR(m):
+        raise IsADirectoryError(errno.EISDIR, 'is a directory')
+    if stat.S_ISLNK(m):
+        raise OSError(errno.ELOOP, 'a symbolic link: not followed')
+    raise OSError(errno.ENXIO, 'not a regular file')
+
+
+class Confined:
+    """Read-only access to directories and regular files below fixed root
+    directories (see Confinement above); the one place this module opens,
+    lists or stats a path of the host.  Paths are absolute."""
+
+    def __init__(self, roots):
+        rs = []
+        for r in roots:
+            if isinstance(r, str) and os.path.isabs(r) and '\0' not in r:
+                r = os.path.normpath(r)
+                if r not in rs:
+                    rs.append(r)
+        self.roots = tuple(sorted(rs, key=len, reverse=True))   # the most specific first
+
+    def locate(self, path):
+        """(root, [names below root]) when path lies under a root, else None."""
+        if not isinstance(path, str) or '\0' in path or not os.path.isabs(path):
+            return None
+        p = os.path.normpath(path)
+        for r in self.roots:
+            if p == r:
+                return r, []
+            pre = r if r.endswith('/') else r + '/'
+            if p.startswith(pre):
+                names = [n for n in p[len(pre):].split('/') if n and n != '.']
+                if '..' in names:   # normpath leaves none below a root; be strict anyway
+                    return None
+                return r, names
+        return None
+
+    def _open_dir(self, path, parent):
+        """fd of path's directory (parent) or of path itself, and the last name."""
+        loc = self.locate(path)
+        if loc is None:
+            raise PermissionError(errno.EACCES, 'outside the directories the analysis may read')
+        root, names = loc
+        last = None
+        if parent:
+            if not names:
+                raise IsADirectoryError(errno.EISDIR, 'is a directory')
+            names, last = names[:-1], names[-1]
+        fd = os.open(root, _ROOT_FLAGS)   # a root is trusted configuration
+        try:
+            for n in names:
+                nfd = os.open(n, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = nfd
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, last
+
+    def listdir(self, path):
+        """The names in directory path, or None (absent, not a directory, a
+        link, outside the roots, unreadable)."""
+        try:
+            fd, _ = self._open_dir(path, False)
+        except OSError:
+            return None
+        try:
+            return os.listdir(fd)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def stat(self, path):
+        """os.stat_result of path when it is a regular file, else None."""
+        try:
+            fd, name = self._open_dir(path, True)
+        except OSError:
+            return None
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        return st if stat.S_ISREG(st.st_mode) else None
+
+    def read(self, path, cap, exact=False):
+        """At most cap + 1 bytes of regular file path.  Raises OSError:
+        FileNotFoundError, IsADirectoryError, NotADirectoryError, errno
+        ELOOP (a link) or ENXIO (FIFO, device, socket), EACCES (outside the
+        roots), EFBIG with the size as strerror when exact and the file is
+        larger than cap."""
+        fd, name = self._open_dir(path, True)
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            _check_regular(st)
+            if exact and st.st_size > cap:
+                raise OSError(errno.EFBIG, str(st.st_size))
+            f = os.open(name, _FILE_FLAGS, dir_fd=fd)
+        finally:
+            os.close(fd)
+        try:
+            st2 = os.fstat(f)
+            if not stat.S_ISREG(st2.st_mode) or (st2.st_dev, st2.st_ino) != (st.st_dev, st.st_ino):
+                raise OSError(errno.ENXIO, 'replaced while opened')
+            chunks, n = [], 0
+            while n <= cap:
+                b = os.read(f, cap + 1 - n)
+                if not b:
+                    break
+                chunks.append(b)
+                n += len(b)
+            return b''.join(chunks)
+        finally:
+            os.close(f)
+
 
 class RepoFS:
     """The commit tree, through the caller's callbacks; paths are relative,
@@ -202,23 +363,36 @@ class RepoFS:
         return None
 
 
+# Listings of installed-package directories, kept between jobs: path -> frozenset | None.
+_HOST_DIRS = {}
+
+
 class HostFS:
-    """The host's installed sources, read as files."""
+    """The host's installed sources (below the job's roots), read as files
+    through Confined."""
     is_repo = False
 
-    def __init__(self):
-        self._dirs = {}
+    def __init__(self, roots):
+        self._conf = Confined(roots)
+        self._ok = {}
+
+    def allowed(self, p):
+        """Whether p lies under the roots (may be read at all)."""
+        r = self._ok.get(p)
+        if r is None:
+            r = self._ok[p] = self._conf.locate(p) is not None
+        return r
 
     def listdir(self, d):
+        if not self.allowed(d):
+            return None
         try:
-            return self._dirs[d]
+            return _HOST_DIRS[d]
         except KeyError:
             pass
-        try:
-            r = frozenset(os.listdir(d))
-        except OSError:
-            r = None
-        self._dirs[d] = r
+        names = self._conf.listdir(d)
+        r = frozenset(names) if names is not None else None
+        _HOST_DIRS[d] = r
         return r
 
     def isdir(self, p):
@@ -226,24 +400,20 @@ class HostFS:
 
     def read(self, p, cap):
         try:
-            with open(p, 'rb') as f:
-                return f.read(cap + 1)
+            return self._conf.read(p, cap)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
 
     join = staticmethod(os.path.join)
     dirname = staticmethod(os.path.dirname)
 
-    @staticmethod
-    def key(p):
-        try:
-            st = os.stat(p)
-        except OSError:
+    def key(self, p):
+        st = self._conf.stat(p)
+        if st is None:
             return None
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-_HOST = HostFS()
 # Parsed ASTs kept between jobs, LRU by insertion order, bounded in source
 # bytes: host path -> (stat key, tree, size); 'b2:<blake2b hex>' of a repository
 # file's bytes -> (None, tree, size).  Trees are never mutated.
@@ -716,7 +886,8 @@ class Job:
         self.cancelled = cancelled
         self.ticks = 0
         self.host = [p for p in (host if host is not None else host_path())]
-        self.path = [(self.repo, '')] + [(_HOST, p) for p in self.host]
+        self.hostfs = HostFS(self.host)
+        self.path = [(self.repo, '')] + [(self.hostfs, p) for p in self.host]
         self.modules = {}
         self.errors = []
         self._err_seen = set()
@@ -765,6 +936,8 @@ class Job:
             except OSError as e:
                 if e.errno == errno.EFBIG:
                     return None, too_large(display, e, lim['source_max'])
+                if e.errno in _NOT_REGULAR:
+                    return None, '%s:0: not read: not a regular file (%s)' % (display, _not_regular_why(e))
                 return None, '%s:0: cannot read: %s' % (display, os.strerror(e.errno or errno.EIO))
             if data is None:
                 return None, '%s:0: cannot read: file not found' % display
@@ -1421,7 +1594,13 @@ class Job:
                 return
             entry = (self.repo, rel)
         elif isinstance(p, str) and os.path.isabs(p):
-            entry = (_HOST, p)
+            if not self.hostfs.allowed(p):
+                # Confinement (see the file systems section): never looked at.
+                if mod.is_repo:
+                    self.error('%s: sys.path entry %s is outside the repository and the installed packages: ignored'
+                               % (where, unparse(arg)[:200]))
+                return
+            entry = (self.hostfs, p)
         else:
             if mod.is_repo:
                 self.error('%s: cannot evaluate sys.path entry %s statically; imports through it are not resolved'
@@ -2711,6 +2890,9 @@ class Job:
             if e.errno == errno.EFBIG:
                 self.error(too_large('hubconf.py', e, self.lim['source_max']) +
                            ' (torch.hub would import it; hubfs does not analyse it: no entrypoints)')
+            elif e.errno in _NOT_REGULAR:
+                self.error('hubconf.py:0: hubconf.py is not a regular file (%s): no entrypoints'
+                           % _not_regular_why(e))
             else:
                 self.error('hubconf.py:0: cannot read: %s' % os.strerror(e.errno or errno.EIO))
             return res
@@ -3378,27 +3560,27 @@ def analyze_json(read, listdir, limits=None, hard_deadline=None, host=None, canc
 
 
 def analyze_dir(root, limits=None, timeout=None, host=None):
-    """analyze() over a plain directory (tests, tools)."""
+    """analyze() over a plain directory (tests, tools), read as the daemon
+    reads a commit: through Confined with the directory as its only root, so
+    symbolic links are not followed, FIFOs and devices are not opened, and
+    nothing outside it is read."""
     root = os.path.abspath(root)
+    conf = Confined([root])
+    cap = dict(DEFAULT_LIMITS, **(limits or {}))['source_max']
 
-    def safe(p):
-        full = os.path.normpath(os.path.join(root, p))
-        if full != root and not full.startswith(root + os.sep):
-            return None
-        return full
+    def full(p):
+        return root + '/' + p if p else root
 
     def read(p):
-        full = safe(p)
-        if full is None or not os.path.isfile(full):
+        if conf.locate(full(p)) is None:
             return None
-        with open(full, 'rb') as f:
-            return f.read()
+        try:
+            return conf.read(full(p), cap, exact=True)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
 
     def listdir(p):
-        full = safe(p)
-        if full is None or not os.path.isdir(full):
-            return None
-        return os.listdir(full)
+        return conf.listdir(full(p))
 
     hard = time.monotonic() + timeout if timeout else None
     return analyze(read, listdir, limits, hard, host)

@@ -332,7 +332,7 @@ def load(repo_or_dir, model, *args, source="github", trust_repo=None, force_relo
     space = _space_of(d, key)
     saved_path = _builtin_list(sys.path)
     try:
-        with _routed(m), activate(space):
+        with _routed(m, d if source == "github" else None), activate(space):
             entry = _entry(space.import_module("hubconf"), model)
             return entry(*args, **kwargs)
     finally:
@@ -361,6 +361,7 @@ _route_saved = {}              # (module, attr) -> torch's function, while _rout
 _route_last = None             # the last sys.modules key when the routing began
 _route_tls = _thread._local()  # .mounts: this thread's stack of mounts of running loads
 _route_all = []                # the mounts of running loads, every thread's, in entry order
+_route_dirs = []               # their commit directories (None for source="local"), same order
 
 
 def _torch_targets():
@@ -420,8 +421,9 @@ class _routed:
     whose entrypoint calls torch.hub.load) share one routing; each thread
     sees the mount of its own innermost load."""
 
-    def __init__(self, mount):
+    def __init__(self, mount, commit_dir=None):
         self.mount = mount
+        self.commit_dir = commit_dir
 
     def __enter__(self):
         global _route_depth, _route_last
@@ -439,6 +441,7 @@ class _routed:
                 stack = _route_tls.mounts = []
             stack.append(self.mount)
             _route_all.append(self.mount)
+            _route_dirs.append(self.commit_dir)
             _route_depth += 1
             if _route_depth == 1:
                 _route_last = next(reversed(sys.modules), None)
@@ -454,6 +457,7 @@ class _routed:
         with _route_lock:
             _route_tls.mounts.pop()
             _route_all.remove(self.mount)
+            _route_dirs.remove(self.commit_dir)
             _route_depth -= 1
             if _route_depth == 0:
                 for (mod, attr), v in _route_saved.items():
@@ -557,16 +561,65 @@ def _mount_cache(m):
     return c
 
 
+_weight_paths = {}  # (mount, url) -> the mounted file that is url, when not under /.hubfs/url
+
+
+def _wpath(mount, url):
+    return _weight_paths.get((mount, url)) or url_path(mount, url)
+
+
+def _in_loaded_commits(mount, url):
+    """url as a weight file of a commit being loaded (its .hub/weights/, the
+    file whose user.hubfs.url is url): the way to it for a user the daemon
+    does not let use /.hubfs/url (url_access=owner on a shared mount)."""
+    with _route_lock:
+        dirs = [d for d in reversed(_route_dirs) if d and d.startswith(mount + os.sep)]
+    for d in dirs:
+        w = os.path.join(d, ".hub", "weights")
+        try:
+            names = os.listdir(w)
+        except OSError:
+            continue
+        for n in names:
+            p = os.path.join(w, n)
+            try:
+                if os.getxattr(p, "user.hubfs.url").decode() == url:
+                    return p
+            except OSError:
+                continue
+    return None
+
+
 def _open_weight(mount, url):
     """The mounted path of url and its size, with a clear error for what the
     daemon refuses."""
     p = url_path(mount, url)
     try:
         size = os.stat(p).st_size
+    except PermissionError as e:
+        q = _in_loaded_commits(mount, url)
+        if q is None:
+            raise PermissionError(e.errno, "hubfs: %s: %s: this mount lets only its owner read any URL "
+                                  "(url_access=owner), and no repo being loaded names it"
+                                  % (url, os.strerror(e.errno))) from None
+        p, size = q, os.stat(q).st_size
+        _weight_paths[(mount, url)] = p
     except OSError as e:
         raise OSError(e.errno, "hubfs: %s: %s (see %s/.hubfs/downloads and the daemon's log)"
                       % (url, os.strerror(e.errno), mount)) from None
     return p, size
+
+
+def _weight_state(path):
+    """The daemon's verdict on a mounted weight file, per URL (getxattr
+    user.hubfs.state): ("complete", None), ("failed", reason), ("pending",
+    None); (None, None) when the daemon does not say (an older hubfs)."""
+    try:
+        v = os.getxattr(path, "user.hubfs.state").decode("ascii", "replace")
+    except OSError:
+        return None, None
+    word, _, rest = v.partition(" ")
+    return word, (rest or None)
 
 
 def _download_line(mount, name):
@@ -597,7 +650,7 @@ class _progress:
     def __enter__(self):
         cache = _mount_cache(self.mount)
         done_file = cache and os.path.join(cache, "checkpoints", self.name)
-        if done_file and os.path.exists(done_file):
+        if _weight_state(_wpath(self.mount, self.url))[0] == "complete":
             return self  # complete in the cache: nothing to show (torch.hub neither)
         sys.stderr.write('Downloading: "{}" to {}\n'.format(self.url, done_file or url_path(self.mount, self.url)))
         if not self.enabled:
@@ -634,21 +687,25 @@ VERIFY_WAIT_S = 600.0  # a read can finish before the daemon has hashed the last
 
 def _await_verified(mount, url, name):
     """With verify=stream a reader may have every byte of a `name-<hex>.ext`
-    file before the daemon has checked its sha256; wait for the verdict (the
-    file under its final name in <cache>/checkpoints/, or a `failed` line in
-    /.hubfs/downloads) so that no model is built from unverified bytes."""
+    file before the daemon has checked its sha256; wait for the daemon's
+    verdict on this URL's file (user.hubfs.state: complete or failed) so that
+    no model is built from unverified bytes."""
     import time
-    cache = _mount_cache(mount)
-    if not _hash_prefix(name) or not cache:
+    if not _hash_prefix(name):
         return
-    final = os.path.join(cache, "checkpoints", name)
+    path = _wpath(mount, url)
     deadline = time.monotonic() + VERIFY_WAIT_S
     delay = 0.002
-    while not os.path.exists(final):
-        _, _, reason = _download_line(mount, name)
-        if reason is not None:
+    while True:
+        state, reason = _weight_state(path)
+        if state == "complete":
+            return
+        if state == "failed":
             raise RuntimeError('hubfs: %s failed verification (%s): the daemon discarded it; see %s/.hubfs/downloads '
                                "and the daemon's log" % (url, reason, mount))
+        if state is None:
+            raise RuntimeError("hubfs: %s: the daemon at %s tells no verdict (user.hubfs.state); "
+                               "this helper needs the hubfs of the same version" % (url, mount))
         if time.monotonic() > deadline:
             raise RuntimeError("hubfs: %s: no verification verdict after %.0f s" % (url, VERIFY_WAIT_S))
         time.sleep(delay)
@@ -657,7 +714,9 @@ def _await_verified(mount, url, name):
 
 def _read_error(mount, url, name, e):
     """An OSError reading a mounted weight file, with the daemon's reason."""
-    _, _, reason = _download_line(mount, name)
+    state, reason = _weight_state(_wpath(mount, url))
+    if state != "failed":
+        reason = None
     return OSError(e.errno, "hubfs: %s: %s%s (see %s/.hubfs/downloads and the daemon's log)" % (
         url, os.strerror(e.errno) if e.errno else e, " (%s)" % reason if reason else "", mount))
 
@@ -685,10 +744,11 @@ def download_url_to_file(url, dst, hash_prefix=None, progress=True, mount=None):
 def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=True, check_hash=False,
                              file_name=None, mount=None):
     """torch.hub.load_state_dict_from_url through the mount.  A file already
-    at model_dir/file_name (torch.hub's default: <get_dir()>/checkpoints/<url
-    basename>) is loaded as torch.hub would.  Otherwise, when that is the
-    mount's own <cache>/checkpoints/<name>, the file is read through the
-    mount (streamed, verified, one download per host); with another
+    at model_dir/file_name is loaded as torch.hub would, unless that is the
+    mount's own <cache>/checkpoints/<url basename> (torch.hub's default):
+    that name may hold another URL's file, so the file is always read
+    through the mount, where the daemon keeps one file per URL (streamed,
+    verified, one download per host); with another
     model_dir or file_name it is copied there once (temp file, rename), its
     hash checked when check_hash."""
     import torch
@@ -703,13 +763,15 @@ def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=Tr
     if model_dir is None:
         model_dir = os.path.join(get_dir(), "checkpoints")
     cached = os.path.join(model_dir, name)
-    if os.path.exists(cached):
+    mount_cache = _mount_cache(m)
+    # the mount's own checkpoints/<name> may hold another URL's file of that
+    # name (torch.hub's collision): the daemon, which stores by URL, decides
+    own = bool(mount_cache and name == url_name and os.path.realpath(
+        os.path.join(mount_cache, "checkpoints", name)) == os.path.realpath(cached))
+    if os.path.exists(cached) and not own:
         path = cached
     else:
         src, size = _open_weight(m, url)
-        mount_cache = _mount_cache(m)
-        own = (mount_cache and name == url_name and os.path.realpath(
-            os.path.join(mount_cache, "checkpoints", name)) == os.path.realpath(cached))
         try:
             with _progress(m, url, url_name, size, progress):
                 if own:  # the daemon's own file: torch reads it through the mount

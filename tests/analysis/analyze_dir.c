@@ -5,6 +5,8 @@
  *   hubfs-analyze [-d] [-t SECONDS] [-n REPEAT] DIR
  *
  * -n repeats the analysis (one interpreter) and prints timings to stderr.
+ * The directory is read as the daemon reads a commit: regular files only,
+ * symbolic links not followed, FIFOs and devices never opened.
  * Exit status: 0 and JSON on stdout, 1 and a message on failure.
  */
 #include <dirent.h>
@@ -42,21 +44,81 @@ static int safe_path(const char *p)
 	return 1;
 }
 
+/*
+ * fd of the directory holding path's last component (parent) or of path
+ * itself, walked from the root one name at a time without following
+ * symbolic links, as the daemon's tree reader never does: the analyser reads
+ * regular files of the tree only (docs/analysis.md, confinement).
+ */
+static int walk(const struct dir_tree *t, const char *path, int parent, const char **out_last)
+{
+	int fd = openat(t->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	const char *s = path;
+	char name[256];
+	while (*s) {
+		const char *e = strchr(s, '/');
+		size_t n = e ? (size_t)(e - s) : strlen(s);
+		if (parent && !e) {
+			*out_last = s;
+			return fd;
+		}
+		if (n >= sizeof(name)) {
+			close(fd);
+			return -ENAMETOOLONG;
+		}
+		memcpy(name, s, n);
+		name[n] = '\0';
+		int nfd = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		int err = errno;
+		close(fd);
+		if (nfd < 0)
+			return err == ELOOP ? -ENOTDIR : -err;
+		fd = nfd;
+		s += n;
+		if (*s == '/')
+			s++;
+	}
+	if (parent) {
+		close(fd);
+		return -EISDIR;
+	}
+	return fd;
+}
+
+/* Regular files only, never blocking: a link is ELOOP, a FIFO, device or
+ * socket ENXIO, checked before the open and again on the descriptor. */
 static int read_file(void *ctx, const char *path, char **out, size_t *out_len)
 {
 	struct dir_tree *t = ctx;
-	struct stat st;
+	struct stat st, st2;
+	const char *last = NULL;
 	if (!path[0] || !safe_path(path))
 		return -ENOENT;
-	int fd = openat(t->root_fd, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
-		int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
-		close(fd);
+	int dfd = walk(t, path, 1, &last);
+	if (dfd < 0)
+		return dfd;
+	if (fstatat(dfd, last, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		int e = errno;
+		close(dfd);
 		return -e;
 	}
-	size_t cap = (size_t)st.st_size, len = 0;
+	if (!S_ISREG(st.st_mode)) {
+		close(dfd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : S_ISLNK(st.st_mode) ? -ELOOP : -ENXIO;
+	}
+	int fd = openat(dfd, last, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	int err = errno;
+	close(dfd);
+	if (fd < 0)
+		return -err;
+	if (fstat(fd, &st2) < 0 || !S_ISREG(st2.st_mode) || st2.st_ino != st.st_ino ||
+	    st2.st_dev != st.st_dev) {
+		close(fd);
+		return -ENXIO;
+	}
+	size_t cap = (size_t)st2.st_size, len = 0;
 	char *buf = malloc(cap ? cap : 1);
 	if (!buf) {
 		close(fd);
@@ -81,9 +143,9 @@ static int list_dir(void *ctx, const char *path, char ***out_names, size_t *out_
 	struct dir_tree *t = ctx;
 	if (path[0] && !safe_path(path))
 		return -ENOENT;
-	int fd = openat(t->root_fd, path[0] ? path : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = walk(t, path, 0, NULL);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		close(fd);

@@ -805,8 +805,8 @@ class Hub:
     """A private copy of the fixture repos, served by git daemon behind a
     CountingProxy, a cache directory, and hubfs mounts on them.
 
-    hub.mount(ref_ttl=, neg_ttl=, offline=, extra=[...]) mounts (default
-    ref_ttl=60, neg_ttl=30); hub.p('alice', 'vision') is a path in the
+    hub.mount(ref_ttl=, neg_ttl=, offline=, allow_private=, extra=[...]) mounts
+    (default ref_ttl=60, neg_ttl=30, allow_private on); hub.p('alice', 'vision') is a path in the
     current mount; hub.gitdir('alice', 'vision') the upstream bare repo."""
 
     def __init__(self, workdir, pristine=None, manifest=None):
@@ -867,7 +867,9 @@ class Hub:
         return env
 
     def options(self, ref_ttl=60, neg_ttl=30, offline=False, extra=(), cache=None,
-                rewrite=True):
+                rewrite=True, allow_private=True):
+        """allow_private (default on): the suites' weight servers are on
+        127.0.0.1; the trust suite mounts without it."""
         opts = ["cache=" + (cache or self.cache)]
         if rewrite:
             opts.append("rewrite=https://github.com/=" + self.url_prefix)
@@ -877,6 +879,8 @@ class Hub:
             opts.append("neg_ttl=%d" % neg_ttl)
         if offline:
             opts.append("offline")
+        if allow_private:
+            opts.append("allow_private")
         opts.extend(extra)
         return ",".join(opts)
 

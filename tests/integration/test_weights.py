@@ -80,7 +80,9 @@ def env():
     state = {"work": work, "files": files, "srv": srv, "cache": cache, "mounts": []}
 
     def mount(extra=""):
-        m = harness.Mount(os.path.join(work, "mnt"), "cache=%s%s" % (cache, extra), logdir=work).start()
+        # allow_private: the server is on 127.0.0.1 (tests/trust checks the refusal)
+        m = harness.Mount(os.path.join(work, "mnt"), "cache=%s,allow_private%s" % (cache, extra),
+                          logdir=work).start()
         state["mounts"].append(m)
         return m
     state["mount"] = mount
@@ -428,7 +430,7 @@ def test_a_stalled_server_does_not_wedge_other_reads(env):
 def test_two_mounts_on_one_cache_download_once(env):
     name, data = make_weight(env["files"], "two", 12 * MiB, 14)
     m1 = env["mount"]()
-    m2 = harness.Mount(os.path.join(env["work"], "mnt2"), "cache=%s" % env["cache"],
+    m2 = harness.Mount(os.path.join(env["work"], "mnt2"), "cache=%s,allow_private" % env["cache"],
                        logdir=env["work"], name="second").start()
     env["mounts"].append(m2)
     env["srv"].ctl("_fault?path=/%s&mode=throttle&rate=%d" % (name, 8 * MiB))

@@ -101,9 +101,15 @@ def finish(p, timeout=60):
     return out
 
 
-def record(root, name):
-    """(ranges claimed, total bytes claimed) of <root>/hubfs/weights/<name>.ranges"""
-    path = os.path.join(root, "hubfs", "weights", name + ".ranges")
+def key(url):
+    """The store's name of a URL's files: sha256 of the URL, 32 hex digits."""
+    import hashlib
+    return hashlib.sha256(url.encode()).hexdigest()[:32]
+
+
+def record(root, url):
+    """(ranges claimed, total bytes claimed) of <root>/hubfs/weights/<key>.ranges"""
+    path = os.path.join(root, "hubfs", "weights", key(url) + ".ranges")
     rs = []
     with open(path) as f:
         for line in f:
@@ -124,11 +130,11 @@ def test_kill9_resume(env):
     p.send_signal(signal.SIGKILL)
     p.wait()
     first = srv.stat("/k9.bin", "bytes")
-    rs, claimed = record(root, "k9.bin")
+    rs, claimed = record(root, srv.base + "/k9.bin")
     assert 0 < claimed < n
     assert claimed <= first
     # every claimed byte is in the partial file, equal to the source
-    part = open(os.path.join(root, "hubfs", "weights", "k9.bin.part"), "rb").read()
+    part = open(os.path.join(root, "hubfs", "weights", key(srv.base + "/k9.bin") + ".part"), "rb").read()
     for a, b in rs:
         assert part[a:b] == data[a:b]
     assert not os.path.exists(root / "checkpoints" / "k9.bin")

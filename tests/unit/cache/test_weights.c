@@ -155,9 +155,35 @@ static char *ckpath(const char *name)
 	return p;
 }
 
-/* Files left under <root>/hubfs/weights/ whose name starts with prefix. */
-static int leftovers(const char *prefix)
+/* The store's key of name's URL: sha256 of the URL, first hex digits (the
+ * store computes it the same way; the test checks the layout on disk). */
+static const char *keyof(const char *name)
 {
+	static __thread char k[HUB_SHA256_HEX_LEN + 1];
+	const char *u = wurl(name);
+	struct hub_sha256 c;
+	uint8_t d[HUB_SHA256_LEN];
+	hub_sha256_init(&c);
+	hub_sha256_update(&c, u, strlen(u));
+	hub_sha256_final(d, &c);
+	hub_sha256_hex(k, d);
+	k[32] = '\0';
+	return k;
+}
+
+/* <root>/hubfs/weights/<key of name's URL><suffix> */
+static char *sidepath(const char *name, const char *suffix)
+{
+	static __thread char p[300];
+	snprintf(p, sizeof(p), "%s/hubfs/weights/%s%s", fx.root, keyof(name), suffix);
+	return p;
+}
+
+/* Files left under <root>/hubfs/weights/ for name's URL, but the complete
+ * file (.data) and its description (.head). */
+static int leftovers(const char *name)
+{
+	const char *prefix = keyof(name);
 	char d[300];
 	snprintf(d, sizeof(d), "%s/hubfs/weights", fx.root);
 	DIR *dir = opendir(d);
@@ -166,7 +192,9 @@ static int leftovers(const char *prefix)
 	int n = 0;
 	struct dirent *e;
 	while ((e = readdir(dir)))
-		if (!strncmp(e->d_name, prefix, strlen(prefix)))
+		if (!strncmp(e->d_name, prefix, strlen(prefix)) &&
+		    strcmp(e->d_name + strlen(prefix), ".data") &&
+		    strcmp(e->d_name + strlen(prefix), ".head"))
 			n++;
 	closedir(dir);
 	return n;
@@ -242,6 +270,7 @@ static int setup(void **state)
 	mkdir(fx.root, 0755);
 	memset(&fx.opts, 0, sizeof(fx.opts));
 	fx.opts.verify = HUB_VERIFY_STREAM;
+	fx.opts.allow_private = true; /* the test server is on loopback */
 	return 0;
 }
 
@@ -394,8 +423,13 @@ static void test_cold_read(void **state)
 	assert_string_equal(s, "");
 	free(s);
 	hub_weight_put(f);
-	/* removed from checkpoints/ by hand: downloaded again */
+	/* the store's file is checkpoints/cold.bin too (one inode, for torch.hub) */
+	struct stat st2;
+	assert_int_equal(stat(sidepath("cold.bin", ".data"), &st2), 0);
+	assert_int_equal(st2.st_ino, st.st_ino);
+	/* removed by hand (both names): downloaded again */
 	assert_int_equal(unlink(ckpath("cold.bin")), 0);
+	assert_int_equal(unlink(sidepath("cold.bin", ".data")), 0);
 	f = wget(w, "cold.bin");
 	assert_read_equals(f, src, n);
 	assert_true(wait_complete(f, 5));
@@ -406,32 +440,122 @@ static void test_cold_read(void **state)
 	free(src);
 }
 
+static void put_file(const char *path, const unsigned char *data, size_t n)
+{
+	FILE *fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(data, 1, n, fp), n);
+	fclose(fp);
+}
+
+/* A file torch.hub (or anyone) left at checkpoints/<name>: used for the URL
+ * only when the name's hash prefix verifies it; otherwise the URL's own
+ * bytes are downloaded into the store and checkpoints/<name> is left alone. */
 static void test_preplaced(void **state)
 {
 	(void)state;
-	/* as torch.hub left it: not even on the server */
 	char d[300];
 	snprintf(d, sizeof(d), "%s/checkpoints", fx.root);
 	mkdir(d, 0755);
-	unsigned char *src = malloc(100000);
-	h_fill(src, 100000, 9);
-	FILE *fp = fopen(ckpath("torch-put.pth"), "wb");
-	fwrite(src, 1, 100000, fp);
-	fclose(fp);
+	size_t n = 100000;
+	unsigned char *planted = malloc(n);
+	h_fill(planted, n, 9);
+
+	/* 1. no hash in the name: never trusted, the server's bytes are served */
+	unsigned char *src = mkfile("torch-put.pth", n, 4);
+	put_file(ckpath("torch-put.pth"), planted, n);
 	struct hub_weights *w = store();
 	struct hub_weight *f = wget(w, "torch-put.pth");
-	assert_int_equal(hub_weight_complete(f), 1);
+	assert_int_equal(hub_weight_complete(f), 0);
+	assert_read_equals(f, src, n);
+	assert_true(wait_complete(f, 5));
+	assert_file_equals(ckpath("torch-put.pth"), planted, n); /* left alone */
+	assert_file_equals(sidepath("torch-put.pth", ".data"), src, n);
+	hub_weight_put(f);
+	free(src);
+
+	/* 2. the hash prefix verifies: used with no network, linked into the store */
+	char hex[HUB_SHA256_HEX_LEN + 1], name[64];
+	uint8_t dig[HUB_SHA256_LEN];
+	struct hub_sha256 c;
+	hub_sha256_init(&c);
+	hub_sha256_update(&c, planted, n);
+	hub_sha256_final(dig, &c);
+	hub_sha256_hex(hex, dig);
+	snprintf(name, sizeof(name), "good-%.8s.pth", hex);
+	put_file(ckpath(name), planted, n);
+	f = wget(w, name);
 	uint64_t size;
 	assert_int_equal(hub_weight_size(&size, f), 0);
-	assert_int_equal(size, 100000);
-	assert_read_equals(f, src, 100000);
+	assert_int_equal(size, n);
+	assert_int_equal(hub_weight_complete(f), 1);
+	assert_read_equals(f, planted, n);
 	char buf[10];
-	assert_int_equal(hub_weight_read(buf, 10, 100000, f), 0);
-	assert_int_equal(srv_stat(&fx.srv, "/torch-put.pth", "head"), 0);
-	assert_int_equal(srv_stat(&fx.srv, "/torch-put.pth", "get"), 0);
+	assert_int_equal(hub_weight_read(buf, 10, (off_t)n, f), 0);
+	assert_int_equal(srv_stat(&fx.srv, spath(name), "head"), 0);
+	assert_int_equal(srv_stat(&fx.srv, spath(name), "get"), 0);
+	assert_file_equals(sidepath(name, ".data"), planted, n);
+	char st[64];
+	hub_weight_state(st, sizeof(st), f);
+	assert_string_equal(st, "complete");
+	hub_weight_put(f);
+
+	/* 3. a hash-named file that does not verify: not used, downloaded */
+	snprintf(name, sizeof(name), "bad-%.8s.pth", hex);
+	unsigned char *other = malloc(n);
+	h_fill(other, n, 11);
+	put_file(ckpath(name), other, n);
+	char served_path[300];
+	snprintf(served_path, sizeof(served_path), "%s/%s", fx.files, name);
+	put_file(served_path, planted, n);
+	f = wget(w, name);
+	assert_read_equals(f, planted, n);
+	assert_true(wait_complete(f, 5));
+	assert_true(gets(name) >= 1);
+	assert_file_equals(ckpath(name), other, n); /* left alone */
 	hub_weight_put(f);
 	hub_weights_free(w);
-	free(src);
+	free(other);
+	free(planted);
+}
+
+/* Two URLs with one base name are two files (torch.hub's checkpoints/ would
+ * give the second the first one's bytes). */
+static void test_same_name(void **state)
+{
+	(void)state;
+	size_t n = 300000;
+	char dir[300];
+	snprintf(dir, sizeof(dir), "%s/a", fx.files);
+	mkdir(dir, 0755);
+	snprintf(dir, sizeof(dir), "%s/b", fx.files);
+	mkdir(dir, 0755);
+	unsigned char *a = mkfile("a/model.pth", n, 21);
+	unsigned char *b = mkfile("b/model.pth", n, 22);
+	struct hub_weights *w = store();
+	struct hub_weight *fa = wget(w, "a/model.pth");
+	struct hub_weight *fb = wget(w, "b/model.pth");
+	assert_ptr_not_equal(fa, fb);
+	assert_string_equal(hub_weight_name(fa), hub_weight_name(fb));
+	assert_string_not_equal(hub_weight_key(fa), hub_weight_key(fb));
+	assert_read_equals(fa, a, n);
+	assert_true(wait_complete(fa, 5));
+	assert_read_equals(fb, b, n);
+	assert_true(wait_complete(fb, 5));
+	/* the first took checkpoints/model.pth; the second is in the store only */
+	assert_file_equals(ckpath("model.pth"), a, n);
+	hub_weight_put(fa);
+	hub_weight_put(fb);
+	hub_weights_free(w);
+	/* a new store (a remount): still each its own */
+	w = store();
+	fb = wget(w, "b/model.pth");
+	assert_int_equal(hub_weight_complete(fb), 1);
+	assert_read_equals(fb, b, n);
+	hub_weight_put(fb);
+	hub_weights_free(w);
+	free(a);
+	free(b);
 }
 
 struct reader {
@@ -728,7 +852,7 @@ static void test_bad_sha(void **state)
 		assert_int_equal(access(ckpath(names[i]), F_OK), -1);
 		/* the bytes are gone; only the sidecar remembers why */
 		char part[300];
-		snprintf(part, sizeof(part), "%s/hubfs/weights/%s.part", fx.root, names[i]);
+		snprintf(part, sizeof(part), "%s", sidepath(names[i], ".part"));
 		assert_int_equal(access(part, F_OK), -1);
 		long long g = gets(names[i]);
 		assert_int_equal(hub_weight_read(&c, 1, 100, f), -EIO);
@@ -791,9 +915,7 @@ static void test_strict(void **state)
 
 static long long record_claims(const char *name)
 {
-	char p[300];
-	snprintf(p, sizeof(p), "%s/hubfs/weights/%s.ranges", fx.root, name);
-	FILE *fp = fopen(p, "r");
+	FILE *fp = fopen(sidepath(name, ".ranges"), "r");
 	if (!fp)
 		return -1;
 	char line[200];
@@ -1007,7 +1129,7 @@ static int tool_cat(int argc, char **argv)
 		return 2;
 	}
 	hub_log_init(true, getenv("HUB_TEST_DEBUG") != NULL);
-	struct hub_options o = {.verify = HUB_VERIFY_STREAM};
+	struct hub_options o = {.verify = HUB_VERIFY_STREAM, .allow_private = true};
 	for (int i = 5; i < argc; i++) {
 		if (!strcmp(argv[i], "strict"))
 			o.verify = HUB_VERIFY_STRICT;
@@ -1096,6 +1218,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_name),
 		cmocka_unit_test_setup_teardown(test_cold_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preplaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_readers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_far_read, setup, teardown),

@@ -601,6 +601,11 @@ static void test_https_token(void **state)
 	snprintf(u, sizeof(u), "%s/auth/good/a.git", fx.https_url);
 	assert_int_equal(hub_git_ls_remote(&r, u), -ENOENT);
 	setenv("GITHUB_TOKEN", "good", 1);
+	/* localhost is not GitHub: the token stays home (401: not found) ... */
+	assert_int_equal(hub_git_ls_remote(&r, u), -ENOENT);
+	/* ... unless token_host= names it */
+	const char *hosts[] = {"localhost"};
+	assert_int_equal(hub_git_set_token_hosts(hosts, 1), 0);
 	check_a_refs(u);
 	const char *master[] = {"+refs/heads/master:refs/hubfs/heads/master"};
 	const char *g = new_gitdir();
@@ -612,6 +617,7 @@ static void test_https_token(void **state)
 	assert_int_equal(hub_git_fetch(new_gitdir(), u, master, 1, 1), -EACCES);
 	assert_true(now() - t0 < 5);
 	unsetenv("GITHUB_TOKEN");
+	assert_int_equal(hub_git_set_token_hosts(NULL, 0), 0);
 }
 
 static void test_connection_refused(void **state)

@@ -4,7 +4,11 @@
  * of the server (cut body, 503 then 200, 429 with Retry-After, stall, no
  * Content-Length, chunked, ignored Range, bad Content-Range), the errno of
  * each failure, ETag and size changes (-ESTALE), cancellation, connection
- * refused, and TLS verification (a self-signed server is refused).
+ * refused, and TLS verification (a self-signed server is refused); the
+ * address policy (loopback refused by default, rewrite targets trusted for
+ * their own host:port only, no https -> http redirect).
+ * Every client but the policy tests' allows private addresses: the server is
+ * on 127.0.0.1.
  * Timeouts are lowered with hub_http_set_tuning so every case ends in a
  * second or two.
  */
@@ -20,6 +24,7 @@
 
 #include "fetch/http.h"
 #include "fs/log.h"
+#include "fs/options.h"
 #include "tests/weights/harness.h"
 
 #define SIZE_A (3u << 20) /* a.bin: 3 MiB */
@@ -31,6 +36,9 @@ static struct {
 	unsigned char *a; /* contents of a.bin */
 	struct hub_http *h;
 } fx;
+
+/* The policy of the clients of most tests: any address. */
+static struct hub_options allow_all = {.allow_private = true};
 
 /* A sink collecting bytes at their offsets into a buffer of the file's size. */
 struct col {
@@ -67,7 +75,7 @@ static void col_init(struct col *c, size_t cap)
 
 static char *url(const char *path)
 {
-	static __thread char u[256];
+	static __thread char u[512];
 	snprintf(u, sizeof(u), "%s%s", fx.srv.base, path);
 	return u;
 }
@@ -123,7 +131,10 @@ static int setup(void **state)
 {
 	(void)state;
 	srv_reset(&fx.srv);
-	return hub_http_new(&fx.h);
+	int rc = hub_http_new(&fx.h);
+	if (!rc)
+		hub_http_set_options(fx.h, &allow_all);
+	return rc;
 }
 
 static int teardown(void **state)
@@ -473,6 +484,7 @@ static void test_tls_trusted_ca_from_the_environment(void **state)
 	setenv("SSL_CERT_FILE", cert, 1);
 	struct hub_http *h;
 	assert_int_equal(hub_http_new(&h), 0);
+	hub_http_set_options(h, &allow_all);
 	unsetenv("SSL_CERT_FILE");
 	if (saved)
 		setenv("CURL_CA_BUNDLE", saved, 1);
@@ -494,6 +506,163 @@ static void test_tls_trusted_ca_from_the_environment(void **state)
 	char u2[160];
 	snprintf(u2, sizeof(u2), "https://127.0.0.1:%d/a.bin", tls.port);
 	assert_int_equal(hub_http_head(&m, h, u2), -EPROTO);
+	hub_http_free(h);
+	srv_stop(&tls);
+}
+
+/* ---- the address policy ---- */
+
+static struct hub_http *policy_client(const struct hub_options *o)
+{
+	struct hub_http *h;
+	assert_int_equal(hub_http_new(&h), 0);
+	if (o)
+		hub_http_set_options(h, o);
+	return h;
+}
+
+static void test_private_refused_by_default(void **state)
+{
+	(void)state;
+	/* no options: 127.0.0.1 is loopback, refused before connecting */
+	struct hub_http *h = policy_client(NULL);
+	struct hub_http_meta m;
+	assert_int_equal(hub_http_head(&m, h, url("/a.bin")), -EPERM);
+	struct col c;
+	col_init(&c, SIZE_A);
+	struct hub_http_get g = {.url = url("/a.bin"), .sink = col_sink, .ctx = &c};
+	assert_int_equal(hub_http_get(NULL, h, &g), -EPERM);
+	assert_int_equal(c.delivered, 0);
+	/* every address "localhost" resolves to (127.0.0.1, ::1) */
+	char u[160];
+	snprintf(u, sizeof(u), "http://localhost:%d/a.bin", fx.srv.port);
+	assert_int_equal(hub_http_head(&m, h, u), -EPERM);
+	/* options without allow_private and without rules: the same */
+	struct hub_options none = {0};
+	hub_http_set_options(h, &none);
+	assert_int_equal(hub_http_head(&m, h, url("/a.bin")), -EPERM);
+	/* not one request reached the server, and nothing was retried */
+	assert_int_equal(srv_stat(&fx.srv, "/a.bin", "head"), 0);
+	assert_int_equal(srv_stat(&fx.srv, "/a.bin", "get"), 0);
+	struct hub_http_stats st;
+	hub_http_stats(&st, h);
+	assert_int_equal(st.retries, 0);
+	free(c.buf);
+	hub_http_free(h);
+}
+
+static void test_rewrite_target_trusted(void **state)
+{
+	(void)state;
+	/* rewrite=https://weights.example/w/=http://127.0.0.1:PORT/: what the
+	 * rule produces may be private, redirects to the same host:port too */
+	char from[] = "https://weights.example/w/", to[128];
+	snprintf(to, sizeof(to), "%s/", fx.srv.base);
+	struct hub_options o = {.n_rewrite = 1};
+	o.rewrite[0].from = from;
+	o.rewrite[0].to = to;
+	struct hub_http *h = policy_client(&o);
+	struct hub_http_meta m;
+	assert_int_equal(hub_http_head(&m, h, url("/a.bin")), 0);
+	assert_int_equal(m.size, SIZE_A);
+	assert_int_equal(hub_http_head(&m, h, url("/r/a.bin")), 0);
+	assert_string_equal(m.url, url("/a.bin"));
+	struct col c;
+	col_init(&c, SIZE_A);
+	struct hub_http_get g = {.url = url("/r/a.bin"), .sink = col_sink, .ctx = &c};
+	assert_int_equal(hub_http_get(NULL, h, &g), 0);
+	assert_memory_equal(c.buf, fx.a, SIZE_A);
+	free(c.buf);
+
+	/* a redirect to another host:port ("localhost": the very same server
+	 * under another name) is refused before it connects */
+	srv_reset(&fx.srv);
+	char q[200];
+	snprintf(q, sizeof(q), "/a.bin?fault=redirect&to=http://localhost:%d/b.bin", fx.srv.port);
+	assert_int_equal(hub_http_head(&m, h, url(q)), -EPERM);
+	col_init(&c, SIZE_A);
+	g.url = url(q);
+	g.ctx = &c;
+	assert_int_equal(hub_http_get(NULL, h, &g), -EPERM);
+	assert_int_equal(c.delivered, 0);
+	free(c.buf);
+	assert_int_equal(srv_stat(&fx.srv, "/a.bin", "head"), 1); /* the first hops only */
+	assert_int_equal(srv_stat(&fx.srv, "/a.bin", "get"), 1);
+	assert_int_equal(srv_stat(&fx.srv, "/b.bin", "head"), 0);
+	assert_int_equal(srv_stat(&fx.srv, "/b.bin", "get"), 0);
+
+	/* a URL no rule produces (another host name for the same server) is
+	 * not trusted */
+	char u[160];
+	snprintf(u, sizeof(u), "http://localhost:%d/a.bin", fx.srv.port);
+	assert_int_equal(hub_http_head(&m, h, u), -EPERM);
+	hub_http_free(h);
+}
+
+/* cert.pem/key.pem for CN/SAN localhost in fx.dir; false when openssl fails. */
+static bool make_cert(char *cert, char *key, size_t sz)
+{
+	if (h_sh("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem "
+		 "-days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost >/dev/null 2>&1",
+		 fx.dir))
+		return false;
+	snprintf(cert, sz, "%s/cert.pem", fx.dir);
+	snprintf(key, sz, "%s/key.pem", fx.dir);
+	return true;
+}
+
+/* A client trusting cert (SSL_CERT_FILE, as in the test above). */
+static struct hub_http *client_trusting(const char *cert, const struct hub_options *o)
+{
+	char *saved = getenv("CURL_CA_BUNDLE") ? strdup(getenv("CURL_CA_BUNDLE")) : NULL;
+	unsetenv("CURL_CA_BUNDLE");
+	setenv("SSL_CERT_FILE", cert, 1);
+	struct hub_http *h = policy_client(o);
+	unsetenv("SSL_CERT_FILE");
+	if (saved)
+		setenv("CURL_CA_BUNDLE", saved, 1);
+	free(saved);
+	return h;
+}
+
+static void test_no_https_downgrade(void **state)
+{
+	(void)state;
+	char cert[128], key[128];
+	if (!make_cert(cert, key, sizeof(cert)))
+		skip();
+	struct srv tls;
+	assert_int_equal(srv_start_tls(&tls, fx.files, cert, key), 0);
+	/* private addresses allowed: only the downgrade rule is tested */
+	struct hub_http *h = client_trusting(cert, &allow_all);
+	struct hub_http_meta m;
+	char u[400];
+	snprintf(u, sizeof(u), "%s/a.bin", tls.base);
+	assert_int_equal(hub_http_head(&m, h, u), 0); /* the server itself is fine */
+
+	/* https -> http */
+	snprintf(u, sizeof(u), "%s/a.bin?fault=redirect&to=%s/a.bin", tls.base, fx.srv.base);
+	assert_int_equal(hub_http_head(&m, h, u), -EPROTONOSUPPORT);
+	struct col c;
+	col_init(&c, SIZE_A);
+	struct hub_http_get g = {.url = u, .sink = col_sink, .ctx = &c};
+	assert_int_equal(hub_http_get(NULL, h, &g), -EPROTONOSUPPORT);
+	assert_int_equal(c.delivered, 0);
+	free(c.buf);
+	assert_int_equal(srv_stat(&fx.srv, "/a.bin", "head"), 0);
+	assert_int_equal(srv_stat(&fx.srv, "/a.bin", "get"), 0);
+
+	/* http -> https -> http: the third hop */
+	snprintf(u, sizeof(u),
+		 "%s/a.bin?fault=redirect&to=%s/a.bin%%3Ffault%%3Dredirect%%26to%%3D%s/c.bin",
+		 fx.srv.base, tls.base, fx.srv.base);
+	assert_int_equal(hub_http_head(&m, h, u), -EPROTONOSUPPORT);
+	assert_int_equal(srv_stat(&fx.srv, "/a.bin", "head"), 1);
+	assert_int_equal(srv_stat(&fx.srv, "/c.bin", "head"), 0);
+	/* http -> https is fine */
+	snprintf(u, sizeof(u), "%s/a.bin?fault=redirect&to=%s/a.bin", fx.srv.base, tls.base);
+	assert_int_equal(hub_http_head(&m, h, u), 0);
+	assert_int_equal(m.size, SIZE_A);
 	hub_http_free(h);
 	srv_stop(&tls);
 }
@@ -592,6 +761,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_verified, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_trusted_ca_from_the_environment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_private_refused_by_default, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rewrite_target_trusted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_https_downgrade, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel, setup, teardown),
 	};

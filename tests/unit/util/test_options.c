@@ -509,6 +509,7 @@ static void test_usage(void **state)
 			      "cache=DIR",    "git_url=TEMPLATE",  "rewrite=FROM=TO",
 			      "offline",      "ref_ttl=SECONDS",   "neg_ttl=SECONDS",
 			      "verify=stream|strict", "config=FILE", "allow_other",
+			      "token_host=HOST",
 			      "fusermount3 -u"};
 	for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
 		if (!strstr(text, must[i]))
@@ -933,6 +934,85 @@ static void test_cache_root(void **state)
 	hub_options_dispose(&o);
 }
 
+/* ---- token_host ------------------------------------------------------- */
+
+static void test_token_host_option(void **state)
+{
+	(void)state;
+	struct hub_options o;
+	assert_int_equal(parse(&o, "-o", "token_host=ghe.example.com,token_host=127.0.0.1", "-o",
+			       "token_host=[::1],token_host=fe80::1,token_host=my_host-1.local", "/m",
+			       NULL),
+			 0);
+	assert_int_equal(o.n_token_host, 5);
+	assert_string_equal(o.token_host[0], "ghe.example.com");
+	assert_string_equal(o.token_host[1], "127.0.0.1");
+	assert_string_equal(o.token_host[2], "[::1]");
+	assert_string_equal(o.token_host[3], "fe80::1");
+	assert_string_equal(o.token_host[4], "my_host-1.local");
+	assert_null(o.fuse_argv[1]); /* ours, not libfuse's */
+	hub_options_dispose(&o);
+
+	/* config after the command line, both kept */
+	const char *path = write_file("th.json", "{\"token_host\": [\"a.example\", \"b.example\"]}");
+	char arg[PATH_MAX + 16];
+	snprintf(arg, sizeof(arg), "config=%s,token_host=cli.example", path);
+	assert_int_equal(parse(&o, "-o", arg, "/m", NULL), 0);
+	assert_int_equal(o.n_token_host, 3);
+	assert_string_equal(o.token_host[0], "cli.example");
+	assert_string_equal(o.token_host[1], "a.example");
+	assert_string_equal(o.token_host[2], "b.example");
+	hub_options_dispose(&o);
+}
+
+static void test_token_host_bad(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"token_host=",
+		"token_host",
+		"token_host=https://github.com",
+		"token_host=github.com/",
+		"token_host=github.com:443",
+		"token_host=user@github.com",
+		"token_host=a b",
+		"token_host=[::1",
+		"token_host=[g::1]",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct hub_options o;
+		if (parse(&o, "-o", bad[i], "/m", NULL) != -EINVAL)
+			fail_msg("'%s' was accepted", bad[i]);
+		assert_failed(&o);
+		assert_int_equal(o.n_token_host, 0);
+	}
+	struct hub_options o;
+	assert_int_equal(parse(&o, "-o", "token_host=github.com:443", "/m", NULL), -EINVAL);
+	assert_non_null(strstr(err, "bad value for token_host: 'github.com:443'"));
+
+	char list[4096];
+	size_t n = 0;
+	for (int i = 0; i < HUB_TOKEN_HOST_MAX + 1; i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%stoken_host=h%d", i ? "," : "", i);
+	assert_int_equal(parse(&o, "-o", list, "/m", NULL), -EINVAL);
+	assert_non_null(strstr(err, "too many token_host entries"));
+
+	static const char *const bad_json[] = {
+		"{\"token_host\": \"github.com\"}",
+		"{\"token_host\": [1]}",
+		"{\"token_host\": [\"https://x/\"]}",
+	};
+	for (size_t i = 0; i < sizeof(bad_json) / sizeof(bad_json[0]); i++) {
+		assert_int_equal(parse(&o, "/m", NULL), 0);
+		err[0] = '\0';
+		if (hub_options_apply_config(&o, bad_json[i], strlen(bad_json[i]), err, sizeof(err)) !=
+		    -EINVAL)
+			fail_msg("config %s was accepted", bad_json[i]);
+		assert_non_null(strstr(err, "token_host"));
+		hub_options_dispose(&o);
+	}
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -965,6 +1045,8 @@ int main(void)
 		T(test_rewrite_longest),
 		T(test_git_url),
 		T(test_cache_root),
+		T(test_token_host_option),
+		T(test_token_host_bad),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
