@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache/files.h"
+#include "base/files.h"
 #include "cache/repo.h"
-#include "fs/limits.h"
-#include "fs/log.h"
+#include "base/limits.h"
+#include "base/log.h"
 #include "py/pyrt.h"
 
 struct tree_ctx {

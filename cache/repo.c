@@ -35,11 +35,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/files.h"
+#include "base/files.h"
 #include "fetch/git.h"
-#include "fs/log.h"
-#include "fs/names.h"
-#include "fs/redact.h"
+#include "base/log.h"
+#include "base/names.h"
+#include "base/redact.h"
 
 enum ref_kind { KIND_BRANCH, KIND_TAG, KIND_COMMIT, KIND_OTHER };
 static const char *const kind_names[] = { "branch", "tag", "commit", "other" };

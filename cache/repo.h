@@ -37,7 +37,7 @@ void hub_cache_free(struct hub_cache *c);
 const char *hub_cache_root(const struct hub_cache *c);
 
 /* Get (creating the in-memory object on first use) the repo owner/name.  No
- * I/O; names must have been validated with fs/names.h. */
+ * I/O; names must have been validated with base/names.h. */
 int hub_cache_repo(struct hub_repo **out, struct hub_cache *c, const char *owner, const char *name);
 
 /* Owners with at least one repo in the cache; a malloc'd array of malloc'd names. */

@@ -79,13 +79,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/files.h"
-#include "fs/stop.h"
+#include "base/files.h"
+#include "base/stop.h"
 #include "cache/sha256.h"
 #include "fetch/http.h"
-#include "fs/limits.h"
-#include "fs/log.h"
-#include "fs/redact.h"
+#include "base/limits.h"
+#include "base/log.h"
+#include "base/redact.h"
 
 /* ---- tuning ---- */
 
@@ -2203,7 +2203,7 @@ static int recent_error(const struct hub_weight *f)
 static int wait_change(struct hub_weight *f, double since, const struct hub_weights_tuning *t,
 		       uint64_t need)
 {
-	if (hub_stop_requested()) /* SIGTERM: libfuse joins this thread (fs/stop.h) */
+	if (hub_stop_requested()) /* SIGTERM: libfuse joins this thread (base/stop.h) */
 		return -EIO;
 	if (need < f->wake_at)
 		f->wake_at = need;

@@ -118,7 +118,7 @@ int hub_weight_complete(struct hub_weight *f);
  * malloc'd, "" when idle; NULL on ENOMEM. */
 char *hub_weights_status(struct hub_weights *w);
 
-/* Timeouts and thresholds; defaults from fs/limits.h (HUB_WEIGHTS_*).  Tests
+/* Timeouts and thresholds; defaults from base/limits.h (HUB_WEIGHTS_*).  Tests
  * lower them with hub_weights_set_tuning (process-wide; set before
  * creating a store).  The HTTP client's own are in fetch/http.h. */
 struct hub_weights_tuning {

@@ -66,10 +66,10 @@
 #include <git2/sys/errors.h>
 #include <git2/sys/transport.h>
 
-#include "fs/limits.h"
-#include "fs/log.h"
-#include "fs/redact.h"
-#include "fs/stop.h"
+#include "base/limits.h"
+#include "base/log.h"
+#include "base/redact.h"
+#include "base/stop.h"
 
 #define PEELED_SUFFIX "^{}"
 #define TOKEN_USER "x-access-token"
@@ -375,7 +375,7 @@ static int op_fail_errno(const struct op *op, int err, const char *step)
 
 static bool past_deadline(struct op *op)
 {
-	if (hub_stop_requested()) { /* SIGTERM: end the transfer now (fs/stop.h) */
+	if (hub_stop_requested()) { /* SIGTERM: end the transfer now (base/stop.h) */
 		git_error_set_str(GIT_ERROR_NET, "hubfs is stopping");
 		return true;
 	}

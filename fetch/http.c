@@ -61,9 +61,9 @@
 #include <unistd.h>
 
 #include "fetch/addr.h"
-#include "fs/log.h"
+#include "base/log.h"
 #include "fs/options.h"
-#include "fs/redact.h"
+#include "base/redact.h"
 
 #ifndef HUBFS_VERSION
 #define HUBFS_VERSION "0"

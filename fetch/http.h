@@ -49,7 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fs/limits.h"
+#include "base/limits.h"
 
 struct hub_http;
 struct hub_options;
@@ -114,7 +114,7 @@ struct hub_http_get {
 int hub_http_get(struct hub_http_meta *out_meta, struct hub_http *h,
 		 const struct hub_http_get *req);
 
-/* Timeouts and retry policy.  Defaults from fs/limits.h; tests lower them
+/* Timeouts and retry policy.  Defaults from base/limits.h; tests lower them
  * with hub_http_set_tuning (process-wide, call before any request). */
 struct hub_http_tuning {
 	long connect_timeout_ms;

@@ -18,16 +18,17 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "cache/files.h"
+#include "base/files.h"
 #include "cache/repo.h"
 #include "cache/weights.h"
 #include "fetch/git.h"
-#include "fs/limits.h"
-#include "fs/log.h"
+#include "base/limits.h"
+#include "base/log.h"
+#include "fs/fuse_log.h"
 #include "fs/ops.h"
 #include "fs/options.h"
-#include "fs/redact.h"
-#include "fs/stop.h"
+#include "base/redact.h"
+#include "base/stop.h"
 #include "py/pyrt.h"
 
 static void die_line(const char *fmt, const char *a, const char *b)
@@ -48,7 +49,7 @@ static void human(char *out, size_t n, double bytes)
 	snprintf(out, n, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
 }
 
-/* text[0..len) line by line, each escaped (fs/redact.h): nothing the
+/* text[0..len) line by line, each escaped (base/redact.h): nothing the
  * daemon reports (a URL, a file name) can move the cursor, recolour the
  * terminal or forge a line. */
 static void print_escaped(const char *text, size_t len)
@@ -257,6 +258,7 @@ int main(int argc, char **argv)
 	bool mounted = false, git_up = false;
 
 	hub_log_init(true, opts.debug);
+	hub_fs_log_attach();
 	if (hub_options_cache_root(root, sizeof(root), &opts, NULL) < 0) {
 		die_line("cannot determine the cache directory%s%s", "", "");
 		goto out;
@@ -279,6 +281,7 @@ int main(int argc, char **argv)
 		goto out; /* libfuse printed why */
 	mounted = true;
 	hub_log_init(opts.foreground, opts.debug);
+	hub_fs_log_attach();
 	if (fuse_daemonize(opts.foreground))
 		goto out;
 	if (hub_git_global_init()) {

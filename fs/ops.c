@@ -43,10 +43,10 @@
 
 #include "cache/repo.h"
 #include "cache/weights.h"
-#include "fs/limits.h"
-#include "fs/log.h"
-#include "fs/names.h"
-#include "fs/redact.h"
+#include "base/limits.h"
+#include "base/log.h"
+#include "base/names.h"
+#include "base/redact.h"
 #include "fs/view.h"
 
 enum ntype {
@@ -489,7 +489,7 @@ static char *ctl_render(struct hub_fs *fs, const char *name)
 			out = NULL;
 	} else if (!strcmp(name, "options")) {
 		/* every user reads this file: URLs without credentials or query
-		 * (fs/redact.h); token_host= values are plain host names */
+		 * (base/redact.h); token_host= values are plain host names */
 		const struct hub_options *o = fs->opts;
 		size_t cap = 2 * PATH_MAX + (o->n_rewrite * 2 + 1) * HUB_URL_MAX +
 			     o->n_token_host * (HUB_HOST_MAX + 16);

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "fs/limits.h"
+#include "base/limits.h"
 
 enum hub_cmd { HUB_CMD_MOUNT, HUB_CMD_HELP, HUB_CMD_VERSION, HUB_CMD_STATUS };
 enum hub_verify { HUB_VERIFY_STREAM, HUB_VERIFY_STRICT };

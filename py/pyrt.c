@@ -49,7 +49,7 @@
 
 #include "py/pyrt.h"
 #include "py/pyrt_internal.h"
-#include "fs/limits.h"
+#include "base/limits.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -65,7 +65,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fs/log.h"
+#include "base/log.h"
 #include "hubconf_scan_py.h" /* generated: static const char hubconf_scan_py[] */
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };

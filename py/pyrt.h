@@ -69,7 +69,7 @@ int hub_py_analyze(char **out_json, struct hub_py *py, const struct hub_tree_rea
 		   double timeout_s);
 
 /* Identifies the analysis: the embedded scanner's SHA-256 prefix and the
- * limits of fs/limits.h, e.g. "3f2a9c1e07b4d6a8-1048576-100-10000-1000-...",
+ * limits of base/limits.h, e.g. "3f2a9c1e07b4d6a8-1048576-100-10000-1000-...",
  * made of [0-9a-f.-] only (usable in a file name).  A persisted result is
  * valid only for the same version (and the same installed packages, whose
  * sources it may have read).  Static string; thread-safe. */

@@ -36,7 +36,7 @@ DESIGN
   name from them is needed.
 
   Caps (source size, bracket nesting, modules, bytes, entrypoints, time) come
-  from the caller (fs/limits.h).  Cancellation is cooperative: tick(),
+  from the caller (base/limits.h).  Cancellation is cooperative: tick(),
   called for every statement, parsed file, import, decorator and call
   analysed and every name classified, raises
   Cancelled when the caller's deadline passes or (polled every 64 ticks) the

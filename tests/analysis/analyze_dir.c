@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fs/log.h"
+#include "base/log.h"
 #include "py/pyrt.h"
 
 struct dir_tree {

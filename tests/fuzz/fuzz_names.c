@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the path/name/ref parser (fs/names.c).  Any byte string
+ * libFuzzer target: the path/name/ref parser (base/names.c).  Any byte string
  * as an owner-directory component and as a ref; invariants checked:
  * encode(decode(x)) decodes back to the same ref, a parsed REF/COMMIT name
  * has a valid repo part, a valid ref contains no NUL-terminated surprises.
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/limits.h"
-#include "fs/names.h"
+#include "base/limits.h"
+#include "base/names.h"
 
 /* assert() is compiled out (NDEBUG): an invariant broken must crash */
 #define CHECK(x) ((x) ? (void)0 : (fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #x), abort()))

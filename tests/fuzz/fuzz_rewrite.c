@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/limits.h"
+#include "base/limits.h"
 #include "fs/options.h"
 
 /* assert() is compiled out (NDEBUG): an invariant broken must crash */

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "cache/weights.h"
-#include "fs/limits.h"
-#include "fs/names.h"
+#include "base/limits.h"
+#include "base/names.h"
 
 /* assert() is compiled out (NDEBUG): an invariant broken must crash */
 #define CHECK(x) ((x) ? (void)0 : (fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #x), abort()))

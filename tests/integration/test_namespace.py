@@ -14,7 +14,7 @@ def vision(h, ref):
 
 
 # The root and owner directories may be held by the kernel for HUB_TTL_DIR
-# (1 s, fs/limits.h) after they change: listings are polled for up to 3 s.
+# (1 s, base/limits.h) after they change: listings are polled for up to 3 s.
 DIR_SLACK = 3.0
 
 

@@ -9,7 +9,7 @@ and the mirror another TLS git server on 127.0.0.1; both record every request
 header and answer 401 "WWW-Authenticate: Basic" to a request without the
 token, as GitHub does (tls_git.py).
 
-Redaction (fs/redact.h): user:password@ of a rewrite target or git_url, the
+Redaction (base/redact.h): user:password@ of a rewrite target or git_url, the
 query of a signed weight URL and control characters never reach
 /.hubfs/options, /.hubfs/downloads, `hubfs status` (run as another user)
 nor the daemon's log.

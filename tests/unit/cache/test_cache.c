@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "cache/files.h"
+#include "base/files.h"
 #include "cache/repo.h"
 #include "fetch/git.h"
 #include "fs/options.h"

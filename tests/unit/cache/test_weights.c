@@ -33,7 +33,7 @@
 #include "cache/sha256.h"
 #include "cache/weights.h"
 #include "fetch/http.h"
-#include "fs/log.h"
+#include "base/log.h"
 #include "tests/weights/harness.h"
 
 #define MiB (1u << 20)

@@ -37,7 +37,7 @@
 #include <git2.h>
 
 #include "fetch/git.h"
-#include "fs/log.h"
+#include "base/log.h"
 
 #define PYTHON "/usr/bin/python3"
 #define HTTP_SERVER HUBFS_SOURCE_DIR "/tests/unit/fetch/git_http_server.py"

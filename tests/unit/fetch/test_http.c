@@ -23,7 +23,7 @@
 #include <cmocka.h>
 
 #include "fetch/http.h"
-#include "fs/log.h"
+#include "base/log.h"
 #include "fs/options.h"
 #include "tests/weights/harness.h"
 

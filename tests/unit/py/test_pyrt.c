@@ -23,7 +23,7 @@
 #include <cJSON.h>
 #include <cmocka.h>
 
-#include "fs/limits.h"
+#include "base/limits.h"
 #include "py/pyrt.h"
 #include "py/pyrt_internal.h"
 

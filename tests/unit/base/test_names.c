@@ -1,5 +1,5 @@
 /*
- * Unit tests for fs/names.c: owner, repository and ref validity (table
+ * Unit tests for base/names.c: owner, repository and ref validity (table
  * driven, one row per rule), hex and sha checks, parsing one component of an
  * owner directory, and the ref encoding's round trip.
  */
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "fs/names.h"
+#include "base/names.h"
 
 #define SHA "0123456789abcdef0123456789abcdef01234567"
 #define SHA_UPPER "0123456789ABCDEF0123456789ABCDEF01234567"

@@ -3,7 +3,7 @@
  * (by whoever could write there) never makes the daemon read or write a
  * file elsewhere as its own user; hub_cache_root_check refuses roots where
  * others can plant anything at all. */
-#include "cache/files.h"
+#include "base/files.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* The stopping flag; see stop.h.  One atomic bool, no locks. */
-#include "fs/stop.h"
+#include "base/stop.h"
 
 #include <errno.h>
 #include <signal.h>

@@ -15,7 +15,7 @@
  *   "repo@<40 hex>"     HUB_NAME_COMMIT, lowercase only, so that each commit
  *                       has exactly one name (the kernel caches by name)
  */
-#include "fs/names.h"
+#include "base/names.h"
 
 #include <errno.h>
 #include <string.h>

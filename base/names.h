@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "fs/limits.h"
+#include "base/limits.h"
 
 /* GitHub owner: 1..39 of [A-Za-z0-9-], not starting or ending with '-'. */
 bool hub_name_owner_valid(const char *name);

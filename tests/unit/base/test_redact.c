@@ -1,5 +1,5 @@
 /*
- * Unit tests for fs/redact.c: URLs lose user information, query and
+ * Unit tests for base/redact.c: URLs lose user information, query and
  * fragment (and keep scheme, host, port, path), strings curl refuses are
  * redacted by their text, control characters never get through, and small
  * buffers cut without leaking.
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "fs/redact.h"
+#include "base/redact.h"
 
 struct row {
 	const char *in;

@@ -10,7 +10,7 @@
  * the text split by hand, and then conservatively (the last '@' ahead of the
  * query ends the user information, wherever the slashes are).
  */
-#include "fs/redact.h"
+#include "base/redact.h"
 
 #include <curl/curl.h>
 #include <errno.h>

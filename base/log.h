@@ -1,7 +1,8 @@
 /*
  * Logging: one printf-checked macro that tests the level before formatting.
- * Sink: stderr when running in the foreground, syslog otherwise; installed as
- * libfuse's log function too.  Thread-safe (one write(2)/syslog per message).
+ * Sink: stderr when running in the foreground, syslog otherwise (fs/ installs
+ * it as libfuse's log function too: hub_fs_log_attach).  Thread-safe (one
+ * write(2)/syslog per message).
  */
 #ifndef HUB_LOG_H
 #define HUB_LOG_H
