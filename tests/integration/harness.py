@@ -380,6 +380,26 @@ def wait_accepting(port, timeout=10.0, proc=None):
             time.sleep(0.02)
 
 
+HTTPD = os.path.join(ROOT, "tests", "weights", "httpd.py")
+
+
+def start_httpd(root, port_file, cert=None, key=None):
+    """tests/weights/httpd.py serving root on 127.0.0.1 (HTTPS with
+    cert/key); returns (Popen, port) once it accepts connections."""
+    cmd = ["/usr/bin/python3", HTTPD, "--root", root, "--port", "0", "--port-file", port_file]
+    if cert:
+        cmd += ["--cert", cert, "--key", key]
+    proc = _register(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=True))
+    deadline = time.monotonic() + 15
+    while not (os.path.exists(port_file) and open(port_file).read().strip()):
+        assert time.monotonic() < deadline and proc.poll() is None, "httpd did not start"
+        time.sleep(0.05)
+    port = int(open(port_file).read().strip())
+    wait_accepting(port, 10, proc)
+    return proc, port
+
+
 class GitDaemon:
     def __init__(self, base, port=None, logdir=None):
         self.base = os.path.realpath(base)

@@ -23,7 +23,6 @@ import pytest
 import harness
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-HTTPD = os.path.join(os.path.dirname(HERE), "weights", "httpd.py")
 TORCH_PYTHON = "/usr/bin/python3"
 MiB = 1 << 20
 
@@ -31,17 +30,7 @@ MiB = 1 << 20
 class Server:
     def __init__(self, root):
         self.root = root
-        port_file = os.path.join(root, "..", "httpd.port")
-        self.proc = subprocess.Popen([TORCH_PYTHON, HTTPD, "--root", root, "--port", "0",
-                                      "--port-file", port_file],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
-        deadline = time.monotonic() + 15
-        while not (os.path.exists(port_file) and open(port_file).read().strip()):
-            assert time.monotonic() < deadline and self.proc.poll() is None, "httpd did not start"
-            time.sleep(0.05)
-        self.port = int(open(port_file).read().strip())
-        harness.wait_accepting(self.port, 10)
+        self.proc, self.port = harness.start_httpd(root, os.path.join(root, "..", "httpd.port"))
 
     def url(self, path):
         return "http://127.0.0.1:%d/%s" % (self.port, path.lstrip("/"))

@@ -23,7 +23,6 @@ import os
 import random
 import shutil
 import ssl
-import subprocess
 import time
 import urllib.request
 
@@ -41,8 +40,6 @@ _spec = importlib.util.spec_from_file_location("hubfs_trust_conftest_private",
                                                os.path.join(HERE, "conftest.py"))
 conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(conftest)
-HTTPD = os.path.join(os.path.dirname(HERE), "weights", "httpd.py")
-PY = "/usr/bin/python3"
 METADATA = "http://169.254.169.254/latest/meta-data/creds.bin"
 
 # as nobody: the errno name of os.stat / of reading a path ("ok" on success)
@@ -74,18 +71,7 @@ class Httpd:
 
     def __init__(self, root, work, cert=None, key=None, name="httpd"):
         self.cert = cert
-        port_file = os.path.join(work, name + ".port")
-        cmd = [PY, HTTPD, "--root", root, "--port", "0", "--port-file", port_file]
-        if cert:
-            cmd += ["--cert", cert, "--key", key]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
-        deadline = time.monotonic() + 15
-        while not (os.path.exists(port_file) and open(port_file).read().strip()):
-            assert time.monotonic() < deadline and self.proc.poll() is None, "httpd did not start"
-            time.sleep(0.05)
-        self.port = int(open(port_file).read().strip())
-        harness.wait_accepting(self.port, 10)
+        self.proc, self.port = harness.start_httpd(root, os.path.join(work, name + ".port"), cert, key)
         self.base = ("https://localhost:%d" if cert else "http://127.0.0.1:%d") % self.port
 
     def url(self, path):
