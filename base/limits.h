@@ -1,7 +1,14 @@
 /*
  * Every limit of hubfs in one place, each with the reason for its value.
  * Options that a user may change (ref_ttl, neg_ttl) have their defaults here;
- * the rest are compile-time and may be overridden with -DNAME=VALUE.
+ * the rest are compile-time constants.  Those inside an #ifndef guard (name
+ * lengths, option defaults, the analyser's, HTTP and weight limits) may be
+ * overridden with -DNAME=VALUE, e.g. to try another value or to make a test
+ * hit a bound sooner.  The others are fixed: they are behaviour stated in
+ * docs/design.md (kernel TTLs, git timeouts, the remote retry period), bound
+ * buffers and tables whose sizes other files assume (HUB_HOST_MAX,
+ * HUB_URL_MAX, ...), or name files on disk (HUB_WEIGHTS_KEY_LEN); changing
+ * one of them is a source edit, reviewed with its reason.
  */
 #ifndef HUB_LIMITS_H
 #define HUB_LIMITS_H
@@ -98,11 +105,15 @@
 #define HUB_TOKEN_HOST_MAX 16
 /* A host name (RFC 1035: 253 characters). */
 #define HUB_HOST_MAX 253
-/* URLs and paths built from templates. */
+/* URLs and paths built from templates.  The scanner lists no weight URL
+ * this long or longer: cache/weights.c could not fetch it. */
 #define HUB_URL_MAX 4096
 
 /* ---- Entrypoint analysis (py/): the embedded interpreter and the scanner.
- * The scanner receives these per job, so this is their only definition. */
+ * These are the only definition: py/pyrt.c hands every HUB_PY_* value the
+ * scanner uses (and HUB_URL_MAX) to it once, at start (py/analysis/hubscan/
+ * limits.py holds no value of its own); tests/analysis's in-process backend
+ * reads them from this file. */
 
 /* Bytes of one Python source file that is parsed (hubconf.py, a repository
  * module or an installed package's module).  Real hubconf.py files are under
@@ -200,6 +211,84 @@
 #define HUB_PY_DIR_NAMES_MAX 1000000
 #endif
 
+/* A parsed file is kept between jobs only when its source is at most this
+ * big (a quarter of HUB_PY_AST_CACHE_BYTES), so that one big module does
+ * not push out all the others. */
+#ifndef HUB_PY_AST_CACHE_FILE_MAX
+#define HUB_PY_AST_CACHE_FILE_MAX (1u << 20)
+#endif
+
+/* Nesting of one expression the scanner evaluates (operands, attribute
+ * chains, subscripts, arguments); deeper, the value is unknown ("expression
+ * too deep").  Real code nests a few levels; this keeps the Python
+ * recursion far below HUB_PY_RECURSION_LIMIT. */
+#ifndef HUB_PY_EXPR_DEPTH
+#define HUB_PY_EXPR_DEPTH 200
+#endif
+
+/* Evaluation depth (expression nesting plus calls through partial objects,
+ * decorators and instances) past which a call's result is unknown ("calls
+ * nested too deep"): a backstop behind HUB_PY_CALL_DEPTH for chains that
+ * do not go through a function's return statements. */
+#ifndef HUB_PY_CALL_NEST
+#define HUB_PY_CALL_NEST 400
+#endif
+
+/* Base classes, metaclasses and wrappers followed in a chain for a class's
+ * MRO, a docstring or a signature; deeper counts as unknown. */
+#ifndef HUB_PY_CLASS_DEPTH
+#define HUB_PY_CLASS_DEPTH 50
+#endif
+
+/* Wrappers unwrapped to find the definition whose weight URLs an
+ * entrypoint lists (.hub/entrypoints/<name>/weights). */
+#ifndef HUB_PY_WEIGHT_DEF_DEPTH
+#define HUB_PY_WEIGHT_DEF_DEPTH 8
+#endif
+
+/* The constant evaluator (if tests, __all__, sys.path entries, displays,
+ * str methods) computes values with the host's own operations, so each
+ * input and result is bounded before it is built: a hostile hubconf must
+ * not make the one analyser thread allocate or loop without end.  Beyond a
+ * bound the expression is simply not constant.  Real hubconf constants are
+ * far smaller. */
+/* Nesting of a constant expression folded. */
+#ifndef HUB_PY_CONST_DEPTH
+#define HUB_PY_CONST_DEPTH 100
+#endif
+/* Nesting of a data value kept as a constant (tuples of lists of ...). */
+#ifndef HUB_PY_CONST_NEST
+#define HUB_PY_CONST_NEST 20
+#endif
+/* Elements of a container folded or kept (a display, `[x] * n`). */
+#ifndef HUB_PY_CONST_ITEMS
+#define HUB_PY_CONST_ITEMS 4096
+#endif
+/* Length of a str/bytes constant kept, concatenated, %-formatted, or used
+ * as the base of a str method. */
+#ifndef HUB_PY_CONST_STR
+#define HUB_PY_CONST_STR (1u << 16)
+#endif
+/* Output of str.format/join/replace, estimated from the inputs before the
+ * call. */
+#ifndef HUB_PY_CONST_STR_OP
+#define HUB_PY_CONST_STR_OP (1u << 20)
+#endif
+/* Length of a `%` format string folded. */
+#ifndef HUB_PY_CONST_FORMAT_MAX
+#define HUB_PY_CONST_FORMAT_MAX 4096
+#endif
+/* A format string holding a number of this many digits (a field width or
+ * precision of 10000 or more) is not folded: the string it asks for would
+ * be built before its length could be checked. */
+#ifndef HUB_PY_CONST_FIELD_DIGITS
+#define HUB_PY_CONST_FIELD_DIGITS 5
+#endif
+/* Operands of a folded numeric multiplication are below 2^this. */
+#ifndef HUB_PY_CONST_MUL_BITS
+#define HUB_PY_CONST_MUL_BITS 64
+#endif
+
 /* --- weights (cache/weights.c, fetch/http.c) --- */
 
 /* HTTP connect timeout (TCP + TLS handshake): a slow handshake fits in 10 s,
@@ -214,7 +303,8 @@
 #define HUB_HTTP_STALL_S 30
 #endif
 /* libcurl's receive buffer: 512 KiB instead of its 16 KiB default doubles
- * loopback throughput (PERF.md), and each sink call writes a bigger piece. */
+ * loopback throughput (3.3 instead of 1.5 GB/s to /dev/null; docs/design.md,
+ * "Measured facts of the machine"), and each sink call writes a bigger piece. */
 #ifndef HUB_HTTP_BUFFER_SIZE
 #define HUB_HTTP_BUFFER_SIZE (512u << 10)
 #endif

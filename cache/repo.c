@@ -10,8 +10,11 @@
  *                   (ls-remote, fetch).  Concurrent first lookups of one repo
  *                   queue here, and the second finds the first's answer:
  *                   that is the single flight.  Other repos are unaffected.
- *     odb_lock      guards the libgit2 repository handle used for reads
- *                   (trees, blobs); held only for in-memory/pack reads.
+ *     odb_lock      guards the handle of the local repository used for
+ *                   reads (fetch/odb.h: trees, blobs); held only for
+ *                   in-memory/pack reads.
+ * - Every libgit2 call is in fetch/ (git.h: ls-remote, fetch; odb.h: reads,
+ *   the refs/hubfs/ refspecs); this file keeps the policy.
  *   Order: resolve_lock before odb_lock before cache->lock.
  * - Across processes (several mounts, one cache root) the file lock
  *   <repo>/lock serializes fetches and state.json updates; state.json is
@@ -25,7 +28,6 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
-#include <git2.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -37,6 +39,8 @@
 
 #include "base/files.h"
 #include "fetch/git.h"
+#include "fetch/odb.h"
+#include "fetch/rewrite.h"
 #include "base/log.h"
 #include "base/names.h"
 #include "base/redact.h"
@@ -74,7 +78,7 @@ struct hub_repo {
 	double remote_fail_until;  /* resolve_lock: serve stale without asking before this */
 	bool force_now;            /* resolve_lock: branches and HEAD are not fresh (force_reload) */
 	pthread_mutex_t odb_lock;
-	git_repository *git;        /* odb_lock; opened lazily */
+	struct hub_odb *odb;        /* odb_lock; opened lazily */
 	struct hub_repo *next;      /* cache->lock */
 };
 
@@ -96,7 +100,7 @@ struct stale_ent {
 
 struct hub_cache {
 	char *root;
-	const struct hub_options *opts;
+	struct hub_cache_config cfg;
 	pthread_mutex_t lock;
 	struct hub_repo *repos;
 	struct stale_ent *stale;
@@ -120,32 +124,6 @@ static void stat_inc(struct hub_cache *c, uint64_t *field)
 {
 	(void)c;
 	__atomic_add_fetch(field, 1, __ATOMIC_RELAXED);
-}
-
-/* ---- libgit2 errors: the one place they become errnos for cache/ ---- */
-
-static int git_errno(int gerr, const char *what, const struct hub_repo *r)
-{
-	if (gerr >= 0)
-		return 0;
-	const git_error *e = git_error_last();
-	int rc;
-	switch (gerr) {
-	case GIT_ENOTFOUND:
-		rc = -ENOENT;
-		break;
-	case GIT_EAMBIGUOUS:
-		rc = -ENOENT;
-		break;
-	case GIT_EBUFS:
-		rc = -ENAMETOOLONG;
-		break;
-	default:
-		rc = -EIO;
-	}
-	if (rc != -ENOENT)
-		hub_warn("%s/%s: %s: %s", r->owner, r->name, what, e && e->message ? e->message : "?");
-	return rc;
 }
 
 /* ---- paths ---- */
@@ -274,14 +252,14 @@ static int state_save(const struct state *s, const char *path)
 
 /* ---- cache and repo objects ---- */
 
-int hub_cache_new(struct hub_cache **out, const char *root, const struct hub_options *opts)
+int hub_cache_new(struct hub_cache **out, const char *root, const struct hub_cache_config *cfg)
 {
 	*out = NULL;
 	struct hub_cache *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->root = strdup(root);
-	c->opts = opts;
+	c->cfg = *cfg;
 	pthread_mutex_init(&c->lock, NULL);
 	if (!c->root) {
 		hub_cache_free(c);
@@ -300,8 +278,7 @@ static void repo_free(struct hub_repo *r)
 		free(n->ref);
 		free(n);
 	}
-	if (r->git)
-		git_repository_free(r->git);
+	hub_odb_close(r->odb);
 	pthread_mutex_destroy(&r->resolve_lock);
 	pthread_mutex_destroy(&r->odb_lock);
 	free(r->owner);
@@ -565,7 +542,7 @@ static bool neg_hit(struct hub_repo *r, const char *ref)
 
 static void neg_add(struct hub_repo *r, const char *ref)
 {
-	double until = now_s() + (double)r->cache->opts->neg_ttl;
+	double until = now_s() + (double)r->cache->cfg.neg_ttl;
 	struct neg_entry **pp = &r->neg;
 	/* Drop expired entries and any previous entry for this ref. */
 	while (*pp) {
@@ -650,34 +627,23 @@ void hub_cache_stats(struct hub_cache_stats *out, struct hub_cache *c)
  * (never created, or damaged by a crash during init) reads as empty. */
 static int odb_open_locked(struct hub_repo *r)
 {
-	if (r->git)
+	if (r->odb)
 		return 0;
-	int err = git_repository_open_ext(&r->git, r->gitdir,
-					  GIT_REPOSITORY_OPEN_NO_SEARCH | GIT_REPOSITORY_OPEN_BARE,
-					  NULL);
-	if (err) {
-		r->git = NULL;
-		return -ENOENT;
-	}
-	return 0;
+	char label[HUB_OWNER_MAX + HUB_REPO_MAX + 2];
+	snprintf(label, sizeof(label), "%s/%s", r->owner, r->name);
+	return hub_odb_open(&r->odb, r->gitdir, label);
 }
 
 /* 1 if sha is a commit whose root tree is present, 0 if not, -errno. */
 static int commit_in_odb(struct hub_repo *r, const char *sha)
 {
-	git_oid oid;
-	if (git_oid_fromstr(&oid, sha))
+	struct hub_oid oid;
+	if (hub_oid_from_hex(&oid, sha))
 		return 0;
 	pthread_mutex_lock(&r->odb_lock);
 	int present = 0;
-	if (!odb_open_locked(r)) {
-		git_commit *commit = NULL;
-		git_tree *tree = NULL;
-		if (!git_commit_lookup(&commit, r->git, &oid) && !git_commit_tree(&tree, commit))
-			present = 1;
-		git_tree_free(tree);
-		git_commit_free(commit);
-	}
+	if (!odb_open_locked(r))
+		present = hub_odb_has_commit(r->odb, &oid);
 	pthread_mutex_unlock(&r->odb_lock);
 	return present;
 }
@@ -685,28 +651,12 @@ static int commit_in_odb(struct hub_repo *r, const char *sha)
 /* Find a commit by hex prefix in the local odb.  0 and out filled, -ENOENT. */
 static int odb_prefix(char out[41], struct hub_repo *r, const char *prefix)
 {
-	git_oid short_oid, full;
-	size_t len = strlen(prefix);
-	char lower[41];
-	for (size_t i = 0; i <= len; i++)
-		lower[i] = (char)(prefix[i] >= 'A' && prefix[i] <= 'F' ? prefix[i] + 32 : prefix[i]);
-	if (git_oid_fromstrn(&short_oid, lower, len))
-		return -ENOENT;
 	pthread_mutex_lock(&r->odb_lock);
 	int rc = -ENOENT;
-	if (!odb_open_locked(r)) {
-		git_odb *odb = NULL;
-		if (!git_repository_odb(&odb, r->git)) {
-			int e = git_odb_exists_prefix(&full, odb, &short_oid, len);
-			if (!e) {
-				git_oid_fmt(out, &full);
-				out[40] = '\0';
-				rc = 0;
-			} else if (e == GIT_EAMBIGUOUS) {
-				hub_warn("%s/%s: commit prefix %s is ambiguous", r->owner, r->name, prefix);
-			}
-			git_odb_free(odb);
-		}
+	struct hub_oid full;
+	if (!odb_open_locked(r) && !hub_odb_find_prefix(&full, r->odb, prefix)) {
+		hub_oid_to_hex(out, &full);
+		rc = 0;
 	}
 	pthread_mutex_unlock(&r->odb_lock);
 	if (!rc && commit_in_odb(r, out) != 1)
@@ -717,12 +667,10 @@ static int odb_prefix(char out[41], struct hub_repo *r, const char *prefix)
 static void odb_refresh(struct hub_repo *r)
 {
 	pthread_mutex_lock(&r->odb_lock);
-	if (r->git) {
-		/* Packs written by the fetch (another handle, maybe another
-		 * process) become visible on reopen. */
-		git_repository_free(r->git);
-		r->git = NULL;
-	}
+	/* Packs written by the fetch (another handle, maybe another process)
+	 * become visible on reopen. */
+	hub_odb_close(r->odb);
+	r->odb = NULL;
 	pthread_mutex_unlock(&r->odb_lock);
 }
 
@@ -730,7 +678,8 @@ static void odb_refresh(struct hub_repo *r)
 
 static int remote_url(char *out, size_t outsz, struct hub_repo *r)
 {
-	int n = hub_options_git_url(out, outsz, r->cache->opts, r->owner, r->name);
+	const struct hub_cache_config *cfg = &r->cache->cfg;
+	int n = hub_rewrite_git_url(out, outsz, cfg->git_url, cfg->rewrites, r->owner, r->name);
 	return n < 0 ? n : 0;
 }
 
@@ -750,42 +699,8 @@ static int ls_remote(struct hub_remote_refs *out, struct hub_repo *r)
 	return rc;
 }
 
-/* Remove what a killed fetch may have left behind; repo lock file held. */
-static void clean_fetch_leftovers(struct hub_repo *r)
-{
-	char *packdir;
-	if (asprintf(&packdir, "%s/objects/pack", r->gitdir) < 0)
-		return;
-	DIR *d = opendir(packdir);
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d))) {
-			if (!strncmp(de->d_name, "pack_git2_", 10) || strstr(de->d_name, ".lock") ||
-			    (!strncmp(de->d_name, "tmp_", 4))) {
-				char *p = path_join(packdir, de->d_name);
-				if (p) {
-					hub_debug("removing leftover %s", p);
-					unlink(p);
-					free(p);
-				}
-			}
-		}
-		closedir(d);
-	}
-	free(packdir);
-	static const char *const locks[] = { "shallow.lock", "packed-refs.lock", "config.lock",
-					     "FETCH_HEAD.lock" };
-	for (size_t i = 0; i < sizeof(locks) / sizeof(*locks); i++) {
-		char *p = path_join(r->gitdir, locks[i]);
-		if (p) {
-			unlink(p);
-			free(p);
-		}
-	}
-}
-
 /* Fetch refspecs; takes the cross-process lock.  The caller verifies. */
-static int fetch(struct hub_repo *r, const char *const *specs, size_t n, int depth)
+static int fetch(struct hub_repo *r, const struct hub_odb_want *w)
 {
 	char url[HUB_URL_MAX];
 	int rc = remote_url(url, sizeof(url), r);
@@ -801,14 +716,14 @@ static int fetch(struct hub_repo *r, const char *const *specs, size_t n, int dep
 		hub_err("%s: cannot lock: %s", r->lockpath, strerror(-lfd));
 		return lfd;
 	}
-	clean_fetch_leftovers(r);
+	hub_odb_clean_leftovers(r->gitdir);
 	rc = hub_git_init_bare(r->gitdir);
 	if (rc == 0) {
 		stat_inc(r->cache, &r->cache->stats.fetches);
 		char safe[HUB_URL_MAX];
 		hub_redact_url(safe, sizeof(safe), url);
-		hub_info("%s/%s: fetching %s from %s", r->owner, r->name, specs[0], safe);
-		rc = hub_git_fetch(r->gitdir, url, specs, n, depth);
+		hub_info("%s/%s: fetching %s from %s", r->owner, r->name, w->specs[0], safe);
+		rc = hub_git_fetch(r->gitdir, url, w->specs, w->n, w->depth);
 	}
 	if (rc)
 		stat_inc(r->cache, &r->cache->stats.fetch_failures);
@@ -817,37 +732,28 @@ static int fetch(struct hub_repo *r, const char *const *specs, size_t n, int dep
 	return rc;
 }
 
-static bool repo_is_shallow(struct hub_repo *r)
-{
-	char *p = path_join(r->gitdir, "shallow");
-	bool shallow = p && access(p, F_OK) == 0;
-	free(p);
-	return shallow;
-}
-
 /* Fetch one full ref name (refs/heads/x, refs/tags/x, ...) shallow. */
 static int fetch_ref(struct hub_repo *r, const char *fullref)
 {
-	char spec[2 * HUB_REF_MAX + 64];
-	snprintf(spec, sizeof(spec), "+%s:refs/hubfs/%s", fullref, fullref + 5);
-	const char *specs[] = { spec };
-	return fetch(r, specs, 1, 1);
+	struct hub_odb_want w;
+	hub_odb_want_ref(&w, fullref);
+	return fetch(r, &w);
 }
 
 static int fetch_sha(struct hub_repo *r, const char *sha)
 {
-	char spec[128];
-	snprintf(spec, sizeof(spec), "%s:refs/hubfs/commits/%s", sha, sha);
-	const char *specs[] = { spec };
-	return fetch(r, specs, 1, 1);
+	struct hub_odb_want w;
+	hub_odb_want_commit(&w, sha);
+	return fetch(r, &w);
 }
 
 /* Whole history of every branch and tag: for commits that are not the tip
  * of any ref and that the server will not send by id. */
 static int fetch_all(struct hub_repo *r)
 {
-	const char *specs[] = { "+refs/heads/*:refs/hubfs/heads/*", "+refs/tags/*:refs/hubfs/tags/*" };
-	return fetch(r, specs, 2, repo_is_shallow(r) ? -1 : 0);
+	struct hub_odb_want w;
+	hub_odb_want_all(&w, r->gitdir);
+	return fetch(r, &w);
 }
 
 /* ---- resolution ---- */
@@ -869,7 +775,7 @@ static bool is_fresh(const struct hub_repo *r, const struct st_ref *e)
 {
 	if (e->kind == KIND_TAG || e->kind == KIND_COMMIT)
 		return true;
-	return !r->force_now && now_s() - e->time < r->cache->opts->ref_ttl;
+	return !r->force_now && now_s() - e->time < r->cache->cfg.ref_ttl;
 }
 
 /* A resolution to record. */
@@ -1001,7 +907,7 @@ static int resolve_sha(char out[41], const struct hub_remote_ref **out_tip, stru
 static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, struct hub_repo *r,
 			  const char *ref)
 {
-	const struct hub_options *o = r->cache->opts;
+	const struct hub_cache_config *o = &r->cache->cfg;
 	struct state st;
 	int rc = state_load(&st, r->statepath);
 	if (rc)
@@ -1155,7 +1061,7 @@ int hub_repo_resolve_now(char out_sha[41], struct hub_repo *r, const char *ref)
 
 int hub_repo_default_branch(char *out, size_t outsz, struct hub_repo *r)
 {
-	const struct hub_options *o = r->cache->opts;
+	const struct hub_cache_config *o = &r->cache->cfg;
 	pthread_mutex_lock(&r->resolve_lock);
 	struct state st;
 	int rc = state_load(&st, r->statepath);
@@ -1235,28 +1141,15 @@ int hub_repo_ensure_commit(struct hub_repo *r, const char *sha)
 int hub_repo_commit_info(struct hub_oid *out_tree, int64_t *out_time, struct hub_repo *r,
 			 const char *sha)
 {
-	git_oid oid;
-	if (git_oid_fromstr(&oid, sha))
+	struct hub_oid oid;
+	if (hub_oid_from_hex(&oid, sha))
 		return -ENOENT;
 	pthread_mutex_lock(&r->odb_lock);
 	int rc = odb_open_locked(r);
-	git_commit *commit = NULL;
 	if (!rc)
-		rc = git_errno(git_commit_lookup(&commit, r->git, &oid), "commit lookup", r);
-	if (!rc) {
-		memcpy(out_tree->id, git_commit_tree_id(commit)->id, 20);
-		*out_time = (int64_t)git_commit_time(commit);
-	}
-	git_commit_free(commit);
+		rc = hub_odb_commit_info(out_tree, out_time, r->odb, &oid);
 	pthread_mutex_unlock(&r->odb_lock);
 	return rc;
-}
-
-void hub_tree_entries_free(struct hub_tree_entry *e, size_t n)
-{
-	for (size_t i = 0; e && i < n; i++)
-		free(e[i].name);
-	free(e);
 }
 
 int hub_repo_tree_list(struct hub_tree_entry **out, size_t *out_n, struct hub_repo *r,
@@ -1264,75 +1157,21 @@ int hub_repo_tree_list(struct hub_tree_entry **out, size_t *out_n, struct hub_re
 {
 	*out = NULL;
 	*out_n = 0;
-	git_oid oid;
-	memcpy(oid.id, tree_id->id, 20);
 	pthread_mutex_lock(&r->odb_lock);
-	git_tree *tree = NULL;
-	git_odb *odb = NULL;
 	int rc = odb_open_locked(r);
 	if (!rc)
-		rc = git_errno(git_tree_lookup(&tree, r->git, &oid), "tree lookup", r);
-	if (!rc)
-		rc = git_errno(git_repository_odb(&odb, r->git), "odb", r);
-	size_t n = rc ? 0 : git_tree_entrycount(tree);
-	if (!rc && n > HUB_DIR_ENTRIES_MAX)
-		rc = -EFBIG;
-	struct hub_tree_entry *v = rc ? NULL : calloc(n ? n : 1, sizeof(*v));
-	if (!rc && !v)
-		rc = -ENOMEM;
-	for (size_t i = 0; !rc && i < n; i++) {
-		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
-		v[i].name = strdup(git_tree_entry_name(te));
-		if (!v[i].name) {
-			rc = -ENOMEM;
-			break;
-		}
-		v[i].mode = (uint32_t)git_tree_entry_filemode_raw(te);
-		memcpy(v[i].oid.id, git_tree_entry_id(te)->id, 20);
-		if (v[i].mode == HUB_MODE_BLOB || v[i].mode == HUB_MODE_EXEC ||
-		    v[i].mode == HUB_MODE_LINK || (v[i].mode & 0170000) == 0100000) {
-			size_t len = 0;
-			git_object_t type;
-			rc = git_errno(git_odb_read_header(&len, &type, odb, git_tree_entry_id(te)),
-				       "blob header", r);
-			v[i].size = len;
-			if ((v[i].mode & 0170000) == 0100000 && v[i].mode != HUB_MODE_EXEC)
-				v[i].mode = HUB_MODE_BLOB; /* old 100664 etc. */
-		} else if (v[i].mode != HUB_MODE_TREE && v[i].mode != HUB_MODE_GITLINK) {
-			v[i].mode = HUB_MODE_BLOB;
-		}
-	}
-	git_odb_free(odb);
-	git_tree_free(tree);
+		rc = hub_odb_tree_list(out, out_n, r->odb, tree_id);
 	pthread_mutex_unlock(&r->odb_lock);
-	if (rc) {
-		hub_tree_entries_free(v, n);
-		return rc;
-	}
-	*out = v;
-	*out_n = n;
-	return 0;
+	return rc;
 }
 
 int hub_repo_path_lookup(struct hub_oid *out, uint32_t *out_mode, struct hub_repo *r,
 			 const struct hub_oid *root_tree, const char *path)
 {
-	git_oid oid;
-	memcpy(oid.id, root_tree->id, 20);
 	pthread_mutex_lock(&r->odb_lock);
-	git_tree *tree = NULL;
-	git_tree_entry *te = NULL;
 	int rc = odb_open_locked(r);
 	if (!rc)
-		rc = git_errno(git_tree_lookup(&tree, r->git, &oid), "tree lookup", r);
-	if (!rc)
-		rc = git_errno(git_tree_entry_bypath(&te, tree, path), "path lookup", r);
-	if (!rc) {
-		memcpy(out->id, git_tree_entry_id(te)->id, 20);
-		*out_mode = (uint32_t)git_tree_entry_filemode_raw(te);
-	}
-	git_tree_entry_free(te);
-	git_tree_free(tree);
+		rc = hub_odb_path_lookup(out, out_mode, r->odb, root_tree, path);
 	pthread_mutex_unlock(&r->odb_lock);
 	return rc;
 }
@@ -1401,33 +1240,24 @@ int hub_repo_blob_get(struct hub_blob **out, struct hub_repo *r, const struct hu
 	}
 	pthread_mutex_unlock(&c->lock);
 
-	git_oid goid;
-	memcpy(goid.id, oid->id, 20);
 	pthread_mutex_lock(&r->odb_lock);
-	git_blob *blob = NULL;
+	char *data = NULL;
+	size_t size = 0;
 	int rc = odb_open_locked(r);
 	if (!rc)
-		rc = git_errno(git_blob_lookup(&blob, r->git, &goid), "blob lookup", r);
-	struct blob_ent *b = NULL;
-	if (!rc) {
-		size_t size = (size_t)git_blob_rawsize(blob);
-		b = calloc(1, sizeof(*b));
-		char *data = malloc(size ? size : 1);
-		if (!b || !data) {
-			free(b);
-			free(data);
-			b = NULL;
-			rc = -ENOMEM;
-		} else {
-			memcpy(data, git_blob_rawcontent(blob), size);
-			b->pub.data = data;
-			b->pub.size = size;
-			b->oid = *oid;
-			b->refs = 1;
-		}
-	}
-	git_blob_free(blob);
+		rc = hub_odb_blob_read(&data, &size, r->odb, oid);
 	pthread_mutex_unlock(&r->odb_lock);
+	struct blob_ent *b = NULL;
+	if (!rc && !(b = calloc(1, sizeof(*b)))) {
+		free(data);
+		rc = -ENOMEM;
+	}
+	if (!rc) {
+		b->pub.data = data;
+		b->pub.size = size;
+		b->oid = *oid;
+		b->refs = 1;
+	}
 	if (rc)
 		return rc;
 

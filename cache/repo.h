@@ -11,7 +11,7 @@
  * A resolution is written to state.json only after its commit and tree are
  * in the object database, so a daemon killed mid-fetch leaves at worst
  * unreferenced pack temp files, never a ref pointing at missing objects.
- * fs/ sees no libgit2 type: object ids are struct hub_oid.
+ * fs/ sees no libgit2 type: object ids are struct hub_oid (fetch/odb.h).
  */
 #ifndef HUB_CACHE_REPO_H
 #define HUB_CACHE_REPO_H
@@ -21,18 +21,27 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "fs/options.h"
+#include "fetch/odb.h"
 
-struct hub_oid {
-	unsigned char id[20];
+struct hub_rewrites; /* fetch/rewrite.h */
+
+/* What the repository cache needs of the mount's options.  The strings and
+ * the rules are the caller's and must outlive the cache; the struct itself
+ * is copied by hub_cache_new. */
+struct hub_cache_config {
+	bool offline;     /* never ask a remote; serve what is cached */
+	long ref_ttl;     /* seconds a branch's resolution is trusted */
+	long neg_ttl;     /* seconds "no such repo/ref upstream" is remembered */
+	const char *git_url; /* template with {owner} and {repo}; NULL: HUB_GIT_URL_DEFAULT */
+	const struct hub_rewrites *rewrites; /* applied to the expanded git_url; NULL: none */
 };
 
-/* The set of repositories of one mount: the cache root and the options. */
+/* The set of repositories of one mount: the cache root and its config. */
 struct hub_cache;
 /* One owner/repo; lives as long as the hub_cache that made it. */
 struct hub_repo;
 
-int hub_cache_new(struct hub_cache **out, const char *root, const struct hub_options *opts);
+int hub_cache_new(struct hub_cache **out, const char *root, const struct hub_cache_config *cfg);
 void hub_cache_free(struct hub_cache *c);
 const char *hub_cache_root(const struct hub_cache *c);
 
@@ -91,23 +100,11 @@ int hub_repo_ensure_commit(struct hub_repo *r, const char *sha);
 int hub_repo_commit_info(struct hub_oid *out_tree, int64_t *out_time, struct hub_repo *r,
 			 const char *sha);
 
-/* Git file modes as stored in trees. */
-#define HUB_MODE_TREE 0040000
-#define HUB_MODE_BLOB 0100644
-#define HUB_MODE_EXEC 0100755
-#define HUB_MODE_LINK 0120000
-#define HUB_MODE_GITLINK 0160000
-
-struct hub_tree_entry {
-	char *name;
-	uint32_t mode;     /* one of HUB_MODE_* */
-	struct hub_oid oid;
-	uint64_t size;     /* blob size (files and symlinks); 0 otherwise */
-};
+/* Trees: struct hub_tree_entry and HUB_MODE_* (fetch/odb.h). */
 /* List one tree, sizes included.  Entries are sorted by name (git order). */
 int hub_repo_tree_list(struct hub_tree_entry **out, size_t *out_n, struct hub_repo *r,
 		       const struct hub_oid *tree);
-void hub_tree_entries_free(struct hub_tree_entry *e, size_t n);
+/* hub_tree_entries_free (fetch/odb.h) frees the list. */
 
 /* Blob contents, shared and reference counted (an LRU keeps recent ones). */
 struct hub_blob {

@@ -19,9 +19,9 @@
  * its range with a Range request.  One download per file on a host: threads
  * of one mount share it, other processes (another mount on the same cache
  * root) wait for it through the files under <root>/hubfs/weights/.
- * Rewrite rules (opts->rewrite) apply to every URL before it is fetched;
- * with opts->offline nothing is ever fetched.  opts must outlive the store.
- * Design and file formats: the DESIGN comment of cache/weights.c.
+ * Rewrite rules (cfg->rewrites) apply to every URL before it is fetched;
+ * with cfg->offline nothing is ever fetched.
+ * Design and file formats: the DESIGN comment of cache/weights_internal.h.
  *
  * Errors of reads and sizes are the download's: -ENOENT (404/410, or offline
  * and unknown), -EACCES (401/403), -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH,
@@ -37,17 +37,32 @@
 #ifndef HUB_CACHE_WEIGHTS_H
 #define HUB_CACHE_WEIGHTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "fs/options.h"
-
 struct hub_weights;
 struct hub_weight;
+struct hub_rewrites;
 
-/* No I/O, no network: files and directories are created on first use. */
-int hub_weights_new(struct hub_weights **out, const char *root, const struct hub_options *opts);
+/* What a store needs of the mount's configuration (fs/options.h fills it
+ * from the command line and config file); copied by hub_weights_new. */
+struct hub_weights_config {
+	bool offline;       /* never fetch: serve what is on disk (-ENOENT, -ENETDOWN) */
+	bool strict;        /* verify=strict: reads wait until the file is complete and verified */
+	bool allow_private; /* the address policy (fetch/http.h): private addresses allowed */
+	/* applied to every URL before it is fetched, and trusted as the
+	 * administrator's targets by the address policy (fetch/rewrite.h);
+	 * NULL: none.  Must outlive the store. */
+	const struct hub_rewrites *rewrites;
+};
+
+/* No I/O, no network: files and directories are created on first use.
+ * cfg NULL: the defaults (online, streaming, public addresses only, no
+ * rewrite rules). */
+int hub_weights_new(struct hub_weights **out, const char *root,
+		    const struct hub_weights_config *cfg);
 /* Cancels downloads in flight (their partial state is recorded for a
  * resume) and joins the module's threads.  No other call on this store or
  * its files may be running; handles not put are freed too. */

@@ -45,6 +45,7 @@
  * across threads and processes (the shallow file is read-modify-write).
  */
 #include "fetch/git.h"
+#include "fetch/git_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -266,14 +267,28 @@ static int http_status(const char *msg)
 }
 
 /*
- * The one mapping of libgit2 failures to -errno (table in git.h).  rc is
- * libgit2's return code, msg its message for this failure.  "Does not exist"
- * must be told apart from "could not ask": only the former may become ENOENT,
- * which the caller remembers.
+ * The one mapping of libgit2 failures to -errno (table in git.h; git_int.h).
+ * rc is libgit2's return code, msg its message for this failure, op the
+ * remote operation or NULL for a read of the local object database (odb.c).
+ * "Does not exist" must be told apart from "could not ask": only the former
+ * may become ENOENT, which the caller remembers.
  */
-static int hub_git_errno(int rc, const char *msg, const struct op *op)
+int hub_git_errno(int rc, const char *msg, const struct op *op)
 {
-	if (op && op->deadline_hit)
+	if (!op) {
+		/* A read of the local object database: no network words. */
+		(void)msg;
+		switch (rc) {
+		case GIT_ENOTFOUND:
+		case GIT_EAMBIGUOUS:
+			return -ENOENT;
+		case GIT_EBUFS:
+			return -ENAMETOOLONG;
+		default:
+			return -EIO;
+		}
+	}
+	if (op->deadline_hit)
 		return -ETIMEDOUT;
 	if (rc == GIT_TIMEOUT)
 		return -ETIMEDOUT;
@@ -325,6 +340,12 @@ static int hub_git_errno(int rc, const char *msg, const struct op *op)
 	if (strcasestr(msg, "cannot fetch a specific object"))
 		return -ENOTSUP; /* the server allows no object ids in want */
 	return -EIO;
+}
+
+const char *hub_git_last_message(void)
+{
+	const git_error *e = git_error_last();
+	return e && e->message ? e->message : "?";
 }
 
 /* Map and log the current libgit2 failure of op; returns -errno. */
@@ -881,7 +902,7 @@ static int rm_entry(const char *path, const struct stat *st, int type, struct FT
 	return remove(path) < 0 ? -1 : 0;
 }
 
-static int open_bare(git_repository **out, const char *gitdir)
+int hub_git_open_bare(git_repository **out, const char *gitdir)
 {
 	return git_repository_open_ext(out, gitdir,
 				       GIT_REPOSITORY_OPEN_NO_SEARCH | GIT_REPOSITORY_OPEN_BARE,
@@ -918,7 +939,7 @@ static int mkdir_parent(const char *path)
 int hub_git_init_bare(const char *gitdir)
 {
 	git_repository *repo = NULL;
-	if (open_bare(&repo, gitdir) == 0) {
+	if (hub_git_open_bare(&repo, gitdir) == 0) {
 		git_repository_free(repo);
 		return 0;
 	}
@@ -964,7 +985,7 @@ int hub_git_init_bare(const char *gitdir)
 		}
 		/* Somebody else was first, or something else is in the way. */
 	}
-	if (open_bare(&repo, gitdir) < 0) {
+	if (hub_git_open_bare(&repo, gitdir) < 0) {
 		hub_warn("git init %s: exists but is not a git repository", gitdir);
 		err = -EEXIST;
 	}
@@ -1243,12 +1264,12 @@ static int lock_gitdir(const char *gitdir)
 /* Open the cache repository gitdir, creating it if need be. */
 static int open_cache_repo(git_repository **out, const char *gitdir)
 {
-	int rc = open_bare(out, gitdir);
+	int rc = hub_git_open_bare(out, gitdir);
 	if (rc == GIT_ENOTFOUND) {
 		int err = hub_git_init_bare(gitdir);
 		if (err < 0)
 			return err;
-		rc = open_bare(out, gitdir);
+		rc = hub_git_open_bare(out, gitdir);
 	}
 	if (rc < 0) {
 		/* Our cache, not the upstream: never ENOENT. */

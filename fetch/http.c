@@ -15,8 +15,10 @@
  *   curl's open/close-socket callbacks under h->lock, so a shutdown never
  *   hits a descriptor number that was closed and reused elsewhere.
  * - One request = attempts.  Each attempt is one curl_easy_perform with a
- *   Range starting at the first byte not yet delivered.  Response headers are
- *   parsed per header block (redirects reset them); the body's first byte
+ *   Range starting at the first byte not yet delivered.  The status and
+ *   headers are those of the last response (redirects and 1xx responses do
+ *   not count), read from libcurl's header store (curl_easy_header,
+ *   CURLINFO_RETRY_AFTER); the body's first byte
  *   checks status, Content-Range, Content-Length and ETag against what the
  *   caller expects before anything reaches the sink.  A 200 to a ranged
  *   request (Range ignored) is delivered from offset 0: offsets given to the
@@ -41,8 +43,8 @@
  *   https (CURLOPT_REDIR_PROTOCOLS_STR) and by hop_allowed for longer chains.
  * - libcurl is initialized once per process (pthread_once) with an allocator
  *   that page-aligns large blocks: the 512 KiB receive buffer then starts on
- *   a page boundary (PERF.md: copies into buffers 16 bytes past a page are
- *   several times slower).
+ *   a page boundary (copies into buffers 8-24 bytes past a page were 3.5-6x
+ *   slower: docs/design.md, "Measured facts of the machine").
  */
 #include "fetch/http.h"
 
@@ -50,6 +52,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -62,7 +65,7 @@
 
 #include "fetch/addr.h"
 #include "base/log.h"
-#include "fs/options.h"
+#include "fetch/rewrite.h"
 #include "base/redact.h"
 
 #ifndef HUBFS_VERSION
@@ -71,26 +74,23 @@
 
 /* ---- tuning ---- */
 
-static struct hub_http_tuning tuning = {
-	.connect_timeout_ms = HUB_HTTP_CONNECT_TIMEOUT_MS,
-	.stall_s = HUB_HTTP_STALL_S,
-	.retries = HUB_HTTP_RETRIES,
-	.backoff_base_ms = HUB_HTTP_BACKOFF_BASE_MS,
-	.backoff_max_ms = HUB_HTTP_BACKOFF_MAX_MS,
-	.retry_after_max_s = HUB_HTTP_RETRY_AFTER_MAX_S,
-};
+/* the defaults, from base/limits.h */
+#define HTTP_TUNING_DEFAULTS \
+	{ \
+		.connect_timeout_ms = HUB_HTTP_CONNECT_TIMEOUT_MS, \
+		.stall_s = HUB_HTTP_STALL_S, \
+		.retries = HUB_HTTP_RETRIES, \
+		.backoff_base_ms = HUB_HTTP_BACKOFF_BASE_MS, \
+		.backoff_max_ms = HUB_HTTP_BACKOFF_MAX_MS, \
+		.retry_after_max_s = HUB_HTTP_RETRY_AFTER_MAX_S, \
+	}
+
+static struct hub_http_tuning tuning = HTTP_TUNING_DEFAULTS;
 static pthread_mutex_t tuning_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void hub_http_tuning_default(struct hub_http_tuning *out)
 {
-	*out = (struct hub_http_tuning){
-		.connect_timeout_ms = HUB_HTTP_CONNECT_TIMEOUT_MS,
-		.stall_s = HUB_HTTP_STALL_S,
-		.retries = HUB_HTTP_RETRIES,
-		.backoff_base_ms = HUB_HTTP_BACKOFF_BASE_MS,
-		.backoff_max_ms = HUB_HTTP_BACKOFF_MAX_MS,
-		.retry_after_max_s = HUB_HTTP_RETRY_AFTER_MAX_S,
-	};
+	*out = (struct hub_http_tuning)HTTP_TUNING_DEFAULTS;
 }
 
 void hub_http_set_tuning(const struct hub_http_tuning *t)
@@ -178,7 +178,7 @@ struct hub_http {
 	struct sock_ent *socks;       /* lock: sockets open by this client's handles */
 	struct hub_http_stats stats;  /* __atomic */
 	char *cainfo, *capath;        /* extra trust anchors from the environment, or NULL */
-	const struct hub_options *opts; /* set once before use: rewrite targets, or NULL */
+	const struct hub_rewrites *rewrites; /* set once before use: their targets are trusted */
 	bool allow_private;             /* set once before use */
 };
 
@@ -242,10 +242,11 @@ void hub_http_cancel(struct hub_http *h)
 	pthread_mutex_unlock(&h->lock);
 }
 
-void hub_http_set_options(struct hub_http *h, const struct hub_options *o)
+void hub_http_set_policy(struct hub_http *h, bool allow_private,
+			 const struct hub_rewrites *rewrites)
 {
-	h->opts = o;
-	h->allow_private = o && o->allow_private;
+	h->rewrites = rewrites;
+	h->allow_private = allow_private;
 }
 
 static bool is_cancelled(struct hub_http *h)
@@ -345,13 +346,14 @@ struct xfer {
 	const struct hub_http_get *req; /* NULL for HEAD */
 	uint64_t from;                  /* Range start of this attempt */
 	uint64_t end;                   /* one past the last byte wanted; 0: to the end */
-	/* the current header block (reset by each status line) */
+	/* the last response's status and headers (read_response) */
 	long status;
 	bool have_len;
 	uint64_t len;
 	char etag[HUB_HTTP_HEADER_MAX];
 	char crange[HUB_HTTP_HEADER_MAX];
 	char retry_after[64];
+	bool has_retry_after;
 	char location[HUB_URL_MAX];
 	bool accept_ranges;
 	/* the policy: hops seen, a refusal */
@@ -398,17 +400,6 @@ static void copy_header_value(char *dst, size_t dstsz, const char *v, size_t n)
 	dst[n] = '\0';
 }
 
-static bool header_is(const char *line, size_t n, const char *name, const char **val,
-		      size_t *vlen)
-{
-	size_t k = strlen(name);
-	if (n <= k || line[k] != ':' || strncasecmp(line, name, k))
-		return false;
-	*val = line + k + 1;
-	*vlen = n - k - 1;
-	return true;
-}
-
 static bool parse_u64(const char *s, uint64_t *out)
 {
 	if (!isdigit((unsigned char)*s))
@@ -422,38 +413,78 @@ static bool parse_u64(const char *s, uint64_t *out)
 	return true;
 }
 
-static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
+/* The value of header name in response number req of the transfer (a
+ * repeated header counts by its last occurrence), trimmed and cut to
+ * dstsz - 1 bytes; false and "" if that response has none. */
+static bool header_get(CURL *c, int req, const char *name, char *dst, size_t dstsz)
 {
-	struct xfer *x = ud;
-	size_t len = size * n;
-	const char *v;
-	size_t vn;
-	if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
-		/* a new response (redirects, 100 Continue): forget the previous block */
-		const char *sp = memchr(buf, ' ', len);
-		x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
-		x->have_len = false;
-		x->len = 0;
-		x->etag[0] = x->crange[0] = x->retry_after[0] = x->location[0] = '\0';
-		x->accept_ranges = false;
-	} else if (header_is(buf, len, "content-length", &v, &vn)) {
-		char tmp[32];
-		copy_header_value(tmp, sizeof(tmp), v, vn);
-		x->have_len = parse_u64(tmp, &x->len);
-	} else if (header_is(buf, len, "etag", &v, &vn)) {
-		copy_header_value(x->etag, sizeof(x->etag), v, vn);
-	} else if (header_is(buf, len, "content-range", &v, &vn)) {
-		copy_header_value(x->crange, sizeof(x->crange), v, vn);
-	} else if (header_is(buf, len, "retry-after", &v, &vn)) {
-		copy_header_value(x->retry_after, sizeof(x->retry_after), v, vn);
-	} else if (header_is(buf, len, "location", &v, &vn)) {
-		copy_header_value(x->location, sizeof(x->location), v, vn);
-	} else if (header_is(buf, len, "accept-ranges", &v, &vn)) {
-		char tmp[32];
-		copy_header_value(tmp, sizeof(tmp), v, vn);
-		x->accept_ranges = !strcasecmp(tmp, "bytes");
+	struct curl_header *h = NULL;
+	dst[0] = '\0';
+	if (curl_easy_header(c, name, 0, CURLH_HEADER, req, &h) != CURLHE_OK)
+		return false;
+	if (h->amount > 1 &&
+	    curl_easy_header(c, name, h->amount - 1, CURLH_HEADER, req, &h) != CURLHE_OK)
+		return false;
+	copy_header_value(dst, dstsz, h->value, strlen(h->value));
+	return true;
+}
+
+/* The number of the last response whose headers arrived, for
+ * curl_easy_header.  curl numbers requests per handle, not per transfer,
+ * and counts a request it starts for a redirect before it has an answer
+ * (or refuses the redirect's protocol), so its "-1" may name a request
+ * without headers: then the highest number curl knows is found (galloping
+ * search) and the ones below it are tried. */
+static int last_response(CURL *c)
+{
+	if (curl_easy_nextheader(c, CURLH_HEADER, -1, NULL))
+		return -1;
+	struct curl_header *h;
+	int lo = 0, hi = 1; /* lo: a request curl knows; hi: one it does not */
+	while (curl_easy_header(c, "Date", 0, CURLH_HEADER, hi, &h) != CURLHE_NOREQUEST) {
+		if (hi > INT_MAX / 2)
+			return -1;
+		lo = hi;
+		hi *= 2;
 	}
-	return len;
+	while (hi - lo > 1) {
+		int mid = lo + (hi - lo) / 2;
+		if (curl_easy_header(c, "Date", 0, CURLH_HEADER, mid, &h) != CURLHE_NOREQUEST)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	for (int i = lo - 1; i >= 0 && i >= lo - 2 * HUB_HTTP_MAX_REDIRS - 8; i--)
+		if (curl_easy_nextheader(c, CURLH_HEADER, i, NULL))
+			return i;
+	return -1;
+}
+
+/* The status and the headers hubfs uses of the last response, from curl's
+ * own header store: at the first body byte and when the transfer ended. */
+static void read_response(struct xfer *x)
+{
+	long status = 0;
+	curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status);
+	x->status = status;
+	x->have_len = false;
+	x->len = 0;
+	x->etag[0] = x->crange[0] = x->location[0] = '\0';
+	x->has_retry_after = false;
+	x->accept_ranges = false;
+	if (status <= 0)
+		return; /* no response: nothing of an earlier transfer is read */
+	int req = last_response(x->c);
+	char tmp[32];
+	if (header_get(x->c, req, "Content-Length", tmp, sizeof(tmp)))
+		x->have_len = parse_u64(tmp, &x->len);
+	header_get(x->c, req, "ETag", x->etag, sizeof(x->etag));
+	header_get(x->c, req, "Content-Range", x->crange, sizeof(x->crange));
+	header_get(x->c, req, "Location", x->location, sizeof(x->location));
+	x->has_retry_after =
+		header_get(x->c, req, "Retry-After", x->retry_after, sizeof(x->retry_after));
+	if (header_get(x->c, req, "Accept-Ranges", tmp, sizeof(tmp)))
+		x->accept_ranges = !strcasecmp(tmp, "bytes");
 }
 
 /* Content-Range: "bytes A-B/TOTAL", TOTAL "*" when unknown; a 416 sends
@@ -670,6 +701,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ud)
 		return len; /* HEAD: no body expected */
 	if (!x->body_started) {
 		x->body_started = true;
+		read_response(x);
 		if (x->status != 200 && x->status != 206) {
 			x->body_error = true;
 			return 0;
@@ -843,8 +875,6 @@ static int setup(CURL *c, struct xfer *x, const char *url, const struct hub_http
 	SET(CURLOPT_BUFFERSIZE, (long)HUB_HTTP_BUFFER_SIZE);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_USERAGENT, "hubfs/" HUBFS_VERSION);
-	SET(CURLOPT_HEADERFUNCTION, header_cb);
-	SET(CURLOPT_HEADERDATA, x);
 	SET(CURLOPT_WRITEFUNCTION, write_cb);
 	SET(CURLOPT_WRITEDATA, x);
 	SET(CURLOPT_NOPROGRESS, 0L);
@@ -873,19 +903,21 @@ static int setup(CURL *c, struct xfer *x, const char *url, const struct hub_http
 	return cc == CURLE_OK ? 0 : -ENOMEM;
 }
 
-/* Parse Retry-After: delta seconds or an HTTP date; -1 if absent/bad. */
-static long retry_after_s(const char *v)
+/* Retry-After of the last response in seconds: curl parses it (delta
+ * seconds or an HTTP date, CURLINFO_RETRY_AFTER); -1 if absent or bad. */
+static long retry_after_s(const struct xfer *x)
 {
-	if (!v[0])
+	if (!x->has_retry_after || !x->retry_after[0])
 		return -1;
-	uint64_t s;
-	if (parse_u64(v, &s))
+	curl_off_t s = 0;
+	if (curl_easy_getinfo(x->c, CURLINFO_RETRY_AFTER, &s) != CURLE_OK)
+		return -1;
+	if (s > 0)
 		return s > 86400 * 365 ? 86400L * 365 : (long)s;
-	time_t when = curl_getdate(v, NULL);
-	if (when < 0)
-		return -1;
-	time_t now = time(NULL);
-	return when > now ? (long)(when - now) : 0;
+	/* 0 (or a date in the past): curl says the same for a value it could
+	 * not parse, which is no answer */
+	uint64_t z;
+	return parse_u64(x->retry_after, &z) || curl_getdate(x->retry_after, NULL) >= 0 ? 0 : -1;
 }
 
 /* Sleep ms unless the client is cancelled; -ECANCELED then. */
@@ -942,6 +974,7 @@ static enum outcome attempt(struct xfer *x, CURL *c, const char *url,
 	__atomic_add_fetch(&x->h->stats.requests, 1, __ATOMIC_RELAXED);
 	x->stall_s = t->stall_s;
 	CURLcode cc = curl_easy_perform(c);
+	read_response(x);
 	if (cc == CURLE_ABORTED_BY_CALLBACK && x->stalled && !is_cancelled(x->h)) {
 		*err = -ETIMEDOUT;
 		snprintf(why, whysz, "no data for %ld s", t->stall_s);
@@ -994,7 +1027,7 @@ static enum outcome attempt(struct xfer *x, CURL *c, const char *url,
 			}
 		}
 		*err = status_errno(x->status, &retry);
-		*wait_s = retry_after_s(x->retry_after);
+		*wait_s = retry_after_s(x);
 		snprintf(why, whysz, "HTTP %ld", x->status);
 		return retry ? OUT_RETRY : OUT_FAIL;
 	}
@@ -1065,7 +1098,7 @@ static int run(struct hub_http *h, struct xfer *x, const char *url, bool head)
 	if (!c)
 		return -ENOMEM;
 	struct policy pol = {.allow_private = h->allow_private};
-	if (!pol.allow_private && h->opts && hub_options_rewritten(h->opts, url))
+	if (!pol.allow_private && hub_rewrite_produced(h->rewrites, url))
 		pol.trusted = url_origin(url, pol.host, sizeof(pol.host), &pol.port);
 	int fails = 0, attempts = 0, err = 0;
 	char why[400] = "";

@@ -3,16 +3,16 @@
  * a byte range streamed into a callback, with redirects followed, TLS
  * verified, connect and stall timeouts, and retries with jittered
  * exponential backoff that resume by Range from the last byte delivered.
- * URLs are used as given: rewrite rules are the caller's (hub_options_rewrite).
+ * URLs are used as given: rewrite rules are the caller's (hub_rewrite_apply).
  *
- * Address policy (hub_http_set_options): every connection, the first and
+ * Address policy (hub_http_set_policy): every connection, the first and
  * each one after a redirect, and each address of a DNS answer, is checked
  * where the socket is opened, on the address actually connected (so DNS
  * rebinding cannot get around it), and again before each request on a
  * reused connection.  Only public addresses (fetch/addr.h) are allowed,
  * unless:
  *   - allow_private is set: any address;
- *   - the request URL is a rewrite target (hub_options_rewritten: the
+ *   - the request URL is a rewrite target (hub_rewrite_produced: the
  *     administrator's rule produced it): its own host:port may be private,
  *     and so may redirects to that same host:port; a redirect elsewhere
  *     must be public.
@@ -52,7 +52,7 @@
 #include "base/limits.h"
 
 struct hub_http;
-struct hub_options;
+struct hub_rewrites;
 
 /* A client: a pool of easy handles (connections kept for reuse) and a
  * cancel switch. */
@@ -63,11 +63,12 @@ void hub_http_free(struct hub_http *h);
  * wake) and make later ones fail: they return -ECANCELED.  Async-safe with
  * respect to the requests; returns at once. */
 void hub_http_cancel(struct hub_http *h);
-/* The address policy (above) from o->allow_private and o->rewrite; o must
- * outlive the client.  Without a call (or with o NULL), only public
- * addresses are allowed and nothing is a rewrite target.  Call before any
- * request. */
-void hub_http_set_options(struct hub_http *h, const struct hub_options *o);
+/* The address policy (above): allow_private, and the rewrite rules whose
+ * targets are trusted (fetch/rewrite.h; NULL: none), which must outlive the
+ * client.  Without a call, only public addresses are allowed and nothing is
+ * a rewrite target.  Call before any request. */
+void hub_http_set_policy(struct hub_http *h, bool allow_private,
+			 const struct hub_rewrites *rewrites);
 
 /* What a response says about the file. */
 struct hub_http_meta {

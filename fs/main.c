@@ -267,7 +267,14 @@ int main(int argc, char **argv)
 		goto out;
 	if (build_fuse_args(&args, &opts))
 		goto out;
-	if (hub_cache_new(&cache, root, &opts) || hub_fs_new(&fs, &opts, cache))
+	struct hub_cache_config ccfg = {
+		.offline = opts.offline,
+		.ref_ttl = opts.ref_ttl,
+		.neg_ttl = opts.neg_ttl,
+		.git_url = opts.git_url,
+		.rewrites = &opts.rewrites,
+	};
+	if (hub_cache_new(&cache, root, &ccfg) || hub_fs_new(&fs, &opts, cache))
 		goto out;
 	se = fuse_session_new(&args, hub_fs_ops(), sizeof(*hub_fs_ops()), fs);
 	if (!se)
@@ -297,7 +304,13 @@ int main(int argc, char **argv)
 	if (hub_py_new_async(&py)) /* logged; .hub/errors will say the analyser is missing */
 		py = NULL;
 	hub_fs_set_py(fs, py);
-	if (hub_weights_new(&weights, root, &opts)) {
+	struct hub_weights_config wcfg = {
+		.offline = opts.offline,
+		.strict = opts.verify == HUB_VERIFY_STRICT,
+		.allow_private = opts.allow_private,
+		.rewrites = &opts.rewrites,
+	};
+	if (hub_weights_new(&weights, root, &wcfg)) {
 		hub_err("cannot start the weight store under %s", root);
 		goto out;
 	}

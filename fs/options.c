@@ -1,13 +1,24 @@
 /*
- * Command line, config file and URL rules (see options.h).
+ * The command line, through libfuse's option parser (see options.h).  Option
+ * values shared with the config file, the config file itself, disposal and
+ * the cache root are in fs/options_config.c (FUSE-free); URL rewriting is
+ * fetch/rewrite.c.
  *
  * DESIGN: hub_options_parse works in three steps.
- *  1. argv, left to right.  --help/--version anywhere win over everything
- *     else; "status" is only a command as argv[1].  -o lists are split at
- *     unescaped commas ("\," is a literal comma, as in libfuse); each hubfs
- *     option is applied to the struct and its bit recorded in cli_set,
- *     anything else is kept verbatim for libfuse.  A repeated option: the
- *     last one wins, except rewrite= which accumulates.
+ *  1. argv, through libfuse's option parser (fuse_opt_parse), left to right.
+ *     libfuse splits -o lists at unescaped commas and unescapes them ("\,"
+ *     is a literal comma, "\\" a backslash, "\NNN" an octal byte); "--"
+ *     makes the rest positional.  Our templates (cli_opts) name hubfs's own
+ *     options, each applied to the struct with its bit recorded in
+ *     cli_set; anything else in an -o list is kept, escaped again, for
+ *     libfuse.  An argument of argv itself (not an item of an -o list)
+ *     is told apart by its pointer: -f, -d, -s (grouped too), --help and
+ *     --version there, SOURCE and MOUNTPOINT.  A repeated option: the last
+ *     one wins, except rewrite= and token_host= which accumulate.
+ *     --help/--version anywhere win over everything else, errors too, so
+ *     the first error is recorded and parsing goes on; "status" is only a
+ *     command as argv[1].  A final -o without its list is found before
+ *     libfuse sees it (it would print its own message).
  *  2. The config file (config=, else the default path if it exists) is
  *     applied with hub_options_apply_config, which skips every option whose
  *     bit is in cli_set and appends its rewrite rules after the command
@@ -20,126 +31,17 @@
  */
 #include "fs/options.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <fuse_opt.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define DEFAULT_GIT_URL "https://github.com/{owner}/{repo}.git"
-/* TTLs are added to time_t clocks and handed to timers: INT_MAX seconds (68
- * years) means "forever" and keeps that arithmetic far from overflow. */
-#define TTL_MAX INT_MAX
+#include "fs/options_impl.h"
 
-/* ---- small helpers ---------------------------------------------------- */
-
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errsz,
-							   const char *fmt, ...)
-{
-	if (!err || errsz == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-	/* One line, whatever the user typed: no control characters. */
-	for (char *p = err; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-}
-
-static const char *sys_getenv(const char *name)
-{
-	return getenv(name);
-}
-
-static const char *env_nonempty(hub_getenv_fn env, const char *name)
-{
-	const char *v = env(name);
-	return v && *v ? v : NULL;
-}
-
-/* Replace *slot with a copy of s[0..len). */
-static int set_string(char **slot, const char *s, size_t len)
-{
-	char *copy = strndup(s, len);
-	if (!copy)
-		return -ENOMEM;
-	free(*slot);
-	*slot = copy;
-	return 0;
-}
-
-/* a + "/" + b + "/" + c, skipping empty parts, with runs of '/' squashed
- * and no trailing '/' (except for "/" itself). */
-static int path_join(char *out, size_t outsz, const char *a, const char *b, const char *c)
-{
-	const char *parts[] = {a, b, c};
-	size_t w = 0;
-	for (size_t i = 0; i < 3; i++) {
-		if (!*parts[i])
-			continue;
-		if (w > 0 && out[w - 1] != '/') {
-			if (w >= outsz)
-				return -ENAMETOOLONG;
-			out[w++] = '/';
-		}
-		for (const char *p = parts[i]; *p; p++) {
-			if (*p == '/' && w > 0 && out[w - 1] == '/')
-				continue;
-			if (w >= outsz)
-				return -ENAMETOOLONG;
-			out[w++] = *p;
-		}
-	}
-	while (w > 1 && out[w - 1] == '/')
-		w--;
-	if (w >= outsz)
-		return -ENAMETOOLONG;
-	out[w] = '\0';
-	return (int)w;
-}
-
-/* Make path absolute: "~" and "~/x" from $HOME, relative paths against the
- * current directory. */
-static int make_absolute(char *out, size_t outsz, const char *path, hub_getenv_fn env)
-{
-	if (path[0] == '~' && (path[1] == '\0' || path[1] == '/')) {
-		const char *home = env_nonempty(env, "HOME");
-		if (!home)
-			return -ENOENT;
-		return path_join(out, outsz, home, path + 1, "");
-	}
-	if (path[0] == '/')
-		return path_join(out, outsz, path, "", "");
-	char cwd[PATH_MAX];
-	if (!getcwd(cwd, sizeof(cwd)))
-		return -errno;
-	return path_join(out, outsz, cwd, path, "");
-}
-
-/* Copy src[0..len) into a new string, turning "\c" into "c" (libfuse's
- * escaping of ',' inside -o lists). */
-static char *unescape(const char *src, size_t len)
-{
-	char *out = malloc(len + 1);
-	if (!out)
-		return NULL;
-	size_t n = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (src[i] == '\\' && i + 1 < len)
-			i++;
-		out[n++] = src[i];
-	}
-	out[n] = '\0';
-	return out;
-}
-
-/* ---- option values, shared by the command line and the config --------- */
+/* ---- seconds, as the command line writes them ------------------------- */
 
 /* Non-negative decimal seconds: no sign, no spaces, no suffix. */
 static int parse_seconds(long *out, const char *s)
@@ -149,283 +51,78 @@ static int parse_seconds(long *out, const char *s)
 	errno = 0;
 	char *end;
 	long v = strtol(s, &end, 10);
-	if (errno || *end || v > TTL_MAX)
+	if (errno || *end || v > HUB_OPT_TTL_MAX)
 		return -EINVAL;
 	*out = v;
 	return 0;
 }
 
-static int parse_verify(enum hub_verify *out, const char *s)
-{
-	if (strcmp(s, "stream") == 0)
-		*out = HUB_VERIFY_STREAM;
-	else if (strcmp(s, "strict") == 0)
-		*out = HUB_VERIFY_STRICT;
-	else
-		return -EINVAL;
-	return 0;
-}
+/* ---- the command line (fuse_opt_parse) --------------------------------- */
 
-static int parse_url_access(enum hub_url_access *out, const char *s)
-{
-	if (strcmp(s, "owner") == 0)
-		*out = HUB_URL_ACCESS_OWNER;
-	else if (strcmp(s, "all") == 0)
-		*out = HUB_URL_ACCESS_ALL;
-	else
-		return -EINVAL;
-	return 0;
-}
+/* Keys of our templates; libfuse's own are negative (FUSE_OPT_KEY_OPT ...). */
+enum cli_key {
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_CACHE,
+	KEY_GIT_URL,
+	KEY_REWRITE,
+	KEY_TOKEN_HOST,
+	KEY_OFFLINE,
+	KEY_ALLOW_PRIVATE,
+	KEY_URL_ACCESS,
+	KEY_REF_TTL,
+	KEY_NEG_TTL,
+	KEY_VERIFY,
+	KEY_CONFIG,
+};
 
-/* A string value of cache=, git_url= or config=: non-empty, bounded. */
-static int check_value(const char *where, const char *name, const char *val, char *err,
-		       size_t errsz)
-{
-	if (!*val) {
-		set_err(err, errsz, "%sempty value for %s", where, name);
-		return -EINVAL;
-	}
-	if (strlen(val) >= HUB_URL_MAX) {
-		set_err(err, errsz, "%svalue for %s is too long (at most %d bytes)", where, name,
-			HUB_URL_MAX - 1);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* Append the rule FROM=TO, where FROM is from[0..from_len). */
-static int add_rewrite(struct hub_options *o, const char *where, const char *from,
-		       size_t from_len, const char *to, char *err, size_t errsz)
-{
-	if (o->n_rewrite >= HUB_REWRITE_MAX) {
-		set_err(err, errsz, "%stoo many rewrite rules (at most %d)", where,
-			HUB_REWRITE_MAX);
-		return -EINVAL;
-	}
-	if (from_len == 0) {
-		set_err(err, errsz, "%sbad rewrite rule: empty FROM (expected FROM=TO)", where);
-		return -EINVAL;
-	}
-	if (from_len >= HUB_URL_MAX || strlen(to) >= HUB_URL_MAX) {
-		set_err(err, errsz, "%srewrite rule is too long (at most %d bytes a side)", where,
-			HUB_URL_MAX - 1);
-		return -EINVAL;
-	}
-	struct hub_rewrite *r = &o->rewrite[o->n_rewrite];
-	r->from = strndup(from, from_len);
-	r->to = strdup(to);
-	if (!r->from || !r->to) {
-		free(r->from);
-		free(r->to);
-		r->from = r->to = NULL;
-		set_err(err, errsz, "out of memory");
-		return -ENOMEM;
-	}
-	o->n_rewrite++;
-	return 0;
-}
-
-/* "FROM=TO", split at the first '='. */
-static int add_rewrite_rule(struct hub_options *o, const char *where, const char *rule,
-			    char *err, size_t errsz)
-{
-	const char *eq = strchr(rule, '=');
-	if (!eq || eq == rule) {
-		set_err(err, errsz, "%sbad rewrite rule: '%.200s' (expected FROM=TO)", where, rule);
-		return -EINVAL;
-	}
-	return add_rewrite(o, where, rule, (size_t)(eq - rule), eq + 1, err, errsz);
-}
-
-/* token_host=: a host name or an IP address (IPv6 bare or in brackets), no
- * scheme, port, path or user. */
-static bool host_valid(const char *h)
-{
-	size_t n = strlen(h);
-	if (n == 0 || n > HUB_HOST_MAX)
-		return false;
-	static const char ip6[] = "0123456789abcdefABCDEF:.";
-	if (h[0] == '[')
-		return n > 2 && h[n - 1] == ']' && strspn(h + 1, ip6) == n - 2;
-	if (strchr(h, ':')) /* bare IPv6 needs two colons: "host:443" is not one */
-		return strspn(h, ip6) == n && strchr(h, ':') != strrchr(h, ':');
-	return strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == n;
-}
-
-/* Append one token_host= host. */
-static int add_token_host(struct hub_options *o, const char *where, const char *host, char *err,
-			  size_t errsz)
-{
-	if (!host_valid(host)) {
-		set_err(err, errsz,
-			"%sbad value for token_host: '%.200s' (expected a host name or IP address, "
-			"without scheme, port or path)",
-			where, host);
-		return -EINVAL;
-	}
-	if (o->n_token_host >= HUB_TOKEN_HOST_MAX) {
-		set_err(err, errsz, "%stoo many token_host entries (at most %d)", where,
-			HUB_TOKEN_HOST_MAX);
-		return -EINVAL;
-	}
-	char *copy = strdup(host);
-	if (!copy) {
-		set_err(err, errsz, "out of memory");
-		return -ENOMEM;
-	}
-	o->token_host[o->n_token_host++] = copy;
-	return 0;
-}
-
-/* ---- the command line -------------------------------------------------- */
+/* An option of ours matches "name" and "name=...": everything else (even
+ * "cachex=1" or "offline_mode") is libfuse's business. */
+#define OWN(name, key) FUSE_OPT_KEY(name, key), FUSE_OPT_KEY(name "=", key)
+static const struct fuse_opt cli_opts[] = {
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	OWN("cache", KEY_CACHE),
+	OWN("git_url", KEY_GIT_URL),
+	OWN("rewrite", KEY_REWRITE),
+	OWN("token_host", KEY_TOKEN_HOST),
+	OWN("offline", KEY_OFFLINE),
+	OWN("allow_private", KEY_ALLOW_PRIVATE),
+	OWN("url_access", KEY_URL_ACCESS),
+	OWN("ref_ttl", KEY_REF_TTL),
+	OWN("neg_ttl", KEY_NEG_TTL),
+	OWN("verify", KEY_VERIFY),
+	OWN("config", KEY_CONFIG),
+	FUSE_OPT_END,
+};
+#undef OWN
 
 struct cli {
 	struct hub_options *o;
+	int argc;
+	char **argv;     /* the caller's, to tell its arguments from -o items */
+	bool scan_only;  /* the status command: only --help and --version count */
+	enum hub_cmd info; /* HUB_CMD_HELP or _VERSION once seen */
+	int rc;          /* the first error (its message is in err) */
+	const char *pos[2]; /* SOURCE, MOUNTPOINT */
+	int npos;
 	char *config;    /* config= */
-	char *fuse_opts; /* pass-through options, comma-joined, still escaped */
-	size_t fuse_len;
+	char *fuse_opts; /* pass-through options, comma-joined, escaped */
 	char *err;
 	size_t errsz;
 };
 
-static int keep_for_fuse(struct cli *c, const char *tok, size_t len)
+/* Whether arg is an argument of argv itself rather than an item of an -o
+ * list: libfuse hands the former to cli_proc as the very pointer of argv,
+ * and the latter out of its own unescaped copy of the list. */
+static bool from_argv(const struct cli *c, const char *arg)
 {
-	char *grown = realloc(c->fuse_opts, c->fuse_len + len + 2);
-	if (!grown)
-		return -ENOMEM;
-	c->fuse_opts = grown;
-	if (c->fuse_len)
-		grown[c->fuse_len++] = ',';
-	memcpy(grown + c->fuse_len, tok, len);
-	c->fuse_len += len;
-	grown[c->fuse_len] = '\0';
-	return 0;
-}
-
-/* Names of hubfs's own options; anything else goes to libfuse. */
-static const char *const own_options[] = {"cache",   "git_url", "rewrite", "offline",   "ref_ttl",
-					  "neg_ttl", "verify",  "config",  "token_host",
-					  "allow_private", "url_access"};
-
-static bool is_own_option(const char *key, size_t klen)
-{
-	for (size_t i = 0; i < sizeof(own_options) / sizeof(own_options[0]); i++)
-		if (strlen(own_options[i]) == klen && memcmp(own_options[i], key, klen) == 0)
+	for (int i = 1; i < c->argc; i++)
+		if (c->argv[i] == arg)
 			return true;
 	return false;
-}
-
-/* One hubfs option, unescaped: "key" or "key=value". */
-static int apply_cli_option(struct cli *c, const char *opt)
-{
-	struct hub_options *o = c->o;
-	const char *eq = strchr(opt, '=');
-	const char *val = eq ? eq + 1 : NULL;
-	char key[16];
-	snprintf(key, sizeof(key), "%.*s", eq ? (int)(eq - opt) : (int)strlen(opt), opt);
-
-	if (strcmp(key, "offline") == 0) {
-		if (val) {
-			set_err(c->err, c->errsz, "offline takes no value: '%.200s'", opt);
-			return -EINVAL;
-		}
-		o->offline = true;
-		o->cli_set |= HUB_OPT_OFFLINE;
-		return 0;
-	}
-	if (strcmp(key, "allow_private") == 0) {
-		if (val) {
-			set_err(c->err, c->errsz, "allow_private takes no value: '%.200s'", opt);
-			return -EINVAL;
-		}
-		o->allow_private = true;
-		o->cli_set |= HUB_OPT_ALLOW_PRIVATE;
-		return 0;
-	}
-	if (!val) {
-		set_err(c->err, c->errsz, "missing value for %s (expected %s=...)", key, key);
-		return -EINVAL;
-	}
-	if (strcmp(key, "rewrite") == 0)
-		return add_rewrite_rule(o, "", val, c->err, c->errsz);
-	if (strcmp(key, "token_host") == 0)
-		return add_token_host(o, "", val, c->err, c->errsz);
-	if (strcmp(key, "ref_ttl") == 0 || strcmp(key, "neg_ttl") == 0) {
-		bool ref = key[0] == 'r';
-		if (parse_seconds(ref ? &o->ref_ttl : &o->neg_ttl, val) < 0) {
-			set_err(c->err, c->errsz, "bad value for %s: '%.200s' (expected seconds)",
-				key, val);
-			return -EINVAL;
-		}
-		o->cli_set |= ref ? HUB_OPT_REF_TTL : HUB_OPT_NEG_TTL;
-		return 0;
-	}
-	if (strcmp(key, "url_access") == 0) {
-		if (parse_url_access(&o->url_access, val) < 0) {
-			set_err(c->err, c->errsz,
-				"bad value for url_access: '%.200s' (expected owner or all)", val);
-			return -EINVAL;
-		}
-		o->cli_set |= HUB_OPT_URL_ACCESS;
-		return 0;
-	}
-	if (strcmp(key, "verify") == 0) {
-		if (parse_verify(&o->verify, val) < 0) {
-			set_err(c->err, c->errsz,
-				"bad value for verify: '%.200s' (expected stream or strict)", val);
-			return -EINVAL;
-		}
-		o->cli_set |= HUB_OPT_VERIFY;
-		return 0;
-	}
-	/* cache=, git_url=, config= */
-	int rc = check_value("", key, val, c->err, c->errsz);
-	if (rc < 0)
-		return rc;
-	if (strcmp(key, "cache") == 0) {
-		rc = set_string(&o->cache_dir, val, strlen(val));
-		o->cli_set |= HUB_OPT_CACHE;
-	} else if (strcmp(key, "git_url") == 0) {
-		rc = set_string(&o->git_url, val, strlen(val));
-		o->cli_set |= HUB_OPT_GIT_URL;
-	} else {
-		rc = set_string(&c->config, val, strlen(val));
-	}
-	if (rc < 0)
-		set_err(c->err, c->errsz, "out of memory");
-	return rc;
-}
-
-/* One -o argument: a comma-separated list, "\," escaping a comma. */
-static int apply_option_list(struct cli *c, const char *list)
-{
-	const char *p = list;
-	while (*p) {
-		size_t len = 0;
-		while (p[len] && p[len] != ',')
-			len += (p[len] == '\\' && p[len + 1]) ? 2 : 1;
-		if (len > 0) {
-			size_t klen = strcspn(p, "=,");
-			if (klen > len)
-				klen = len;
-			int rc;
-			if (is_own_option(p, klen)) {
-				char *opt = unescape(p, len);
-				rc = opt ? apply_cli_option(c, opt) : -ENOMEM;
-				free(opt);
-			} else {
-				rc = keep_for_fuse(c, p, len);
-			}
-			if (rc == -ENOMEM)
-				set_err(c->err, c->errsz, "out of memory");
-			if (rc < 0)
-				return rc;
-		}
-		p += len;
-		if (*p == ',')
-			p++;
-	}
-	return 0;
 }
 
 /* -f, -d, -s, possibly grouped ("-fd").  Returns false for anything else. */
@@ -444,367 +141,203 @@ static bool apply_flags(struct hub_options *o, const char *arg)
 	return true;
 }
 
-/* --help or --version anywhere before "--" decides the command. */
-static enum hub_cmd scan_info_command(int argc, char **argv)
+static int add_positional(struct cli *c, const char *arg)
+{
+	if (c->npos == 2) {
+		hub_opt_err(c->err, c->errsz, "unexpected argument: '%.200s'", arg);
+		return -EINVAL;
+	}
+	c->pos[c->npos++] = arg;
+	return 0;
+}
+
+/* A value-less option: offline, allow_private. */
+static int apply_switch(struct cli *c, const char *opt, const char *val, bool *field,
+			unsigned bit)
+{
+	if (val) {
+		hub_opt_err(c->err, c->errsz, "%.*s takes no value: '%.200s'",
+			    (int)(val - 1 - opt), opt, opt);
+		return -EINVAL;
+	}
+	*field = true;
+	c->o->cli_set |= bit;
+	return 0;
+}
+
+/* One of our options, unescaped: "name" or "name=value". */
+static int apply_own(struct cli *c, enum cli_key key, const char *opt)
+{
+	struct hub_options *o = c->o;
+	const char *eq = strchr(opt, '=');
+	const char *val = eq ? eq + 1 : NULL;
+	char name[16];
+	snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - opt) : (int)strlen(opt), opt);
+
+	if (key == KEY_OFFLINE)
+		return apply_switch(c, opt, val, &o->offline, HUB_OPT_OFFLINE);
+	if (key == KEY_ALLOW_PRIVATE)
+		return apply_switch(c, opt, val, &o->allow_private, HUB_OPT_ALLOW_PRIVATE);
+	if (!val) {
+		hub_opt_err(c->err, c->errsz, "missing value for %s (expected %s=...)", name, name);
+		return -EINVAL;
+	}
+	switch (key) {
+	case KEY_REWRITE:
+		return hub_opt_add_rewrite_rule(o, "", val, c->err, c->errsz);
+	case KEY_TOKEN_HOST:
+		return hub_opt_add_token_host(o, "", val, c->err, c->errsz);
+	case KEY_REF_TTL:
+	case KEY_NEG_TTL:
+		if (parse_seconds(key == KEY_REF_TTL ? &o->ref_ttl : &o->neg_ttl, val) < 0) {
+			hub_opt_err(c->err, c->errsz, "bad value for %s: '%.200s' (expected seconds)",
+				    name, val);
+			return -EINVAL;
+		}
+		o->cli_set |= key == KEY_REF_TTL ? HUB_OPT_REF_TTL : HUB_OPT_NEG_TTL;
+		return 0;
+	case KEY_URL_ACCESS:
+		if (hub_opt_parse_url_access(&o->url_access, val) < 0) {
+			hub_opt_err(c->err, c->errsz,
+				    "bad value for url_access: '%.200s' (expected owner or all)", val);
+			return -EINVAL;
+		}
+		o->cli_set |= HUB_OPT_URL_ACCESS;
+		return 0;
+	case KEY_VERIFY:
+		if (hub_opt_parse_verify(&o->verify, val) < 0) {
+			hub_opt_err(c->err, c->errsz,
+				    "bad value for verify: '%.200s' (expected stream or strict)", val);
+			return -EINVAL;
+		}
+		o->cli_set |= HUB_OPT_VERIFY;
+		return 0;
+	default: /* cache=, git_url=, config= */
+		break;
+	}
+	int rc = hub_opt_check_value("", name, val, c->err, c->errsz);
+	if (rc < 0)
+		return rc;
+	if (key == KEY_CACHE) {
+		rc = hub_opt_set_string(&o->cache_dir, val, strlen(val));
+		o->cli_set |= HUB_OPT_CACHE;
+	} else if (key == KEY_GIT_URL) {
+		rc = hub_opt_set_string(&o->git_url, val, strlen(val));
+		o->cli_set |= HUB_OPT_GIT_URL;
+	} else {
+		rc = hub_opt_set_string(&c->config, val, strlen(val));
+	}
+	if (rc < 0)
+		hub_opt_err(c->err, c->errsz, "out of memory");
+	return rc;
+}
+
+/* An argument of argv starting with '-' that no template took. */
+static int apply_argv_option(struct cli *c, const char *arg)
+{
+	if (arg[1] == '\0') /* "-" is a plain argument */
+		return add_positional(c, arg);
+	if (!apply_flags(c->o, arg)) {
+		hub_opt_err(c->err, c->errsz, "unknown argument: '%.200s'", arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* fuse_opt_parse's callback.  Returns 0 (discard) always: what libfuse
+ * should see is gathered in c->fuse_opts, errors in c->rc. */
+static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	(void)outargs;
+	struct cli *c = data;
+	bool own_arg = from_argv(c, arg);
+	if ((key == KEY_HELP || key == KEY_VERSION) && own_arg) {
+		if (c->info == HUB_CMD_MOUNT)
+			c->info = key == KEY_HELP ? HUB_CMD_HELP : HUB_CMD_VERSION;
+		return 0;
+	}
+	if (c->scan_only || c->rc < 0)
+		return 0;
+	int rc = 0;
+	if (key == FUSE_OPT_KEY_NONOPT)
+		rc = add_positional(c, arg);
+	else if (own_arg)
+		rc = apply_argv_option(c, arg);
+	else if (key >= 0 && key != KEY_HELP && key != KEY_VERSION)
+		rc = apply_own(c, (enum cli_key)key, arg);
+	else if (*arg && fuse_opt_add_opt_escaped(&c->fuse_opts, arg) < 0) /* "" is skipped */
+		rc = -ENOMEM;
+	if (rc == -ENOMEM)
+		hub_opt_err(c->err, c->errsz, "out of memory");
+	if (rc < 0)
+		c->rc = rc;
+	return 0;
+}
+
+/* Whether argv ends with an -o that has no list: libfuse would print its
+ * own message for it, so it is kept from libfuse and reported here. */
+static bool dangling_o(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
-			break;
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
-			return HUB_CMD_HELP;
-		if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0)
-			return HUB_CMD_VERSION;
-		if (strcmp(argv[i], "-o") == 0)
-			i++; /* its argument is not a flag */
+			return false;
+		if (strcmp(argv[i], "-o") == 0 && ++i == argc)
+			return true;
 	}
-	return HUB_CMD_MOUNT;
+	return false;
 }
 
+/* Step 1: argv into c (and c->o). */
 static int parse_argv(struct cli *c, int argc, char **argv)
 {
-	struct hub_options *o = c->o;
-	const char *pos[2];
-	int npos = 0;
-	bool only_positional = false;
-
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (only_positional || a[0] != '-' || a[1] == '\0') {
-			if (npos == 2) {
-				set_err(c->err, c->errsz, "unexpected argument: '%.200s'", a);
-				return -EINVAL;
-			}
-			pos[npos++] = a;
-		} else if (strcmp(a, "--") == 0) {
-			only_positional = true;
-		} else if (a[1] == 'o') {
-			const char *list = a[2] ? a + 2 : i + 1 < argc ? argv[++i] : NULL;
-			if (!list) {
-				set_err(c->err, c->errsz, "missing argument to -o");
-				return -EINVAL;
-			}
-			int rc = apply_option_list(c, list);
-			if (rc < 0)
-				return rc;
-		} else if (!apply_flags(o, a)) {
-			set_err(c->err, c->errsz, "unknown argument: '%.200s'", a);
-			return -EINVAL;
-		}
+	bool dangling = dangling_o(argc, argv);
+	struct fuse_args args = FUSE_ARGS_INIT(dangling ? argc - 1 : argc, argv);
+	c->argc = args.argc;
+	c->argv = argv;
+	int rc = fuse_opt_parse(&args, c, cli_opts, cli_proc);
+	fuse_opt_free_args(&args);
+	if (rc < 0 && c->rc == 0) {
+		hub_opt_err(c->err, c->errsz, "out of memory");
+		c->rc = -ENOMEM;
 	}
-	if (npos == 0 || !*pos[npos - 1]) {
-		set_err(c->err, c->errsz, "missing mountpoint");
+	if (c->info != HUB_CMD_MOUNT || c->scan_only || c->rc < 0)
+		return c->rc;
+	if (dangling) {
+		hub_opt_err(c->err, c->errsz, "missing argument to -o");
 		return -EINVAL;
 	}
-	if (npos == 2 && set_string(&o->source, pos[0], strlen(pos[0])) < 0)
+	struct hub_options *o = c->o;
+	if (c->npos == 0 || !*c->pos[c->npos - 1]) {
+		hub_opt_err(c->err, c->errsz, "missing mountpoint");
+		return -EINVAL;
+	}
+	if (c->npos == 2 && hub_opt_set_string(&o->source, c->pos[0], strlen(c->pos[0])) < 0)
 		goto nomem;
-	if (set_string(&o->mountpoint, pos[npos - 1], strlen(pos[npos - 1])) < 0)
+	if (hub_opt_set_string(&o->mountpoint, c->pos[c->npos - 1], strlen(c->pos[c->npos - 1])) < 0)
 		goto nomem;
 	return 0;
 nomem:
-	set_err(c->err, c->errsz, "out of memory");
+	hub_opt_err(c->err, c->errsz, "out of memory");
 	return -ENOMEM;
 }
 
-/* ---- the config file --------------------------------------------------- */
-
-/* Read a whole file of at most HUB_JSON_MAX bytes into a new buffer. */
-static int read_small_file(char **out, size_t *outlen, const char *path)
+/* "hubfs status MOUNTPOINT": exactly one argument, taken as it is. */
+static int parse_status(struct hub_options *o, int argc, char **argv, char *err, size_t errsz)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	size_t cap = 4096, len = 0;
-	char *buf = malloc(cap);
-	int rc = buf ? 0 : -ENOMEM;
-	while (rc == 0) {
-		if (len == cap) {
-			if (cap > HUB_JSON_MAX) {
-				rc = -EFBIG;
-				break;
-			}
-			char *grown = realloc(buf, cap * 2);
-			if (!grown) {
-				rc = -ENOMEM;
-				break;
-			}
-			buf = grown;
-			cap *= 2;
-		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			rc = -errno;
-		else if (n == 0)
-			break;
-		else
-			len += (size_t)n;
-		if (len > HUB_JSON_MAX)
-			rc = -EFBIG;
-	}
-	close(fd);
-	if (rc < 0) {
-		free(buf);
-		return rc;
-	}
-	*out = buf;
-	*outlen = len;
-	return 0;
-}
-
-/* ttl keys: a JSON number that is a non-negative integer. */
-static bool json_seconds(long *out, const cJSON *item)
-{
-	if (!cJSON_IsNumber(item))
-		return false;
-	double d = item->valuedouble;
-	if (!(d >= 0 && d <= TTL_MAX) || (double)(long)d != d)
-		return false;
-	*out = (long)d;
-	return true;
-}
-
-static int config_rewrite(struct hub_options *o, const char *where, const cJSON *item, char *err,
-			  size_t errsz)
-{
-	const cJSON *rule;
-	if (cJSON_IsArray(item)) {
-		cJSON_ArrayForEach(rule, item)
-		{
-			if (!cJSON_IsString(rule)) {
-				set_err(err, errsz, "%srewrite: list items must be \"FROM=TO\" strings",
-					where);
-				return -EINVAL;
-			}
-			int rc = add_rewrite_rule(o, where, rule->valuestring, err, errsz);
-			if (rc < 0)
-				return rc;
-		}
-		return 0;
-	}
-	if (cJSON_IsObject(item)) {
-		cJSON_ArrayForEach(rule, item)
-		{
-			if (!cJSON_IsString(rule)) {
-				set_err(err, errsz, "%srewrite: the value of '%.200s' must be a string",
-					where, rule->string);
-				return -EINVAL;
-			}
-			int rc = add_rewrite(o, where, rule->string, strlen(rule->string),
-					     rule->valuestring, err, errsz);
-			if (rc < 0)
-				return rc;
-		}
-		return 0;
-	}
-	set_err(err, errsz, "%srewrite must be a list of \"FROM=TO\" or an object {FROM: TO}", where);
-	return -EINVAL;
-}
-
-/* "token_host": a list of host names, appended after the command line's. */
-static int config_token_host(struct hub_options *o, const char *where, const cJSON *item,
-			     char *err, size_t errsz)
-{
-	if (!cJSON_IsArray(item)) {
-		set_err(err, errsz, "%stoken_host must be a list of host names", where);
+	o->cmd = HUB_CMD_STATUS;
+	if (argc < 3 || !*argv[2]) {
+		hub_opt_err(err, errsz, "missing mountpoint");
 		return -EINVAL;
 	}
-	const cJSON *h;
-	cJSON_ArrayForEach(h, item)
-	{
-		if (!cJSON_IsString(h)) {
-			set_err(err, errsz, "%stoken_host: list items must be strings", where);
-			return -EINVAL;
-		}
-		int rc = add_token_host(o, where, h->valuestring, err, errsz);
-		if (rc < 0)
-			return rc;
+	if (argc > 3) {
+		hub_opt_err(err, errsz, "unexpected argument: '%.200s'", argv[3]);
+		return -EINVAL;
+	}
+	if (hub_opt_set_string(&o->mountpoint, argv[2], strlen(argv[2])) < 0) {
+		hub_opt_err(err, errsz, "out of memory");
+		return -ENOMEM;
 	}
 	return 0;
-}
-
-/* One key of the config object. */
-static int config_key(struct hub_options *o, const char *where, const cJSON *item, char *err,
-		      size_t errsz)
-{
-	const char *key = item->string;
-	bool str_key = strcmp(key, "cache") == 0 || strcmp(key, "git_url") == 0 ||
-		       strcmp(key, "verify") == 0;
-	if (str_key && !cJSON_IsString(item)) {
-		set_err(err, errsz, "%s%s must be a string", where, key);
-		return -EINVAL;
-	}
-
-	if (strcmp(key, "rewrite") == 0)
-		return config_rewrite(o, where, item, err, errsz);
-	if (strcmp(key, "token_host") == 0)
-		return config_token_host(o, where, item, err, errsz);
-	if (strcmp(key, "offline") == 0) {
-		if (!cJSON_IsBool(item)) {
-			set_err(err, errsz, "%soffline must be true or false", where);
-			return -EINVAL;
-		}
-		if (!(o->cli_set & HUB_OPT_OFFLINE))
-			o->offline = cJSON_IsTrue(item);
-		return 0;
-	}
-	if (strcmp(key, "allow_private") == 0) {
-		if (!cJSON_IsBool(item)) {
-			set_err(err, errsz, "%sallow_private must be true or false", where);
-			return -EINVAL;
-		}
-		if (!(o->cli_set & HUB_OPT_ALLOW_PRIVATE))
-			o->allow_private = cJSON_IsTrue(item);
-		return 0;
-	}
-	if (strcmp(key, "url_access") == 0) {
-		enum hub_url_access v;
-		if (!cJSON_IsString(item) || parse_url_access(&v, item->valuestring) < 0) {
-			set_err(err, errsz, "%surl_access must be \"owner\" or \"all\"", where);
-			return -EINVAL;
-		}
-		if (!(o->cli_set & HUB_OPT_URL_ACCESS))
-			o->url_access = v;
-		return 0;
-	}
-	if (strcmp(key, "ref_ttl") == 0 || strcmp(key, "neg_ttl") == 0) {
-		bool ref = key[0] == 'r';
-		long v;
-		if (!json_seconds(&v, item)) {
-			set_err(err, errsz, "%sbad value for %s (expected a number of seconds)", where,
-				key);
-			return -EINVAL;
-		}
-		if (!(o->cli_set & (ref ? HUB_OPT_REF_TTL : HUB_OPT_NEG_TTL)))
-			*(ref ? &o->ref_ttl : &o->neg_ttl) = v;
-		return 0;
-	}
-	if (strcmp(key, "verify") == 0) {
-		enum hub_verify v;
-		if (parse_verify(&v, item->valuestring) < 0) {
-			set_err(err, errsz,
-				"%sbad value for verify: '%.200s' (expected stream or strict)", where,
-				item->valuestring);
-			return -EINVAL;
-		}
-		if (!(o->cli_set & HUB_OPT_VERIFY))
-			o->verify = v;
-		return 0;
-	}
-	if (str_key) { /* cache, git_url */
-		int rc = check_value(where, key, item->valuestring, err, errsz);
-		if (rc < 0)
-			return rc;
-		bool cache = key[0] == 'c';
-		if (o->cli_set & (cache ? HUB_OPT_CACHE : HUB_OPT_GIT_URL))
-			return 0;
-		rc = set_string(cache ? &o->cache_dir : &o->git_url, item->valuestring,
-				strlen(item->valuestring));
-		if (rc < 0)
-			set_err(err, errsz, "out of memory");
-		return rc;
-	}
-	set_err(err, errsz, "%sunknown key '%.200s'", where, key);
-	return -EINVAL;
-}
-
-/* apply_config with "NAME: " in front of its error messages. */
-static int apply_config_named(struct hub_options *o, const char *name, const char *json,
-			      size_t len, char *err, size_t errsz)
-{
-	char where[PATH_MAX + 4];
-	snprintf(where, sizeof(where), "%s: ", name);
-
-	if (len > HUB_JSON_MAX) {
-		set_err(err, errsz, "%slarger than %u bytes", where, HUB_JSON_MAX);
-		return -EFBIG;
-	}
-	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, false);
-	if (!root) {
-		size_t line = 1;
-		for (const char *p = json; end && p < end && p < json + len; p++)
-			line += *p == '\n';
-		set_err(err, errsz, "%sinvalid JSON near line %zu", where, line);
-		return -EINVAL;
-	}
-	int rc = 0;
-	while (end < json + len && *end && strchr(" \t\r\n", *end))
-		end++;
-	if (end < json + len) {
-		set_err(err, errsz, "%strailing data after the JSON object", where);
-		rc = -EINVAL;
-	} else if (!cJSON_IsObject(root)) {
-		set_err(err, errsz, "%sexpected a JSON object", where);
-		rc = -EINVAL;
-	}
-	const cJSON *item;
-	cJSON_ArrayForEach(item, root)
-	{
-		if (rc < 0)
-			break;
-		rc = config_key(o, where, item, err, errsz);
-	}
-	cJSON_Delete(root);
-	return rc;
-}
-
-int hub_options_apply_config(struct hub_options *o, const char *json, size_t len, char *err,
-			     size_t errsz)
-{
-	return apply_config_named(o, "config", json, len, err, errsz);
-}
-
-/* The default config path, or "" when there is none. */
-static void default_config_path(char *out, size_t outsz, hub_getenv_fn env)
-{
-	const char *xdg = env_nonempty(env, "XDG_CONFIG_HOME");
-	const char *home = env_nonempty(env, "HOME");
-	out[0] = '\0';
-	if ((xdg && path_join(out, outsz, xdg, "hubfs", "config.json") < 0) ||
-	    (!xdg && home && path_join(out, outsz, home, ".config/hubfs", "config.json") < 0))
-		out[0] = '\0';
-}
-
-/* Read and apply the config: an explicit one must be readable, the default
- * one is skipped when it does not exist. */
-static int load_config(struct hub_options *o, const char *explicit_path, hub_getenv_fn env,
-		       char *err, size_t errsz)
-{
-	char path[PATH_MAX];
-	if (explicit_path) {
-		int rc = make_absolute(path, sizeof(path), explicit_path, env);
-		if (rc < 0) {
-			set_err(err, errsz, "bad config path '%.200s': %s", explicit_path,
-				strerror(-rc));
-			return rc;
-		}
-	} else {
-		default_config_path(path, sizeof(path), env);
-		if (!path[0])
-			return 0;
-	}
-
-	char *json = NULL;
-	size_t len = 0;
-	int rc = read_small_file(&json, &len, path);
-	if (rc == -ENOENT && !explicit_path)
-		return 0;
-	if (rc == -EFBIG) {
-		set_err(err, errsz, "%.200s: config larger than %u bytes", path, HUB_JSON_MAX);
-		return rc;
-	}
-	if (rc < 0) {
-		set_err(err, errsz, "cannot read config %.200s: %s", path, strerror(-rc));
-		return rc;
-	}
-	rc = set_string(&o->config_path, path, strlen(path));
-	if (rc == 0)
-		rc = apply_config_named(o, path, json, len, err, errsz);
-	else
-		set_err(err, errsz, "out of memory");
-	free(json);
-	return rc;
 }
 
 /* ---- parse ------------------------------------------------------------- */
@@ -832,17 +365,18 @@ static int build_fuse_argv(struct hub_options *o, char *fuse_opts)
 static int finish(struct cli *c, hub_getenv_fn env)
 {
 	struct hub_options *o = c->o;
-	if (!o->git_url && set_string(&o->git_url, DEFAULT_GIT_URL, strlen(DEFAULT_GIT_URL)) < 0)
+	if (!o->git_url &&
+	    hub_opt_set_string(&o->git_url, HUB_GIT_URL_DEFAULT, strlen(HUB_GIT_URL_DEFAULT)) < 0)
 		goto nomem;
 	if (o->cache_dir) {
 		char abs[PATH_MAX];
-		int rc = make_absolute(abs, sizeof(abs), o->cache_dir, env);
+		int rc = hub_opt_make_absolute(abs, sizeof(abs), o->cache_dir, env);
 		if (rc < 0) {
-			set_err(c->err, c->errsz, "bad value for cache: '%.200s': %s", o->cache_dir,
-				strerror(-rc));
+			hub_opt_err(c->err, c->errsz, "bad value for cache: '%.200s': %s",
+				    o->cache_dir, strerror(-rc));
 			return -EINVAL;
 		}
-		if (set_string(&o->cache_dir, abs, strlen(abs)) < 0)
+		if (hub_opt_set_string(&o->cache_dir, abs, strlen(abs)) < 0)
 			goto nomem;
 	}
 	if (build_fuse_argv(o, c->fuse_opts) < 0)
@@ -850,43 +384,44 @@ static int finish(struct cli *c, hub_getenv_fn env)
 	c->fuse_opts = NULL;
 	return 0;
 nomem:
-	set_err(c->err, c->errsz, "out of memory");
+	hub_opt_err(c->err, c->errsz, "out of memory");
 	return -ENOMEM;
+}
+
+static void init_defaults(struct hub_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->ref_ttl = HUB_REF_TTL_DEFAULT;
+	o->neg_ttl = HUB_NEG_TTL_DEFAULT;
+	o->verify = HUB_VERIFY_STREAM;
 }
 
 int hub_options_parse(struct hub_options *out, int argc, char **argv, hub_getenv_fn env,
 		      char *err, size_t errsz)
 {
-	memset(out, 0, sizeof(*out));
-	out->ref_ttl = HUB_REF_TTL_DEFAULT;
-	out->neg_ttl = HUB_NEG_TTL_DEFAULT;
-	out->verify = HUB_VERIFY_STREAM;
+	init_defaults(out);
 	if (!env)
-		env = sys_getenv;
+		env = hub_opt_sys_getenv;
 	if (err && errsz)
 		err[0] = '\0';
 
-	struct cli c = {.o = out, .err = err, .errsz = errsz};
-	int rc = 0;
-	out->cmd = scan_info_command(argc, argv);
-	if (out->cmd != HUB_CMD_MOUNT) {
+	bool status = argc > 1 && strcmp(argv[1], "status") == 0;
+	struct cli c = {.o = out, .scan_only = status, .err = err, .errsz = errsz};
+	int rc = parse_argv(&c, argc, argv);
+	if (c.info != HUB_CMD_MOUNT) {
 		/* --help, --version: nothing else matters */
-	} else if (argc > 1 && strcmp(argv[1], "status") == 0) {
-		out->cmd = HUB_CMD_STATUS;
-		if (argc < 3 || !*argv[2]) {
-			set_err(err, errsz, "missing mountpoint");
-			rc = -EINVAL;
-		} else if (argc > 3) {
-			set_err(err, errsz, "unexpected argument: '%.200s'", argv[3]);
-			rc = -EINVAL;
-		} else if (set_string(&out->mountpoint, argv[2], strlen(argv[2])) < 0) {
-			set_err(err, errsz, "out of memory");
-			rc = -ENOMEM;
-		}
-	} else {
-		rc = parse_argv(&c, argc, argv);
-		if (rc == 0)
-			rc = load_config(out, c.config, env, err, errsz);
+		free(c.fuse_opts);
+		c.fuse_opts = NULL;
+		hub_options_dispose(out);
+		init_defaults(out);
+		out->cmd = c.info;
+		if (err && errsz)
+			err[0] = '\0';
+		rc = 0;
+	} else if (status) {
+		rc = parse_status(out, argc, argv, err, errsz);
+	} else if (rc == 0) {
+		rc = hub_opt_load_config(out, c.config, env, err, errsz);
 	}
 	if (rc == 0)
 		rc = finish(&c, env);
@@ -896,120 +431,6 @@ int hub_options_parse(struct hub_options *out, int argc, char **argv, hub_getenv
 	if (rc < 0)
 		hub_options_dispose(out);
 	return rc;
-}
-
-void hub_options_dispose(struct hub_options *o)
-{
-	if (!o)
-		return;
-	free(o->mountpoint);
-	free(o->source);
-	free(o->cache_dir);
-	free(o->git_url);
-	free(o->config_path);
-	for (size_t i = 0; i < o->n_rewrite; i++) {
-		free(o->rewrite[i].from);
-		free(o->rewrite[i].to);
-	}
-	for (size_t i = 0; i < o->n_token_host; i++)
-		free(o->token_host[i]);
-	if (o->fuse_argv)
-		for (int i = 0; o->fuse_argv[i]; i++)
-			free(o->fuse_argv[i]);
-	free(o->fuse_argv);
-	memset(o, 0, sizeof(*o));
-}
-
-/* ---- URLs and paths ---------------------------------------------------- */
-
-int hub_options_cache_root(char *out, size_t outsz, const struct hub_options *o, hub_getenv_fn env)
-{
-	if (!env)
-		env = sys_getenv;
-	const char *v;
-	char base[PATH_MAX];
-	int rc;
-	if (o && o->cache_dir)
-		rc = path_join(base, sizeof(base), o->cache_dir, "", "");
-	else if ((v = env_nonempty(env, "TORCH_HOME")))
-		rc = path_join(base, sizeof(base), v, "hub", "");
-	else if ((v = env_nonempty(env, "XDG_CACHE_HOME")))
-		rc = path_join(base, sizeof(base), v, "torch/hub", "");
-	else if ((v = env_nonempty(env, "HOME")))
-		rc = path_join(base, sizeof(base), v, ".cache/torch/hub", "");
-	else
-		return -ENOENT;
-	if (rc < 0)
-		return rc;
-	rc = make_absolute(out, outsz, base, env);
-	return rc < 0 ? rc : 0;
-}
-
-int hub_options_rewrite(char *out, size_t outsz, const struct hub_options *o, const char *url)
-{
-	const struct hub_rewrite *best = NULL;
-	size_t best_len = 0;
-	for (size_t i = 0; o && i < o->n_rewrite; i++) {
-		size_t n = strlen(o->rewrite[i].from);
-		/* strictly longer: on a tie the earlier rule (command line) wins */
-		if (n > best_len && strncmp(url, o->rewrite[i].from, n) == 0) {
-			best = &o->rewrite[i];
-			best_len = n;
-		}
-	}
-	int n = snprintf(out, outsz, "%s%s", best ? best->to : "", url + best_len);
-	if (n < 0 || (size_t)n >= outsz)
-		return -ENAMETOOLONG;
-	return n;
-}
-
-bool hub_options_rewritten(const struct hub_options *o, const char *url)
-{
-	for (size_t i = 0; o && i < o->n_rewrite; i++) {
-		const struct hub_rewrite *r = &o->rewrite[i];
-		size_t tl = strlen(r->to);
-		if (strncmp(url, r->to, tl))
-			continue;
-		/* the URL this rule would have rewritten into url, rewritten by
-		 * the longest match: url again only if this rule (or an equal
-		 * one) is the one that applies */
-		char in[HUB_URL_MAX], out[HUB_URL_MAX];
-		int n = snprintf(in, sizeof(in), "%s%s", r->from, url + tl);
-		if (n < 0 || (size_t)n >= sizeof(in))
-			continue;
-		if (hub_options_rewrite(out, sizeof(out), o, in) >= 0 && !strcmp(out, url))
-			return true;
-	}
-	return false;
-}
-
-int hub_options_git_url(char *out, size_t outsz, const struct hub_options *o, const char *owner,
-			const char *repo)
-{
-	const char *tmpl = o && o->git_url ? o->git_url : DEFAULT_GIT_URL;
-	char url[HUB_URL_MAX];
-	size_t n = 0;
-	for (const char *p = tmpl; *p;) {
-		const char *piece = p;
-		size_t plen = 1;
-		if (strncmp(p, "{owner}", 7) == 0) {
-			piece = owner;
-			plen = strlen(owner);
-			p += 7;
-		} else if (strncmp(p, "{repo}", 6) == 0) {
-			piece = repo;
-			plen = strlen(repo);
-			p += 6;
-		} else {
-			p++;
-		}
-		if (n + plen >= sizeof(url))
-			return -ENAMETOOLONG;
-		memcpy(url + n, piece, plen);
-		n += plen;
-	}
-	url[n] = '\0';
-	return hub_options_rewrite(out, outsz, o, url);
 }
 
 void hub_options_usage(const char *prog)
@@ -1060,5 +481,5 @@ void hub_options_usage(const char *prog)
 	       "                         command line wins over it\n"
 	       "                         (default: $XDG_CONFIG_HOME/hubfs/config.json,\n"
 	       "                         else ~/.config/hubfs/config.json, if it exists)\n",
-	       prog, prog, prog, prog, DEFAULT_GIT_URL, HUB_REF_TTL_DEFAULT, HUB_NEG_TTL_DEFAULT);
+	       prog, prog, prog, prog, HUB_GIT_URL_DEFAULT, HUB_REF_TTL_DEFAULT, HUB_NEG_TTL_DEFAULT);
 }

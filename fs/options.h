@@ -1,10 +1,15 @@
 /*
- * Command line, config file and URL rules.  Pure logic: environment and file
- * reads go through the parameters so unit tests can drive every path.
+ * Command line and config file: the FUSE glue's CLI.  argv and -o lists are
+ * read with libfuse's option parser (fuse_opt_parse, fs/options.c, in
+ * hubfsl); the config file, the option values and the cache root are
+ * FUSE-free (fs/options_config.c, hubopts).  Environment and file reads go
+ * through the parameters so unit tests can drive every path.
+ * cache/ and fetch/ never see this struct: fs/main.c hands them their own
+ * config structs built from it (cache/repo.h, fetch/http.h, fetch/rewrite.h).
  *
  * Precedence: command-line options override the config file; rewrite rules
- * from both are kept (command line first) and the longest matching FROM wins,
- * as with git's url.<base>.insteadOf.
+ * and token hosts from both are kept (command line first); the longest
+ * matching FROM wins, as with git's url.<base>.insteadOf (fetch/rewrite.h).
  */
 #ifndef HUB_OPTIONS_H
 #define HUB_OPTIONS_H
@@ -13,6 +18,7 @@
 #include <stddef.h>
 
 #include "base/limits.h"
+#include "fetch/rewrite.h"
 
 enum hub_cmd { HUB_CMD_MOUNT, HUB_CMD_HELP, HUB_CMD_VERSION, HUB_CMD_STATUS };
 enum hub_verify { HUB_VERIFY_STREAM, HUB_VERIFY_STRICT };
@@ -32,11 +38,6 @@ enum hub_opt_bit {
 	HUB_OPT_URL_ACCESS = 1u << 7,
 };
 
-struct hub_rewrite {
-	char *from;
-	char *to;
-};
-
 struct hub_options {
 	enum hub_cmd cmd;
 	char *mountpoint;   /* MOUNTPOINT (or the status command's argument) */
@@ -46,8 +47,7 @@ struct hub_options {
 	bool single_thread; /* -s */
 	char *cache_dir;    /* cache=; NULL means "apply torch.hub's rule" */
 	char *git_url;      /* git_url= template with {owner} and {repo}; never NULL after parse */
-	struct hub_rewrite rewrite[HUB_REWRITE_MAX];
-	size_t n_rewrite;
+	struct hub_rewrites rewrites; /* rewrite=, command line first, then the config's */
 	/* token_host=: hosts besides github.com that may receive GITHUB_TOKEN
 	 * (fetch/git.h), as given (a name or an IP address, no port);
 	 * accumulates like rewrite, command line first. */
@@ -92,20 +92,6 @@ void hub_options_dispose(struct hub_options *o);
 /* The cache root: cache= if set, else $TORCH_HOME/hub, else
  * $XDG_CACHE_HOME/torch/hub, else $HOME/.cache/torch/hub (torch.hub's rule). */
 int hub_options_cache_root(char *out, size_t outsz, const struct hub_options *o, hub_getenv_fn env);
-
-/* Apply the rewrite rules to url (longest matching prefix wins; no match
- * copies url).  Returns the length or -ENAMETOOLONG. */
-int hub_options_rewrite(char *out, size_t outsz, const struct hub_options *o, const char *url);
-
-/* Whether url is what some rewrite rule makes of some URL (rewrite(FROM +
- * rest) == url for a rule whose TO starts url): an administrator's target,
- * trusted to be a private address.  Anyone can name FROM + rest, so this is
- * exactly the set of URLs a rewrite can produce. */
-bool hub_options_rewritten(const struct hub_options *o, const char *url);
-
-/* Expand the git_url template ({owner}, {repo}) and then the rewrite rules. */
-int hub_options_git_url(char *out, size_t outsz, const struct hub_options *o, const char *owner,
-			const char *repo);
 
 /* Print the usage text (for --help) to stdout. */
 void hub_options_usage(const char *prog);

@@ -3,10 +3,11 @@
  *
  * DESIGN
  *   One thread ("py thread") owns CPython: it initialises it (isolated
- *   config: no signal handlers, no site, no bytecode writes), loads the
- *   scanner py/analysis/hubconf_scan.py from a string compiled into the
- *   binary (generated header hubconf_scan_py.h), then serves jobs from a
- *   bounded FIFO until hub_py_free(), and finalizes CPython itself.  It holds
+ *   config: no signal handlers, no site, no bytecode writes), imports the
+ *   scanner, the package py/analysis/hubscan, from its sources compiled
+ *   into the binary (generated header hubscan_py.h; see load_scanner()),
+ *   hands it the limits of base/limits.h, then serves jobs from a bounded
+ *   FIFO until hub_py_free(), and finalizes CPython itself.  It holds
  *   the GIL for its whole life: no other thread ever touches Python.  It is
  *   created with every signal blocked, so the daemon's (libfuse's) handlers
  *   run on other threads and never interrupt a tree callback with EINTR.
@@ -15,7 +16,7 @@
  *   variable until the job is done or its deadline passes.  On timeout (or
  *   hub_py_free) the job is marked cancelled and abandoned.  Cancellation is
  *   cooperative, and reaches the Python code three ways, each raising
- *   hubconf_scan.Cancelled, a BaseException the scanner never catches:
+ *   hubscan.Cancelled, a BaseException the scanner never catches:
  *     1. the scanner gets the caller's deadline and compares it with
  *        time.monotonic() (CLOCK_MONOTONIC, as here) in Job.tick(), called
  *        for every statement, parsed file, import, decorator and call it
@@ -66,7 +67,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
-#include "hubconf_scan_py.h" /* generated: static const char hubconf_scan_py[] */
+#include "hubscan_py.h" /* generated: hubscan_modules[], HUBSCAN_SHA256 */
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
@@ -106,7 +107,6 @@ struct hub_py {
 	/* (py thread) */
 	PyObject *analyze_fn;
 	PyObject *cancelled_exc;
-	PyObject *limits;
 };
 
 /* The one live handle (CPython has one runtime per process). */
@@ -396,31 +396,117 @@ static PyMethodDef read_def = {"read", tree_read, METH_O, "read(path) -> bytes o
 static PyMethodDef cancelled_def = {"cancelled", job_cancelled, METH_NOARGS, "cancelled() -> bool"};
 static PyMethodDef listdir_def = {"listdir", tree_listdir, METH_O, "listdir(path) -> list or None"};
 
-static int set_limit(PyObject *d, const char *key, PyObject *v)
-{
-	int rc = v ? PyDict_SetItemString(d, key, v) : -1;
-	Py_XDECREF(v);
-	return rc;
-}
+/*
+ * The limits the scanner applies, handed to it once at start (its
+ * limits.py holds no value; base/limits.h is their only definition).  Key:
+ * the macro's name without HUB_PY_, lower case (url_max: HUB_URL_MAX), as
+ * tests/analysis/conftest.py reads them too; the scanner refuses to start
+ * without one it needs.  Every value is an integer below 2^53 or
+ * (real) a number of seconds, so a double holds it exactly.
+ */
+static const struct py_limit {
+	const char *key;
+	double value;
+	bool real; /* a float in Python, else an int */
+} py_limits[] = {
+	{"source_max", HUB_PY_SOURCE_MAX, false},
+	{"depth_max", HUB_PY_DEPTH_MAX, false},
+	{"entrypoints_max", HUB_PY_ENTRYPOINTS_MAX, false},
+	{"modules_max", HUB_PY_MODULES_MAX, false},
+	{"bytes_max", HUB_PY_BYTES_MAX, false},
+	{"errors_max", HUB_PY_ERRORS_MAX, false},
+	{"call_depth", HUB_PY_CALL_DEPTH, false},
+	{"job_seconds", HUB_PY_JOB_SECONDS, true},
+	{"ast_cache_bytes", HUB_PY_AST_CACHE_BYTES, false},
+	{"ast_cache_file_max", HUB_PY_AST_CACHE_FILE_MAX, false},
+	{"expr_depth", HUB_PY_EXPR_DEPTH, false},
+	{"call_nest", HUB_PY_CALL_NEST, false},
+	{"class_depth", HUB_PY_CLASS_DEPTH, false},
+	{"weight_def_depth", HUB_PY_WEIGHT_DEF_DEPTH, false},
+	{"url_max", HUB_URL_MAX, false},
+	{"const_depth", HUB_PY_CONST_DEPTH, false},
+	{"const_nest", HUB_PY_CONST_NEST, false},
+	{"const_items", HUB_PY_CONST_ITEMS, false},
+	{"const_str", HUB_PY_CONST_STR, false},
+	{"const_str_op", HUB_PY_CONST_STR_OP, false},
+	{"const_format_max", HUB_PY_CONST_FORMAT_MAX, false},
+	{"const_field_digits", HUB_PY_CONST_FIELD_DIGITS, false},
+	{"const_mul_bits", HUB_PY_CONST_MUL_BITS, false},
+};
 
 static PyObject *make_limits(void)
 {
 	PyObject *d = PyDict_New();
-	if (!d)
-		return NULL;
-	if (set_limit(d, "source_max", PyLong_FromUnsignedLong(HUB_PY_SOURCE_MAX)) ||
-	    set_limit(d, "depth_max", PyLong_FromLong(HUB_PY_DEPTH_MAX)) ||
-	    set_limit(d, "entrypoints_max", PyLong_FromLong(HUB_PY_ENTRYPOINTS_MAX)) ||
-	    set_limit(d, "modules_max", PyLong_FromLong(HUB_PY_MODULES_MAX)) ||
-	    set_limit(d, "bytes_max", PyLong_FromUnsignedLong(HUB_PY_BYTES_MAX)) ||
-	    set_limit(d, "errors_max", PyLong_FromLong(HUB_PY_ERRORS_MAX)) ||
-	    set_limit(d, "call_depth", PyLong_FromLong(HUB_PY_CALL_DEPTH)) ||
-	    set_limit(d, "job_seconds", PyFloat_FromDouble(HUB_PY_JOB_SECONDS)) ||
-	    set_limit(d, "ast_cache_bytes", PyLong_FromUnsignedLong(HUB_PY_AST_CACHE_BYTES))) {
-		Py_DECREF(d);
-		return NULL;
+	for (size_t i = 0; d && i < sizeof(py_limits) / sizeof(py_limits[0]); i++) {
+		const struct py_limit *l = &py_limits[i];
+		PyObject *v = l->real ? PyFloat_FromDouble(l->value) : PyLong_FromDouble(l->value);
+		if (!v || PyDict_SetItemString(d, l->key, v) < 0)
+			Py_CLEAR(d);
+		Py_XDECREF(v);
 	}
 	return d;
+}
+
+/*
+ * The import hook of the embedded scanner: a meta path finder that knows
+ * only the modules of hubscan_modules[] (given as SOURCES: name ->
+ * (is_package, file, source bytes)) and runs their embedded source, so the
+ * package is imported like any other (relative imports, in the order its
+ * modules need each other) without a file read from disk.  It comes first
+ * on sys.meta_path, so no file named like the package on sys.path (the
+ * host's installed packages) is ever imported instead; any other name is
+ * left to the interpreter's own finders.  Code objects are named
+ * <hubfs:hubscan/FILE>: linecache never looks for them on disk.
+ */
+static const char embed_finder_py[] =
+	"import sys\n"
+	"from importlib.machinery import ModuleSpec\n"
+	"class EmbeddedFinder:\n"
+	"    def __init__(self, sources):\n"
+	"        self.sources = sources\n"
+	"    def find_spec(self, name, path=None, target=None):\n"
+	"        m = self.sources.get(name)\n"
+	"        if m is None:\n"
+	"            return None\n"
+	"        return ModuleSpec(name, self, origin='<hubfs:hubscan/%s>' % m[1], is_package=m[0])\n"
+	"    def create_module(self, spec):\n"
+	"        return None\n"
+	"    def exec_module(self, module):\n"
+	"        is_package, file, source = self.sources[module.__name__]\n"
+	"        code = compile(source, '<hubfs:hubscan/%s>' % file, 'exec', dont_inherit=True)\n"
+	"        exec(code, module.__dict__)\n"
+	"sys.meta_path.insert(0, EmbeddedFinder(SOURCES))\n";
+
+/* Install the import hook and import the package.  New reference, or NULL
+ * with a Python exception set. */
+static PyObject *load_scanner(void)
+{
+	PyObject *sources = PyDict_New(), *globals = PyDict_New(), *mod = NULL, *name = NULL;
+	int rc = sources && globals ? 0 : -1;
+	for (size_t i = 0; !rc && i < sizeof(hubscan_modules) / sizeof(hubscan_modules[0]); i++) {
+		const struct hubscan_module *m = &hubscan_modules[i];
+		PyObject *t = Py_BuildValue("(Osy)", m->is_package ? Py_True : Py_False, m->file,
+					    m->source);
+		rc = t ? PyDict_SetItemString(sources, m->name, t) : -1;
+		Py_XDECREF(t);
+	}
+	if (!rc)
+		rc = PyDict_SetItemString(globals, "SOURCES", sources);
+	if (!rc) {
+		name = PyUnicode_FromString("hubfs.pyrt");
+		rc = name ? PyDict_SetItemString(globals, "__name__", name) : -1;
+	}
+	if (!rc) {
+		PyObject *r = PyRun_String(embed_finder_py, Py_file_input, globals, globals);
+		rc = r ? 0 : -1;
+		Py_XDECREF(r);
+	}
+	if (!rc)
+		mod = PyImport_ImportModule("hubscan");
+	Py_XDECREF(name);
+	Py_XDECREF(globals);
+	Py_XDECREF(sources);
+	return mod;
 }
 
 static void log_py_error(const char *what)
@@ -461,23 +547,22 @@ static int interp_start(struct hub_py *py)
 			st.err_msg ? st.err_msg : "unknown error");
 		return -EIO;
 	}
-	PyObject *code = Py_CompileString(hubconf_scan_py, "hubconf_scan.py", Py_file_input);
-	PyObject *mod = code ? PyImport_ExecCodeModule("hubconf_scan", code) : NULL;
-	Py_XDECREF(code);
+	PyObject *mod = load_scanner();
 	if (!mod) {
-		log_py_error("cannot load the embedded hubconf_scan.py");
+		log_py_error("cannot load the embedded scanner (hubscan)");
 		return -EIO;
 	}
 	PyObject *init = PyObject_GetAttrString(mod, "embedded_init");
-	PyObject *r = init ? PyObject_CallFunction(init, "i", HUB_PY_RECURSION_LIMIT) : NULL;
+	PyObject *limits = init ? make_limits() : NULL;
+	PyObject *r = limits ? PyObject_CallFunction(init, "Oi", limits, HUB_PY_RECURSION_LIMIT) : NULL;
+	Py_XDECREF(limits);
 	Py_XDECREF(init);
-	py->analyze_fn = PyObject_GetAttrString(mod, "analyze_json");
-	py->cancelled_exc = PyObject_GetAttrString(mod, "Cancelled");
-	py->limits = make_limits();
+	py->analyze_fn = r ? PyObject_GetAttrString(mod, "analyze_json") : NULL;
+	py->cancelled_exc = r ? PyObject_GetAttrString(mod, "Cancelled") : NULL;
 	Py_DECREF(mod);
-	if (!r || !py->analyze_fn || !py->cancelled_exc || !py->limits) {
+	if (!r || !py->analyze_fn || !py->cancelled_exc) {
 		Py_XDECREF(r);
-		log_py_error("cannot set up the embedded hubconf_scan.py");
+		log_py_error("cannot set up the embedded scanner (hubscan)");
 		return -EIO;
 	}
 	if (hub_log_threshold >= HUB_LOG_DEBUG) {
@@ -496,7 +581,6 @@ static void interp_stop(struct hub_py *py)
 		return;
 	Py_CLEAR(py->analyze_fn);
 	Py_CLEAR(py->cancelled_exc);
-	Py_CLEAR(py->limits);
 	if (Py_FinalizeEx() < 0)
 		hub_warn("py: errors while finalizing the interpreter");
 }
@@ -524,8 +608,7 @@ static void run_job(struct hub_py *py, struct py_job *job)
 		dl = PyFloat_FromDouble(job->deadline);
 	}
 	if (rd && ls && cn && dl)
-		res = PyObject_CallFunctionObjArgs(py->analyze_fn, rd, ls, py->limits, dl, Py_None, cn,
-						   NULL);
+		res = PyObject_CallFunctionObjArgs(py->analyze_fn, rd, ls, Py_None, dl, Py_None, cn, NULL);
 	if (res) {
 		Py_ssize_t n = 0;
 		const char *s = PyUnicode_Check(res) ? PyUnicode_AsUTF8AndSize(res, &n) : NULL;
@@ -823,12 +906,21 @@ size_t hub_py__queued(struct hub_py *py)
 static char version_buf[192];
 static pthread_once_t version_once = PTHREAD_ONCE_INIT;
 
+/* The scanner's sources' hash, then a hash (FNV-1a, 64 bits) of every limit
+ * it is given: a result computed by another scanner or under other limits
+ * is not reused. */
 static void version_init(void)
 {
-	snprintf(version_buf, sizeof(version_buf), "%.16s-%lu-%d-%d-%d-%lu-%d-%d-%g", HUBCONF_SCAN_SHA256,
-		 (unsigned long)HUB_PY_SOURCE_MAX, (int)HUB_PY_DEPTH_MAX, (int)HUB_PY_ENTRYPOINTS_MAX,
-		 (int)HUB_PY_MODULES_MAX, (unsigned long)HUB_PY_BYTES_MAX, (int)HUB_PY_ERRORS_MAX,
-		 (int)HUB_PY_CALL_DEPTH, (double)HUB_PY_JOB_SECONDS);
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < sizeof(py_limits) / sizeof(py_limits[0]); i++) {
+		char buf[96];
+		int n = snprintf(buf, sizeof(buf), "%s=%.17g;", py_limits[i].key, py_limits[i].value);
+		for (int j = 0; j < n && j < (int)sizeof(buf) - 1; j++) {
+			h ^= (unsigned char)buf[j];
+			h *= 0x100000001b3ull;
+		}
+	}
+	snprintf(version_buf, sizeof(version_buf), "%.16s-%016llx", HUBSCAN_SHA256, (unsigned long long)h);
 }
 
 const char *hub_py_analysis_version(void)

@@ -5,7 +5,7 @@
 # libgit2 >= 1.7 comes from bookworm-backports (Debian 12 itself ships 1.5).
 
 HUBFS_APT_PACKAGES="build-essential cmake pkg-config git fuse3 libfuse3-dev
- libcurl4-openssl-dev libcjson-dev libcmocka-dev python3-dev python3-pytest
+ libcurl4-openssl-dev libssl-dev libcjson-dev libcmocka-dev python3-dev python3-pytest
  python3-torch python3-torchvision python3-pip python3-setuptools openssl
  clang libclang-rt-14-dev"
 HUBFS_BACKPORTS_LINE="deb http://deb.debian.org/debian bookworm-backports main"
@@ -17,7 +17,7 @@ hubfs_deps_present() {
 	done
 	[ -x /usr/lib/git-core/git-daemon ] || return 1
 	/usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || return 1
-	pkg-config --exists 'fuse3 >= 3.10' 'libgit2 >= 1.7' libcurl libcjson cmocka python3-embed \
+	pkg-config --exists 'fuse3 >= 3.10' 'libgit2 >= 1.7' libcurl libcrypto libcjson cmocka python3-embed \
 		>/dev/null 2>&1 || return 1
 	local p
 	for p in $HUBFS_APT_PACKAGES; do

@@ -1,14 +1,17 @@
 """Shared helpers for the analysis parity tests.
 
-Backends: 'py' runs py/analysis/hubconf_scan.py in this interpreter (the same
-CPython as the embedded one); 'c' runs build*/tests/hubfs-analyze, i.e. the
+Backends: 'py' runs the package py/analysis/hubscan in this interpreter (the
+same CPython as the embedded one), with the limits read from base/limits.h as
+py/pyrt.c passes them; 'c' runs build*/tests/hubfs-analyze, i.e. the
 real embedded interpreter of py/pyrt.c.  Set HUBFS_ANALYZE=/path/to/binary to
 choose the binary; without one the 'c' cases are skipped (and say so).
 """
+import ast
 import functools
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -19,9 +22,53 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 FIXTURES = os.path.join(HERE, 'fixtures')
 TORCH_PYTHON = '/usr/bin/python3'
-sys.path.insert(0, os.path.join(ROOT, 'py', 'analysis'))
+SCAN_DIR = os.path.join(ROOT, 'py', 'analysis')   # holds the package hubscan
+sys.path.insert(0, SCAN_DIR)
 
-import hubconf_scan  # noqa: E402
+import hubscan  # noqa: E402
+
+
+def _c_int(expr):
+    """Value of a limits.h constant expression: numbers (1u, 10.0), <<, *,
+    +, -, /, parentheses."""
+    def ev(n):
+        if isinstance(n, ast.Expression):
+            return ev(n.body)
+        if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)):
+            return n.value
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
+            return -ev(n.operand)
+        if isinstance(n, ast.BinOp):
+            a, b = ev(n.left), ev(n.right)
+            ops = {ast.LShift: lambda: a << b, ast.Mult: lambda: a * b, ast.Add: lambda: a + b,
+                   ast.Sub: lambda: a - b,
+                   ast.Div: lambda: a // b if isinstance(a, int) and isinstance(b, int) else a / b}
+            if type(n.op) in ops:
+                return ops[type(n.op)]()
+        raise ValueError('not a limits.h constant: %s' % expr)
+    return ev(ast.parse(re.sub(r'\b(\d+)[uUlL]+\b', r'\1', expr), mode='eval'))
+
+
+def limits_h():
+    """The analysis limits as py/pyrt.c hands them to the package: every
+    HUB_PY_* of base/limits.h (key: the name without HUB_PY_, lower case),
+    and HUB_URL_MAX as url_max."""
+    for rel in ('base/limits.h', 'fs/limits.h'):
+        path = os.path.join(ROOT, rel)
+        if os.path.exists(path):
+            break
+    with open(path) as f:
+        text = f.read()
+    out = {}
+    for m in re.finditer(r'^#define\s+HUB_(PY_\w+|URL_MAX)\s+(.+?)\s*$', text, re.M):
+        name, expr = m.groups()
+        key = 'url_max' if name == 'URL_MAX' else name[3:].lower()
+        out[key] = _c_int(expr)
+    return out
+
+
+LIMITS = limits_h()
+hubscan.configure(LIMITS)
 
 
 def analyze_binary():
@@ -37,7 +84,7 @@ def analyze_binary():
 
 def run_ours(backend, path, timeout=60):
     if backend == 'py':
-        return hubconf_scan.analyze_dir(path)
+        return hubscan.analyze_dir(path)
     binary = analyze_binary()
     if binary is None:
         pytest.skip('no hubfs-analyze binary built (set HUBFS_ANALYZE)')

@@ -11,7 +11,7 @@ signatures, dependencies, weights, errors, stderr) and that it finishes
 promptly.
 
 Both backends run in a child process with a timeout, so a blocked open()
-fails the case instead of hanging the suite: 'py' is hubconf_scan.analyze_dir
+fails the case instead of hanging the suite: 'py' is hubscan.analyze_dir
 in /usr/bin/python3, 'c' is hubfs-analyze (the embedded interpreter).
 """
 import errno
@@ -26,21 +26,21 @@ import time
 
 import pytest
 
-from conftest import HERE, analyze_binary, hubconf_scan
+from conftest import HERE, LIMITS, SCAN_DIR, analyze_binary, hubscan
 
-SCAN_DIR = os.path.dirname(os.path.abspath(hubconf_scan.__file__))
 TIMEOUT = 30        # a child still running then is blocked: the case fails
 PROMPT = 15         # seconds an analysis of these tiny trees may take at most
 IGNORED = 'is outside the repository and the installed packages: ignored'
 
-_PY = ('import json, sys; sys.path.insert(0, sys.argv[1]); import hubconf_scan; '
-       'print(json.dumps(hubconf_scan.analyze_dir(sys.argv[2])))')
+_PY = ('import json, sys; sys.path.insert(0, sys.argv[1]); import hubscan; '
+       'hubscan.configure(json.loads(sys.argv[3])); '
+       'print(json.dumps(hubscan.analyze_dir(sys.argv[2])))')
 
 
 def run_backend(backend, repo):
     """(result dict, every byte the child wrote)."""
     if backend == 'py':
-        cmd = [sys.executable, '-c', _PY, SCAN_DIR, str(repo)]
+        cmd = [sys.executable, '-c', _PY, SCAN_DIR, str(repo), json.dumps(LIMITS)]
     else:
         binary = analyze_binary()
         if binary is None:
@@ -289,7 +289,7 @@ def test_confined_unit(world):
     os.symlink(world['outside'], os.path.join(repo, 'ldir'))
     os.symlink('d', os.path.join(repo, 'inside_link'))
     os.mkfifo(os.path.join(repo, 'd', 'fifo.py'))
-    c = hubconf_scan.Confined([repo])
+    c = hubscan.Confined([repo])
     assert _in_thread(lambda: c.read(repo + '/d/ok.py', 100)) == b'X = 1\n'
     assert _in_thread(lambda: c.read(repo + '/d/ok.py', 3)) == b'X = '        # cap + 1 bytes
     with pytest.raises(OSError) as e:
@@ -320,5 +320,5 @@ def test_confined_never_opens_a_device(world):
     dev = os.path.join(str(world['repo']), 'null.py')
     os.mknod(dev, stat.S_IFCHR | 0o666, os.makedev(1, 3))
     with pytest.raises(OSError) as e:
-        hubconf_scan.Confined([str(world['repo'])]).read(dev, 100)
+        hubscan.Confined([str(world['repo'])]).read(dev, 100)
     assert e.value.errno == errno.ENXIO

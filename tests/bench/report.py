@@ -176,7 +176,7 @@ def main():
         "Written by `sudo /usr/bin/python3 tests/bench/report.py%s` on %s (UTC), %d runs of each "
         "measurement. Every figure is a ratio to a baseline measured in the same invocation; "
         "values are medians, ± is half the range of the runs relative to the median. The machine "
-        "is noisy (PERF.md: ±25 %% between runs): compare ratios, not absolute times." % (
+        "is noisy (±25 %% between runs, docs/design.md#measured-facts-of-the-machine): compare ratios, not absolute times." % (
             " --quick" if a.quick else "", t0.strftime("%Y-%m-%d %H:%M"), runs),
         "",
         "## Machine",

@@ -28,11 +28,11 @@ static void exercise(const struct hub_options *o)
 				     "https://download.pytorch.org/models/r.pth"};
 	char out[HUB_URL_MAX];
 	for (size_t i = 0; i < sizeof(urls) / sizeof(*urls); i++) {
-		int n = hub_options_rewrite(out, sizeof(out), o, urls[i]);
+		int n = hub_rewrite_apply(out, sizeof(out), &o->rewrites, urls[i]);
 		if (n >= 0)
 			CHECK((size_t)n == strlen(out));
 	}
-	int n = hub_options_git_url(out, sizeof(out), o, "owner", "repo");
+	int n = hub_rewrite_git_url(out, sizeof(out), o->git_url, &o->rewrites, "owner", "repo");
 	if (n >= 0)
 		CHECK(strlen(out) < sizeof(out));
 	char root[4096];

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: rewrite rules (fs/options.c).  The input is
+ * libFuzzer target: rewrite rules (fs/options.c, fetch/rewrite.c).  The input is
  * "FROM=TO\nURL": one rule from the command line, then one URL rewritten.
  * Invariants: a URL starting with FROM comes out starting with TO followed
  * by the rest; one that does not comes out unchanged.
@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct hub_options o;
 	if (hub_options_parse(&o, 4, argv, no_env, err, sizeof(err)) == 0) {
 		char out[HUB_URL_MAX];
-		int n = hub_options_rewrite(out, sizeof(out), &o, url);
+		int n = hub_rewrite_apply(out, sizeof(out), &o.rewrites, url);
 		const char *eq = strchr(s, '=');
 		if (n >= 0 && eq) {
 			size_t flen = (size_t)(eq - s);

@@ -1,4 +1,4 @@
-"""Process-level tests of the weight download engine (cache/weights.c).
+"""Process-level tests of the weight download engine (cache/weights*.c).
 
 Drives the engine through the "cat" tool of tests/unit/cache/test_weights.c
 (one process = one store, like one hubfs mount) against tests/weights/httpd.py:

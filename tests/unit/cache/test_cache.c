@@ -21,13 +21,13 @@
 #include "base/files.h"
 #include "cache/repo.h"
 #include "fetch/git.h"
-#include "fs/options.h"
+#include "fetch/rewrite.h"
 
 struct fixture {
 	char root[64];
 	char sha[41];
 	char tag_sha[41];
-	struct hub_options opts;
+	struct hub_cache_config opts;
 	struct hub_cache *cache;
 };
 

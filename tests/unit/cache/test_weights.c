@@ -1,9 +1,9 @@
 /*
- * Unit tests for cache/weights.c and cache/sha256.c, against
+ * Unit tests for cache/weights*.c and base/hash.c, against
  * tests/weights/httpd.py on 127.0.0.1 (fault modes, byte counters).
  *
- * sha256: FIPS 180-4 vectors, and both implementations (portable, SHA-NI)
- * against `sha256sum` on random data of many lengths split at random.
+ * sha256 (the libcrypto wrapper): FIPS 180-4 vectors, and `sha256sum` on
+ * random data of many lengths split at random.
  * weights: cold read equals the source; one HEAD then no network for the
  * size; a file pre-placed in checkpoints/ costs no request; 8 parallel
  * readers cause one download; random reads; a far read does not wait for a
@@ -30,7 +30,7 @@
 
 #include <cmocka.h>
 
-#include "cache/sha256.h"
+#include "base/hash.h"
 #include "cache/weights.h"
 #include "fetch/http.h"
 #include "base/log.h"
@@ -43,7 +43,7 @@ static struct {
 	char files[128];
 	char root[160];
 	struct srv srv;
-	struct hub_options opts;
+	struct hub_weights_config cfg;
 	int n;
 } fx;
 
@@ -75,18 +75,13 @@ static unsigned char *mkfile(const char *name, size_t n, uint64_t seed)
 
 static void digest_hex(char out[65], const unsigned char *p, size_t n)
 {
-	struct hub_sha256 c;
-	uint8_t d[32];
-	hub_sha256_init(&c);
-	hub_sha256_update(&c, p, n);
-	hub_sha256_final(d, &c);
-	hub_sha256_hex(out, d);
+	assert_int_equal(hub_sha256_hex_of(out, p, n), 0);
 }
 
 static struct hub_weights *store(void)
 {
 	struct hub_weights *w;
-	assert_int_equal(hub_weights_new(&w, fx.root, &fx.opts), 0);
+	assert_int_equal(hub_weights_new(&w, fx.root, &fx.cfg), 0);
 	return w;
 }
 
@@ -161,12 +156,7 @@ static const char *keyof(const char *name)
 {
 	static __thread char k[HUB_SHA256_HEX_LEN + 1];
 	const char *u = wurl(name);
-	struct hub_sha256 c;
-	uint8_t d[HUB_SHA256_LEN];
-	hub_sha256_init(&c);
-	hub_sha256_update(&c, u, strlen(u));
-	hub_sha256_final(d, &c);
-	hub_sha256_hex(k, d);
+	assert_int_equal(hub_sha256_hex_of(k, u, strlen(u)), 0);
 	k[32] = '\0';
 	return k;
 }
@@ -268,9 +258,8 @@ static int setup(void **state)
 	srv_reset(&fx.srv);
 	snprintf(fx.root, sizeof(fx.root), "%s/root%d", fx.dir, ++fx.n);
 	mkdir(fx.root, 0755);
-	memset(&fx.opts, 0, sizeof(fx.opts));
-	fx.opts.verify = HUB_VERIFY_STREAM;
-	fx.opts.allow_private = true; /* the test server is on loopback */
+	memset(&fx.cfg, 0, sizeof(fx.cfg));
+	fx.cfg.allow_private = true; /* the test server is on loopback */
 	return 0;
 }
 
@@ -286,7 +275,7 @@ static void sha_hex_of(char out[65], const void *p, size_t n, size_t split_seed)
 {
 	struct hub_sha256 c;
 	uint8_t d[32];
-	hub_sha256_init(&c);
+	assert_int_equal(hub_sha256_init(&c), 0);
 	const unsigned char *q = p;
 	unsigned s = (unsigned)split_seed;
 	while (n) {
@@ -297,19 +286,14 @@ static void sha_hex_of(char out[65], const void *p, size_t n, size_t split_seed)
 		q += k;
 		n -= k;
 	}
-	hub_sha256_final(d, &c);
+	assert_int_equal(hub_sha256_final(d, &c), 0);
 	hub_sha256_hex(out, d);
 }
 
 static void test_sha256_vectors(void **state)
 {
 	(void)state;
-	enum hub_sha256_impl impls[] = {HUB_SHA256_PORTABLE, HUB_SHA256_SHANI};
-	for (int i = 0; i < 2; i++) {
-		if (hub_sha256_use(impls[i])) {
-			print_message("no SHA-NI on this CPU\n");
-			continue;
-		}
+	{
 		char h[65];
 		sha_hex_of(h, "", 0, 0);
 		assert_string_equal(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
@@ -324,7 +308,16 @@ static void test_sha256_vectors(void **state)
 		assert_string_equal(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 		free(mil);
 	}
-	assert_int_equal(hub_sha256_use(HUB_SHA256_AUTO), 0);
+	/* a context abandoned without final, and one finished twice */
+	struct hub_sha256 c;
+	uint8_t d[32];
+	assert_int_equal(hub_sha256_init(&c), 0);
+	hub_sha256_update(&c, "abc", 3);
+	hub_sha256_dispose(&c);
+	hub_sha256_dispose(&c);
+	assert_int_equal(hub_sha256_init(&c), 0);
+	assert_int_equal(hub_sha256_final(d, &c), 0);
+	assert_int_equal(hub_sha256_final(d, &c), -EIO);
 }
 
 static void test_sha256_vs_sha256sum(void **state)
@@ -339,7 +332,6 @@ static void test_sha256_vs_sha256sum(void **state)
 	size_t big[] = {1000, 4095, 4096, 65599, 1048576 + 3, 3 * 1048576 + 61};
 	for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++)
 		lens[nl++] = big[i];
-	bool shani = hub_sha256_use(HUB_SHA256_SHANI) == 0;
 	for (size_t i = 0; i < nl; i++) {
 		unsigned char *data = NULL;
 		assert_int_equal(h_make_file(path, lens[i], 100 + i, &data), 0);
@@ -350,20 +342,12 @@ static void test_sha256_vs_sha256sum(void **state)
 		assert_non_null(fgets(want, sizeof(want), p));
 		pclose(p);
 		char got[65];
-		hub_sha256_use(HUB_SHA256_PORTABLE);
 		sha_hex_of(got, data, lens[i], i + 1);
 		assert_string_equal(got, want);
-		if (shani) {
-			hub_sha256_use(HUB_SHA256_SHANI);
-			sha_hex_of(got, data, lens[i], i + 2);
-			assert_string_equal(got, want);
-			sha_hex_of(got, data, lens[i], 0);
-			assert_string_equal(got, want);
-		}
+		sha_hex_of(got, data, lens[i], 0);
+		assert_string_equal(got, want);
 		free(data);
 	}
-	hub_sha256_use(HUB_SHA256_AUTO);
-	print_message("sha256 in use: %s\n", hub_sha256_impl_name());
 	unlink(path);
 }
 
@@ -476,12 +460,7 @@ static void test_preplaced(void **state)
 
 	/* 2. the hash prefix verifies: used with no network, linked into the store */
 	char hex[HUB_SHA256_HEX_LEN + 1], name[64];
-	uint8_t dig[HUB_SHA256_LEN];
-	struct hub_sha256 c;
-	hub_sha256_init(&c);
-	hub_sha256_update(&c, planted, n);
-	hub_sha256_final(dig, &c);
-	hub_sha256_hex(hex, dig);
+	assert_int_equal(hub_sha256_hex_of(hex, planted, n), 0);
 	snprintf(name, sizeof(name), "good-%.8s.pth", hex);
 	put_file(ckpath(name), planted, n);
 	f = wget(w, name);
@@ -881,7 +860,7 @@ static void test_bad_sha(void **state)
 static void test_strict(void **state)
 {
 	(void)state;
-	fx.opts.verify = HUB_VERIFY_STRICT;
+	fx.cfg.strict = true;
 	size_t n = 4 * MiB;
 	unsigned char *data = malloc(n);
 	h_fill(data, n, 40);
@@ -1012,7 +991,7 @@ static void test_fork(void **state)
 	if (pid == 0) {
 		/* the child: its own store on the same root */
 		struct hub_weights *w;
-		if (hub_weights_new(&w, fx.root, &fx.opts))
+		if (hub_weights_new(&w, fx.root, &fx.cfg))
 			_exit(2);
 		struct hub_weight *f;
 		if (hub_weights_get(&f, w, wurl("fork.bin")))
@@ -1058,7 +1037,7 @@ static void test_offline(void **state)
 	hub_weights_free(w);
 	srv_reset(&fx.srv);
 
-	fx.opts.offline = true;
+	fx.cfg.offline = true;
 	w = store();
 	f = wget(w, "off.bin");
 	uint64_t size;
@@ -1129,10 +1108,10 @@ static int tool_cat(int argc, char **argv)
 		return 2;
 	}
 	hub_log_init(true, getenv("HUB_TEST_DEBUG") != NULL);
-	struct hub_options o = {.verify = HUB_VERIFY_STREAM, .allow_private = true};
+	struct hub_weights_config o = {.allow_private = true};
 	for (int i = 5; i < argc; i++) {
 		if (!strcmp(argv[i], "strict"))
-			o.verify = HUB_VERIFY_STRICT;
+			o.strict = true;
 		else if (!strcmp(argv[i], "offline"))
 			o.offline = true;
 	}

@@ -1,7 +1,7 @@
 /*
  * Unit tests for fetch/addr.c: the class of IPv4 and IPv6 addresses (public
  * or why not), embedded IPv4 forms (mapped, NAT64, 6to4, Teredo), this
- * host's own addresses, and hub_options_rewritten (which URLs a rewrite
+ * host's own addresses, and hub_rewrite_produced (which URLs a rewrite
  * rule can produce: the trusted first hops of the address policy).
  */
 #include <arpa/inet.h>
@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "fetch/addr.h"
-#include "fs/options.h"
+#include "fetch/rewrite.h"
 
 /* The class of a textual address (v4 or v6); "bad" if it does not parse. */
 static const char *cls(const char *text)
@@ -164,26 +164,26 @@ static void test_rewritten(void **state)
 	char f1[] = "https://weights.example/w/", t1[] = "http://10.0.0.5:8080/mirror/";
 	char f2[] = "https://weights.example/w/secret/", t2[] = "https://public.example/s/";
 	char f3[] = "https://strip.example/", t3[] = "";
-	struct hub_options o = {.n_rewrite = 2};
-	o.rewrite[0] = (struct hub_rewrite){f1, t1};
-	o.rewrite[1] = (struct hub_rewrite){f2, t2};
+	struct hub_rewrites o = {.n = 2};
+	o.rule[0] = (struct hub_rewrite){f1, t1};
+	o.rule[1] = (struct hub_rewrite){f2, t2};
 	/* what rule 1 makes */
-	assert_true(hub_options_rewritten(&o, "http://10.0.0.5:8080/mirror/x.pth"));
-	assert_true(hub_options_rewritten(&o, "http://10.0.0.5:8080/mirror/"));
+	assert_true(hub_rewrite_produced(&o, "http://10.0.0.5:8080/mirror/x.pth"));
+	assert_true(hub_rewrite_produced(&o, "http://10.0.0.5:8080/mirror/"));
 	/* rule 2 shadows w/secret/: rule 1 never produces mirror/secret/... */
-	assert_false(hub_options_rewritten(&o, "http://10.0.0.5:8080/mirror/secret/x.pth"));
-	assert_true(hub_options_rewritten(&o, "https://public.example/s/x.pth"));
+	assert_false(hub_rewrite_produced(&o, "http://10.0.0.5:8080/mirror/secret/x.pth"));
+	assert_true(hub_rewrite_produced(&o, "https://public.example/s/x.pth"));
 	/* not a target at all */
-	assert_false(hub_options_rewritten(&o, "http://10.0.0.5:8080/other/x.pth"));
-	assert_false(hub_options_rewritten(&o, "http://10.0.0.5/mirror/x.pth"));
-	assert_false(hub_options_rewritten(&o, "https://weights.example/w/x.pth"));
-	assert_false(hub_options_rewritten(NULL, "http://10.0.0.5:8080/mirror/x.pth"));
-	struct hub_options none = {0};
-	assert_false(hub_options_rewritten(&none, "http://127.0.0.1/x"));
+	assert_false(hub_rewrite_produced(&o, "http://10.0.0.5:8080/other/x.pth"));
+	assert_false(hub_rewrite_produced(&o, "http://10.0.0.5/mirror/x.pth"));
+	assert_false(hub_rewrite_produced(&o, "https://weights.example/w/x.pth"));
+	assert_false(hub_rewrite_produced(NULL, "http://10.0.0.5:8080/mirror/x.pth"));
+	struct hub_rewrites none = {0};
+	assert_false(hub_rewrite_produced(&none, "http://127.0.0.1/x"));
 	/* an empty TO: everything after FROM is the URL, so every URL is one */
-	o.rewrite[2] = (struct hub_rewrite){f3, t3};
-	o.n_rewrite = 3;
-	assert_true(hub_options_rewritten(&o, "http://127.0.0.1/x"));
+	o.rule[2] = (struct hub_rewrite){f3, t3};
+	o.n = 3;
+	assert_true(hub_rewrite_produced(&o, "http://127.0.0.1/x"));
 }
 
 int main(void)

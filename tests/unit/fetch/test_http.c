@@ -24,7 +24,7 @@
 
 #include "fetch/http.h"
 #include "base/log.h"
-#include "fs/options.h"
+#include "fetch/rewrite.h"
 #include "tests/weights/harness.h"
 
 #define SIZE_A (3u << 20) /* a.bin: 3 MiB */
@@ -37,8 +37,19 @@ static struct {
 	struct hub_http *h;
 } fx;
 
+/* An address policy, as hub_http_set_policy takes it. */
+struct test_policy {
+	bool allow_private;
+	const struct hub_rewrites *rewrites;
+};
+
+static void set_policy(struct hub_http *h, const struct test_policy *p)
+{
+	hub_http_set_policy(h, p->allow_private, p->rewrites);
+}
+
 /* The policy of the clients of most tests: any address. */
-static struct hub_options allow_all = {.allow_private = true};
+static const struct test_policy allow_all = {.allow_private = true};
 
 /* A sink collecting bytes at their offsets into a buffer of the file's size. */
 struct col {
@@ -133,7 +144,7 @@ static int setup(void **state)
 	srv_reset(&fx.srv);
 	int rc = hub_http_new(&fx.h);
 	if (!rc)
-		hub_http_set_options(fx.h, &allow_all);
+		set_policy(fx.h, &allow_all);
 	return rc;
 }
 
@@ -484,7 +495,7 @@ static void test_tls_trusted_ca_from_the_environment(void **state)
 	setenv("SSL_CERT_FILE", cert, 1);
 	struct hub_http *h;
 	assert_int_equal(hub_http_new(&h), 0);
-	hub_http_set_options(h, &allow_all);
+	set_policy(h, &allow_all);
 	unsetenv("SSL_CERT_FILE");
 	if (saved)
 		setenv("CURL_CA_BUNDLE", saved, 1);
@@ -512,12 +523,12 @@ static void test_tls_trusted_ca_from_the_environment(void **state)
 
 /* ---- the address policy ---- */
 
-static struct hub_http *policy_client(const struct hub_options *o)
+static struct hub_http *policy_client(const struct test_policy *o)
 {
 	struct hub_http *h;
 	assert_int_equal(hub_http_new(&h), 0);
 	if (o)
-		hub_http_set_options(h, o);
+		set_policy(h, o);
 	return h;
 }
 
@@ -538,8 +549,8 @@ static void test_private_refused_by_default(void **state)
 	snprintf(u, sizeof(u), "http://localhost:%d/a.bin", fx.srv.port);
 	assert_int_equal(hub_http_head(&m, h, u), -EPERM);
 	/* options without allow_private and without rules: the same */
-	struct hub_options none = {0};
-	hub_http_set_options(h, &none);
+	struct test_policy none = {0};
+	set_policy(h, &none);
 	assert_int_equal(hub_http_head(&m, h, url("/a.bin")), -EPERM);
 	/* not one request reached the server, and nothing was retried */
 	assert_int_equal(srv_stat(&fx.srv, "/a.bin", "head"), 0);
@@ -558,9 +569,10 @@ static void test_rewrite_target_trusted(void **state)
 	 * rule produces may be private, redirects to the same host:port too */
 	char from[] = "https://weights.example/w/", to[128];
 	snprintf(to, sizeof(to), "%s/", fx.srv.base);
-	struct hub_options o = {.n_rewrite = 1};
-	o.rewrite[0].from = from;
-	o.rewrite[0].to = to;
+	struct hub_rewrites rules = {.n = 1};
+	rules.rule[0].from = from;
+	rules.rule[0].to = to;
+	struct test_policy o = {.rewrites = &rules};
 	struct hub_http *h = policy_client(&o);
 	struct hub_http_meta m;
 	assert_int_equal(hub_http_head(&m, h, url("/a.bin")), 0);
@@ -612,7 +624,7 @@ static bool make_cert(char *cert, char *key, size_t sz)
 }
 
 /* A client trusting cert (SSL_CERT_FILE, as in the test above). */
-static struct hub_http *client_trusting(const char *cert, const struct hub_options *o)
+static struct hub_http *client_trusting(const char *cert, const struct test_policy *o)
 {
 	char *saved = getenv("CURL_CA_BUNDLE") ? strdup(getenv("CURL_CA_BUNDLE")) : NULL;
 	unsetenv("CURL_CA_BUNDLE");

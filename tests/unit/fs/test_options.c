@@ -1,7 +1,8 @@
 /*
  * Unit tests for fs/options.c: the command-line forms, -o lists and the
  * options passed through to libfuse, bad values, the JSON config file
- * (explicit and default path, precedence), rewrite rules, git_url expansion
+ * (explicit and default path, precedence), rewrite rules and git_url
+ * expansion (fetch/rewrite.h) on the parsed options,
  * and the cache root rule.  The environment is a fake table handed in as
  * hub_getenv_fn, so the real $HOME and its config are never read; config
  * files live in a temporary directory made per test.
@@ -115,7 +116,7 @@ static void assert_failed(const struct hub_options *o)
 	assert_null(o->mountpoint);
 	assert_null(o->git_url);
 	assert_null(o->fuse_argv);
-	assert_int_equal(o->n_rewrite, 0);
+	assert_int_equal(o->rewrites.n, 0);
 }
 
 static void assert_fuse_argv(const struct hub_options *o, const char *opts)
@@ -148,7 +149,7 @@ static void test_minimal(void **state)
 	assert_false(o.single_thread);
 	assert_null(o.cache_dir);
 	assert_string_equal(o.git_url, "https://github.com/{owner}/{repo}.git");
-	assert_int_equal(o.n_rewrite, 0);
+	assert_int_equal(o.rewrites.n, 0);
 	assert_false(o.offline);
 	assert_int_equal(o.ref_ttl, HUB_REF_TTL_DEFAULT);
 	assert_int_equal(o.neg_ttl, HUB_NEG_TTL_DEFAULT);
@@ -260,8 +261,8 @@ static void test_escaped_comma(void **state)
 	assert_int_equal(parse(&o, "-o", "fsname=a\\,b,cache=/x\\,y,rewrite=a=b\\,c", "/m", NULL),
 			 0);
 	assert_string_equal(o.cache_dir, "/x,y");
-	assert_int_equal(o.n_rewrite, 1);
-	assert_string_equal(o.rewrite[0].to, "b,c");
+	assert_int_equal(o.rewrites.n, 1);
+	assert_string_equal(o.rewrites.rule[0].to, "b,c");
 	assert_fuse_argv(&o, "fsname=a\\,b"); /* left escaped for libfuse */
 	hub_options_dispose(&o);
 }
@@ -274,13 +275,13 @@ static void test_rewrite_option(void **state)
 			       "rewrite=https://github.com/=file:///srv/git/,rewrite=a=b=c,rewrite=x=",
 			       "/m", NULL),
 			 0);
-	assert_int_equal(o.n_rewrite, 3);
-	assert_string_equal(o.rewrite[0].from, "https://github.com/");
-	assert_string_equal(o.rewrite[0].to, "file:///srv/git/");
-	assert_string_equal(o.rewrite[1].from, "a"); /* split at the first '=' */
-	assert_string_equal(o.rewrite[1].to, "b=c");
-	assert_string_equal(o.rewrite[2].from, "x");
-	assert_string_equal(o.rewrite[2].to, "");
+	assert_int_equal(o.rewrites.n, 3);
+	assert_string_equal(o.rewrites.rule[0].from, "https://github.com/");
+	assert_string_equal(o.rewrites.rule[0].to, "file:///srv/git/");
+	assert_string_equal(o.rewrites.rule[1].from, "a"); /* split at the first '=' */
+	assert_string_equal(o.rewrites.rule[1].to, "b=c");
+	assert_string_equal(o.rewrites.rule[2].from, "x");
+	assert_string_equal(o.rewrites.rule[2].to, "");
 	hub_options_dispose(&o);
 }
 
@@ -297,7 +298,7 @@ static void test_duplicates(void **state)
 	assert_string_equal(o.cache_dir, "/b");
 	assert_int_equal(o.verify, HUB_VERIFY_STREAM);
 	assert_true(o.offline);
-	assert_int_equal(o.n_rewrite, 2);
+	assert_int_equal(o.rewrites.n, 2);
 	assert_true(o.foreground);
 	hub_options_dispose(&o);
 }
@@ -451,7 +452,7 @@ static void test_too_many_rewrites(void **state)
 		n += (size_t)snprintf(list + n, sizeof(list) - n, "%srewrite=f%d=t", i ? "," : "", i);
 	struct hub_options o;
 	assert_int_equal(parse(&o, "-o", list, "/m", NULL), 0);
-	assert_int_equal(o.n_rewrite, HUB_REWRITE_MAX);
+	assert_int_equal(o.rewrites.n, HUB_REWRITE_MAX);
 	hub_options_dispose(&o);
 
 	snprintf(list + n, sizeof(list) - n, ",rewrite=one=more");
@@ -538,11 +539,11 @@ static void test_config_all_keys(void **state)
 	assert_string_equal(o.config_path, path);
 	assert_string_equal(o.cache_dir, "/c");
 	assert_string_equal(o.git_url, "file:///g/{owner}/{repo}");
-	assert_int_equal(o.n_rewrite, 2);
-	assert_string_equal(o.rewrite[0].from, "a");
-	assert_string_equal(o.rewrite[0].to, "b");
-	assert_string_equal(o.rewrite[1].from, "c");
-	assert_string_equal(o.rewrite[1].to, "d=e");
+	assert_int_equal(o.rewrites.n, 2);
+	assert_string_equal(o.rewrites.rule[0].from, "a");
+	assert_string_equal(o.rewrites.rule[0].to, "b");
+	assert_string_equal(o.rewrites.rule[1].from, "c");
+	assert_string_equal(o.rewrites.rule[1].to, "d=e");
 	assert_true(o.offline);
 	assert_int_equal(o.ref_ttl, 5);
 	assert_int_equal(o.neg_ttl, 7);
@@ -560,11 +561,11 @@ static void test_config_rewrite_object(void **state)
 	snprintf(opt, sizeof(opt), "config=%s", path);
 	struct hub_options o;
 	assert_int_equal(parse(&o, "-o", opt, "/m", NULL), 0);
-	assert_int_equal(o.n_rewrite, 2);
-	assert_string_equal(o.rewrite[0].from, "https://github.com/");
-	assert_string_equal(o.rewrite[0].to, "file:///m/");
-	assert_string_equal(o.rewrite[1].from, "x=y"); /* '=' is fine in the object form */
-	assert_string_equal(o.rewrite[1].to, "z");
+	assert_int_equal(o.rewrites.n, 2);
+	assert_string_equal(o.rewrites.rule[0].from, "https://github.com/");
+	assert_string_equal(o.rewrites.rule[0].to, "file:///m/");
+	assert_string_equal(o.rewrites.rule[1].from, "x=y"); /* '=' is fine in the object form */
+	assert_string_equal(o.rewrites.rule[1].to, "z");
 	hub_options_dispose(&o);
 }
 
@@ -591,14 +592,14 @@ static void test_config_precedence(void **state)
 	assert_true(o.offline);
 	assert_string_equal(o.git_url, "file:///cfg/{repo}");
 	/* rules: command line first, then the config's */
-	assert_int_equal(o.n_rewrite, 3);
-	assert_string_equal(o.rewrite[0].to, "cli");
-	assert_string_equal(o.rewrite[1].to, "cfg");
-	assert_string_equal(o.rewrite[2].to, "cfg");
+	assert_int_equal(o.rewrites.n, 3);
+	assert_string_equal(o.rewrites.rule[0].to, "cli");
+	assert_string_equal(o.rewrites.rule[1].to, "cfg");
+	assert_string_equal(o.rewrites.rule[2].to, "cfg");
 	char url[64];
-	assert_int_equal(hub_options_rewrite(url, sizeof(url), &o, "a/x"), 5);
+	assert_int_equal(hub_rewrite_apply(url, sizeof(url), &o.rewrites, "a/x"), 5);
 	assert_string_equal(url, "cli/x"); /* equal FROM: the command line's rule */
-	assert_int_equal(hub_options_rewrite(url, sizeof(url), &o, "b/x"), 5);
+	assert_int_equal(hub_rewrite_apply(url, sizeof(url), &o.rewrites, "b/x"), 5);
 	assert_string_equal(url, "cfg/x");
 	hub_options_dispose(&o);
 }
@@ -803,7 +804,7 @@ static void test_apply_config_direct(void **state)
 	snprintf(big + n, sizeof(big) - n, "]}");
 	assert_int_equal(hub_options_apply_config(&o, big, strlen(big), err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "config: too many rewrite rules (at most 64)");
-	assert_int_equal(o.n_rewrite, HUB_REWRITE_MAX);
+	assert_int_equal(o.rewrites.n, HUB_REWRITE_MAX);
 	hub_options_dispose(&o);
 }
 
@@ -831,13 +832,14 @@ static void test_rewrite_longest(void **state)
 		{"", ""},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int n = hub_options_rewrite(out, sizeof(out), &o, cases[i].in);
+		int n = hub_rewrite_apply(out, sizeof(out), &o.rewrites, cases[i].in);
 		assert_string_equal(out, cases[i].want);
 		assert_int_equal(n, strlen(cases[i].want));
 	}
-	assert_int_equal(hub_options_rewrite(out, 16, &o, "https://github.com/a/b"), -ENAMETOOLONG);
-	assert_int_equal(hub_options_rewrite(out, 5, NULL, "abcd"), 4); /* no rules */
-	assert_int_equal(hub_options_rewrite(out, 4, NULL, "abcd"), -ENAMETOOLONG);
+	assert_int_equal(hub_rewrite_apply(out, 16, &o.rewrites, "https://github.com/a/b"),
+			 -ENAMETOOLONG);
+	assert_int_equal(hub_rewrite_apply(out, 5, NULL, "abcd"), 4); /* no rules */
+	assert_int_equal(hub_rewrite_apply(out, 4, NULL, "abcd"), -ENAMETOOLONG);
 	hub_options_dispose(&o);
 }
 
@@ -847,7 +849,8 @@ static void test_git_url(void **state)
 	struct hub_options o;
 	char out[HUB_URL_MAX];
 	assert_int_equal(parse(&o, "/m", NULL), 0);
-	assert_int_equal(hub_options_git_url(out, sizeof(out), &o, "pytorch", "vision"),
+	assert_int_equal(hub_rewrite_git_url(out, sizeof(out), o.git_url, &o.rewrites, "pytorch",
+					     "vision"),
 			 strlen("https://github.com/pytorch/vision.git"));
 	assert_string_equal(out, "https://github.com/pytorch/vision.git");
 	hub_options_dispose(&o);
@@ -858,7 +861,7 @@ static void test_git_url(void **state)
 			       "rewrite=https://h/=file:///srv/",
 			       "/m", NULL),
 			 0);
-	assert_true(hub_options_git_url(out, sizeof(out), &o, "a", "b") > 0);
+	assert_true(hub_rewrite_git_url(out, sizeof(out), o.git_url, &o.rewrites, "a", "b") > 0);
 	assert_string_equal(out, "file:///srv/a/b/b.git?{own}{repo");
 	hub_options_dispose(&o);
 
@@ -866,9 +869,10 @@ static void test_git_url(void **state)
 	static char owner[3000];
 	memset(owner, 'o', sizeof(owner) - 1);
 	assert_int_equal(parse(&o, "-o", "git_url={owner}{owner}", "/m", NULL), 0);
-	assert_int_equal(hub_options_git_url(out, sizeof(out), &o, owner, "r"), -ENAMETOOLONG);
-	assert_int_equal(hub_options_git_url(out, 8, NULL, "a", "b"), -ENAMETOOLONG);
-	assert_true(hub_options_git_url(out, sizeof(out), NULL, "a", "b") > 0); /* default */
+	assert_int_equal(hub_rewrite_git_url(out, sizeof(out), o.git_url, &o.rewrites, owner, "r"),
+			 -ENAMETOOLONG);
+	assert_int_equal(hub_rewrite_git_url(out, 8, NULL, NULL, "a", "b"), -ENAMETOOLONG);
+	assert_true(hub_rewrite_git_url(out, sizeof(out), NULL, NULL, "a", "b") > 0); /* default */
 	assert_string_equal(out, "https://github.com/a/b.git");
 	hub_options_dispose(&o);
 }

@@ -1,0 +1,388 @@
+/*
+ * cache/weights internals: the structures the weights files share and the
+ * functions they call across files (prefix hw_).  Included only by
+ * cache/weights*.c.
+ *
+ *   weights.c         the public API (weights.h): the store, its table of
+ *                     files, handles, reads, sizes, state, status, names,
+ *                     failures, tuning
+ *   weights_disk.c    the on-disk formats: N.ranges (record), N.head
+ *                     (sidecar), N.lock's shared page, inode identities,
+ *                     leftover temporary files
+ *   weights_record.c  a file's descriptors, what is on disk adopted into
+ *                     memory, the record writer and the flusher thread
+ *   weights_dl.c      the downloader thread: the holder (sequential stream,
+ *                     hasher) or a follower; HEAD
+ *   weights_verify.c  verification and completion (finalize), publishing as
+ *                     checkpoints/<name>, adopting a checkpoints/<name>
+ *   weights_far.c     far reads (a reader's own Range request)
+ *   base/rset.c       the sets of byte ranges (struct hub_rset)
+ *   base/hash.c       SHA-256 (libcrypto)
+ *
+ * DESIGN
+ * Files, per URL, named N = the URL's key (url_key: sha256 of the URL
+ * fetched), all under <root>/hubfs/weights/ except the last:
+ *   N.data   the complete, verified file.
+ *   N.part   the partial data, a sparse file written at the file's offsets.
+ *   N.ranges the record of byte ranges present in N.part (text, replaced
+ *            atomically).  It names N.part's identity (inode number and
+ *            birth time), the size and the ETag: a record of another N.part
+ *            or ETag claims nothing.  It is written only after an fdatasync
+ *            of N.part that followed the snapshot of the ranges it claims,
+ *            so it never claims a byte that was not written and synced,
+ *            whatever the kill -9 or power-loss timing.  It is removed
+ *            before N.part is renamed or removed, never after.
+ *   N.head   the URL (query removed) and base name, HEAD results (size,
+ *            ETag) and a failed verification with its time (JSON, replaced
+ *            atomically); kept with N.data, to say what it is.
+ *   N.lock   flock: held by the one process downloading N.  Its first page
+ *            is mapped shared: the holder publishes there the range its
+ *            sequential stream has written ([a, b), seqlock), so another
+ *            process follows the download at memory speed instead of at the
+ *            pace of record updates.
+ *   <root>/checkpoints/<name>  torch.hub's name for the file: a second link
+ *            to N.data, made when the name is free (publish).  A file there
+ *            that is not ours is used only when <name>'s hash prefix
+ *            verifies it (hw_adopt_checkpoint); it is never written over.
+ * Every file here is opened O_NOFOLLOW: a planted symlink is not followed.
+ * Per file, one downloader thread (started by the first read, owned by this
+ * module: weights_dl.c, joined at the next start or at free) is either
+ *   the holder: it holds N.lock and fetches the holes of N.part in order,
+ *     from the start, one GET per hole, into N.part; then verifies (size,
+ *     sha256 prefix), fsyncs and renames N.part to N.data.  For a
+ *     name carrying a hash, a second thread (lower priority) computes the
+ *     sha256 behind the download, reading N.part back from the page cache,
+ *     so that hashing (slower than loopback HTTP) never slows the stream;
+ *   a follower: another process holds N.lock; it watches N.ranges, N.head
+ *     and the shared page every poll_s, and takes over when the flock is
+ *     free (the holder finished, failed, or died: flock dies with it).
+ * Readers never download sequentially themselves: they wait on f->cond until
+ * their range is present, except that a range starting more than far_bytes
+ * beyond the sequential stream is fetched by the reader itself with a Range
+ * request (in-flight far ranges are listed so two readers do not fetch the
+ * same one), into N.part, merged into the same set of present ranges.
+ *
+ * Locks
+ *   w->lock     the hash table of files (files are never freed before the
+ *               store, so pointers stay valid) and w->flusher state.
+ *   w->fail_lock the ring of recent failures (a leaf).
+ *   f->lock     everything of one file marked "f->lock" below; held for
+ *               in-memory work and small metadata I/O, never across HTTP or
+ *               bulk reads/writes.  f->cond is broadcast on every change of
+ *               state (size known, complete, failed, far bytes, another
+ *               process's bytes); the sequential stream broadcasts only when
+ *               it passes f->wake_at, the lowest offset a waiter needs.
+ *   Order: w->lock before f->lock before w->fail_lock.
+ *   f->refs is atomic: the last put closes the file's descriptors.
+ * A flusher thread per store rewrites records of files with new bytes every
+ * record_s (so the sequential download never waits for an fsync), and merges
+ * into memory what other processes recorded.
+ */
+#ifndef HUB_CACHE_WEIGHTS_INTERNAL_H
+#define HUB_CACHE_WEIGHTS_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/hash.h"
+#include "base/limits.h"
+#include "base/rset.h"
+#include "cache/weights.h"
+#include "fetch/http.h"
+
+/* ---- the shared page in N.lock ---- */
+
+#define LIVE_MAGIC 0x31564c4255484bULL /* "KHUBLV1" */
+#define LIVE_SIZE 4096
+
+struct live_page {
+	uint64_t magic;
+	uint64_t seq; /* seqlock: odd while the holder writes */
+	uint64_t id;  /* N.part's identity (id_of) */
+	uint64_t a, b;
+};
+
+/* ---- the store and its files ---- */
+
+#define BUCKETS 256
+
+struct fail_ent {
+	char *name, *url;
+	char key[HUB_WEIGHTS_KEY_LEN + 1];
+	char reason[48];
+};
+
+struct hub_weights {
+	char *root, *dir, *ckdir;
+	struct hub_weights_config cfg; /* a copy (cfg.rewrites is the caller's) */
+	struct hub_http *http;
+	bool stopping; /* __atomic */
+	pthread_mutex_t lock;
+	struct hub_weight *table[BUCKETS]; /* w->lock */
+	pthread_cond_t flush_cond;         /* w->lock: wakes the flusher at free */
+	pthread_t flusher;
+	bool flusher_started;
+	pthread_mutex_t fail_lock;
+	struct fail_ent fails[HUB_WEIGHTS_FAILED_MAX]; /* fail_lock: ring */
+	size_t fail_next;
+	/* set once before use: told of every discarded file (see weights.h) */
+	void (*on_discard)(void *arg, const char *name);
+	void *on_discard_arg;
+};
+
+/* Stamp of a small file, to re-read it only when it changed. */
+struct stamp {
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	bool exists;
+};
+
+struct hub_weight {
+	struct hub_weights *w;
+	struct hub_weight *next; /* w->lock */
+	char *url, *fetch_url, *name;
+	char key[HUB_WEIGHTS_KEY_LEN + 1]; /* the store's name of this URL (url_key) */
+	char *base;              /* sidecar files' base name: the key */
+	char *ck_path;           /* the complete file in the store: <key>.data */
+	char *pub_path;          /* torch.hub's name for it: checkpoints/<name> */
+	char *part_path, *rec_path, *head_path, *lock_path;
+	char hash_prefix[HUB_SHA256_HEX_LEN + 1]; /* "" when the name carries none */
+	int refs;                                 /* __atomic */
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	/* --- f->lock --- */
+	bool loaded;             /* sidecar and record read */
+	bool complete;           /* <key>.data exists */
+	int adopt;               /* checkpoints/N tried as this URL's file: 0 not yet,
+				  * 1 a thread is hashing it, 2 done */
+	int ck_fd, part_fd;      /* -1 until needed; closed by the last put */
+	uint64_t part_id;        /* identity of part_fd's inode (records must name it) */
+	int graveyard[8];        /* replaced part fds, closed when no thread uses
+				  * a part fd with f->lock dropped (busy == 0),
+				  * else by the last put */
+	size_t n_graveyard;
+	unsigned busy;           /* threads using part fds with f->lock dropped */
+	bool size_known;
+	uint64_t size;
+	char etag[HUB_HTTP_HEADER_MAX];
+	bool head_busy, head_done;
+	bool head_dirty;         /* N.head to be written (by the flusher: an fsync
+				  * must not delay the first byte) */
+	struct hub_rset have;    /* bytes present in N.part (written) */
+	struct {                 /* far reads being fetched in this process: a list */
+		struct hub_range *v;  /* (not a set: not merged, removed one by one) */
+		size_t n, cap;
+	} inflight;
+	bool dirty;              /* `have` holds bytes not in N.ranges yet */
+	bool flushing;           /* a record write is running (f->lock dropped) */
+	double flushed_t;        /* mono time of the last record write */
+	struct stamp rec_seen, head_seen;
+	bool thread_running, thread_joinable;
+	pthread_t thread;
+	bool holder;             /* this process downloads (holds N.lock) */
+	bool streaming;          /* the holder's GET is running; seq_pos valid */
+	uint64_t seq_pos;        /* next byte of the holder's stream */
+	bool live_valid;         /* follower: the holder's stream, from the page */
+	uint64_t live_b;
+	int err;                 /* last failure (transient), fails reads until err_until */
+	double err_until;
+	bool bad;                /* failed verification: EIO until bad_until (real time) */
+	char bad_reason[48];
+	double bad_until;
+	double progress_t;       /* mono time of the last new byte or state change */
+	uint64_t wake_at;        /* a waiting reader needs the stream to reach this */
+	uint64_t far_end, far_chunk;
+	uint64_t rate_bytes;
+	double rate_t0, rate, rate_t;
+};
+
+/* ---- on-disk formats (weights_disk.c) ---- */
+
+/* N.head */
+struct sidecar {
+	char *url;
+	bool size_known;
+	uint64_t size;
+	char etag[HUB_HTTP_HEADER_MAX];
+	char bad[48];
+	double bad_time;
+};
+
+/* N.ranges */
+struct record {
+	uint64_t id;
+	bool size_known;
+	uint64_t size;
+	char etag[HUB_HTTP_HEADER_MAX];
+	struct hub_rset r;
+};
+
+/* ---- the downloader thread ---- */
+
+/* The sha256 of a download is computed by its own thread, reading back
+ * from the page cache behind the download (at a lower priority): the
+ * download itself never waits for hashing, which is slower than loopback
+ * HTTP here on some machines. */
+struct hasher {
+	struct hub_weight *f;
+	int fd;            /* a dup of part_fd */
+	uint64_t size;
+	struct hub_sha256 sha;
+	uint64_t hashed;   /* sha covers [0, hashed); the hasher's until joined */
+	bool stop;         /* f->lock */
+	bool running;
+	int rc;
+	pthread_t thread;
+};
+
+struct dl {
+	struct hub_weight *f;
+	int lock_fd;
+	struct live_page *live;
+	bool hashing;
+	struct hasher hs;
+	uint64_t hole_a;   /* start of the current GET */
+	int fd;            /* part_fd at the GET's start (kept open by f) */
+};
+
+/* ---- clocks ---- */
+
+static inline double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Verification failures are shared through files: wall clock. */
+static inline double real_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static inline void hw_abs_deadline(struct timespec *ts, double secs)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	if (secs < 0)
+		secs = 0;
+	time_t whole = (time_t)secs;
+	ts->tv_sec += whole;
+	ts->tv_nsec += (long)((secs - (double)whole) * 1e9);
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* ---- small helpers ---- */
+
+static inline bool stopping(const struct hub_weights *w)
+{
+	return __atomic_load_n(&w->stopping, __ATOMIC_ACQUIRE);
+}
+
+static inline int pwrite_full(int fd, const char *p, size_t n, uint64_t off)
+{
+	while (n) {
+		ssize_t k = pwrite(fd, p, n, (off_t)off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
+		p += k;
+		n -= (size_t)k;
+		off += (uint64_t)k;
+	}
+	return 0;
+}
+
+static inline ssize_t pread_full(int fd, char *p, size_t n, uint64_t off)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t k = pread(fd, p + got, n - got, (off_t)(off + got));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	return (ssize_t)got;
+}
+
+/* ---- functions shared across the weights files ---- */
+
+/* weights.c */
+struct hub_weights_tuning hw_tuning(void);
+/* URL for logs: no query (signed URLs carry credentials there). */
+const char *hw_log_url(char *buf, size_t n, const char *url);
+/* The ring of failures for /.hubfs/downloads (w->fail_lock, a leaf). */
+void hw_fail_note(struct hub_weights *w, const struct hub_weight *f, const char *reason);
+void hw_fail_clear(struct hub_weights *w, const struct hub_weight *f);
+const char *hw_reason_of(int err);
+/* Drop a reference (the downloader's); the last closes the descriptors. */
+void hw_put(struct hub_weight *f);
+
+/* weights_disk.c (no lock unless said) */
+void hw_stamp_of(struct stamp *s, const char *path);
+bool hw_stamp_eq(const struct stamp *a, const struct stamp *b);
+uint64_t hw_id_of_path(const char *path);
+uint64_t hw_id_of_fd(int fd);
+void hw_live_publish(struct live_page *p, uint64_t id, uint64_t a, uint64_t b);
+bool hw_live_read(const struct live_page *p, uint64_t *id, uint64_t *a, uint64_t *b);
+int hw_sidecar_read(struct sidecar *out, const char *path);
+void hw_sidecar_dispose(struct sidecar *s);
+int hw_sidecar_write(struct hub_weight *f, const char *bad); /* f->lock held */
+void hw_record_init(struct record *rec);
+int hw_record_read(struct record *out, const char *path);
+int hw_record_write(const char *path, uint64_t id, bool size_known, uint64_t size,
+		    const char *etag, const struct hub_rset *r);
+bool hw_record_matches(const struct hub_weight *f, const struct record *rec);
+void hw_remove_temps(struct hub_weight *f, double max_age);
+
+/* weights_record.c (f->lock held for all) */
+void hw_close_fds(struct hub_weight *f);
+void hw_part_retire(struct hub_weight *f);
+void hw_busy_enter(struct hub_weight *f);
+void hw_busy_leave(struct hub_weight *f);
+int hw_part_open(struct hub_weight *f, bool create);
+bool hw_check_complete(struct hub_weight *f);
+void hw_adopt_sidecar(struct hub_weight *f);
+void hw_adopt_record(struct hub_weight *f, bool force);
+void hw_load(struct hub_weight *f);
+void hw_flush_record(struct hub_weight *f);
+void hw_record_remove(struct hub_weight *f);
+void hw_part_remove(struct hub_weight *f);
+void hw_note_bytes(struct hub_weight *f, size_t n);
+/* no lock held: */
+struct hub_weight **hw_all_files(struct hub_weights *w, size_t *n);
+void hw_flush_all(struct hub_weights *w, bool force);
+void *hw_flusher_main(void *arg);
+
+/* weights_dl.c (f->lock held) */
+int hw_ensure_head(struct hub_weight *f);
+int hw_ensure_thread(struct hub_weight *f);
+void hw_hasher_join(struct dl *d, bool stop);
+
+/* weights_verify.c (f->lock held) */
+void hw_adopt_checkpoint(struct hub_weight *f);
+int hw_finalize(struct dl *d);
+
+/* weights_far.c (f->lock held) */
+bool hw_inflight_covers(const struct hub_weight *f, uint64_t off);
+int hw_far_fetch(struct hub_weight *f, uint64_t a, uint64_t end,
+		 const struct hub_weights_tuning *t);
+
+#endif

@@ -1,0 +1,351 @@
+/*
+ * Weights: a file's state against the disk.  Its descriptors (part_fd and
+ * the graveyard of replaced ones), what other processes left on disk
+ * adopted into memory (N.head, N.ranges, <key>.data), the record writer
+ * (fdatasync of N.part, then N.ranges), and the store's flusher thread.
+ * Locks: every function here but the flusher's is called with f->lock held
+ * (hw_flush_record drops it across the fdatasync); the flusher takes
+ * w->lock to snapshot the table, then each f->lock.
+ */
+#include "cache/weights_internal.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/files.h"
+#include "base/log.h"
+
+/* ---- descriptors ---- */
+
+static void graveyard_close(struct hub_weight *f)
+{
+	for (size_t i = 0; i < f->n_graveyard; i++)
+		close(f->graveyard[i]);
+	f->n_graveyard = 0;
+}
+
+void hw_close_fds(struct hub_weight *f)
+{
+	if (f->ck_fd >= 0)
+		close(f->ck_fd);
+	if (f->part_fd >= 0)
+		close(f->part_fd);
+	f->ck_fd = f->part_fd = -1;
+	graveyard_close(f);
+}
+
+/* f->lock held.  Replace part_fd (it is kept open until the last put: a
+ * reader may be reading through it right now). */
+void hw_part_retire(struct hub_weight *f)
+{
+	if (f->part_fd < 0)
+		return;
+	if (f->n_graveyard == sizeof(f->graveyard) / sizeof(f->graveyard[0])) {
+		/* never more than a few resets; the oldest cannot be in use for long */
+		close(f->graveyard[0]);
+		memmove(&f->graveyard[0], &f->graveyard[1], (f->n_graveyard - 1) * sizeof(int));
+		f->n_graveyard--;
+	}
+	f->graveyard[f->n_graveyard++] = f->part_fd;
+	f->part_fd = -1;
+}
+
+/* f->lock held.  A thread is about to use part_fd with f->lock dropped
+ * (a read, a far fetch, the holder's download). */
+void hw_busy_enter(struct hub_weight *f)
+{
+	f->busy++;
+}
+
+/* f->lock held.  It is done: once no thread uses a part fd unlocked, the
+ * retired ones are closed, so that the disk space of a removed N.part comes
+ * back now rather than when the kernel forgets the inode. */
+void hw_busy_leave(struct hub_weight *f)
+{
+	if (--f->busy == 0)
+		graveyard_close(f);
+}
+
+/* f->lock held.  part_fd on the current N.part (created if `create`); a
+ * new inode (another process reset the file) empties `have`. */
+int hw_part_open(struct hub_weight *f, bool create)
+{
+	if (f->part_fd >= 0) {
+		uint64_t id = hw_id_of_path(f->part_path);
+		if (id == f->part_id)
+			return 0;
+		if (!create && id == 0)
+			return 0; /* renamed into checkpoints/ or removed: keep reading the old one */
+		hw_part_retire(f);
+	}
+	int fd = open(f->part_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0666);
+	if (fd < 0 && create && errno == ENOENT) {
+		hub_mkdir_p(f->w->dir);
+		fd = open(f->part_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_CREAT, 0666);
+	}
+	if (fd < 0)
+		return -errno;
+	uint64_t id = hw_id_of_fd(fd);
+	if (!id) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (id != f->part_id && f->part_id) {
+		hub_rset_clear(&f->have);
+		f->dirty = false;
+	}
+	f->part_id = id;
+	f->part_fd = fd;
+	return 0;
+}
+
+/* f->lock held.  True when checkpoints/N exists (found once, then kept). */
+bool hw_check_complete(struct hub_weight *f)
+{
+	if (f->complete)
+		return true;
+	struct stat st;
+	if (lstat(f->ck_path, &st) == 0 && S_ISREG(st.st_mode)) {
+		f->complete = true;
+		f->size_known = true;
+		f->size = (uint64_t)st.st_size;
+		pthread_cond_broadcast(&f->cond);
+	}
+	return f->complete;
+}
+
+/* f->lock held: adopt the sidecar (size, ETag, a failed verification). */
+void hw_adopt_sidecar(struct hub_weight *f)
+{
+	struct stamp s;
+	hw_stamp_of(&s, f->head_path);
+	if (hw_stamp_eq(&s, &f->head_seen))
+		return;
+	f->head_seen = s;
+	struct sidecar sc;
+	if (!s.exists || hw_sidecar_read(&sc, f->head_path))
+		return;
+	if (sc.size_known && (!f->size_known || f->size != sc.size || strcmp(f->etag, sc.etag))) {
+		f->size_known = true;
+		f->size = sc.size;
+		snprintf(f->etag, sizeof(f->etag), "%s", sc.etag);
+		f->head_done = true;
+		pthread_cond_broadcast(&f->cond);
+	}
+	if (sc.bad[0] && real_now() < sc.bad_time + hw_tuning().bad_ttl_s) {
+		/* another process discarded it: pages this mount served are void */
+		if (!f->bad && f->w->on_discard)
+			f->w->on_discard(f->w->on_discard_arg, f->key);
+		f->bad = true;
+		snprintf(f->bad_reason, sizeof(f->bad_reason), "%s", sc.bad);
+		f->bad_until = sc.bad_time + hw_tuning().bad_ttl_s;
+		pthread_cond_broadcast(&f->cond);
+	}
+	hw_sidecar_dispose(&sc);
+}
+
+/* f->lock held: merge what N.ranges claims for the current N.part. */
+void hw_adopt_record(struct hub_weight *f, bool force)
+{
+	struct stamp s;
+	hw_stamp_of(&s, f->rec_path);
+	if (!force && hw_stamp_eq(&s, &f->rec_seen))
+		return;
+	f->rec_seen = s;
+	if (!s.exists)
+		return;
+	struct record rec;
+	hw_record_init(&rec);
+	if (hw_record_read(&rec, f->rec_path) == 0) {
+		if (!f->part_id)
+			f->part_id = hw_id_of_path(f->part_path);
+		if (hw_record_matches(f, &rec)) {
+			if (f->size_known)
+				hub_rset_clamp(&rec.r, f->size);
+			uint64_t before = hub_rset_bytes(&f->have);
+			hub_rset_union(&f->have, &rec.r);
+			if (hub_rset_bytes(&f->have) != before) {
+				f->progress_t = mono_now();
+				pthread_cond_broadcast(&f->cond);
+			}
+		}
+	}
+	hub_rset_dispose(&rec.r);
+}
+
+/* f->lock held: the first use reads what is on disk (no network). */
+void hw_load(struct hub_weight *f)
+{
+	if (f->loaded)
+		return;
+	f->loaded = true;
+	if (hw_check_complete(f))
+		return;
+	hw_adopt_sidecar(f);
+	f->part_id = hw_id_of_path(f->part_path);
+	hw_adopt_record(f, true);
+}
+/* ---- the record writer ---- */
+
+/* f->lock held (dropped inside).  Snapshot `have`, fdatasync N.part, then
+ * write the record: it never claims a byte written after the sync. */
+void hw_flush_record(struct hub_weight *f)
+{
+	if (f->head_dirty && !f->complete)
+		hw_sidecar_write(f, NULL);
+	if (!f->dirty || f->part_fd < 0 || f->flushing)
+		return;
+	struct hub_rset snap;
+	hub_rset_init(&snap, HUB_WEIGHTS_RANGES_MAX);
+	if (hub_rset_copy(&snap, &f->have)) {
+		hub_rset_dispose(&snap);
+		return;
+	}
+	f->dirty = false;
+	f->flushing = true;
+	f->flushed_t = mono_now();
+	int fd = dup(f->part_fd);
+	uint64_t id = f->part_id, size = f->size;
+	bool size_known = f->size_known;
+	char etag[HUB_HTTP_HEADER_MAX];
+	snprintf(etag, sizeof(etag), "%s", f->etag);
+	pthread_mutex_unlock(&f->lock);
+
+	int rc = fd < 0 ? -errno : 0;
+	if (!rc && fdatasync(fd))
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (!rc) {
+		struct record rec;
+		hw_record_init(&rec);
+		if (hw_record_read(&rec, f->rec_path) == 0 && rec.id == id &&
+		    rec.size_known == size_known && rec.size == size && !strcmp(rec.etag, etag))
+			hub_rset_union(&snap, &rec.r);
+		hub_rset_dispose(&rec.r);
+		struct stat st;
+		if (stat(f->ck_path, &st) == 0)
+			rc = 0; /* completed meanwhile (by another process): no record */
+		else
+			rc = hw_record_write(f->rec_path, id, size_known, size, etag, &snap);
+	}
+
+	pthread_mutex_lock(&f->lock);
+	f->flushing = false;
+	pthread_cond_broadcast(&f->cond);
+	if (rc) {
+		f->dirty = true;
+		hub_warn("weights: %s: cannot update %s: %s", f->name, f->rec_path, strerror(-rc));
+	} else {
+		hw_stamp_of(&f->rec_seen, f->rec_path);
+		if (id == f->part_id) {
+			/* what other processes recorded */
+			uint64_t before = hub_rset_bytes(&f->have);
+			hub_rset_union(&f->have, &snap);
+			if (hub_rset_bytes(&f->have) != before)
+				pthread_cond_broadcast(&f->cond);
+		}
+	}
+	hub_rset_dispose(&snap);
+}
+
+/* f->lock held: remove N.ranges, first waiting for a record write in
+ * progress (it would otherwise put the record back after us). */
+void hw_record_remove(struct hub_weight *f)
+{
+	while (f->flushing)
+		pthread_cond_wait(&f->cond, &f->lock);
+	f->dirty = false;
+	unlink(f->rec_path);
+}
+
+/* f->lock held, N.lock held (or the file given up).  N.part is removed,
+ * its record first (a record never outlives its N.part); nothing of it
+ * counts any more. */
+void hw_part_remove(struct hub_weight *f)
+{
+	hw_record_remove(f);
+	unlink(f->part_path);
+	hw_part_retire(f);
+	hub_rset_clear(&f->have);
+}
+/* ---- progress ---- */
+
+/* f->lock held: count new bytes for the rate shown in the status. */
+void hw_note_bytes(struct hub_weight *f, size_t n)
+{
+	double now = mono_now();
+	f->progress_t = now;
+	if (!f->rate_t0)
+		f->rate_t0 = now;
+	f->rate_bytes += n;
+	if (now - f->rate_t0 >= 1.0) {
+		f->rate = (double)f->rate_bytes / (now - f->rate_t0);
+		f->rate_t = now;
+		f->rate_t0 = now;
+		f->rate_bytes = 0;
+	}
+}
+/* ---- the flusher ---- */
+
+/* Snapshot of the table (files are never freed before the store). */
+struct hub_weight **hw_all_files(struct hub_weights *w, size_t *n)
+{
+	size_t cap = 0, k = 0;
+	struct hub_weight **v = NULL;
+	pthread_mutex_lock(&w->lock);
+	for (size_t i = 0; i < BUCKETS; i++)
+		for (struct hub_weight *f = w->table[i]; f; f = f->next)
+			cap++;
+	v = malloc((cap ? cap : 1) * sizeof(*v));
+	if (v)
+		for (size_t i = 0; i < BUCKETS; i++)
+			for (struct hub_weight *f = w->table[i]; f; f = f->next)
+				v[k++] = f;
+	pthread_mutex_unlock(&w->lock);
+	*n = k;
+	return v;
+}
+
+void hw_flush_all(struct hub_weights *w, bool force)
+{
+	size_t n;
+	struct hub_weight **v = hw_all_files(w, &n);
+	if (!v)
+		return;
+	double rec_s = hw_tuning().record_s;
+	for (size_t i = 0; i < n; i++) {
+		struct hub_weight *f = v[i];
+		pthread_mutex_lock(&f->lock);
+		if (f->head_dirty && !f->complete && !f->bad)
+			hw_sidecar_write(f, NULL);
+		if (f->dirty && f->part_fd >= 0 && (force || mono_now() - f->flushed_t >= rec_s))
+			hw_flush_record(f);
+		else if (f->holder && f->part_fd >= 0)
+			hw_adopt_record(f, false); /* what followers fetched */
+		pthread_mutex_unlock(&f->lock);
+	}
+	free(v);
+}
+
+void *hw_flusher_main(void *arg)
+{
+	struct hub_weights *w = arg;
+	pthread_mutex_lock(&w->lock);
+	while (!stopping(w)) {
+		struct timespec ts;
+		double rec_s = hw_tuning().record_s;
+		hw_abs_deadline(&ts, rec_s / 4 > 0.5 ? 0.5 : rec_s / 4);
+		pthread_cond_timedwait(&w->flush_cond, &w->lock, &ts);
+		if (stopping(w))
+			break;
+		pthread_mutex_unlock(&w->lock);
+		hw_flush_all(w, false);
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}

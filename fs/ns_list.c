@@ -1,0 +1,265 @@
+/*
+ * Directory listings of the namespace core (hub_ns_list, fs/ns.h).
+ *
+ * readdir is stateless: a listing is rebuilt per call and the offset is an
+ * index into it ("." 0, ".." 1).  Commit trees list from their cached
+ * listing without copying names; the root and owner directories are read
+ * from the cache each time (the kernel caches them and revalidates against
+ * the directory's mtime, hub_ns_node_mtime).
+ */
+#include "fs/ns_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/limits.h"
+#include "base/names.h"
+#include "fs/view.h"
+
+struct snap_ent {
+	const char *name;
+	bool owned; /* name is a copy (else it points into a listing or view) */
+	enum hub_ns_type type;
+	const struct hub_tree_entry *te; /* tree dirs: nodes for readdirplus */
+	const struct hub_view *view;
+};
+
+struct snap {
+	struct snap_ent *e;
+	size_t n, cap;
+	struct hub_ns_node *dir;
+};
+
+static int snap_add_ref(struct snap *s, const char *name, enum hub_ns_type type, bool copy)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 32;
+		if (cap > HUB_DIR_ENTRIES_MAX)
+			return -EFBIG;
+		struct snap_ent *e = realloc(s->e, cap * sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		s->e = e;
+		s->cap = cap;
+	}
+	struct snap_ent *d = &s->e[s->n];
+	memset(d, 0, sizeof(*d));
+	d->name = copy ? strdup(name) : name;
+	if (!d->name)
+		return -ENOMEM;
+	d->owned = copy;
+	d->type = type;
+	s->n++;
+	return 0;
+}
+
+static int snap_add(struct snap *s, const char *name, enum hub_ns_type type)
+{
+	return snap_add_ref(s, name, type, true);
+}
+
+static void snap_free(struct snap *s)
+{
+	for (size_t i = 0; s && i < s->n; i++)
+		if (s->e[i].owned)
+			free((char *)s->e[i].name);
+	if (s)
+		free(s->e);
+	free(s);
+}
+
+static int snap_owner(struct snap *s, struct hub_ns *ns, const char *owner)
+{
+	struct hub_cached_repo *repos;
+	size_t n;
+	int rc = hub_cache_list_repos(&repos, &n, ns->cache, owner);
+	for (size_t i = 0; !rc && i < n; i++) {
+		char name[HUB_REPO_MAX + 3 * HUB_REF_MAX + 8], enc[3 * HUB_REF_MAX + 1];
+		if (repos[i].head)
+			rc = snap_add(s, repos[i].name, N_REPO_LINK);
+		for (size_t j = 0; !rc && j < repos[i].n_refs; j++) {
+			if (hub_name_encode_ref(enc, sizeof(enc), repos[i].refs[j].ref) < 0)
+				continue;
+			snprintf(name, sizeof(name), "%s:%s", repos[i].name, enc);
+			rc = snap_add(s, name, N_REF_LINK);
+		}
+		for (size_t j = 0; !rc && j < repos[i].n_commits; j++) {
+			snprintf(name, sizeof(name), "%s@%s", repos[i].name, repos[i].commits[j]);
+			rc = snap_add(s, name, N_COMMIT);
+		}
+	}
+	hub_cache_repos_free(repos, n);
+	return rc;
+}
+
+static enum hub_ns_type view_type(const struct hub_view *v)
+{
+	return v->dir ? N_VIEW_DIR : v->url ? N_WEIGHT : N_VIEW_FILE;
+}
+
+/* The entries of directory d, from offset 0. */
+static int snap_build(struct snap **out, struct hub_ns *ns, struct hub_ns_node *d)
+{
+	*out = NULL;
+	struct snap *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->dir = d;
+	int rc = snap_add_ref(s, ".", N_TREE, false);
+	if (!rc)
+		rc = snap_add_ref(s, "..", N_TREE, false);
+	switch (d->type) {
+	case N_ROOT: {
+		char **owners;
+		size_t n;
+		if (!rc)
+			rc = snap_add_ref(s, ".hubfs", N_CTL_DIR, false);
+		if (!rc && !(rc = hub_cache_list_owners(&owners, &n, ns->cache))) {
+			for (size_t i = 0; i < n; i++) {
+				if (!rc)
+					rc = snap_add(s, owners[i], N_OWNER);
+				free(owners[i]);
+			}
+			free(owners);
+		}
+		break;
+	}
+	case N_CTL_DIR:
+		for (size_t i = 0; !rc && i < hub_ns_ctl_count; i++)
+			rc = snap_add_ref(s, hub_ns_ctl_names[i], N_CTL_FILE, false);
+		if (!rc)
+			rc = snap_add_ref(s, "url", N_URL_DIR, false);
+		if (!rc)
+			rc = snap_add_ref(s, "resolve", N_RESOLVE_DIR, false);
+		break;
+	case N_URL_DIR:
+	case N_RESOLVE_DIR:
+		break;
+	case N_OWNER:
+		if (!rc)
+			rc = snap_owner(s, ns, d->name);
+		break;
+	case N_COMMIT:
+	case N_TREE: {
+		struct hub_ns_tree *l;
+		if (!rc && d->type == N_COMMIT)
+			rc = snap_add_ref(s, ".hub", N_VIEW_DIR, false);
+		if (!rc)
+			rc = hub_ns_tree_get(&l, ns, d);
+		for (size_t i = 0; !rc && i < l->n; i++) {
+			rc = snap_add_ref(s, l->ents[i].name, hub_ns_tree_type(l->ents[i].mode),
+					  false);
+			if (!rc)
+				s->e[s->n - 1].te = &l->ents[i];
+		}
+		break;
+	}
+	case N_VIEW_DIR:
+		for (size_t i = 0; !rc && i < d->view->n; i++) {
+			rc = snap_add_ref(s, d->view->kids[i].name, view_type(&d->view->kids[i]),
+					  false);
+			if (!rc)
+				s->e[s->n - 1].view = &d->view->kids[i];
+		}
+		break;
+	case N_GITLINK:
+		break;
+	default:
+		rc = -ENOTDIR;
+	}
+	if (rc) {
+		snap_free(s);
+		return rc == -ENOENT ? -EIO : rc;
+	}
+	*out = s;
+	return 0;
+}
+
+/* The node a readdirplus entry describes, for immutable directories only
+ * (elsewhere entries carry no attributes and the kernel looks them up).
+ * ns->lock held. */
+static struct hub_ns_node *plus_node(struct hub_ns *ns, struct snap *s, struct snap_ent *e)
+{
+	if (e->te)
+		return hub_ns_tree_child(ns, s->dir, e->te);
+	/* Weight files need their size, which may take a HEAD request: not
+	 * under the lock; the kernel looks them up instead. */
+	if (e->view && s->dir->type == N_VIEW_DIR && !e->view->url) {
+		struct hub_ns_node *n = hub_ns_node_child(ns, s->dir, e->name);
+		if (!n && (n = hub_ns_node_new(ns, s->dir, e->name,
+					       e->view->dir ? N_VIEW_DIR : N_VIEW_FILE, true)))
+			n->view = e->view;
+		return n;
+	}
+	return NULL;
+}
+
+int hub_ns_list(struct hub_ns_list **out, struct hub_ns *ns, uint64_t ino, int64_t off, size_t max,
+		bool plus, uid_t uid)
+{
+	*out = NULL;
+	struct hub_ns_node *d = hub_ns_node_get(ns, ino);
+	if (!d)
+		return -ESTALE;
+	if (d->type == N_URL_DIR && hub_ns_url_denied(ns, uid))
+		return -EACCES;
+	struct snap *s;
+	int rc = snap_build(&s, ns, d);
+	if (rc)
+		return rc;
+	size_t first = off < 0 ? 0 : (uint64_t)off > s->n ? s->n : (size_t)off;
+	size_t n = s->n - first < max ? s->n - first : max;
+	struct hub_ns_list *l = calloc(1, sizeof(*l));
+	if (l && n && !(l->ents = calloc(n, sizeof(*l->ents)))) {
+		free(l);
+		l = NULL;
+	}
+	if (!l) {
+		snap_free(s);
+		return -ENOMEM;
+	}
+	l->priv = s;
+	pthread_mutex_lock(&ns->lock);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = first + k;
+		struct snap_ent *e = &s->e[i];
+		struct hub_ns_dirent *de = &l->ents[k];
+		de->name = e->name;
+		de->off = (int64_t)i + 1;
+		struct hub_ns_node *nd = plus && i >= 2 ? plus_node(ns, s, e) : NULL;
+		if (nd) {
+			hub_ns_node_entry(&de->entry, ns, nd);
+		} else {
+			de->entry.attr.st_ino = HUB_NS_UNKNOWN_INO;
+			de->entry.attr.st_mode = hub_ns_type_mode(e->type);
+		}
+	}
+	pthread_mutex_unlock(&ns->lock);
+	l->n = n;
+	*out = l;
+	return 0;
+}
+
+void hub_ns_list_release(struct hub_ns *ns, struct hub_ns_list *l, size_t taken)
+{
+	if (!l)
+		return;
+	bool any = false;
+	for (size_t i = taken; i < l->n && !any; i++)
+		any = l->ents[i].entry.ino != 0;
+	if (any) {
+		pthread_mutex_lock(&ns->lock);
+		for (size_t i = taken; i < l->n; i++) {
+			struct hub_ns_node *n =
+				l->ents[i].entry.ino ? hub_ns_node_find(ns, l->ents[i].entry.ino) : NULL;
+			if (n)
+				hub_ns_node_forget(ns, n, 1);
+		}
+		pthread_mutex_unlock(&ns->lock);
+	}
+	free(l->ents);
+	snap_free(l->priv);
+	free(l);
+}

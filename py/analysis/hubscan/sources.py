@@ -1,0 +1,144 @@
+"""sources: Python source text in and out of syntax trees, within the caps.
+
+OWNS
+  Sources.parse() (part of the Job): reading one module's source through
+  its file system, the per-file and per-job caps (size, bracket nesting,
+  modules and bytes per job), ast.parse, and the reports when a file
+  cannot be analysed; the parse cache kept between jobs (_AST_CACHE);
+  unparse() (source text of a node, for messages and signatures).
+"""
+
+import ast
+import errno
+import os
+import re
+import warnings
+
+from .files import NOT_REGULAR, not_regular_why
+
+try:    # compiled into Debian's libpython: no need to load OpenSSL for a cache key
+    from _blake2 import blake2b as _blake2b
+except ImportError:  # pragma: no cover
+    from hashlib import blake2b as _blake2b
+
+# Parsed ASTs kept between jobs, LRU by insertion order, bounded in source
+# bytes: host path -> (stat key, tree, size); 'b2:<blake2b hex>' of a repository
+# file's bytes -> (None, tree, size).  Trees are never mutated.
+_AST_CACHE = {}
+_AST_CACHE_BYTES = [0]
+
+_SCAN_RE = re.compile(
+    rb'#[^\n]*'
+    rb'|[rRbBuUfF]{0,2}(?:\'\'\'(?:[^\\]|\\.)*?(?:\'\'\'|\Z)|"""(?:[^\\]|\\.)*?(?:"""|\Z)'
+    rb'|\'(?:[^\'\\\n]|\\.)*\'?|"(?:[^"\\\n]|\\.)*"?)'
+    rb'|[()\[\]{}]', re.S)
+
+
+def nesting_error(data, limit):
+    """Line of the first bracket nested deeper than limit, else 0.  Strings
+    and comments are skipped; the scan is a single regex pass (C speed)."""
+    depth = 0
+    for m in _SCAN_RE.finditer(data):
+        c = data[m.start()]
+        if c in b'([{' and m.end() - m.start() == 1:
+            depth += 1
+            if depth > limit:
+                return data.count(b'\n', 0, m.start()) + 1
+        elif c in b')]}' and m.end() - m.start() == 1:
+            depth = max(0, depth - 1)
+    return 0
+
+
+def unparse(node):
+    """Source text of node, '...' when it cannot be printed."""
+    try:
+        return ast.unparse(node)
+    except (RecursionError, ValueError, AttributeError):
+        return '...'
+
+
+def too_large(display, e, cap):
+    """Message for an OSError(EFBIG, '<size>') from the tree reader."""
+    size = e.strerror if e.strerror and e.strerror.isdigit() else 'more than %d' % cap
+    return '%s:0: file too large (%s bytes, limit %d): not analysed' % (display, size, cap)
+
+
+class Sources:
+    """Part of the Job (job.py): parsing.  Uses self.lim, self.tick(),
+    self.nparsed and self.bytes (the job's counts)."""
+
+    def parse(self, fs, path, display, data=None):
+        """(tree, None) or (None, 'file:line: reason')."""
+        self.tick()
+        lim = self.lim
+        key = ckey = None
+        if not fs.is_repo:
+            key = fs.key(path)
+            hit = _AST_CACHE.get(path)
+            if hit is not None and key is not None and hit[0] == key:
+                _AST_CACHE[path] = _AST_CACHE.pop(path)
+                return hit[1], None
+        if self.nparsed >= lim['modules_max']:
+            return None, '%s:0: not analysed: more than %d modules in one analysis' % (
+                display, lim['modules_max'])
+        if data is None:
+            try:
+                data = fs.read(path, lim['source_max'])
+            except OSError as e:
+                if e.errno == errno.EFBIG:
+                    return None, too_large(display, e, lim['source_max'])
+                if e.errno in NOT_REGULAR:
+                    return None, '%s:0: not read: not a regular file (%s)' % (display, not_regular_why(e))
+                return None, '%s:0: cannot read: %s' % (display, os.strerror(e.errno or errno.EIO))
+            if data is None:
+                return None, '%s:0: cannot read: file not found' % display
+        if len(data) > lim['source_max']:
+            size = '%d bytes' % len(data) if fs.is_repo else 'more than %d bytes' % lim['source_max']
+            return None, '%s:0: file too large (%s, limit %d): not analysed' % (display, size, lim['source_max'])
+        if fs.is_repo:
+            # different commits of a repository share most files
+            ckey = 'b2:' + _blake2b(data, digest_size=20).hexdigest()
+            hit = _AST_CACHE.get(ckey)
+            if hit is not None:
+                _AST_CACHE[ckey] = _AST_CACHE.pop(ckey)
+                return hit[1], None
+        if self.bytes + len(data) > lim['bytes_max']:
+            return None, '%s:0: not analysed: more than %d bytes of source in one analysis' % (
+                display, lim['bytes_max'])
+        self.nparsed += 1
+        self.bytes += len(data)
+        nul = data.find(b'\0')
+        if nul >= 0:
+            return None, '%s:%d: source contains NUL bytes: not a Python file' % (
+                display, data.count(b'\n', 0, nul) + 1)
+        line = nesting_error(data, lim['depth_max'])
+        if line:
+            return None, '%s:%d: brackets nested more than %d deep: not analysed' % (
+                display, line, lim['depth_max'])
+        self.tick()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                tree = ast.parse(data, filename=display)
+        except SyntaxError as e:   # IndentationError, TabError, decoding errors
+            msg = e.msg or 'invalid syntax'
+            return None, '%s:%d: %s: %s' % (display, e.lineno or 0, type(e).__name__, msg)
+        except (ValueError, UnicodeError) as e:
+            return None, '%s:0: cannot parse: %s' % (display, e)
+        except MemoryError:
+            return None, '%s:0: cannot parse: expression too complex (MemoryError)' % display
+        except RecursionError:
+            return None, '%s:0: cannot parse: nesting too deep (RecursionError)' % display
+        self.tick()
+        ckey = ckey if fs.is_repo else (path if key is not None else None)
+        if ckey is not None:
+            cap = lim['ast_cache_bytes']
+            if len(data) <= lim['ast_cache_file_max']:
+                old = _AST_CACHE.pop(ckey, None)
+                if old is not None:
+                    _AST_CACHE_BYTES[0] -= old[2]
+                while _AST_CACHE and _AST_CACHE_BYTES[0] + len(data) > cap:
+                    _AST_CACHE_BYTES[0] -= _AST_CACHE.pop(next(iter(_AST_CACHE)))[2]
+                _AST_CACHE[ckey] = (key, tree, len(data))
+                _AST_CACHE_BYTES[0] += len(data)
+        return tree, None

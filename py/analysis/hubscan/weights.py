@@ -1,0 +1,228 @@
+"""weights: the weight files a repository's code downloads, statically.
+
+OWNS
+  .hub/weights and each entrypoint's weights: http(s) URLs in the
+  repository's Python code that are weights (passed to a known loader, or
+  ending in a weight file suffix).  .hub/weights lists them all; an
+  entrypoint's are the URLs its definition reaches: its body, the
+  module-level names it reads (a dict keyed by the entrypoint's name
+  selects that entry), and the functions, classes and constants it uses,
+  transitively, across repository modules through module-level imports
+  (_WImport).  This is a syntactic walk over the repository's files, not
+  the evaluation the other parts do; installed packages' URLs are not the
+  repository's weights.
+"""
+
+import ast
+
+from . import limits
+from .values import ClassV, DecorV, FuncV, UndecoratedV, WrappedV
+
+WEIGHT_LOADERS = frozenset(('load_state_dict_from_url', 'download_url_to_file', 'load_url',
+                            'hf_hub_download', 'urlretrieve'))
+WEIGHT_SUFFIXES = ('.pth', '.pt', '.bin', '.ckpt', '.safetensors', '.pkl', '.tar', '.pth.tar',
+                   '.onnx', '.h5', '.npz')
+
+
+def _is_url(s):
+    return (s.startswith('http://') or s.startswith('https://')) and len(s) < limits.URL_MAX and \
+        not any(c.isspace() for c in s)
+
+
+class _WImport:
+    """A module-level import, for following weights across repo modules."""
+    __slots__ = ('src', 'module', 'level', 'name')
+
+    def __init__(self, src, module, level, name):
+        self.src, self.module, self.level, self.name = src, module, level, name
+
+
+def _weight_suffix(url):
+    path = url.split('#', 1)[0].split('?', 1)[0]
+    return path.lower().endswith(WEIGHT_SUFFIXES)
+
+
+def _callee(call):
+    f = call.func
+    if isinstance(f, ast.Name):
+        return f.id
+    if isinstance(f, ast.Attribute):
+        return f.attr
+    return None
+
+
+class Weights:
+    """Part of the Job (job.py): weights.  Uses self.repo, self.lim,
+    self.windex and self._pyset (caches of this job), self.entry_vals
+    (entrypoint name -> Val), self.parse(), self.tick()."""
+
+    def _repo_py_files(self):
+        out, stack = [], ['']
+        while stack and len(out) < self.lim['modules_max']:
+            d = stack.pop()
+            names = self.repo.listdir(d)
+            for n in sorted(names or ()):
+                if n.startswith('.'):
+                    continue
+                p = self.repo.join(d, n)
+                if n.endswith('.py'):
+                    out.append(p)
+                elif self.repo.isdir(p):
+                    stack.append(p)
+        return out
+
+    def _weights_index(self, path):
+        """(weight URLs of the module, module-level name -> node) for path."""
+        hit = self.windex.get(path)
+        if hit is not None:
+            return hit
+        self.tick()
+        tree, _ = self.parse(self.repo, path, path)
+        urls, names = [], {}
+        if tree is not None:
+            for node in tree.body:
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    names[node.name] = node
+                elif isinstance(node, ast.ImportFrom):
+                    for a in node.names:
+                        if a.name != '*':
+                            names[a.asname or a.name] = _WImport(path, node.module, node.level, a.name)
+                elif isinstance(node, ast.Import):
+                    for a in node.names:
+                        if a.asname:
+                            names[a.asname] = _WImport(path, a.name, 0, None)
+                elif isinstance(node, ast.Assign):
+                    for t in node.targets:
+                        if isinstance(t, ast.Name):
+                            names[t.id] = node.value
+                elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+                    names[node.target.id] = node.value
+            loader = set()
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call) and _callee(node) in WEIGHT_LOADERS:
+                    for a in list(node.args[:1]) + [k.value for k in node.keywords if k.arg == 'url']:
+                        if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                            loader.add(a.value)
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                        _is_url(node.value) and (node.value in loader or _weight_suffix(node.value)):
+                    urls.append(node.value)
+        hit = (urls, names, set(urls))
+        self.windex[path] = hit
+        return hit
+
+    def _entry_def(self, v, depth=0):
+        if depth > limits.WEIGHT_DEF_DEPTH or v is None:
+            return None, None
+        if isinstance(v, (FuncV, ClassV)):
+            return v.node, v.mod
+        if isinstance(v, WrappedV):
+            n, m = self._entry_def(v.wrapped, depth + 1)
+            return (n, m) if n is not None else self._entry_def(v.wrapper, depth + 1)
+        if isinstance(v, DecorV):
+            return self._entry_def(v.wrapped, depth + 1)
+        if isinstance(v, UndecoratedV):
+            return self._entry_def(v.inner, depth + 1)
+        return None, None
+
+    def _wmodule(self, imp):
+        """The repository file an import of a weights scan names, or None
+        (installed packages are not the repo's weights).  Absolute names
+        resolve from the repository root, as torch.hub puts it on sys.path."""
+        parts = (imp.module or '').split('.') if imp.module else []
+        if imp.level:
+            base = self.repo.dirname(imp.src)
+            for _ in range(imp.level - 1):
+                base = self.repo.dirname(base)
+        else:
+            base = ''
+        d = base
+        for p in parts:
+            d = self.repo.join(d, p)
+        cands = [d + '.py', self.repo.join(d, '__init__.py')] if d else ['__init__.py']
+        for c in cands:
+            if c in self._repo_py_set():
+                return c
+        return None
+
+    def _repo_py_set(self):
+        if self._pyset is None:
+            self._pyset = set(self._repo_py_files())
+        return self._pyset
+
+    def _reach_import(self, imp, attr, entry, seen, out, depth):
+        """An imported name, or attr of an imported module, reached."""
+        mod = self._wmodule(imp)
+        name = attr
+        if imp.name is not None:
+            if mod is not None and imp.name in self._weights_index(mod)[1]:
+                name = imp.name          # from X import name: a name of X
+            else:                        # from X import sub: a submodule, sub.attr
+                full = imp.module + '.' + imp.name if imp.module else imp.name
+                mod = self._wmodule(_WImport(imp.src, full, imp.level, None))
+        if mod is None or name is None:
+            return
+        key = (mod, name)
+        if key in seen:
+            return
+        seen.add(key)
+        _, names, weights = self._weights_index(mod)
+        target = names.get(name)
+        if target is None:
+            return
+        if isinstance(target, _WImport):
+            self._reach_import(target, None, entry, seen, out, depth + 1)
+        elif isinstance(target, ast.Dict):
+            self._reach_dict(target, mod, entry, seen, out, depth)
+        else:
+            self._reach(target, mod, entry, seen, out, depth + 1)
+
+    def _reach(self, node, path, entry, seen, out, depth=0):
+        """Weight URLs that node (of module path) reaches."""
+        if depth > self.lim['call_depth']:
+            return
+        self.tick()
+        _, names, weights = self._weights_index(path)
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value in weights:
+                out.append(sub.value)
+            elif isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and \
+                    isinstance(names.get(sub.value.id), _WImport):
+                # import pkg.mod as M / from pkg import mod: M.attr
+                self._reach_import(names[sub.value.id], sub.attr, entry, seen, out, depth)
+            elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and \
+                    isinstance(names.get(sub.id), _WImport):
+                self._reach_import(names[sub.id], None, entry, seen, out, depth)
+            elif isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name) and \
+                    isinstance(sub.slice, ast.Constant) and isinstance(names.get(sub.value.id), ast.Dict):
+                self._reach_dict(names[sub.value.id], path, sub.slice.value, seen, out, depth)
+            elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and sub.id in names:
+                key = (path, sub.id)
+                if key in seen:
+                    continue
+                seen.add(key)
+                target = names[sub.id]
+                if isinstance(target, ast.Dict):
+                    self._reach_dict(target, path, entry, seen, out, depth)
+                else:
+                    self._reach(target, path, entry, seen, out, depth + 1)
+
+    def _reach_dict(self, d, path, key, seen, out, depth):
+        """A module-level dict: the entry of `key` if it has one, else all."""
+        for k, v in zip(d.keys, d.values):
+            if isinstance(k, ast.Constant) and k.value == key:
+                self._reach(v, path, key, seen, out, depth + 1)
+                return
+        self._reach(d, path, key, seen, out, depth + 1)
+
+    def find_weights(self, res):
+        allw = []
+        for path in self._repo_py_files():
+            allw.extend(self._weights_index(path)[0])
+        res['weights'] = sorted(set(allw))
+        for e in res['entrypoints']:
+            node, mod = self._entry_def(self.entry_vals.get(e['name']))
+            found = []
+            if node is not None and mod is not None and mod.is_repo and mod.file:
+                self._reach(node, mod.file, e['name'], set(), found)
+            e['weights'] = sorted(set(found))
