@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/limits.h"
+#include "base/strhash.h"
 #include "cache/weights.h"
 #include "fs/view.h"
 
@@ -30,10 +31,7 @@
 
 static uint64_t hash_name(uint64_t parent, const char *name)
 {
-	uint64_t h = 1469598103934665603ull ^ parent;
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		h = (h ^ *p) * 1099511628211ull;
-	return h;
+	return hub_strhash64(parent, name);
 }
 
 static size_t bucket_ino(const struct hub_ns *ns, uint64_t ino)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/strhash.h"
 #include "cache/analysis.h"
 #include "cache/repo.h"
 #include "cache/weights.h"
@@ -122,14 +123,6 @@ static int cmp_wname(const void *a, const void *b)
 	return strcmp(((const struct wname *)a)->url, ((const struct wname *)b)->url);
 }
 
-static uint32_t url_hash(const char *url)
-{
-	uint32_t h = 2166136261u;
-	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	return h;
-}
-
 static const char *weight_url(const cJSON *it)
 {
 	if (cJSON_IsString(it))
@@ -171,7 +164,7 @@ static int name_weights(struct wname **out, size_t *out_n, const cJSON *list)
 		if (clash) {
 			char *dot = strchr(name, '.');
 			size_t stem = dot ? (size_t)(dot - name) : strlen(name);
-			if (asprintf(&w[i].name, "%.*s~%08x%s", (int)stem, name, url_hash(w[i].url),
+			if (asprintf(&w[i].name, "%.*s~%08x%s", (int)stem, name, hub_strhash(w[i].url),
 				     dot ? dot : "") < 0)
 				w[i].name = NULL;
 		} else {
