@@ -1,5 +1,9 @@
 /*
- * Repository cache: resolution of refs to commits, fetching, trees, blobs.
+ * Repository cache: resolution of refs to commits (the policy: ttl, negative
+ * entries, stale answers, when to list and fetch), the cache and repo
+ * objects, trees.  state.json's format is repo_state.c's, the blob LRU
+ * blobs.c's, listing what is cached repo_list.c's; the objects they share
+ * are in repo_internal.h.
  *
  * DESIGN
  * - struct hub_cache owns every struct hub_repo of a mount (created on first
@@ -24,9 +28,8 @@
  *   temp files (removed at the next fetch), never a dangling resolution.
  */
 #include "cache/repo.h"
+#include "cache/repo_internal.h"
 
-#include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -44,71 +47,6 @@
 #include "base/log.h"
 #include "base/names.h"
 #include "base/redact.h"
-
-enum ref_kind { KIND_BRANCH, KIND_TAG, KIND_COMMIT, KIND_OTHER };
-static const char *const kind_names[] = { "branch", "tag", "commit", "other" };
-
-struct st_ref {
-	char *ref;
-	char sha[41];
-	enum ref_kind kind;
-	double time;
-};
-
-/* In-memory form of state.json. */
-struct state {
-	char *head; /* "refs/heads/main" */
-	double head_time;
-	struct st_ref *refs;
-	size_t n;
-};
-
-struct neg_entry {
-	char *ref; /* "" for the repository itself */
-	double until;
-	struct neg_entry *next;
-};
-
-struct hub_repo {
-	struct hub_cache *cache;
-	char *owner, *name;
-	char *dir, *gitdir, *statepath, *lockpath;
-	pthread_mutex_t resolve_lock;
-	struct neg_entry *neg;      /* resolve_lock */
-	double remote_fail_until;  /* resolve_lock: serve stale without asking before this */
-	bool force_now;            /* resolve_lock: branches and HEAD are not fresh (force_reload) */
-	pthread_mutex_t odb_lock;
-	struct hub_odb *odb;        /* odb_lock; opened lazily */
-	struct hub_repo *next;      /* cache->lock */
-};
-
-struct blob_ent {
-	struct hub_blob pub; /* first: hub_blob * converts back */
-	struct hub_oid oid;
-	int refs;            /* atomic; includes the LRU's own reference */
-	bool in_lru;
-	struct blob_ent *prev, *next, *hnext;
-};
-
-#define BLOB_BUCKETS 4096
-
-struct stale_ent {
-	char *key; /* "owner/repo:ref" */
-	char sha[41];
-	struct stale_ent *next;
-};
-
-struct hub_cache {
-	char *root;
-	struct hub_cache_config cfg;
-	pthread_mutex_t lock;
-	struct hub_repo *repos;
-	struct stale_ent *stale;
-	struct blob_ent *lru_head, *lru_tail; /* head = most recent */
-	struct blob_ent *buckets[BLOB_BUCKETS];
-	size_t lru_bytes;
-	struct hub_cache_stats stats; /* __atomic */
-};
 
 /* Wall-clock seconds with sub-second precision: resolutions are shared
  * through state.json between processes, so the clock must be CLOCK_REALTIME,
@@ -134,120 +72,6 @@ static char *path_join(const char *a, const char *b)
 	if (asprintf(&s, "%s/%s", a, b) < 0)
 		return NULL;
 	return s;
-}
-
-/* ---- state.json ---- */
-
-static void state_dispose(struct state *s)
-{
-	free(s->head);
-	for (size_t i = 0; i < s->n; i++)
-		free(s->refs[i].ref);
-	free(s->refs);
-	memset(s, 0, sizeof(*s));
-}
-
-static struct st_ref *state_find(struct state *s, const char *ref)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (!strcmp(s->refs[i].ref, ref))
-			return &s->refs[i];
-	return NULL;
-}
-
-static int state_set(struct state *s, const char *ref, const char *sha, enum ref_kind kind,
-		     double t)
-{
-	struct st_ref *e = state_find(s, ref);
-	if (!e) {
-		struct st_ref *n = realloc(s->refs, (s->n + 1) * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		s->refs = n;
-		e = &s->refs[s->n];
-		e->ref = strdup(ref);
-		if (!e->ref)
-			return -ENOMEM;
-		s->n++;
-	}
-	memcpy(e->sha, sha, 41);
-	e->kind = kind;
-	e->time = t;
-	return 0;
-}
-
-static int state_load(struct state *out, const char *path)
-{
-	memset(out, 0, sizeof(*out));
-	char *text;
-	size_t len;
-	int rc = hub_file_read(&text, &len, path, HUB_JSON_MAX);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc)
-		return rc;
-	cJSON *root = cJSON_ParseWithLength(text, len);
-	free(text);
-	if (!root) {
-		hub_warn("%s: unreadable state file, ignoring it", path);
-		return 0;
-	}
-	const cJSON *head = cJSON_GetObjectItemCaseSensitive(root, "head");
-	if (cJSON_IsString(head) && hub_name_ref_valid(head->valuestring)) {
-		out->head = strdup(head->valuestring);
-		const cJSON *ht = cJSON_GetObjectItemCaseSensitive(root, "head_time");
-		out->head_time = cJSON_IsNumber(ht) ? ht->valuedouble : 0;
-	}
-	const cJSON *refs = cJSON_GetObjectItemCaseSensitive(root, "refs");
-	const cJSON *it;
-	cJSON_ArrayForEach(it, refs)
-	{
-		const cJSON *sha = cJSON_GetObjectItemCaseSensitive(it, "sha");
-		const cJSON *kind = cJSON_GetObjectItemCaseSensitive(it, "kind");
-		const cJSON *t = cJSON_GetObjectItemCaseSensitive(it, "time");
-		if (!it->string || !cJSON_IsString(sha) || !hub_name_is_full_sha(sha->valuestring) ||
-		    !cJSON_IsString(kind) || !cJSON_IsNumber(t))
-			continue;
-		enum ref_kind k = KIND_OTHER;
-		for (int i = 0; i < 4; i++)
-			if (!strcmp(kind->valuestring, kind_names[i]))
-				k = (enum ref_kind)i;
-		if (state_set(out, it->string, sha->valuestring, k, t->valuedouble)) {
-			cJSON_Delete(root);
-			state_dispose(out);
-			return -ENOMEM;
-		}
-	}
-	cJSON_Delete(root);
-	return 0;
-}
-
-static int state_save(const struct state *s, const char *path)
-{
-	cJSON *root = cJSON_CreateObject();
-	if (!root)
-		return -ENOMEM;
-	cJSON_AddNumberToObject(root, "version", 1);
-	if (s->head) {
-		cJSON_AddStringToObject(root, "head", s->head);
-		cJSON_AddNumberToObject(root, "head_time", s->head_time);
-	}
-	cJSON *refs = cJSON_AddObjectToObject(root, "refs");
-	for (size_t i = 0; refs && i < s->n; i++) {
-		cJSON *e = cJSON_AddObjectToObject(refs, s->refs[i].ref);
-		if (!e)
-			break;
-		cJSON_AddStringToObject(e, "sha", s->refs[i].sha);
-		cJSON_AddStringToObject(e, "kind", kind_names[s->refs[i].kind]);
-		cJSON_AddNumberToObject(e, "time", s->refs[i].time);
-	}
-	char *text = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	if (!text)
-		return -ENOMEM;
-	int rc = hub_file_write_atomic(path, text, strlen(text));
-	free(text);
-	return rc;
 }
 
 /* ---- cache and repo objects ---- */
@@ -290,11 +114,6 @@ static void repo_free(struct hub_repo *r)
 	free(r);
 }
 
-static void blob_free(struct blob_ent *b)
-{
-	free((void *)b->pub.data);
-	free(b);
-}
 
 void hub_cache_free(struct hub_cache *c)
 {
@@ -304,10 +123,7 @@ void hub_cache_free(struct hub_cache *c)
 		nx = r->next;
 		repo_free(r);
 	}
-	for (struct blob_ent *b = c->lru_head, *nx; b; b = nx) {
-		nx = b->next;
-		blob_free(b);
-	}
+	hub_blobs_clear(c);
 	for (struct stale_ent *s = c->stale, *nx; s; s = nx) {
 		nx = s->next;
 		free(s->key);
@@ -363,167 +179,6 @@ int hub_cache_repo(struct hub_repo **out, struct hub_cache *c, const char *owner
 out:
 	pthread_mutex_unlock(&c->lock);
 	return rc;
-}
-
-/* ---- listing what is cached ---- */
-
-static int list_subdirs(char ***out, size_t *out_n, const char *path, bool (*valid)(const char *))
-{
-	*out = NULL;
-	*out_n = 0;
-	DIR *d = opendir(path);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	char **v = NULL;
-	size_t n = 0;
-	struct dirent *de;
-	int rc = 0;
-	while ((de = readdir(d))) {
-		if (!valid(de->d_name))
-			continue;
-		char **nv = realloc(v, (n + 1) * sizeof(*v));
-		if (!nv || !(nv[n] = strdup(de->d_name))) {
-			v = nv ? nv : v;
-			rc = -ENOMEM;
-			break;
-		}
-		v = nv;
-		n++;
-	}
-	closedir(d);
-	if (rc) {
-		for (size_t i = 0; i < n; i++)
-			free(v[i]);
-		free(v);
-		return rc;
-	}
-	*out = v;
-	*out_n = n;
-	return 0;
-}
-
-int hub_cache_list_owners(char ***out, size_t *out_n, struct hub_cache *c)
-{
-	char *path;
-	if (asprintf(&path, "%s/hubfs/repos", c->root) < 0)
-		return -ENOMEM;
-	int rc = list_subdirs(out, out_n, path, hub_name_owner_valid);
-	free(path);
-	return rc;
-}
-
-static void newer(struct timespec *out, const char *path)
-{
-	struct stat st;
-	if (stat(path, &st))
-		return;
-	if (st.st_mtim.tv_sec > out->tv_sec ||
-	    (st.st_mtim.tv_sec == out->tv_sec && st.st_mtim.tv_nsec > out->tv_nsec))
-		*out = st.st_mtim;
-}
-
-void hub_cache_mtime(struct timespec *out, struct hub_cache *c, const char *owner)
-{
-	out->tv_sec = 0;
-	out->tv_nsec = 0;
-	char *dir;
-	if (asprintf(&dir, "%s/hubfs/repos%s%s", c->root, owner ? "/" : "", owner ? owner : "") < 0)
-		return;
-	newer(out, dir);
-	DIR *d = owner ? opendir(dir) : NULL;
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		char *p;
-		if (de->d_name[0] == '.' || asprintf(&p, "%s/%s/state.json", dir, de->d_name) < 0)
-			continue;
-		newer(out, p);
-		free(p);
-	}
-	if (d)
-		closedir(d);
-	free(dir);
-}
-
-static int cmp_sha(const void *a, const void *b)
-{
-	return memcmp(a, b, 41);
-}
-
-static int commit_in_odb(struct hub_repo *r, const char *sha);
-
-int hub_cache_list_repos(struct hub_cached_repo **out, size_t *out_n, struct hub_cache *c,
-			 const char *owner)
-{
-	*out = NULL;
-	*out_n = 0;
-	char *path;
-	if (asprintf(&path, "%s/hubfs/repos/%s", c->root, owner) < 0)
-		return -ENOMEM;
-	char **names;
-	size_t n;
-	int rc = list_subdirs(&names, &n, path, hub_name_repo_valid);
-	free(path);
-	if (rc)
-		return rc;
-	struct hub_cached_repo *v = calloc(n ? n : 1, sizeof(*v));
-	if (!v) {
-		for (size_t i = 0; i < n; i++)
-			free(names[i]);
-		free(names);
-		return -ENOMEM;
-	}
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct hub_repo *r;
-		struct state st;
-		if (hub_cache_repo(&r, c, owner, names[i]) || state_load(&st, r->statepath) ||
-		    (!st.head && !st.n)) {
-			free(names[i]);
-			continue;
-		}
-		struct hub_cached_repo *cr = &v[m++];
-		cr->name = names[i];
-		if (st.head && !strncmp(st.head, "refs/heads/", 11))
-			cr->head = strdup(st.head + 11);
-		cr->refs = calloc(st.n ? st.n : 1, sizeof(*cr->refs));
-		cr->commits = calloc(st.n ? st.n : 1, sizeof(*cr->commits));
-		for (size_t j = 0; cr->refs && cr->commits && j < st.n; j++) {
-			struct hub_cached_ref *ref = &cr->refs[cr->n_refs];
-			ref->ref = strdup(st.refs[j].ref);
-			if (!ref->ref)
-				continue;
-			memcpy(ref->sha, st.refs[j].sha, 41);
-			ref->mutable_ = st.refs[j].kind == KIND_BRANCH || st.refs[j].kind == KIND_OTHER;
-			cr->n_refs++;
-			memcpy(cr->commits[cr->n_commits++], st.refs[j].sha, 41);
-		}
-		if (cr->commits) {
-			qsort(cr->commits, cr->n_commits, 41, cmp_sha);
-			size_t u = 0;
-			for (size_t j = 0; j < cr->n_commits; j++)
-				if (!u || memcmp(cr->commits[u - 1], cr->commits[j], 41))
-					memcpy(cr->commits[u++], cr->commits[j], 41);
-			cr->n_commits = u;
-		}
-		state_dispose(&st);
-	}
-	free(names);
-	*out = v;
-	*out_n = m;
-	return 0;
-}
-
-void hub_cache_repos_free(struct hub_cached_repo *repos, size_t n)
-{
-	for (size_t i = 0; repos && i < n; i++) {
-		free(repos[i].name);
-		free(repos[i].head);
-		for (size_t j = 0; j < repos[i].n_refs; j++)
-			free(repos[i].refs[j].ref);
-		free(repos[i].refs);
-		free(repos[i].commits);
-	}
-	free(repos);
 }
 
 /* ---- negative cache (resolve_lock held) ---- */
@@ -625,7 +280,7 @@ void hub_cache_stats(struct hub_cache_stats *out, struct hub_cache *c)
 
 /* Open the read handle; odb_lock held.  A repository that cannot be opened
  * (never created, or damaged by a crash during init) reads as empty. */
-static int odb_open_locked(struct hub_repo *r)
+int hub_repo_odb_open_locked(struct hub_repo *r)
 {
 	if (r->odb)
 		return 0;
@@ -635,14 +290,14 @@ static int odb_open_locked(struct hub_repo *r)
 }
 
 /* 1 if sha is a commit whose root tree is present, 0 if not, -errno. */
-static int commit_in_odb(struct hub_repo *r, const char *sha)
+int hub_repo_commit_in_odb(struct hub_repo *r, const char *sha)
 {
 	struct hub_oid oid;
 	if (hub_oid_from_hex(&oid, sha))
 		return 0;
 	pthread_mutex_lock(&r->odb_lock);
 	int present = 0;
-	if (!odb_open_locked(r))
+	if (!hub_repo_odb_open_locked(r))
 		present = hub_odb_has_commit(r->odb, &oid);
 	pthread_mutex_unlock(&r->odb_lock);
 	return present;
@@ -654,12 +309,12 @@ static int odb_prefix(char out[41], struct hub_repo *r, const char *prefix)
 	pthread_mutex_lock(&r->odb_lock);
 	int rc = -ENOENT;
 	struct hub_oid full;
-	if (!odb_open_locked(r) && !hub_odb_find_prefix(&full, r->odb, prefix)) {
+	if (!hub_repo_odb_open_locked(r) && !hub_odb_find_prefix(&full, r->odb, prefix)) {
 		hub_oid_to_hex(out, &full);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&r->odb_lock);
-	if (!rc && commit_in_odb(r, out) != 1)
+	if (!rc && hub_repo_commit_in_odb(r, out) != 1)
 		rc = -ENOENT;
 	return rc;
 }
@@ -771,7 +426,7 @@ static const char *ref_commit(const struct hub_remote_ref *e)
 	return e->peeled[0] ? e->peeled : e->oid;
 }
 
-static bool is_fresh(const struct hub_repo *r, const struct st_ref *e)
+static bool is_fresh(const struct hub_repo *r, const struct hub_state_ref *e)
 {
 	if (e->kind == KIND_TAG || e->kind == KIND_COMMIT)
 		return true;
@@ -782,7 +437,7 @@ static bool is_fresh(const struct hub_repo *r, const struct st_ref *e)
 struct rec {
 	const char *ref;
 	const char *sha;
-	enum ref_kind kind;
+	enum hub_ref_kind kind;
 };
 
 /* The name a user would write for a listed ref, and its kind:
@@ -814,10 +469,10 @@ static int record(struct hub_repo *r, const struct rec *recs, size_t n, const ch
 	int lfd = hub_file_lock(r->lockpath);
 	if (lfd < 0)
 		return lfd;
-	struct state st;
-	rc = state_load(&st, r->statepath);
+	struct hub_state st;
+	rc = hub_state_load(&st, r->statepath);
 	for (size_t i = 0; !rc && i < n; i++)
-		rc = state_set(&st, recs[i].ref, recs[i].sha, recs[i].kind, now_s());
+		rc = hub_state_set(&st, recs[i].ref, recs[i].sha, recs[i].kind, now_s());
 	if (!rc && head) {
 		char *h = strdup(head);
 		if (!h) {
@@ -829,10 +484,10 @@ static int record(struct hub_repo *r, const struct rec *recs, size_t n, const ch
 		}
 	}
 	if (!rc)
-		rc = state_save(&st, r->statepath);
+		rc = hub_state_save(&st, r->statepath);
 	if (rc)
 		hub_err("%s: cannot write: %s", r->statepath, strerror(-rc));
-	state_dispose(&st);
+	hub_state_dispose(&st);
 	hub_file_unlock(lfd);
 	return rc;
 }
@@ -841,7 +496,7 @@ static int record(struct hub_repo *r, const struct rec *recs, size_t n, const ch
  * default branch and the listed ref that names the same commit, when their
  * commits are present: later lookups of those names need no network. */
 static void record_with_listing(struct hub_repo *r, const char *ref, const char *sha,
-				enum ref_kind kind, const struct hub_remote_refs *ls,
+				enum hub_ref_kind kind, const struct hub_remote_refs *ls,
 				const struct hub_remote_ref *tip)
 {
 	struct rec recs[3] = { { ref, sha, kind } };
@@ -850,7 +505,7 @@ static void record_with_listing(struct hub_repo *r, const char *ref, const char 
 		recs[n++] = rec_of(tip, ls);
 	const struct hub_remote_ref *head = ls->head ? ls_find(ls, ls->head) : NULL;
 	if (head && head != tip && strcmp(rec_of(head, ls).ref, ref) &&
-	    commit_in_odb(r, ref_commit(head)) == 1)
+	    hub_repo_commit_in_odb(r, ref_commit(head)) == 1)
 		recs[n++] = rec_of(head, ls);
 	record(r, recs, n, ls->head);
 }
@@ -858,12 +513,12 @@ static void record_with_listing(struct hub_repo *r, const char *ref, const char 
 /* Make sure the commit of a listed ref is present. */
 static int ensure_fetched(struct hub_repo *r, const char *fullref, const char *sha)
 {
-	if (commit_in_odb(r, sha) == 1)
+	if (hub_repo_commit_in_odb(r, sha) == 1)
 		return 0;
 	int rc = fetch_ref(r, fullref);
 	if (rc)
 		return rc;
-	if (commit_in_odb(r, sha) != 1) {
+	if (hub_repo_commit_in_odb(r, sha) != 1) {
 		hub_err("%s/%s: fetched %s but commit %s is missing", r->owner, r->name, fullref, sha);
 		return -EIO;
 	}
@@ -908,19 +563,19 @@ static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, st
 			  const char *ref)
 {
 	const struct hub_cache_config *o = &r->cache->cfg;
-	struct state st;
-	int rc = state_load(&st, r->statepath);
+	struct hub_state st;
+	int rc = hub_state_load(&st, r->statepath);
 	if (rc)
 		return rc;
-	struct st_ref *e = state_find(&st, ref);
+	struct hub_state_ref *e = hub_state_find(&st, ref);
 	/* "refs/heads/x" is the branch recorded as "x"; "refs/tags/x" the tag. */
-	if (!e && !strncmp(ref, "refs/heads/", 11) && (e = state_find(&st, ref + 11)) &&
+	if (!e && !strncmp(ref, "refs/heads/", 11) && (e = hub_state_find(&st, ref + 11)) &&
 	    e->kind != KIND_BRANCH)
 		e = NULL;
-	if (!e && !strncmp(ref, "refs/tags/", 10) && (e = state_find(&st, ref + 10)) &&
+	if (!e && !strncmp(ref, "refs/tags/", 10) && (e = hub_state_find(&st, ref + 10)) &&
 	    e->kind != KIND_TAG)
 		e = NULL;
-	if (e && commit_in_odb(r, e->sha) != 1)
+	if (e && hub_repo_commit_in_odb(r, e->sha) != 1)
 		e = NULL; /* recorded but objects gone: resolve again */
 	bool hex = hub_name_is_hex_prefix(ref);
 
@@ -931,11 +586,11 @@ static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, st
 			*out_stale = true;
 			stat_inc(r->cache, &r->cache->stats.stale_served);
 		}
-		state_dispose(&st);
+		hub_state_dispose(&st);
 		return 0;
 	}
 	if (o->offline) {
-		state_dispose(&st);
+		hub_state_dispose(&st);
 		if (hex && !odb_prefix(out, r, ref)) {
 			*out_immutable = true;
 			return 0;
@@ -943,7 +598,7 @@ static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, st
 		return -ENOENT;
 	}
 	if (neg_hit(r, ref)) {
-		state_dispose(&st);
+		hub_state_dispose(&st);
 		return -ENOENT;
 	}
 
@@ -951,7 +606,7 @@ static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, st
 	rc = ls_remote(&ls, r);
 	if (rc == -ENOENT) {
 		neg_add(r, "");
-		state_dispose(&st);
+		hub_state_dispose(&st);
 		return -ENOENT;
 	}
 	if (rc) {
@@ -965,26 +620,26 @@ static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, st
 			stale_mark(r, ref, e->sha, true);
 			hub_warn("%s/%s: serving cached %s=%s: remote failed: %s", r->owner, r->name,
 				 ref, e->sha, strerror(-rc));
-			state_dispose(&st);
+			hub_state_dispose(&st);
 			return 0;
 		}
 		if (hex && !odb_prefix(out, r, ref)) {
 			*out_immutable = true;
-			state_dispose(&st);
+			hub_state_dispose(&st);
 			return 0;
 		}
-		state_dispose(&st);
+		hub_state_dispose(&st);
 		return rc < 0 ? -EIO : rc;
 	}
 	r->remote_fail_until = 0;
-	state_dispose(&st);
+	hub_state_dispose(&st);
 
 	char full[HUB_REF_MAX + 16];
 	const struct hub_remote_ref *hit = NULL;
-	enum ref_kind kind = KIND_OTHER;
+	enum hub_ref_kind kind = KIND_OTHER;
 	static const struct {
 		const char *prefix;
-		enum ref_kind kind;
+		enum hub_ref_kind kind;
 	} order[] = { { "refs/heads/", KIND_BRANCH }, { "refs/tags/", KIND_TAG } };
 	for (size_t i = 0; !hit && i < 2; i++) {
 		snprintf(full, sizeof(full), "%s%s", order[i].prefix, ref);
@@ -1063,8 +718,8 @@ int hub_repo_default_branch(char *out, size_t outsz, struct hub_repo *r)
 {
 	const struct hub_cache_config *o = &r->cache->cfg;
 	pthread_mutex_lock(&r->resolve_lock);
-	struct state st;
-	int rc = state_load(&st, r->statepath);
+	struct hub_state st;
+	int rc = hub_state_load(&st, r->statepath);
 	char *head = NULL;
 	if (rc)
 		goto out;
@@ -1116,7 +771,7 @@ int hub_repo_default_branch(char *out, size_t outsz, struct hub_repo *r)
 	}
 out:
 	free(head);
-	state_dispose(&st);
+	hub_state_dispose(&st);
 	pthread_mutex_unlock(&r->resolve_lock);
 	return rc;
 }
@@ -1125,7 +780,7 @@ int hub_repo_ensure_commit(struct hub_repo *r, const char *sha)
 {
 	if (!hub_name_is_full_sha(sha))
 		return -ENOENT;
-	if (commit_in_odb(r, sha) == 1)
+	if (hub_repo_commit_in_odb(r, sha) == 1)
 		return 0;
 	char out[41];
 	bool imm, stale;
@@ -1145,7 +800,7 @@ int hub_repo_commit_info(struct hub_oid *out_tree, int64_t *out_time, struct hub
 	if (hub_oid_from_hex(&oid, sha))
 		return -ENOENT;
 	pthread_mutex_lock(&r->odb_lock);
-	int rc = odb_open_locked(r);
+	int rc = hub_repo_odb_open_locked(r);
 	if (!rc)
 		rc = hub_odb_commit_info(out_tree, out_time, r->odb, &oid);
 	pthread_mutex_unlock(&r->odb_lock);
@@ -1158,7 +813,7 @@ int hub_repo_tree_list(struct hub_tree_entry **out, size_t *out_n, struct hub_re
 	*out = NULL;
 	*out_n = 0;
 	pthread_mutex_lock(&r->odb_lock);
-	int rc = odb_open_locked(r);
+	int rc = hub_repo_odb_open_locked(r);
 	if (!rc)
 		rc = hub_odb_tree_list(out, out_n, r->odb, tree_id);
 	pthread_mutex_unlock(&r->odb_lock);
@@ -1169,139 +824,10 @@ int hub_repo_path_lookup(struct hub_oid *out, uint32_t *out_mode, struct hub_rep
 			 const struct hub_oid *root_tree, const char *path)
 {
 	pthread_mutex_lock(&r->odb_lock);
-	int rc = odb_open_locked(r);
+	int rc = hub_repo_odb_open_locked(r);
 	if (!rc)
 		rc = hub_odb_path_lookup(out, out_mode, r->odb, root_tree, path);
 	pthread_mutex_unlock(&r->odb_lock);
 	return rc;
 }
 
-static unsigned blob_bucket(const struct hub_oid *oid)
-{
-	unsigned h;
-	memcpy(&h, oid->id, sizeof(h));
-	return h % BLOB_BUCKETS;
-}
-
-/* cache->lock held. */
-static void lru_unlink(struct hub_cache *c, struct blob_ent *b)
-{
-	if (b->prev)
-		b->prev->next = b->next;
-	else
-		c->lru_head = b->next;
-	if (b->next)
-		b->next->prev = b->prev;
-	else
-		c->lru_tail = b->prev;
-	b->prev = b->next = NULL;
-}
-
-static void lru_push(struct hub_cache *c, struct blob_ent *b)
-{
-	b->next = c->lru_head;
-	b->prev = NULL;
-	if (c->lru_head)
-		c->lru_head->prev = b;
-	c->lru_head = b;
-	if (!c->lru_tail)
-		c->lru_tail = b;
-}
-
-/* Drop the LRU's reference to b; cache->lock held.  Returns b if it must be
- * freed by the caller (after unlocking). */
-static struct blob_ent *lru_evict(struct hub_cache *c, struct blob_ent *b)
-{
-	lru_unlink(c, b);
-	struct blob_ent **pp = &c->buckets[blob_bucket(&b->oid)];
-	while (*pp && *pp != b)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = b->hnext;
-	b->in_lru = false;
-	c->lru_bytes -= b->pub.size;
-	return __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0 ? b : NULL;
-}
-
-int hub_repo_blob_get(struct hub_blob **out, struct hub_repo *r, const struct hub_oid *oid)
-{
-	struct hub_cache *c = r->cache;
-	*out = NULL;
-	pthread_mutex_lock(&c->lock);
-	for (struct blob_ent *b = c->buckets[blob_bucket(oid)]; b; b = b->hnext) {
-		if (!memcmp(b->oid.id, oid->id, 20)) {
-			__atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
-			lru_unlink(c, b);
-			lru_push(c, b);
-			pthread_mutex_unlock(&c->lock);
-			*out = &b->pub;
-			return 0;
-		}
-	}
-	pthread_mutex_unlock(&c->lock);
-
-	pthread_mutex_lock(&r->odb_lock);
-	char *data = NULL;
-	size_t size = 0;
-	int rc = odb_open_locked(r);
-	if (!rc)
-		rc = hub_odb_blob_read(&data, &size, r->odb, oid);
-	pthread_mutex_unlock(&r->odb_lock);
-	struct blob_ent *b = NULL;
-	if (!rc && !(b = calloc(1, sizeof(*b)))) {
-		free(data);
-		rc = -ENOMEM;
-	}
-	if (!rc) {
-		b->pub.data = data;
-		b->pub.size = size;
-		b->oid = *oid;
-		b->refs = 1;
-	}
-	if (rc)
-		return rc;
-
-	/* Insert unless another thread did meanwhile; evict to the budget. */
-	struct blob_ent *dead[16];
-	size_t ndead = 0;
-	pthread_mutex_lock(&c->lock);
-	struct blob_ent *other = NULL;
-	for (struct blob_ent *x = c->buckets[blob_bucket(oid)]; x; x = x->hnext)
-		if (!memcmp(x->oid.id, oid->id, 20))
-			other = x;
-	if (other) {
-		__atomic_add_fetch(&other->refs, 1, __ATOMIC_RELAXED);
-		*out = &other->pub;
-		dead[ndead++] = b;
-	} else {
-		*out = &b->pub;
-		if (b->pub.size <= HUB_BLOB_CACHE_BYTES / 4) {
-			__atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
-			b->in_lru = true;
-			b->hnext = c->buckets[blob_bucket(oid)];
-			c->buckets[blob_bucket(oid)] = b;
-			lru_push(c, b);
-			c->lru_bytes += b->pub.size;
-		}
-		while (c->lru_bytes > HUB_BLOB_CACHE_BYTES && c->lru_tail && ndead < 16) {
-			struct blob_ent *v = lru_evict(c, c->lru_tail);
-			if (v)
-				dead[ndead++] = v;
-		}
-	}
-	pthread_mutex_unlock(&c->lock);
-	for (size_t i = 0; i < ndead; i++)
-		blob_free(dead[i]);
-	return 0;
-}
-
-void hub_blob_put(struct hub_blob *pub)
-{
-	if (!pub)
-		return;
-	struct blob_ent *b = (struct blob_ent *)pub;
-	/* The LRU holds a reference while the blob is listed, so reaching 0
-	 * here means it is no longer reachable from the cache. */
-	if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
-		blob_free(b);
-}

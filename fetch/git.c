@@ -1,8 +1,12 @@
 /*
  * DESIGN
  * Thin layer over libgit2 for the two network operations hubfs needs: list a
- * remote's refs (one connection, no objects) and fetch some refspecs, shallow
- * when asked, into a bare repository of the cache.
+ * remote's refs (one connection, no objects; here) and fetch some refspecs,
+ * shallow when asked, into a bare repository of the cache (git_fetch.c).
+ * This file owns what every remote operation shares: its struct op, the
+ * token, the credentials and transport options, the deadline, the smart
+ * transport wrapper and the mapping of libgit2 errors.  The cache's bare
+ * repository on disk (creation, fetch lock, shallow file) is gitdir.c's.
  *
  * Remotes are anonymous (no [remote] section is ever written) and skip git's
  * url.insteadOf: URL rewriting is hubfs's own `-o rewrite`.  Fetches never
@@ -29,27 +33,27 @@
  * again.  A 401 from a host that did not get the token is "not found", and
  * the log line says that the token was withheld.
  *
- * libgit2 1.8 bugs worked around here, each where it is handled:
+ * libgit2 1.8 bugs worked around, each where it is handled:
  *   - shallow fetch over git:// sends its wants twice (wire_write);
  *   - upload-pack's "ERR not our ref" is reported as a protocol error
  *     (sniff_err);
- *   - the shallow file keeps only the last fetch's roots (shallow_repair);
+ *   - the shallow file keeps only the last fetch's roots (gitdir.c,
+ *     hub_git_shallow_repair);
  *   - a 401 with a body breaks the credential replay (set_auth_header);
- *   - git_remote_fetch leaks custom headers when it fails to connect (fetch).
+ *   - git_remote_fetch leaks custom headers when it fails to connect
+ *     (git_fetch.c).
  *
- * Threads: no state of ours is shared but two flags written once by
+ * Threads and locks: no state of ours is shared but two flags written once by
  * hub_git_global_init and the token hosts written once by
  * hub_git_set_token_hosts; each call owns its remote, repository and struct op
  * (the callbacks' payload), and libgit2's error message is thread-local.
- * Fetches into one gitdir are serialized by flock on <gitdir>/hubfs-fetch.lock,
- * across threads and processes (the shallow file is read-modify-write).
+ * No lock is taken here; fetches into one gitdir are serialized by
+ * gitdir.c's flock on <gitdir>/hubfs-fetch.lock.
  */
 #include "fetch/git.h"
 #include "fetch/git_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -57,8 +61,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,27 +76,6 @@
 
 #define PEELED_SUFFIX "^{}"
 #define TOKEN_USER "x-access-token"
-
-/* One remote operation: the payload of libgit2's callbacks. */
-struct op {
-	const char *what;     /* "ls-remote", "fetch": for the log */
-	const char *url;
-	const char *token;    /* GITHUB_TOKEN when hub_git_token_allowed(url), else NULL */
-	bool token_withheld;  /* GITHUB_TOKEN is set but this URL may not have it */
-	int cred_asked;       /* times the credentials callback ran */
-	char auth[1600];      /* "Authorization: Basic ..." sent with each request */
-	char *headers[1];
-	git_strarray custom_headers; /* {headers, 1} when auth is set */
-	struct timespec deadline; /* CLOCK_MONOTONIC; tv_sec 0 = none */
-	bool deadline_hit;
-	char remote_err[256];     /* the server's "ERR" packet, if any */
-	git_smart_subtransport_definition def; /* for wire_transport */
-};
-
-static bool starts_with(const char *s, const char *prefix)
-{
-	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
 
 static bool has_suffix(const char *s, size_t len, const char *suffix)
 {
@@ -225,7 +206,7 @@ static bool token_allowed(const char *url)
 	return hub_git_token_allowed(url, (const char *const *)token_hosts, n_token_hosts);
 }
 
-static void op_init(struct op *op, const char *what, const char *url, int max_seconds)
+void hub_git_op_init(struct op *op, const char *what, const char *url, int max_seconds)
 {
 	memset(op, 0, sizeof(*op));
 	op->what = what;
@@ -244,7 +225,7 @@ static void op_init(struct op *op, const char *what, const char *url, int max_se
 }
 
 /* The URL for the log: no credentials, query or control characters. */
-static const char *url_for_log(char *buf, size_t size, const char *url)
+const char *hub_git_url_for_log(char *buf, size_t size, const char *url)
 {
 	hub_redact_url(buf, size, url);
 	return buf;
@@ -349,7 +330,7 @@ const char *hub_git_last_message(void)
 }
 
 /* Map and log the current libgit2 failure of op; returns -errno. */
-static int op_fail(const struct op *op, int rc, const char *step)
+int hub_git_op_fail(const struct op *op, int rc, const char *step)
 {
 	const git_error *e = git_error_last();
 	const char *msg = e && e->message && *e->message ? e->message : "unknown error";
@@ -360,7 +341,7 @@ static int op_fail(const struct op *op, int rc, const char *step)
 	}
 	int err = hub_git_errno(rc, msg, op);
 	char buf[HUB_URL_MAX];
-	const char *url = url_for_log(buf, sizeof(buf), op->url);
+	const char *url = hub_git_url_for_log(buf, sizeof(buf), op->url);
 	/* libgit2 quotes a URL it cannot parse ("malformed URL '...'"): the
 	 * log gets the redacted one */
 	char safe[HUB_URL_MAX + 512];
@@ -386,10 +367,10 @@ static int op_fail(const struct op *op, int rc, const char *step)
 }
 
 /* A failure that is not libgit2's (allocation, file system). */
-static int op_fail_errno(const struct op *op, int err, const char *step)
+int hub_git_op_fail_errno(const struct op *op, int err, const char *step)
 {
 	char buf[HUB_URL_MAX];
-	hub_warn("git %s %s: %s: %s", op->what, url_for_log(buf, sizeof(buf), op->url), step,
+	hub_warn("git %s %s: %s: %s", op->what, hub_git_url_for_log(buf, sizeof(buf), op->url), step,
 		 strerror(err));
 	return -err;
 }
@@ -466,6 +447,11 @@ static int cb_credentials(git_credential **out, const char *url, const char *use
  *    that starts a response in op->remote_err.
  */
 static bool need_shallow_fix; /* libgit2 < 1.9; set once by hub_git_global_init */
+
+bool hub_git_need_shallow_fix(void)
+{
+	return need_shallow_fix;
+}
 
 struct wire_sub;
 
@@ -667,7 +653,7 @@ static void callbacks_init(git_remote_callbacks *cb, struct op *op)
 
 /* Transport options of every connection: proxies as git finds them
  * (http.proxy, https_proxy, no_proxy), the token's header, redirects. */
-static void connect_opts_init(git_remote_connect_options *copts, struct op *op)
+void hub_git_connect_opts_init(git_remote_connect_options *copts, struct op *op)
 {
 	git_remote_connect_options_init(copts, GIT_REMOTE_CONNECT_OPTIONS_VERSION);
 	callbacks_init(&copts->callbacks, op);
@@ -679,7 +665,7 @@ static void connect_opts_init(git_remote_connect_options *copts, struct op *op)
 	copts->custom_headers = op->custom_headers;
 }
 
-static void op_dispose(struct op *op)
+void hub_git_op_dispose(struct op *op)
 {
 	explicit_bzero(op->auth, sizeof(op->auth));
 }
@@ -813,7 +799,7 @@ static int fill_refs(struct hub_remote_refs *out, const git_remote_head **heads,
 	return 0;
 }
 
-static int remote_create(git_remote **out, git_repository *repo, const char *url)
+int hub_git_remote_create(git_remote **out, git_repository *repo, const char *url)
 {
 	git_remote_create_options opts = GIT_REMOTE_CREATE_OPTIONS_INIT;
 	opts.repository = repo;
@@ -829,35 +815,35 @@ static int ls_remote(struct hub_remote_refs *out, struct op *op)
 	size_t n = 0;
 	int err = 0;
 
-	int rc = remote_create(&remote, NULL, op->url);
+	int rc = hub_git_remote_create(&remote, NULL, op->url);
 	if (rc < 0) {
-		err = op_fail(op, rc, "bad url");
+		err = hub_git_op_fail(op, rc, "bad url");
 		goto out;
 	}
 	git_remote_connect_options copts;
-	connect_opts_init(&copts, op);
+	hub_git_connect_opts_init(&copts, op);
 	rc = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &copts);
 	if (rc < 0) {
-		err = op_fail(op, rc, "connect");
+		err = hub_git_op_fail(op, rc, "connect");
 		goto out;
 	}
 	rc = git_remote_ls(&heads, &n, remote);
 	if (rc < 0) {
-		err = op_fail(op, rc, "list refs");
+		err = hub_git_op_fail(op, rc, "list refs");
 		goto out;
 	}
 	err = fill_refs(out, heads, n);
 	if (err < 0) {
-		err = op_fail_errno(op, -err, "list refs");
+		err = hub_git_op_fail_errno(op, -err, "list refs");
 		goto out;
 	}
 	rc = git_remote_default_branch(&head, remote);
 	if (rc == 0) {
 		out->head = strdup(head.ptr);
 		if (!out->head)
-			err = op_fail_errno(op, ENOMEM, "HEAD");
+			err = hub_git_op_fail_errno(op, ENOMEM, "HEAD");
 	} else if (rc != GIT_ENOTFOUND) {
-		err = op_fail(op, rc, "HEAD");
+		err = hub_git_op_fail(op, rc, "HEAD");
 	}
 out:
 	git_buf_dispose(&head);
@@ -874,511 +860,8 @@ int hub_git_ls_remote(struct hub_remote_refs *out, const char *url)
 {
 	memset(out, 0, sizeof(*out));
 	struct op op;
-	op_init(&op, "ls-remote", url, HUB_GIT_FETCH_MAX_SECONDS);
+	hub_git_op_init(&op, "ls-remote", url, HUB_GIT_FETCH_MAX_SECONDS);
 	int err = ls_remote(out, &op);
-	op_dispose(&op);
-	return err;
-}
-
-/* The process umask, read without changing it (Linux 4.7+), else 022. */
-static mode_t umask_now(void)
-{
-	FILE *f = fopen("/proc/self/status", "re");
-	char line[128];
-	unsigned mask = 022;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "Umask: %o", &mask) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return (mode_t)mask;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path) < 0 ? -1 : 0;
-}
-
-int hub_git_open_bare(git_repository **out, const char *gitdir)
-{
-	return git_repository_open_ext(out, gitdir,
-				       GIT_REPOSITORY_OPEN_NO_SEARCH | GIT_REPOSITORY_OPEN_BARE,
-				       NULL);
-}
-
-/* mkdir -p of the directory that will hold path's last component. */
-static int mkdir_parent(const char *path)
-{
-	char buf[HUB_URL_MAX];
-	if ((size_t)snprintf(buf, sizeof(buf), "%s", path) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	char *slash = strrchr(buf, '/');
-	if (!slash || slash == buf)
-		return 0;
-	*slash = '\0';
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0777) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return mkdir(buf, 0777) < 0 && errno != EEXIST ? -errno : 0;
-}
-
-/*
- * Initialize in a private sibling directory (hidden, from mkdtemp), then
- * rename(2) it to gitdir: rename is atomic and fails if gitdir is a non-empty
- * directory, so of two racing processes exactly one publishes its repository,
- * the other removes its copy, and nobody ever opens a half-made one.
- */
-int hub_git_init_bare(const char *gitdir)
-{
-	git_repository *repo = NULL;
-	if (hub_git_open_bare(&repo, gitdir) == 0) {
-		git_repository_free(repo);
-		return 0;
-	}
-	size_t len = strlen(gitdir);
-	while (len > 1 && gitdir[len - 1] == '/')
-		len--;
-	const char *base = gitdir + len;
-	while (base > gitdir && base[-1] != '/')
-		base--;
-	char tmp[HUB_URL_MAX];
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%.*s.%.*s.tmp-XXXXXX", (int)(base - gitdir),
-			     gitdir, (int)(gitdir + len - base), base) >= sizeof(tmp)) {
-		hub_warn("git init %s: %s", gitdir, strerror(ENAMETOOLONG));
-		return -ENAMETOOLONG;
-	}
-	int err = mkdir_parent(tmp);
-	if (err == 0 && !mkdtemp(tmp))
-		err = -errno;
-	if (err < 0) {
-		hub_warn("git init %s: %s", gitdir, strerror(-err));
-		return err;
-	}
-	chmod(tmp, 0777 & ~umask_now()); /* mkdtemp makes it 0700 */
-
-	git_repository_init_options opts = GIT_REPOSITORY_INIT_OPTIONS_INIT;
-	opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_NO_REINIT;
-	opts.mode = GIT_REPOSITORY_INIT_SHARED_UMASK;
-	int rc = git_repository_init_ext(&repo, tmp, &opts);
-	git_repository_free(repo);
-	repo = NULL;
-	if (rc < 0) {
-		const git_error *e = git_error_last();
-		hub_warn("git init %s: %s", tmp, e && e->message ? e->message : "?");
-		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-		return -EIO;
-	}
-	if (rename(tmp, gitdir) < 0) {
-		int e = errno;
-		nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-		if (e != EEXIST && e != ENOTEMPTY) {
-			hub_warn("git init %s: rename: %s", gitdir, strerror(e));
-			return -e;
-		}
-		/* Somebody else was first, or something else is in the way. */
-	}
-	if (hub_git_open_bare(&repo, gitdir) < 0) {
-		hub_warn("git init %s: exists but is not a git repository", gitdir);
-		err = -EEXIST;
-	}
-	git_repository_free(repo);
-	return err;
-}
-
-static bool is_hex_oid(const char *s, size_t len)
-{
-	if (len != GIT_OID_SHA1_HEXSIZE)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (!s[i] || !strchr("0123456789abcdefABCDEF", s[i]))
-			return false;
-	return true;
-}
-
-/*
- * The shallow file.  libgit2 1.8 rewrites <gitdir>/shallow with the roots of
- * the last fetch only: after "master" at depth 1 and then "side" at depth 1,
- * master's tip is no longer marked shallow, git fsck reports a broken link
- * and the next fetch fails ("object not found - no match for id", from the
- * walk of local refs it advertises as "have").  So the roots from before a
- * fetch are merged back: a root stays while one of its parents is missing.
- */
-struct oids {
-	git_oid *v;
-	size_t n, cap;
-};
-
-static int oids_add(struct oids *set, const git_oid *id)
-{
-	if (set->n == set->cap) {
-		size_t cap = set->cap ? 2 * set->cap : 16;
-		git_oid *v = realloc(set->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		set->v = v;
-		set->cap = cap;
-	}
-	git_oid_cpy(&set->v[set->n++], id);
-	return 0;
-}
-
-static int oid_qsort_cmp(const void *a, const void *b)
-{
-	return git_oid_cmp(a, b);
-}
-
-static void oids_sort_unique(struct oids *set)
-{
-	if (set->n == 0)
-		return;
-	qsort(set->v, set->n, sizeof(*set->v), oid_qsort_cmp);
-	size_t k = 1;
-	for (size_t i = 1; i < set->n; i++)
-		if (!git_oid_equal(&set->v[i], &set->v[k - 1]))
-			git_oid_cpy(&set->v[k++], &set->v[i]);
-	set->n = k;
-}
-
-static bool oids_equal(const struct oids *a, const struct oids *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (!git_oid_equal(&a->v[i], &b->v[i]))
-			return false;
-	return true;
-}
-
-/* <gitdir>/shallow, sorted; a missing file is the empty set. */
-static int shallow_read(struct oids *out, const char *gitdir)
-{
-	char path[HUB_URL_MAX];
-	if ((size_t)snprintf(path, sizeof(path), "%s/shallow", gitdir) >= sizeof(path))
-		return -ENAMETOOLONG;
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return errno == ENOENT ? 0 : -errno;
-	char line[128]; /* 40 hex digits, or 64 for sha256, and a newline */
-	int err = 0;
-	while (err == 0 && fgets(line, sizeof(line), f)) {
-		git_oid id;
-		line[strcspn(line, "\r\n")] = '\0';
-		if (git_oid_fromstr(&id, line) == 0)
-			err = oids_add(out, &id);
-	}
-	if (err == 0 && ferror(f))
-		err = -EIO;
-	fclose(f);
-	oids_sort_unique(out);
-	return err;
-}
-
-static int shallow_write(const char *gitdir, const struct oids *roots)
-{
-	char path[HUB_URL_MAX], lock[HUB_URL_MAX];
-	if ((size_t)snprintf(path, sizeof(path), "%s/shallow", gitdir) >= sizeof(path) ||
-	    (size_t)snprintf(lock, sizeof(lock), "%s/shallow.lock", gitdir) >= sizeof(lock))
-		return -ENAMETOOLONG;
-	if (roots->n == 0)
-		return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
-	/* git's protocol: create the lock exclusively, rename it over. */
-	FILE *f = NULL;
-	int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		int e = errno;
-		if (fd >= 0) {
-			close(fd);
-			unlink(lock);
-		}
-		return -e;
-	}
-	char hex[GIT_OID_MAX_HEXSIZE + 1];
-	for (size_t i = 0; i < roots->n; i++)
-		fprintf(f, "%s\n", git_oid_tostr(hex, sizeof(hex), &roots->v[i]));
-	if (fclose(f) != 0 || rename(lock, path) < 0) {
-		int e = errno;
-		unlink(lock);
-		return -e;
-	}
-	return 0;
-}
-
-/* Is id a commit we have with a parent we do not have? */
-static bool is_shallow_boundary(git_odb *odb, const git_oid *id)
-{
-	git_odb_object *obj = NULL;
-	if (git_odb_read(&obj, odb, id) < 0 || git_odb_object_type(obj) != GIT_OBJECT_COMMIT) {
-		git_odb_object_free(obj);
-		return false;
-	}
-	const char *p = git_odb_object_data(obj);
-	const char *end = p + git_odb_object_size(obj);
-	bool missing = false;
-	/* The header: "tree X\n", then "parent X\n" lines. */
-	while (p < end && *p != '\n' && !missing) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		if (!eol)
-			break;
-		git_oid parent;
-		if ((size_t)(eol - p) == 7 + GIT_OID_SHA1_HEXSIZE && memcmp(p, "parent ", 7) == 0 &&
-		    git_oid_fromstrn(&parent, p + 7, GIT_OID_SHA1_HEXSIZE) == 0)
-			missing = !git_odb_exists(odb, &parent);
-		p = eol + 1;
-	}
-	git_odb_object_free(obj);
-	return missing;
-}
-
-/* Merge the roots from before the fetch back into the shallow file. */
-static void shallow_repair(git_repository *repo, const char *gitdir, const struct oids *before)
-{
-	struct oids now = {0}, keep = {0};
-	git_odb *odb = NULL;
-	int err = shallow_read(&now, gitdir);
-	if (err == 0 && git_repository_odb(&odb, repo) < 0)
-		err = -EIO;
-	for (size_t i = 0; err == 0 && i < before->n + now.n; i++) {
-		const git_oid *id = i < before->n ? &before->v[i] : &now.v[i - before->n];
-		if (is_shallow_boundary(odb, id))
-			err = oids_add(&keep, id);
-	}
-	if (err == 0) {
-		oids_sort_unique(&keep);
-		if (!oids_equal(&keep, &now))
-			err = shallow_write(gitdir, &keep);
-	}
-	if (err < 0)
-		hub_warn("git fetch %s: cannot repair the shallow file: %s", gitdir,
-			 strerror(-err));
-	git_odb_free(odb);
-	free(now.v);
-	free(keep.v);
-}
-
-/*
- * After a fetch, each non-glob refspec's destination must exist: libgit2
- * fetches nothing, silently, for a source ref the remote does not have.
- */
-static int check_destinations(git_repository *repo, const struct op *op,
-			      const char *const *refspecs, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		git_refspec *spec = NULL;
-		if (git_refspec_parse(&spec, refspecs[i], 1) < 0)
-			continue; /* libgit2 already accepted it for the fetch */
-		const char *dst = git_refspec_dst(spec);
-		const char *src = git_refspec_src(spec);
-		bool check = dst && *dst && !strchr(dst, '*');
-		git_oid oid;
-		int rc = check ? git_reference_name_to_id(&oid, repo, dst) : 0;
-		if (rc == GIT_ENOTFOUND) {
-			char buf[HUB_URL_MAX];
-			hub_info("git fetch %s: %s not found upstream",
-				 url_for_log(buf, sizeof(buf), op->url), src ? src : "?");
-		}
-		git_refspec_free(spec);
-		if (rc == GIT_ENOTFOUND)
-			return -ENOENT;
-		if (rc < 0)
-			return op_fail(op, rc, "check refs");
-	}
-	return 0;
-}
-
-/*
- * Before a fetch: each "refs/..." source must be advertised.  Else libgit2
- * fetches nothing, says nothing, and a target left by an earlier fetch would
- * pass for an answer after the ref was deleted upstream.
- */
-static int check_sources(git_remote *remote, const struct op *op, const char *const *refspecs,
-			 size_t n)
-{
-	const git_remote_head **heads = NULL;
-	size_t nh = 0;
-	if (git_remote_ls(&heads, &nh, remote) < 0)
-		return 0; /* the fetch will tell */
-	int err = 0;
-	for (size_t i = 0; err == 0 && i < n; i++) {
-		git_refspec *spec = NULL;
-		if (git_refspec_parse(&spec, refspecs[i], 1) < 0)
-			continue; /* the fetch will tell */
-		const char *src = git_refspec_src(spec);
-		if (src && starts_with(src, "refs/") && !strchr(src, '*')) {
-			size_t k = 0;
-			while (k < nh && strcmp(heads[k]->name, src) != 0)
-				k++;
-			if (k == nh) {
-				char buf[HUB_URL_MAX];
-				hub_info("git fetch %s: %s not found upstream",
-					 url_for_log(buf, sizeof(buf), op->url), src);
-				err = -ENOENT;
-			}
-		}
-		git_refspec_free(spec);
-	}
-	return err;
-}
-
-/* ssh://, git+ssh://, ssh+git://, user@host:path: stateful like git://. */
-static bool is_ssh_url(const char *url)
-{
-	if (strstr(url, "://"))
-		return strncasecmp(url, "ssh://", 6) == 0 || strncasecmp(url, "git+ssh://", 10) == 0 ||
-		       strncasecmp(url, "ssh+git://", 10) == 0;
-	const char *colon = strchr(url, ':');
-	const char *slash = strchr(url, '/');
-	return colon && (!slash || colon < slash);
-}
-
-/*
- * One fetch at a time per gitdir, across threads and processes: libgit2's
- * shallow file update and our repair of it are read-modify-write.  flock(2)
- * locks belong to the open file description, so each call opens its own.
- */
-static int lock_gitdir(const char *gitdir)
-{
-	char path[HUB_URL_MAX];
-	if ((size_t)snprintf(path, sizeof(path), "%s/hubfs-fetch.lock", gitdir) >= sizeof(path))
-		return -ENAMETOOLONG;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-	if (fd < 0)
-		return -errno;
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			int e = errno;
-			close(fd);
-			return -e;
-		}
-	}
-	return fd;
-}
-
-/* Open the cache repository gitdir, creating it if need be. */
-static int open_cache_repo(git_repository **out, const char *gitdir)
-{
-	int rc = hub_git_open_bare(out, gitdir);
-	if (rc == GIT_ENOTFOUND) {
-		int err = hub_git_init_bare(gitdir);
-		if (err < 0)
-			return err;
-		rc = hub_git_open_bare(out, gitdir);
-	}
-	if (rc < 0) {
-		/* Our cache, not the upstream: never ENOENT. */
-		const git_error *e = git_error_last();
-		hub_warn("git: cannot open %s: %s", gitdir, e && e->message ? e->message : "?");
-		return -EIO;
-	}
-	return 0;
-}
-
-static int fetch(struct op *op, const char *gitdir, const char *const *refspecs, size_t n,
-		 int depth)
-{
-	git_repository *repo = NULL;
-	git_remote *remote = NULL;
-	struct oids before = {0};
-	int lockfd = -1;
-	int err = open_cache_repo(&repo, gitdir);
-	if (err < 0)
-		return err;
-	git_repository_free(repo); /* opened again once locked, for the shallow roots */
-	repo = NULL;
-	lockfd = lock_gitdir(gitdir);
-	if (lockfd < 0) {
-		err = op_fail_errno(op, -lockfd, "lock");
-		goto out;
-	}
-	err = open_cache_repo(&repo, gitdir);
-	if (err < 0)
-		goto out;
-	err = shallow_read(&before, gitdir);
-	if (err < 0) {
-		err = op_fail_errno(op, -err, "read shallow");
-		goto out;
-	}
-	int rc = remote_create(&remote, repo, op->url);
-	if (rc < 0) {
-		err = op_fail(op, rc, "bad url");
-		goto out;
-	}
-
-	/* Connect first: git_remote_fetch() of libgit2 1.8 leaks its copy of
-	 * custom_headers when its own connect fails (401, 404 ...). */
-	git_remote_connect_options copts;
-	connect_opts_init(&copts, op);
-	git_fetch_options fo = GIT_FETCH_OPTIONS_INIT;
-	fo.callbacks = copts.callbacks;
-	fo.proxy_opts = copts.proxy_opts;
-	fo.follow_redirects = copts.follow_redirects;
-	fo.custom_headers = copts.custom_headers;
-	fo.prune = GIT_FETCH_NO_PRUNE;
-	fo.update_fetchhead = 0;
-	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
-	fo.depth = depth < 0 ? GIT_FETCH_DEPTH_UNSHALLOW : depth;
-	git_strarray specs = {(char **)refspecs, n};
-	rc = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &copts);
-	if (rc == 0) {
-		err = check_sources(remote, op, refspecs, n);
-		if (err < 0)
-			goto out;
-		rc = git_remote_fetch(remote, &specs, &fo, "hubfs: fetch");
-	}
-	if (rc == GIT_ENOTSUPPORTED && depth > 0) {
-		/* The local transport cannot fetch shallow: take everything. */
-		hub_debug("git fetch %s: shallow unsupported, fetching full history", gitdir);
-		fo.depth = GIT_FETCH_DEPTH_FULL;
-		rc = git_remote_fetch(remote, &specs, &fo, "hubfs: fetch");
-	}
-	if (rc < 0)
-		err = op_fail(op, rc, "fetch"); /* before libgit2's message is replaced */
-	if (before.n > 0 || depth != 0)
-		shallow_repair(repo, gitdir, &before);
-	if (err == 0)
-		err = check_destinations(repo, op, refspecs, n);
-out:
-	git_remote_free(remote);
-	git_repository_free(repo);
-	if (lockfd >= 0)
-		close(lockfd);
-	free(before.v);
-	return err;
-}
-
-int hub_git_fetch(const char *gitdir, const char *url, const char *const *refspecs, size_t n,
-		  int depth)
-{
-	struct op op;
-	op_init(&op, "fetch", url, HUB_GIT_FETCH_MAX_SECONDS);
-	int err = 0;
-	if (n == 0 || depth < -1)
-		err = op_fail_errno(&op, EINVAL, "arguments");
-	for (size_t i = 0; err == 0 && i < n; i++) {
-		/* An object id wanted: upload-pack wants it in lower case. */
-		const char *colon = strchr(refspecs[i], ':');
-		const char *src = refspecs[i] + (refspecs[i][0] == '+');
-		if (colon && is_hex_oid(src, (size_t)(colon - src)) &&
-		    strcspn(src, "ABCDEF") < (size_t)(colon - src))
-			err = op_fail_errno(&op, EINVAL, "upper-case object id");
-	}
-	if (err == 0 && depth > 0 && need_shallow_fix && is_ssh_url(url)) {
-		/* The bug wire_write works around for git://, over ssh, where
-		 * we cannot reach the bytes: take the whole history. */
-		char buf[HUB_URL_MAX];
-		hub_debug("git fetch %s: libgit2 < 1.9 cannot fetch shallow over ssh",
-			  url_for_log(buf, sizeof(buf), url));
-		depth = 0;
-	}
-	if (err == 0)
-		err = fetch(&op, gitdir, refspecs, n, depth);
-	op_dispose(&op);
+	hub_git_op_dispose(&op);
 	return err;
 }

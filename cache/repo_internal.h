@@ -1,0 +1,109 @@
+/*
+ * Inside cache/ only: the objects of cache/repo.c (struct hub_cache, struct
+ * hub_repo) shared with repo_state.c (state.json: recorded resolutions),
+ * blobs.c (the blob LRU) and repo_list.c (listing what is cached).  Lock
+ * order and what each lock guards: repo.c.
+ */
+#ifndef HUB_CACHE_REPO_INTERNAL_H
+#define HUB_CACHE_REPO_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache/repo.h"
+#include "fetch/odb.h"
+
+enum hub_ref_kind { KIND_BRANCH, KIND_TAG, KIND_COMMIT, KIND_OTHER };
+
+struct hub_state_ref {
+	char *ref;
+	char sha[41];
+	enum hub_ref_kind kind;
+	double time;
+};
+
+/* In-memory form of state.json. */
+struct hub_state {
+	char *head; /* "refs/heads/main" */
+	double head_time;
+	struct hub_state_ref *refs;
+	size_t n;
+};
+
+struct neg_entry {
+	char *ref; /* "" for the repository itself */
+	double until;
+	struct neg_entry *next;
+};
+
+struct hub_repo {
+	struct hub_cache *cache;
+	char *owner, *name;
+	char *dir, *gitdir, *statepath, *lockpath;
+	pthread_mutex_t resolve_lock;
+	struct neg_entry *neg;      /* resolve_lock */
+	double remote_fail_until;  /* resolve_lock: serve stale without asking before this */
+	bool force_now;            /* resolve_lock: branches and HEAD are not fresh (force_reload) */
+	pthread_mutex_t odb_lock;
+	struct hub_odb *odb;        /* odb_lock; opened lazily */
+	struct hub_repo *next;      /* cache->lock */
+};
+
+struct blob_ent {
+	struct hub_blob pub; /* first: hub_blob * converts back */
+	struct hub_oid oid;
+	int refs;            /* atomic; includes the LRU's own reference */
+	bool in_lru;
+	struct blob_ent *prev, *next, *hnext;
+};
+
+#define BLOB_BUCKETS 4096
+
+struct stale_ent {
+	char *key; /* "owner/repo:ref" */
+	char sha[41];
+	struct stale_ent *next;
+};
+
+struct hub_cache {
+	char *root;
+	struct hub_cache_config cfg;
+	pthread_mutex_t lock;
+	struct hub_repo *repos;
+	struct stale_ent *stale;
+	struct blob_ent *lru_head, *lru_tail; /* head = most recent */
+	struct blob_ent *buckets[BLOB_BUCKETS];
+	size_t lru_bytes;
+	struct hub_cache_stats stats; /* __atomic */
+};
+
+/* ---- repo_state.c: state.json ---- */
+
+void hub_state_dispose(struct hub_state *s);
+/* The record of ref (as the user named it), NULL if none. */
+struct hub_state_ref *hub_state_find(struct hub_state *s, const char *ref);
+/* Add or replace the record of ref.  0 or -ENOMEM. */
+int hub_state_set(struct hub_state *s, const char *ref, const char *sha, enum hub_ref_kind kind,
+		  double t);
+/* Read path into out (a missing or unreadable file reads as empty). */
+int hub_state_load(struct hub_state *out, const char *path);
+/* Replace path atomically with s. */
+int hub_state_save(const struct hub_state *s, const char *path);
+
+/* ---- repo.c ---- */
+
+/* Open r's read handle of the object database; r->odb_lock held.  A
+ * repository that cannot be opened reads as empty. */
+int hub_repo_odb_open_locked(struct hub_repo *r);
+/* 1 if sha is a commit whose root tree is present, 0 if not, -errno
+ * (takes r->odb_lock). */
+int hub_repo_commit_in_odb(struct hub_repo *r, const char *sha);
+
+/* ---- blobs.c: the blob LRU ---- */
+
+/* Free every blob the LRU lists (hub_cache_free; no other user left). */
+void hub_blobs_clear(struct hub_cache *c);
+
+#endif
