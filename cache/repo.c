@@ -64,16 +64,6 @@ static void stat_inc(struct hub_cache *c, uint64_t *field)
 	__atomic_add_fetch(field, 1, __ATOMIC_RELAXED);
 }
 
-/* ---- paths ---- */
-
-static char *path_join(const char *a, const char *b)
-{
-	char *s;
-	if (asprintf(&s, "%s/%s", a, b) < 0)
-		return NULL;
-	return s;
-}
-
 /* ---- cache and repo objects ---- */
 
 int hub_cache_new(struct hub_cache **out, const char *root, const struct hub_cache_config *cfg)
@@ -165,9 +155,9 @@ int hub_cache_repo(struct hub_repo **out, struct hub_cache *c, const char *owner
 		repo_free(r);
 		goto out;
 	}
-	r->gitdir = path_join(r->dir, "git");
-	r->statepath = path_join(r->dir, "state.json");
-	r->lockpath = path_join(r->dir, "lock");
+	r->gitdir = hub_path_join(r->dir, "git");
+	r->statepath = hub_path_join(r->dir, "state.json");
+	r->lockpath = hub_path_join(r->dir, "lock");
 	if (!r->gitdir || !r->statepath || !r->lockpath) {
 		repo_free(r);
 		goto out;

@@ -66,13 +66,13 @@ const char *hw_log_url(char *buf, size_t n, const char *url)
 	return buf;
 }
 
-/* URL for /.hubfs/downloads: as for logs, and no byte a terminal would act
- * on (hubfs status prints it). */
+/* URL for /.hubfs/downloads: as for logs (control bytes already escaped
+ * there), and one field: its lines are space-separated. */
 static const char *status_url(char *buf, size_t n, const char *url)
 {
 	hw_log_url(buf, n, url);
 	for (char *p = buf; *p; p++)
-		if ((unsigned char)*p < 0x21 || *p == 0x7f)
+		if (*p == ' ')
 			*p = '?';
 	return buf;
 }
@@ -80,7 +80,10 @@ static const char *status_url(char *buf, size_t n, const char *url)
 
 int hub_weights_name(char *out, size_t outsz, const char *url)
 {
-	/* torch.hub: os.path.basename(urlparse(url).path) */
+	/* torch.hub: os.path.basename(urlparse(url).path).  Written out rather
+	 * than through curl_url: urlparse takes a URL without a scheme as a
+	 * path, keeps "..", spaces and bytes curl refuses, and never decodes;
+	 * curl_url would give other names for such URLs than torch.hub. */
 	const char *p = strstr(url, "://");
 	p = p ? p + 3 : url;
 	const char *path = p + strcspn(p, "/?#");
