@@ -243,17 +243,19 @@ static void stale_mark(struct hub_repo *r, const char *ref, const char *sha, boo
 
 char *hub_cache_stale_report(struct hub_cache *c)
 {
-	size_t cap = 1, len = 0;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&out, &len);
+	if (!m)
+		return NULL;
 	pthread_mutex_lock(&c->lock);
 	for (struct stale_ent *s = c->stale; s; s = s->next)
-		cap += strlen(s->key) + 43;
-	char *out = malloc(cap);
-	if (out) {
-		out[0] = '\0';
-		for (struct stale_ent *s = c->stale; s; s = s->next)
-			len += (size_t)sprintf(out + len, "%s %s\n", s->key, s->sha);
-	}
+		fprintf(m, "%s %s\n", s->key, s->sha);
 	pthread_mutex_unlock(&c->lock);
+	if (fclose(m)) {
+		free(out);
+		return NULL;
+	}
 	return out;
 }
 

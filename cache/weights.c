@@ -608,7 +608,10 @@ char *hub_weights_status(struct hub_weights *w)
 			fprintf(m, "failed %s %s %s\n", e->name, e->reason, status_url(u, sizeof(u), e->url));
 	}
 	pthread_mutex_unlock(&w->fail_lock);
-	fclose(m);
+	if (fclose(m)) {
+		free(buf);
+		return NULL;
+	}
 	return buf;
 }
 
