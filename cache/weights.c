@@ -468,6 +468,17 @@ void hub_weight_state(char *out, size_t outsz, struct hub_weight *f)
 		snprintf(out, outsz, "pending");
 }
 
+uint64_t hub_weight_present(bool *out_complete, struct hub_weight *f)
+{
+	pthread_mutex_lock(&f->lock);
+	hw_load(f);
+	bool complete = hw_check_complete(f);
+	uint64_t n = complete ? f->size : hub_rset_bytes(&f->have);
+	pthread_mutex_unlock(&f->lock);
+	*out_complete = complete;
+	return n;
+}
+
 int hub_weight_complete(struct hub_weight *f)
 {
 	pthread_mutex_lock(&f->lock);

@@ -117,6 +117,10 @@ int hub_weight_size(uint64_t *out, struct hub_weight *f);
  * until the file is complete and verified.  Thread-safe. */
 ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f);
 
+/* Bytes of the file on disk in this store (the whole size once complete,
+ * *out_complete then true): what st_blocks counts.  No network. */
+uint64_t hub_weight_present(bool *out_complete, struct hub_weight *f);
+
 /* 1 when the file is complete and verified in the store (reads are then
  * plain file reads), 0 otherwise. */
 int hub_weight_complete(struct hub_weight *f);
