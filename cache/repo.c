@@ -418,11 +418,11 @@ static const char *ref_commit(const struct hub_remote_ref *e)
 	return e->peeled[0] ? e->peeled : e->oid;
 }
 
-static bool is_fresh(const struct hub_repo *r, const struct hub_state_ref *e)
+static bool is_fresh(const struct hub_repo *r, const struct hub_state_ref *e, bool force)
 {
 	if (e->kind == KIND_TAG || e->kind == KIND_COMMIT)
 		return true;
-	return !r->force_now && now_s() - e->time < r->cache->cfg.ref_ttl;
+	return !force && now_s() - e->time < r->cache->cfg.ref_ttl;
 }
 
 /* A resolution to record. */
@@ -551,8 +551,11 @@ static int resolve_sha(char out[41], const struct hub_remote_ref **out_tip, stru
 	return odb_prefix(out, r, prefix);
 }
 
+/* force (force_reload): a branch is asked of the remote now, and a remote
+ * failure is an error, never the recorded answer.  The flag is this call's
+ * alone: a concurrent resolution cannot end it early. */
 static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, struct hub_repo *r,
-			  const char *ref)
+			  const char *ref, bool force)
 {
 	const struct hub_cache_config *o = &r->cache->cfg;
 	struct hub_state st;
@@ -571,10 +574,10 @@ static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, st
 		e = NULL; /* recorded but objects gone: resolve again */
 	bool hex = hub_name_is_hex_prefix(ref);
 
-	if (e && (o->offline || is_fresh(r, e) || now_s() < r->remote_fail_until)) {
+	if (e && (o->offline || is_fresh(r, e, force) || (!force && now_s() < r->remote_fail_until))) {
 		memcpy(out, e->sha, 41);
 		*out_immutable = e->kind == KIND_TAG || e->kind == KIND_COMMIT;
-		if (!is_fresh(r, e) && !o->offline) {
+		if (!is_fresh(r, e, force) && !o->offline) {
 			*out_stale = true;
 			stat_inc(r->cache, &r->cache->stats.stale_served);
 		}
@@ -604,7 +607,7 @@ static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, st
 	if (rc) {
 		/* Transient: serve what we had, never call it ENOENT. */
 		r->remote_fail_until = now_s() + HUB_REMOTE_RETRY_SECONDS;
-		if (e) {
+		if (e && !force) {
 			memcpy(out, e->sha, 41);
 			*out_immutable = false;
 			*out_stale = true;
@@ -615,7 +618,7 @@ static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, st
 			hub_state_dispose(&st);
 			return 0;
 		}
-		if (hex && !odb_prefix(out, r, ref)) {
+		if (hex && !force && !odb_prefix(out, r, ref)) {
 			*out_immutable = true;
 			hub_state_dispose(&st);
 			return 0;
@@ -677,7 +680,7 @@ int hub_repo_resolve(char out_sha[41], bool *out_immutable, bool *out_stale, str
 	if (!hub_name_ref_valid(ref) && !hub_name_is_hex_prefix(ref))
 		return -ENOENT;
 	pthread_mutex_lock(&r->resolve_lock);
-	int rc = resolve_locked(out_sha, &immutable, &stale, r, ref);
+	int rc = resolve_locked(out_sha, &immutable, &stale, r, ref, false);
 	pthread_mutex_unlock(&r->resolve_lock);
 	if (out_stale)
 		*out_stale = stale;
@@ -686,37 +689,47 @@ int hub_repo_resolve(char out_sha[41], bool *out_immutable, bool *out_stale, str
 	return rc;
 }
 
+static int default_branch_locked(char *out, size_t outsz, struct hub_repo *r, bool force);
+
 int hub_repo_resolve_now(char out_sha[41], struct hub_repo *r, const char *ref)
 {
 	char branch[HUB_REF_MAX + 1];
-	bool immutable;
+	bool immutable, stale = false;
+	if (ref && !hub_name_ref_valid(ref) && !hub_name_is_hex_prefix(ref))
+		return -ENOENT;
+	/* One hold of resolve_lock for both steps: the answer is the remote's
+	 * now, whatever other resolutions run meanwhile. */
 	pthread_mutex_lock(&r->resolve_lock);
-	r->force_now = true;
-	pthread_mutex_unlock(&r->resolve_lock);
 	int rc = 0;
 	if (!ref) {
-		rc = hub_repo_default_branch(branch, sizeof(branch), r);
+		rc = default_branch_locked(branch, sizeof(branch), r, true);
 		ref = branch;
 	}
 	if (!rc)
-		rc = hub_repo_resolve(out_sha, &immutable, NULL, r, ref);
-	pthread_mutex_lock(&r->resolve_lock);
-	r->force_now = false;
+		rc = resolve_locked(out_sha, &immutable, &stale, r, ref, true);
 	pthread_mutex_unlock(&r->resolve_lock);
 	return rc;
 }
 
 int hub_repo_default_branch(char *out, size_t outsz, struct hub_repo *r)
 {
-	const struct hub_cache_config *o = &r->cache->cfg;
 	pthread_mutex_lock(&r->resolve_lock);
+	int rc = default_branch_locked(out, outsz, r, false);
+	pthread_mutex_unlock(&r->resolve_lock);
+	return rc;
+}
+
+/* resolve_lock held; force: as resolve_locked's. */
+static int default_branch_locked(char *out, size_t outsz, struct hub_repo *r, bool force)
+{
+	const struct hub_cache_config *o = &r->cache->cfg;
 	struct hub_state st;
 	int rc = hub_state_load(&st, r->statepath);
 	char *head = NULL;
 	if (rc)
 		goto out;
-	bool fresh = st.head && !r->force_now && now_s() - st.head_time < o->ref_ttl;
-	if (st.head && (fresh || o->offline || now_s() < r->remote_fail_until)) {
+	bool fresh = st.head && !force && now_s() - st.head_time < o->ref_ttl;
+	if (st.head && (fresh || o->offline || (!force && now_s() < r->remote_fail_until))) {
 		head = strdup(st.head);
 	} else if (o->offline) {
 		rc = -ENOENT;
@@ -729,7 +742,7 @@ int hub_repo_default_branch(char *out, size_t outsz, struct hub_repo *r)
 			neg_add(r, "");
 		} else if (rc) {
 			r->remote_fail_until = now_s() + HUB_REMOTE_RETRY_SECONDS;
-			if (st.head) {
+			if (st.head && !force) {
 				head = strdup(st.head);
 				rc = 0;
 				stat_inc(r->cache, &r->cache->stats.stale_served);
@@ -764,7 +777,6 @@ int hub_repo_default_branch(char *out, size_t outsz, struct hub_repo *r)
 out:
 	free(head);
 	hub_state_dispose(&st);
-	pthread_mutex_unlock(&r->resolve_lock);
 	return rc;
 }
 

@@ -88,8 +88,10 @@ int hub_repo_resolve(char out_sha[41], bool *out_immutable, bool *out_stale, str
 
 /* hub_repo_resolve (ref NULL: the default branch), asking the remote now
  * for a branch and for HEAD whatever ref_ttl says (force_reload).  Tags and
- * commits are immutable and not asked again; offline, or within
- * HUB_REMOTE_RETRY_SECONDS of a remote failure, the cache answers. */
+ * commits are immutable and not asked again; offline, the cache answers.
+ * Never a cached branch: a remote failure (even within
+ * HUB_REMOTE_RETRY_SECONDS of another) is -EIO.  The forcing is this call's
+ * own; concurrent resolutions neither end it nor are forced by it. */
 int hub_repo_resolve_now(char out_sha[41], struct hub_repo *r, const char *ref);
 
 /* Make sure the commit <sha> (40 hex) is present, fetching it if allowed.

@@ -45,7 +45,6 @@ struct hub_repo {
 	pthread_mutex_t resolve_lock;
 	struct neg_entry *neg;      /* resolve_lock */
 	double remote_fail_until;  /* resolve_lock: serve stale without asking before this */
-	bool force_now;            /* resolve_lock: branches and HEAD are not fresh (force_reload) */
 	pthread_mutex_t odb_lock;
 	struct hub_odb *odb;        /* odb_lock; opened lazily */
 	struct hub_repo *next;      /* cache->lock */

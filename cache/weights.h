@@ -114,8 +114,16 @@ int hub_weight_size(uint64_t *out, struct hub_weight *f);
  * the number of bytes (0 at EOF) or -errno: the download's error (above),
  * -EIO when the file failed verification, -ETIMEDOUT when no byte of the
  * file arrived for HUB_WEIGHTS_READ_STALL_S.  With verify=strict, waits
- * until the file is complete and verified.  Thread-safe. */
+ * until the file is complete and verified.  By default (verify=stream) a
+ * read that reaches the end of a file whose name carries a hash prefix
+ * waits for the verdict too (-EIO on a mismatch), unless it starts more
+ * than far_bytes ahead of the download (a loader reading the end first);
+ * other reads return as soon as their bytes are there.  Thread-safe. */
 ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f);
+
+/* Bytes of the file on disk in this store (the whole size once complete,
+ * *out_complete then true): what st_blocks counts.  No network. */
+uint64_t hub_weight_present(bool *out_complete, struct hub_weight *f);
 
 /* 1 when the file is complete and verified in the store (reads are then
  * plain file reads), 0 otherwise. */

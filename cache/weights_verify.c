@@ -17,41 +17,65 @@
 
 /* ---- checkpoints/N as this URL's file ---- */
 
-/* sha256 of the regular file open at fd (whole), as hex.  0 or -errno. */
-static int hash_fd(char hex[HUB_SHA256_HEX_LEN + 1], int fd, const struct hub_weights *w)
+/* Feed bytes [*pos, to) of fd into c, advancing *pos (to UINT64_MAX: up
+ * to the end of the file).  The one hashing loop of this file: adopting a
+ * checkpoint hashes a whole file, the end of a download what its hasher
+ * thread has not covered.  0, -ECANCELED (the store stops), -EIO (the file
+ * ends before to), or -errno. */
+static int hash_range(struct hub_sha256 *c, uint64_t *pos, int fd, uint64_t to,
+		      const struct hub_weights *w)
 {
+	if (*pos >= to)
+		return 0;
 	char *buf = NULL;
 	if (posix_memalign((void **)&buf, 4096, HUB_WEIGHTS_IO_BUFFER))
 		return -ENOMEM;
-	struct hub_sha256 c;
-	int rc = hub_sha256_init(&c);
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	uint64_t off = 0;
-	for (;;) {
+	int rc = 0;
+	while (*pos < to) {
 		if (stopping(w)) {
 			rc = -ECANCELED;
 			break;
 		}
-		ssize_t got = pread_full(fd, buf, HUB_WEIGHTS_IO_BUFFER, off);
+		size_t want = to - *pos < HUB_WEIGHTS_IO_BUFFER ? (size_t)(to - *pos)
+								 : HUB_WEIGHTS_IO_BUFFER;
+		ssize_t got = pread_full(fd, buf, want, *pos);
 		if (got < 0) {
 			rc = (int)got;
 			break;
 		}
-		if (got == 0)
+		if (got == 0) {
+			if (to != UINT64_MAX)
+				rc = -EIO;
 			break;
-		hub_sha256_update(&c, buf, (size_t)got);
-		off += (uint64_t)got;
+		}
+		hub_sha256_update(c, buf, (size_t)got);
+		*pos += (uint64_t)got;
 	}
 	free(buf);
-	if (!rc) {
-		uint8_t dig[HUB_SHA256_LEN];
-		rc = hub_sha256_final(dig, &c);
-		if (!rc)
-			hub_sha256_hex(hex, dig);
-	}
+	return rc;
+}
+
+/* The hex digest of c (finished). */
+static int hash_final(char hex[HUB_SHA256_HEX_LEN + 1], struct hub_sha256 *c)
+{
+	uint8_t dig[HUB_SHA256_LEN];
+	int rc = hub_sha256_final(dig, c);
+	if (!rc)
+		hub_sha256_hex(hex, dig);
+	return rc;
+}
+
+/* sha256 of the regular file open at fd (whole), as hex.  0 or -errno. */
+static int hash_fd(char hex[HUB_SHA256_HEX_LEN + 1], int fd, const struct hub_weights *w)
+{
+	struct hub_sha256 c;
+	int rc = hub_sha256_init(&c);
+	if (rc)
+		return rc;
+	uint64_t pos = 0;
+	rc = hash_range(&c, &pos, fd, UINT64_MAX, w);
+	if (!rc)
+		rc = hash_final(hex, &c);
 	hub_sha256_dispose(&c);
 	return rc;
 }
@@ -179,33 +203,10 @@ int hw_finalize(struct dl *d)
 			rc = hub_sha256_init(&h->sha);
 			h->hashed = 0;
 		}
-		char *buf = NULL;
-		if (rc) {
-			/* no context: -ENOMEM */
-		} else if (h->hashed < size && posix_memalign((void **)&buf, 4096, HUB_WEIGHTS_IO_BUFFER)) {
-			rc = -ENOMEM;
-		} else {
-			while (h->hashed < size && !stopping(w)) {
-				size_t want = size - h->hashed < HUB_WEIGHTS_IO_BUFFER
-						      ? (size_t)(size - h->hashed)
-						      : HUB_WEIGHTS_IO_BUFFER;
-				ssize_t got = pread_full(fd, buf, want, h->hashed);
-				if (got <= 0) {
-					rc = got < 0 ? (int)got : -EIO;
-					break;
-				}
-				hub_sha256_update(&h->sha, buf, (size_t)got);
-				h->hashed += (uint64_t)got;
-			}
-			free(buf);
-			if (stopping(w))
-				rc = -ECANCELED;
-		}
+		if (!rc)
+			rc = hash_range(&h->sha, &h->hashed, fd, size, w);
 		if (!rc) {
-			uint8_t dig[HUB_SHA256_LEN];
-			rc = hub_sha256_final(dig, &h->sha);
-			if (!rc)
-				hub_sha256_hex(hex, dig);
+			rc = hash_final(hex, &h->sha);
 			if (!rc && strncmp(hex, f->hash_prefix, strlen(f->hash_prefix)))
 				snprintf(why, sizeof(why), "sha256-mismatch: %s does not start with %s", hex,
 					 f->hash_prefix);

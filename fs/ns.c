@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "base/limits.h"
@@ -271,7 +272,9 @@ static void node_stat(struct hub_ns *ns, const struct hub_ns_node *n, struct sta
 	case N_WEIGHT:
 		st->st_mode = S_IFREG | 0444;
 		st->st_size = (off_t)n->size;
-		break;
+		/* du counts what is on disk: the bytes downloaded so far */
+		st->st_blocks = (blkcnt_t)((n->present + 511) / 512);
+		return;
 	default:
 		st->st_mode = S_IFDIR | 0555;
 		if (n->type == N_URL_DIR && ns->opts->url_access == HUB_URL_ACCESS_OWNER)
@@ -299,10 +302,32 @@ void hub_ns_node_mtime(struct hub_ns *ns, struct hub_ns_node *n)
 	pthread_mutex_unlock(&ns->lock);
 }
 
+/* A weight file's bytes present, for st_blocks (the store's lock: unlocked). */
+static void node_present(struct hub_ns *ns, struct hub_ns_node *n)
+{
+	if (n->type != N_WEIGHT || !n->weight)
+		return;
+	bool complete;
+	uint64_t present = hub_weight_present(&complete, n->weight);
+	pthread_mutex_lock(&ns->lock);
+	n->present = present;
+	n->complete = complete;
+	pthread_mutex_unlock(&ns->lock);
+}
+
+void hub_ns_node_refresh(struct hub_ns *ns, struct hub_ns_node *n)
+{
+	hub_ns_node_mtime(ns, n);
+	node_present(ns, n);
+}
+
 /* How long the kernel may trust a node's entry and attributes. */
 static double node_ttl(const struct hub_ns_node *n)
 {
 	switch (n->type) {
+	case N_WEIGHT:
+		/* st_blocks grows while the file downloads */
+		return n->complete ? HUB_TTL_IMMUTABLE : HUB_TTL_REF;
 	case N_ROOT:
 	case N_OWNER:
 		return HUB_TTL_OWNER_ATTR;
@@ -377,7 +402,7 @@ int hub_ns_lookup(struct hub_ns_entry *out, struct hub_ns *ns, uint64_t parent, 
 	}
 	/* f.node carries one count of its own (the hold across unlocked work):
 	 * count the entry, then give the hold back. */
-	hub_ns_node_mtime(ns, f.node);
+	hub_ns_node_refresh(ns, f.node);
 	pthread_mutex_lock(&ns->lock);
 	hub_ns_node_entry(out, ns, f.node);
 	hub_ns_node_forget(ns, f.node, 1);
@@ -399,11 +424,50 @@ int hub_ns_getattr(struct stat *st, double *timeout, struct hub_ns *ns, uint64_t
 	struct hub_ns_node *n = hub_ns_node_get(ns, ino);
 	if (!n)
 		return -ESTALE;
-	hub_ns_node_mtime(ns, n);
+	hub_ns_node_refresh(ns, n);
 	pthread_mutex_lock(&ns->lock);
 	node_stat(ns, n, st);
 	*timeout = node_ttl(n);
 	pthread_mutex_unlock(&ns->lock);
+	return 0;
+}
+
+/* No default_permissions (docs/design.md): the kernel asks here, and the
+ * answer follows the mode bits getattr shows, as a local filesystem's
+ * would.  Only the caller's primary group is considered. */
+int hub_ns_access(struct hub_ns *ns, uint64_t ino, int mask, uid_t uid, gid_t gid)
+{
+	struct stat st;
+	double ttl;
+	int rc = hub_ns_getattr(&st, &ttl, ns, ino);
+	if (rc)
+		return rc;
+	if (mask & W_OK)
+		return -EROFS;
+	mode_t m = st.st_mode;
+	if (uid == 0) {
+		/* root reads anything; executes what has an x bit (or a directory) */
+		if ((mask & X_OK) && !S_ISDIR(m) && !(m & (S_IXUSR | S_IXGRP | S_IXOTH)))
+			return -EACCES;
+		return 0;
+	}
+	mode_t bits = uid == st.st_uid ? (m >> 6) : gid == st.st_gid ? (m >> 3) : m;
+	if ((mask & R_OK) && !(bits & 4))
+		return -EACCES;
+	if ((mask & X_OK) && !(bits & 1))
+		return -EACCES;
+	return 0;
+}
+
+/* The figures of the filesystem holding the cache root (df shows where the
+ * downloads go), read-only. */
+int hub_ns_statfs(struct statvfs *out, struct hub_ns *ns)
+{
+	memset(out, 0, sizeof(*out));
+	if (statvfs(hub_cache_root(ns->cache), out))
+		return -errno;
+	out->f_flag |= ST_RDONLY;
+	out->f_namemax = 255;
 	return 0;
 }
 

@@ -95,14 +95,22 @@ int hub_ns_lookup(struct hub_ns_entry *out, struct hub_ns *ns, uint64_t parent, 
 /* Drop count lookups of ino; the last frees it (and may free its parent). */
 void hub_ns_forget(struct hub_ns *ns, uint64_t ino, uint64_t count);
 int hub_ns_getattr(struct stat *st, double *timeout, struct hub_ns *ns, uint64_t ino);
+/* access(2) of ino for uid/gid from the mode bits getattr shows: -EROFS
+ * for W_OK, -EACCES when a bit is missing (root: only X_OK on a file
+ * without any x bit). */
+int hub_ns_access(struct hub_ns *ns, uint64_t ino, int mask, uid_t uid, gid_t gid);
+/* statvfs of the cache root's filesystem, flagged read-only. */
+struct statvfs;
+int hub_ns_statfs(struct statvfs *out, struct hub_ns *ns);
 /* A symlink's target into buf (NUL-terminated, cut to size - 1). */
 int hub_ns_readlink(char *buf, size_t size, struct hub_ns *ns, uint64_t ino);
 /* Up to size bytes at off of file ino, as uid. */
 int hub_ns_read(struct hub_ns_data *out, struct hub_ns *ns, uint64_t ino, size_t size, int64_t off,
 		uid_t uid);
 void hub_ns_data_release(struct hub_ns_data *d);
-/* The entries of directory ino from offset off (an index: "." is 0, ".."
- * 1), at most max of them, as uid; plus: with attributes where the core
+/* The entries of directory ino after offset off (0: from the start; else
+ * a dirent's off: the entries that follow it, stable while the directory
+ * changes, see fs/ns_list.c), at most max of them, as uid; plus: with attributes where the core
  * has them (immutable directories), counted.  *out is never NULL on 0. */
 int hub_ns_list(struct hub_ns_list **out, struct hub_ns *ns, uint64_t ino, int64_t off, size_t max,
 		bool plus, uid_t uid);

@@ -82,6 +82,8 @@ struct hub_ns_node {
 	struct timespec mtime;       /* N_ROOT, N_OWNER: the cache's last change */
 	const struct hub_view *view; /* N_VIEW_*: inside commit->view */
 	struct hub_weight *weight;   /* N_WEIGHT: a reference */
+	uint64_t present;            /* N_WEIGHT: bytes on disk (ns->lock) */
+	bool complete;               /* N_WEIGHT: complete and verified (ns->lock) */
 	char *data;                  /* N_CTL_FILE: snapshot */
 };
 
@@ -125,6 +127,8 @@ struct hub_ns_node *hub_ns_node_get(struct hub_ns *ns, uint64_t ino);
 void hub_ns_node_entry(struct hub_ns_entry *e, struct hub_ns *ns, struct hub_ns_node *n);
 /* Refresh a root or owner directory's mtime from the cache (I/O: unlocked). */
 void hub_ns_node_mtime(struct hub_ns *ns, struct hub_ns_node *n);
+/* That, and a weight file's bytes present (unlocked). */
+void hub_ns_node_refresh(struct hub_ns *ns, struct hub_ns_node *n);
 /* The type bits of st_mode for a node type. */
 mode_t hub_ns_type_mode(enum hub_ns_type t);
 /* url_access=owner: /.hubfs/url is the mount owner's alone. */

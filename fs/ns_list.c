@@ -1,11 +1,20 @@
 /*
  * Directory listings of the namespace core (hub_ns_list, fs/ns.h).
  *
- * readdir is stateless: a listing is rebuilt per call and the offset is an
- * index into it ("." 0, ".." 1).  Commit trees list from their cached
- * listing without copying names; the root and owner directories are read
- * from the cache each time (the kernel caches them and revalidates against
- * the directory's mtime, hub_ns_node_mtime).
+ * readdir is stateless (OPENDIR answers ENOSYS, so there is no handle to
+ * keep a snapshot in): a listing is rebuilt per call and each entry carries
+ * a cookie, the offset that continues after it; a call returns the entries
+ * whose cookies are greater than its offset, in cookie order.  Immutable
+ * directories (commit trees, .hub/, /.hubfs) number their entries (the
+ * cookie is the index + 1).  The root and owner directories change while
+ * they are listed (repositories enter the cache): their cookies are a hash
+ * of the name (entry_cookie), and entries are listed in that order, so an
+ * entry present for the whole listing is returned exactly once whatever is
+ * added or removed between two calls (an index would skip or repeat
+ * entries).  Commit trees list from their cached listing without copying
+ * names; the root and owner directories are read from the cache each time
+ * (the kernel caches them and revalidates against the directory's mtime,
+ * hub_ns_node_mtime).
  */
 #include "fs/ns_int.h"
 
@@ -16,9 +25,11 @@
 
 #include "base/limits.h"
 #include "base/names.h"
+#include "base/strhash.h"
 #include "fs/view.h"
 
 struct snap_ent {
+	uint64_t cookie; /* the offset that continues after this entry */
 	const char *name;
 	bool owned; /* name is a copy (else it points into a listing or view) */
 	enum hub_ns_type type;
@@ -177,6 +188,37 @@ static int snap_build(struct snap **out, struct hub_ns *ns, struct hub_ns_node *
 	return 0;
 }
 
+/* A name's cookie in a directory that changes: 3 and up ("." is 1, ".." 2),
+ * below 2^63 (the kernel's offsets are signed). */
+static uint64_t entry_cookie(const char *name)
+{
+	return 3 + (hub_strhash64(0, name) >> 2);
+}
+
+static int cookie_cmp(const void *a, const void *b)
+{
+	const struct snap_ent *x = a, *y = b;
+	if (x->cookie != y->cookie)
+		return x->cookie < y->cookie ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* Give s its cookies: indexes for immutable directories, name hashes in
+ * hash order for the root and owner directories.  Two names with one hash
+ * (rare) get consecutive cookies, ordered by name. */
+static void snap_cookies(struct snap *s)
+{
+	bool hashed = s->dir->type == N_ROOT || s->dir->type == N_OWNER;
+	for (size_t i = 0; i < s->n; i++)
+		s->e[i].cookie = !hashed || i < 2 ? i + 1 : entry_cookie(s->e[i].name);
+	if (!hashed || s->n <= 3)
+		return;
+	qsort(s->e + 2, s->n - 2, sizeof(*s->e), cookie_cmp);
+	for (size_t i = 3; i < s->n; i++)
+		if (s->e[i].cookie <= s->e[i - 1].cookie)
+			s->e[i].cookie = s->e[i - 1].cookie + 1;
+}
+
 /* The node a readdirplus entry describes, for immutable directories only
  * (elsewhere entries carry no attributes and the kernel looks them up).
  * ns->lock held. */
@@ -209,7 +251,10 @@ int hub_ns_list(struct hub_ns_list **out, struct hub_ns *ns, uint64_t ino, int64
 	int rc = snap_build(&s, ns, d);
 	if (rc)
 		return rc;
-	size_t first = off < 0 ? 0 : (uint64_t)off > s->n ? s->n : (size_t)off;
+	snap_cookies(s);
+	size_t first = 0;
+	while (first < s->n && off > 0 && s->e[first].cookie <= (uint64_t)off)
+		first++;
 	size_t n = s->n - first < max ? s->n - first : max;
 	struct hub_ns_list *l = calloc(1, sizeof(*l));
 	if (l && n && !(l->ents = calloc(n, sizeof(*l->ents)))) {
@@ -227,7 +272,7 @@ int hub_ns_list(struct hub_ns_list **out, struct hub_ns *ns, uint64_t ino, int64
 		struct snap_ent *e = &s->e[i];
 		struct hub_ns_dirent *de = &l->ents[k];
 		de->name = e->name;
-		de->off = (int64_t)i + 1;
+		de->off = (int64_t)e->cookie;
 		struct hub_ns_node *nd = plus && i >= 2 ? plus_node(ns, s, e) : NULL;
 		if (nd) {
 			hub_ns_node_entry(&de->entry, ns, nd);

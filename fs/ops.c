@@ -240,18 +240,17 @@ static void hub_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	(void)ino;
 	struct statvfs sv;
-	memset(&sv, 0, sizeof(sv));
-	sv.f_bsize = 4096;
-	sv.f_frsize = 4096;
-	sv.f_namemax = 255;
-	sv.f_flag = ST_RDONLY;
-	fuse_reply_statfs(req, &sv);
+	int rc = hub_ns_statfs(&sv, fs_of(req)->ns);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_statfs(req, &sv);
 }
 
 static void hub_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	(void)ino;
-	fuse_reply_err(req, (mask & W_OK) ? EROFS : 0);
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	fuse_reply_err(req, -hub_ns_access(fs_of(req)->ns, ino, mask, c->uid, c->gid));
 }
 
 /* Every mutating operation: read-only filesystem. */

@@ -857,6 +857,69 @@ static void test_bad_sha(void **state)
 	free(data);
 }
 
+/* Writes data as files/name. */
+static void serve_file(const char *name, const unsigned char *data, size_t n)
+{
+	char p[300];
+	snprintf(p, sizeof(p), "%s/%s", fx.files, name);
+	put_file(p, data, n);
+}
+
+/* verify=stream: the read that reaches the end of a hash-named file returns
+ * only with the verdict (cat and cp of a corrupt file fail), while a read of
+ * the end far ahead of the download (torch reading the zip directory) and
+ * reads before the end keep streaming. */
+static void test_stream_verdict(void **state)
+{
+	(void)state;
+	char hex[65], good[80], bad[80], big[80];
+	/* small: one read covers the whole file */
+	size_t n = 100 * 1024;
+	unsigned char *data = malloc(n);
+	h_fill(data, n, 50);
+	digest_hex(hex, data, n);
+	snprintf(good, sizeof(good), "sgood-%.8s.pth", hex);
+	snprintf(bad, sizeof(bad), "sbad-%.8s.pth", hex[0] == 'f' ? "00000000" : "ffffffff");
+	serve_file(good, data, n);
+	serve_file(bad, data, n);
+	/* big and slow: 12 MiB at 8 MB/s */
+	size_t bn = 12 * MiB;
+	unsigned char *bdata = malloc(bn);
+	h_fill(bdata, bn, 51);
+	snprintf(big, sizeof(big), "sbig-%.8s.pth", hex[0] == 'f' ? "00000000" : "ffffffff");
+	serve_file(big, bdata, bn);
+	srv_fault(&fx.srv, spath(big), "mode=throttle&rate=8000000");
+
+	struct hub_weights *w = store();
+	unsigned char *buf = malloc(bn);
+	struct hub_weight *f = wget(w, good);
+	assert_int_equal(hub_weight_read((char *)buf, 256 * 1024, 0, f), (ssize_t)n);
+	assert_int_equal(hub_weight_complete(f), 1); /* verified before it returned */
+	assert_memory_equal(buf, data, n);
+	hub_weight_put(f);
+
+	f = wget(w, bad);
+	assert_int_equal(hub_weight_read((char *)buf, 256 * 1024, 0, f), -EIO);
+	hub_weight_put(f);
+
+	f = wget(w, big);
+	/* the end first, far ahead of the download: served at once */
+	double t0 = h_now();
+	assert_int_equal(hub_weight_read((char *)buf, 4096, (off_t)(bn - 4096), f), 4096);
+	assert_memory_equal(buf, bdata + bn - 4096, 4096);
+	assert_true(h_now() - t0 < 1.0);
+	/* the start streams before the file is whole */
+	assert_int_equal(hub_weight_read((char *)buf, 4096, 0, f), 4096);
+	assert_int_equal(hub_weight_complete(f), 0);
+	/* going through it: the final read gets the verdict */
+	assert_int_equal(read_all(f, buf, bn, 128 * 1024), -EIO);
+	hub_weight_put(f);
+	hub_weights_free(w);
+	free(buf);
+	free(bdata);
+	free(data);
+}
+
 static void test_strict(void **state)
 {
 	(void)state;
@@ -1205,6 +1268,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_sha, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_strict, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_verdict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_stores, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),

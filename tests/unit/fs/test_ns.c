@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -426,12 +427,103 @@ static void test_listings(void **state)
 	/* the root: .hubfs and the owners */
 	assert_int_equal(hub_ns_list(&l, f->ns, HUB_NS_ROOT_INO, 0, 100, false, getuid()), 0);
 	assert_int_equal(l->n, 4);
-	assert_string_equal(l->ents[2].name, ".hubfs");
-	assert_string_equal(l->ents[3].name, "alice");
+	assert_string_equal(l->ents[0].name, ".");
+	assert_string_equal(l->ents[1].name, "..");
+	/* hash order (stable cookies): either way round */
+	assert_true((!strcmp(l->ents[2].name, ".hubfs") && !strcmp(l->ents[3].name, "alice")) ||
+		    (!strcmp(l->ents[3].name, ".hubfs") && !strcmp(l->ents[2].name, "alice")));
 	hub_ns_list_release(f->ns, l, l->n);
 	/* not a directory */
 	uint64_t two = look(f, c, "two.txt", NULL);
 	assert_int_equal(hub_ns_list(&l, f->ns, two, 0, 100, false, getuid()), -ENOTDIR);
+}
+
+/* state.json of alice/vision with main, v1 and the branches b<first>..
+ * b<last> (all on main's commit). */
+static void write_state(struct fixture *f, int first, int last)
+{
+	size_t cap = 64 * 1024, len = 0;
+	char *json = malloc(cap);
+	len += (size_t)snprintf(json + len, cap - len,
+				"{\"version\":1,\"head\":\"refs/heads/main\",\"head_time\":1,"
+				"\"refs\":{\"main\":{\"sha\":\"%s\",\"kind\":\"branch\",\"time\":1},"
+				"\"v1\":{\"sha\":\"%s\",\"kind\":\"tag\",\"time\":1}",
+				f->sha, f->tag_sha);
+	for (int i = first; i <= last; i++)
+		len += (size_t)snprintf(json + len, cap - len,
+					",\"b%03d\":{\"sha\":\"%s\",\"kind\":\"branch\",\"time\":1}",
+					i, f->sha);
+	len += (size_t)snprintf(json + len, cap - len, "}}");
+	char path[160];
+	snprintf(path, sizeof(path), "%s/hubfs/repos/alice/vision/state.json", f->root);
+	assert_int_equal(hub_file_write_atomic(path, json, len), 0);
+	free(json);
+}
+
+/* An owner directory listed a few entries per call while refs enter and
+ * leave the cache between calls: every entry present the whole time comes
+ * exactly once (index offsets skipped or repeated them). */
+static void test_listing_while_cache_changes(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t owner = look(f, HUB_NS_ROOT_INO, "alice", NULL);
+	write_state(f, 100, 199); /* b100..b199 stay throughout */
+	int seen[1000] = { 0 };
+	int64_t off = 0;
+	int round = 0;
+	for (;;) {
+		struct hub_ns_list *l;
+		assert_int_equal(hub_ns_list(&l, f->ns, owner, off, 7, false, getuid()), 0);
+		if (l->n == 0) {
+			hub_ns_list_release(f->ns, l, 0);
+			break;
+		}
+		for (size_t i = 0; i < l->n; i++) {
+			int k;
+			if (sscanf(l->ents[i].name, "vision:b%d", &k) == 1)
+				seen[k]++;
+			assert_true(l->ents[i].off > off);
+		}
+		off = l->ents[l->n - 1].off;
+		hub_ns_list_release(f->ns, l, l->n);
+		/* between calls: 200 refs come (b000..b099, b200..b299) or go */
+		round++;
+		write_state(f, round % 2 ? 0 : 100, round % 2 ? 299 : 199);
+		assert_true(round < 200);
+	}
+	for (int k = 100; k < 200; k++)
+		assert_int_equal(seen[k], 1);
+	for (int k = 0; k < 1000; k++)
+		assert_true(seen[k] <= 1);
+}
+
+/* access(2) from the mode bits; statfs of the cache root's filesystem. */
+static void test_access_and_statfs(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t owner;
+	uint64_t c = commit_dir(f, &owner);
+	uint64_t run = look(f, c, "run.sh", NULL), two = look(f, c, "two.txt", NULL);
+	uid_t me = getuid();
+	gid_t my = getgid();
+	assert_int_equal(hub_ns_access(f->ns, run, X_OK, me, my), 0);
+	assert_int_equal(hub_ns_access(f->ns, two, X_OK, me, my), -EACCES);
+	assert_int_equal(hub_ns_access(f->ns, two, X_OK, 0, 0), -EACCES);
+	assert_int_equal(hub_ns_access(f->ns, two, X_OK, 4242, 4242), -EACCES);
+	assert_int_equal(hub_ns_access(f->ns, run, X_OK, 4242, 4242), 0);
+	assert_int_equal(hub_ns_access(f->ns, two, R_OK, 4242, 4242), 0);
+	assert_int_equal(hub_ns_access(f->ns, two, F_OK, 4242, 4242), 0);
+	assert_int_equal(hub_ns_access(f->ns, two, W_OK, me, my), -EROFS);
+	assert_int_equal(hub_ns_access(f->ns, c, X_OK | R_OK, 4242, 4242), 0);
+	assert_int_equal(hub_ns_access(f->ns, 123456789, R_OK, me, my), -ESTALE);
+
+	struct statvfs sv, want;
+	assert_int_equal(hub_ns_statfs(&sv, f->ns), 0);
+	assert_int_equal(statvfs(f->root, &want), 0);
+	assert_true(sv.f_blocks > 0 && sv.f_blocks == want.f_blocks);
+	assert_int_equal(sv.f_frsize, want.f_frsize);
+	assert_true(sv.f_flag & ST_RDONLY);
+	assert_int_equal(sv.f_namemax, 255);
 }
 
 static void test_url_access(void **state)
@@ -500,6 +592,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tree_and_links, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_url_access, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listing_while_cache_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_access_and_statfs, setup, teardown),
 	};
 	/* libgit2 initialised once for the group, as in test_cache.c */
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
