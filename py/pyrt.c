@@ -434,6 +434,42 @@ static const struct py_limit {
 	{"const_mul_bits", HUB_PY_CONST_MUL_BITS, false},
 };
 
+/* analysis_path= (hub_py_set_path): copied once, before the interpreter
+ * starts and before the version is computed; never changed afterwards. */
+static char *extra_path;
+static bool extra_path_frozen;
+static pthread_mutex_t extra_path_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int hub_py_set_path(const char *dirs)
+{
+	if (dirs && dirs[0] != '/')
+		return -EINVAL;
+	for (const char *s = dirs; s && (s = strchr(s, ':')) != NULL; s++)
+		if (s[1] != '/') /* every component absolute, none empty */
+			return -EINVAL;
+	char *copy = dirs ? strdup(dirs) : NULL;
+	if (dirs && !copy)
+		return -ENOMEM;
+	pthread_mutex_lock(&extra_path_mu);
+	if (extra_path_frozen) {
+		pthread_mutex_unlock(&extra_path_mu);
+		free(copy);
+		return -EBUSY;
+	}
+	free(extra_path);
+	extra_path = copy;
+	pthread_mutex_unlock(&extra_path_mu);
+	return 0;
+}
+
+static const char *extra_path_freeze(void)
+{
+	pthread_mutex_lock(&extra_path_mu);
+	extra_path_frozen = true;
+	pthread_mutex_unlock(&extra_path_mu);
+	return extra_path ? extra_path : "";
+}
+
 static PyObject *make_limits(void)
 {
 	PyObject *d = PyDict_New();
@@ -554,7 +590,8 @@ static int interp_start(struct hub_py *py)
 	}
 	PyObject *init = PyObject_GetAttrString(mod, "embedded_init");
 	PyObject *limits = init ? make_limits() : NULL;
-	PyObject *r = limits ? PyObject_CallFunction(init, "Oi", limits, HUB_PY_RECURSION_LIMIT) : NULL;
+	PyObject *r = limits ? PyObject_CallFunction(init, "Ois", limits, HUB_PY_RECURSION_LIMIT,
+						     extra_path_freeze()) : NULL;
 	Py_XDECREF(limits);
 	Py_XDECREF(init);
 	py->analyze_fn = r ? PyObject_GetAttrString(mod, "analyze_json") : NULL;
@@ -919,6 +956,11 @@ static void version_init(void)
 			h ^= (unsigned char)buf[j];
 			h *= 0x100000001b3ull;
 		}
+	}
+	/* the directories named by analysis_path= change what is found */
+	for (const char *p = extra_path_freeze(); *p; p++) {
+		h ^= (unsigned char)*p;
+		h *= 0x100000001b3ull;
 	}
 	snprintf(version_buf, sizeof(version_buf), "%.16s-%016llx", HUBSCAN_SHA256, (unsigned long long)h);
 }

@@ -50,7 +50,7 @@ import time
 import warnings
 
 from . import limits
-from .files import Confined, host_path
+from .files import Confined, host_path, set_user_path
 from .job import Budget, Cancelled, Job
 from .limits import job_limits as _caps
 
@@ -63,13 +63,15 @@ def configure(caps):
     limits.configure(caps)
 
 
-def embedded_init(caps, recursion_limit=None):
+def embedded_init(caps, recursion_limit=None, user_path=''):
     """Called once by py/pyrt.c after loading this package into the embedded
-    interpreter: the caps of base/limits.h are set, sys.path gains the
+    interpreter: the caps of base/limits.h are set, the directories of
+    analysis_path= (user_path, ':'-separated) are searched first, sys.path gains the
     host's dist-packages (searched as files, never imported from), warnings
     are silenced (nobody reads them in a daemon), and the recursion limit
     fits the big thread stack."""
     limits.configure(caps)
+    set_user_path(user_path)
     for p in host_path():
         if p not in sys.path:
             sys.path.append(p)
