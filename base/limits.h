@@ -68,6 +68,20 @@
  * lookup forever: a 1 GB pack at a slow 2 MB/s takes ~8 minutes. */
 #define HUB_GIT_FETCH_MAX_SECONDS 900
 
+/* Whether a commit is reachable from the upstream's branches and tags
+ * (.hub/reachable, fetch/git_reach.c): one listing, one fetch of every
+ * branch and tag's history (incremental after the first), one walk.  The
+ * whole check is bounded by this; past it the verdict is "unknown timeout"
+ * and the helper refuses the commit for code unless skip_validation. */
+#ifndef HUB_REACH_MAX_SECONDS
+#define HUB_REACH_MAX_SECONDS 300
+#endif
+#if HUB_REACH_MAX_SECONDS < 1 || HUB_REACH_MAX_SECONDS > HUB_GIT_FETCH_MAX_SECONDS
+#error "HUB_REACH_MAX_SECONDS must be 1..HUB_GIT_FETCH_MAX_SECONDS"
+#endif
+/* Commits walked between two looks at the clock in that walk. */
+#define HUB_REACH_WALK_CHECK 1024
+
 /* After a transient failure (network down, 5xx, timeout) the remote is not
  * asked again for this long; cached resolutions are served meanwhile, so a
  * dead mirror costs one timeout per repo per period, not one per lookup. */

@@ -107,6 +107,12 @@ static int snapshot(struct hub_ns_found *out, struct hub_ns *ns, struct hub_ns_n
 	return 0;
 }
 
+int hub_ns_ctl_snapshot(struct hub_ns_found *out, struct hub_ns *ns, struct hub_ns_node *dir,
+			const char *name, char *data)
+{
+	return snapshot(out, ns, dir, name, data);
+}
+
 /* ------------------------------------------------------------- weights */
 
 int hub_ns_ctl_weight(struct hub_ns_node **out, struct hub_ns *ns, struct hub_ns_node *parent,

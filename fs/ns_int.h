@@ -155,5 +155,11 @@ int hub_ns_ctl_lookup(struct hub_ns_found *out, struct hub_ns *ns, struct hub_ns
 int hub_ns_ctl_weight(struct hub_ns_node **out, struct hub_ns *ns, struct hub_ns_node *parent,
 		      const char *name, const char *url);
 int hub_ns_ctl_weight_errno(int rc);
+/* A new snapshot node (N_CTL_FILE, timeout 0) name in dir holding data
+ * (taken, also on failure), held. */
+int hub_ns_ctl_snapshot(struct hub_ns_found *out, struct hub_ns *ns, struct hub_ns_node *dir,
+			const char *name, char *data);
+/* .hub/reachable: a snapshot rendered at each lookup (cache/reach.h). */
+#define HUB_NS_REACHABLE "reachable"
 
 #endif

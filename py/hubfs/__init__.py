@@ -19,6 +19,7 @@ import errno
 import os
 import sys
 
+from . import _torch
 from ._mount import MountError, escape_ref, find_mount, forget_mount, options, url_path
 
 __all__ = ["list", "help", "load", "load_state_dict_from_url", "download_url_to_file", "get_dir",
@@ -106,12 +107,16 @@ def _read(path):
         return f.read().decode("utf-8")
 
 
-def list(github, force_reload=False, skip_validation=False, trust_repo=None, mount=None):
-    """torch.hub.list: the entrypoints of the repo's hubconf, read from the
+def list(*args, mount=None, **kwargs):
+    """torch.hub.list(github, force_reload=False, skip_validation=False,
+    trust_repo=None[, verbose=True]) -- the installed torch's parameters
+    and defaults: the entrypoints of the repo's hubconf, read from the
     mount (the daemon's static analysis; nothing is imported or run).
-    force_reload re-resolves a branch now; an explicit trust_repo is handled
-    as torch.hub does (None does not warn: no code runs)."""
-    d = _repo_dir(github, mount, force_reload, trust_repo, "list")
+    force_reload re-resolves a branch now; a trust_repo other than None is
+    handled as torch.hub does (None does not warn: no code runs); a commit
+    no branch or tag reaches is refused unless skip_validation."""
+    a = _torch.bind("list", args, kwargs)
+    d = _repo_dir(a["github"], mount, a["force_reload"], a["trust_repo"], "list", a["skip_validation"])
     names = _list_memo.get(d)
     if names is None:
         names = sorted(os.listdir(os.path.join(d, ".hub", "entrypoints")))
@@ -125,12 +130,16 @@ def list(github, force_reload=False, skip_validation=False, trust_repo=None, mou
 _list_memo = {}  # commit directory -> its entrypoints (non-empty answers only)
 
 
-def help(github, model, force_reload=False, skip_validation=False, trust_repo=None, mount=None):
-    """torch.hub.help: the entrypoint's docstring (None when it has none).
+def help(*args, mount=None, **kwargs):
+    """torch.hub.help(github, model, force_reload=False,
+    skip_validation=False, trust_repo=None) (the installed torch's
+    parameters): the entrypoint's docstring (None when it has none).
     As torch.hub, a missing dependency of hubconf's `dependencies` is a
     RuntimeError (checked with importlib.util.find_spec, as torch.hub does;
     the repo is not imported)."""
-    d = _repo_dir(github, mount, force_reload, trust_repo, "help")
+    a = _torch.bind("help", args, kwargs)
+    model = a["model"]
+    d = _repo_dir(a["github"], mount, a["force_reload"], a["trust_repo"], "help", a["skip_validation"])
     if not isinstance(model, str):
         raise ValueError("Invalid input: model should be a string of function name")
     _check_dependency_names(_dependencies(d))
@@ -142,15 +151,47 @@ def help(github, model, force_reload=False, skip_validation=False, trust_repo=No
     return text if text else None
 
 
-def _repo_dir(github, mount, force_reload, trust_repo, calling_fn):
+def _repo_dir(github, mount, force_reload, trust_repo, calling_fn, skip_validation):
     """list/help: the commit directory, re-resolved when force_reload, with
-    an explicit trust_repo checked as torch.hub does."""
+    an explicit trust_repo checked as torch.hub does, and refused when no
+    branch or tag reaches it (unless skip_validation)."""
     owner, repo, ref, d, sha = _commit_dir(github, mount)
     if trust_repo is not None:
         _check_trusted(owner, repo, lambda: _branch_of(owner, repo, ref, mount), trust_repo, calling_fn)
     if force_reload:
         d, sha = _force_resolve(owner, repo, ref, mount, d, sha)
+    _check_published(owner, repo, ref, d, sha, skip_validation)
     return d
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+_published = set()  # commit directories found reachable from a branch or tag
+
+
+def _check_published(owner, repo, ref, d, sha, skip_validation):
+    """torch.hub refuses a ref that is neither a branch, a tag nor a prefix
+    of a tip commit (GitHub serves a fork's commits under the upstream's
+    name).  A ref given as a commit (hex, a prefix of the commit it names)
+    is accepted when the daemon finds it reachable from an advertised branch
+    or tag (.hub/reachable); else torch.hub's own error, unless
+    skip_validation.  A branch or tag name is published by definition."""
+    if skip_validation or ref is None or d in _published:
+        return
+    if len(ref) < 7 or not _HEX.issuperset(ref) or not sha.startswith(ref.lower()):
+        return
+    try:
+        verdict = _read(os.path.join(d, ".hub", "reachable")).strip()
+    except OSError as e:
+        verdict = "unknown %s (reading .hub/reachable: a hubfs daemon of this version is needed)" % (
+            os.strerror(e.errno) if e.errno else e)
+    word, _, why = verdict.partition(" ")
+    if word == "reachable":
+        _published.add(d)
+        return
+    if word == "unreachable":
+        raise _torch.forked_error(owner, repo, ref)
+    raise RuntimeError("hubfs: cannot tell whether commit %s is reachable from a branch or tag of %s/%s (%s); "
+                       "skip_validation=True loads it without this check" % (sha, owner, repo, why or verdict))
 
 
 def _dependencies(d):
@@ -234,10 +275,20 @@ def _check_trusted(owner, repo, branch, trust_repo, calling_fn="load"):
         trusted = ()
     owner_name = "_".join([owner, repo])
     legacy = next(os.walk(hub_dir))[1]
-    is_trusted = (owner_name in trusted or "_".join([owner, repo, branch().replace("/", "_")]) in legacy
-                  or owner in _TRUSTED_OWNERS)
+    owner_name_branch = "_".join([owner, repo, branch().replace("/", "_")])
+    th = sys.modules.get("torch.hub")
+    is_trusted = (owner_name in trusted or owner_name_branch in legacy
+                  or owner in getattr(th, "_TRUSTED_REPO_OWNERS", _TRUSTED_OWNERS))
     if is_trusted:
         _trusted_seen.add((hub_dir, owner, repo))
+    theirs = getattr(th, "_check_repo_is_trusted", None)
+    if theirs is not None and all(_torch.has_param(theirs, p) for p in ("trust_repo", "calling_fn")):
+        # the installed torch.hub's own rules, prompt and warning, on hubfs's hub dir
+        _torch.with_globals(theirs, get_dir=lambda: hub_dir)(
+            owner, repo, owner_name_branch, trust_repo=trust_repo, calling_fn=calling_fn)
+        if trust_repo is not None:
+            _trusted_seen.add((hub_dir, owner, repo))
+        return
     if trust_repo is None:
         if not is_trusted:
             # torch 1.13's text, byte for byte (its first {calling_fn} is not substituted)
@@ -307,10 +358,20 @@ def _space_of(directory, key):
 _hubconf_seen = set()  # commits whose hubconf.py is known to exist
 
 
-def load(repo_or_dir, model, *args, source="github", trust_repo=None, force_reload=False, verbose=True,
-         skip_validation=False, mount=None, **kwargs):
-    """torch.hub.load, the repo imported from the mount in its own module
+def load(*args, mount=None, **kwargs):
+    """torch.hub.load(repo_or_dir, model, *args, source='github',
+    trust_repo=None, force_reload=False, verbose=True,
+    skip_validation=False, **kwargs) -- the installed torch's parameters
+    and defaults -- the repo imported from the mount in its own module
     namespace; its torch.hub weight downloads go through the mount."""
+    a = _torch.bind("load", args, kwargs)
+    sig = _torch.signature("load")
+    var_pos = next((p.name for p in sig.parameters.values() if p.kind == p.VAR_POSITIONAL), None)
+    var_kw = next((p.name for p in sig.parameters.values() if p.kind == p.VAR_KEYWORD), None)
+    repo_or_dir, model = a["repo_or_dir"], a["model"]
+    entry_args = a.get(var_pos, ()) if var_pos else ()
+    entry_kwargs = a.get(var_kw, {}) if var_kw else {}
+    source, trust_repo, force_reload = a["source"], a["trust_repo"], a["force_reload"]
     source = source.lower()
     if source not in ("github", "local"):
         raise ValueError('Unknown source: "{}". Allowed values: "github" | "local".'.format(source))
@@ -319,6 +380,7 @@ def load(repo_or_dir, model, *args, source="github", trust_repo=None, force_relo
         if force_reload:
             d, sha = _force_resolve(owner, repo, ref, mount, d, sha)
         _check_trusted(owner, repo, lambda: _branch_of(owner, repo, ref, mount), trust_repo, "load")
+        _check_published(owner, repo, ref, d, sha, a["skip_validation"])
         key, m = sha, find_mount(mount)
     else:
         d, key = repo_or_dir, None
@@ -334,7 +396,7 @@ def load(repo_or_dir, model, *args, source="github", trust_repo=None, force_relo
     try:
         with _routed(m, d if source == "github" else None), activate(space):
             entry = _entry(space.import_module("hubconf"), model)
-            return entry(*args, **kwargs)
+            return entry(*entry_args, **entry_kwargs)
     finally:
         if sys.path != saved_path:
             sys.path[:] = saved_path  # whatever the repo's code did to it
@@ -479,20 +541,24 @@ def _current_mount():
         return _route_all[-1] if _route_all else None
 
 
-def _routed_load_state_dict(url, model_dir=None, map_location=None, progress=True, check_hash=False,
-                            file_name=None):
-    return load_state_dict_from_url(url, model_dir, map_location, progress, check_hash, file_name,
-                                    mount=_current_mount())
+def _routed_load_state_dict(*args, **kwargs):
+    return load_state_dict_from_url(*args, mount=_current_mount(), **kwargs)
 
 
-def _routed_download(url, dst, hash_prefix=None, progress=True):
-    return download_url_to_file(url, dst, hash_prefix, progress, mount=_current_mount())
+def _routed_download(*args, **kwargs):
+    return download_url_to_file(*args, mount=_current_mount(), **kwargs)
 
 
-def _routed_hub_load(repo_or_dir, model, *args, **kwargs):
-    kwargs.setdefault("mount", _current_mount())
-    return load(repo_or_dir, model, *args, **kwargs)
+def _routed_hub_load(*args, **kwargs):
+    return load(*args, mount=_current_mount(), **kwargs)
 
+
+def _original(th, name):
+    with _route_lock:
+        return _route_saved.get((th, name)) or getattr(th, name, None)
+
+
+_torch.original = _original
 
 _REPLACEMENTS = {"load_state_dict_from_url": _routed_load_state_dict, "load_url": _routed_load_state_dict,
                  "download_url_to_file": _routed_download, "load": _routed_hub_load}
@@ -652,7 +718,9 @@ class _progress:
         done_file = cache and os.path.join(cache, "checkpoints", self.name)
         if _weight_state(_wpath(self.mount, self.url))[0] == "complete":
             return self  # complete in the cache: nothing to show (torch.hub neither)
-        sys.stderr.write('Downloading: "{}" to {}\n'.format(self.url, done_file or url_path(self.mount, self.url)))
+        th = sys.modules.get("torch.hub")
+        out = _torch.writes_to(_original(th, "load_state_dict_from_url")) if th is not None else sys.stderr
+        out.write('Downloading: "{}" to {}\n'.format(self.url, done_file or url_path(self.mount, self.url)))
         if not self.enabled:
             return self
         try:
@@ -721,15 +789,19 @@ def _read_error(mount, url, name, e):
         url, os.strerror(e.errno) if e.errno else e, " (%s)" % reason if reason else "", mount))
 
 
-def download_url_to_file(url, dst, hash_prefix=None, progress=True, mount=None):
-    """torch.hub.download_url_to_file through the mount: the bytes are those
-    the daemon downloaded once (and verified when the name says a hash)."""
+def download_url_to_file(*args, mount=None, **kwargs):
+    """torch.hub.download_url_to_file(url, dst, hash_prefix=None,
+    progress=True) (the installed torch's parameters) through the mount:
+    the bytes are those the daemon downloaded once (and verified when the
+    name says a hash)."""
     from urllib.parse import urlparse
     m = _mount_for_weights(mount)
     if m is None:
         import torch.hub
         return _route_saved.get((torch.hub, "download_url_to_file"),
-                                torch.hub.download_url_to_file)(url, dst, hash_prefix, progress)
+                                torch.hub.download_url_to_file)(*args, **kwargs)
+    a = _torch.bind("download_url_to_file", args, kwargs, import_it=True)
+    url, dst, hash_prefix, progress = a["url"], a["dst"], a.get("hash_prefix"), a.get("progress", True)
     src, size = _open_weight(m, url)
     name = os.path.basename(urlparse(url).path)
     try:
@@ -741,23 +813,29 @@ def download_url_to_file(url, dst, hash_prefix=None, progress=True, mount=None):
         raise
 
 
-def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=True, check_hash=False,
-                             file_name=None, mount=None):
-    """torch.hub.load_state_dict_from_url through the mount.  A file already
-    at model_dir/file_name is loaded as torch.hub would, unless that is the
-    mount's own <cache>/checkpoints/<url basename> (torch.hub's default):
-    that name may hold another URL's file, so the file is always read
-    through the mount, where the daemon keeps one file per URL (streamed,
-    verified, one download per host); with another
+def load_state_dict_from_url(*args, mount=None, **kwargs):
+    """torch.hub.load_state_dict_from_url(url, model_dir=None,
+    map_location=None, progress=True, check_hash=False, file_name=None
+    [, weights_only=False]) (the installed torch's parameters) through the
+    mount.  A file already at model_dir/file_name is loaded as torch.hub
+    would, unless that is the mount's own <cache>/checkpoints/<url basename>
+    (torch.hub's default): that name may hold another URL's file, so the
+    file is always read through the mount, where the daemon keeps one file
+    per URL (streamed, verified, one download per host); with another
     model_dir or file_name it is copied there once (temp file, rename), its
-    hash checked when check_hash."""
+    hash checked when check_hash.  torch.load is told what torch.hub tells
+    it (weights_only, where the installed torch.hub has it)."""
     import torch
     import torch.hub as th
     from urllib.parse import urlparse
     m = _mount_for_weights(mount)
     if m is None:
         orig = _route_saved.get((th, "load_state_dict_from_url"), th.load_state_dict_from_url)
-        return orig(url, model_dir, map_location, progress, check_hash, file_name)
+        return orig(*args, **kwargs)
+    a = _torch.bind("load_state_dict_from_url", args, kwargs, import_it=True)
+    url, model_dir, map_location = a["url"], a.get("model_dir"), a.get("map_location")
+    progress, check_hash, file_name = a.get("progress", True), a.get("check_hash", False), a.get("file_name")
+    load_kw = {"weights_only": a["weights_only"]} if "weights_only" in a else {}
     url_name = os.path.basename(urlparse(url).path)
     name = url_name if file_name is None else file_name
     if model_dir is None:
@@ -775,7 +853,7 @@ def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=Tr
         try:
             with _progress(m, url, url_name, size, progress):
                 if own:  # the daemon's own file: torch reads it through the mount
-                    sd = _load_path(th, torch, src, model_dir, map_location)
+                    sd = _load_path(th, torch, src, model_dir, map_location, load_kw)
                     _await_verified(m, url, url_name)
                     return sd
                 hp = None
@@ -787,11 +865,17 @@ def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=Tr
             if e.errno in (errno.EIO, errno.ENOENT, errno.ETIMEDOUT, errno.EAGAIN):
                 raise _read_error(m, url, url_name, e) from None
             raise
-    return _load_path(th, torch, path, model_dir, map_location)
+    return _load_path(th, torch, path, model_dir, map_location, load_kw)
 
 
-def _load_path(th, torch, path, model_dir, map_location):
+def _load_path(th, torch, path, model_dir, map_location, load_kw):
+    """torch.hub's last step: its legacy-zip helper with the arguments its
+    signature takes (weights_only since 2.1), else torch.load told what
+    torch.hub tells it."""
     legacy = getattr(th, "_is_legacy_zip_format", None)
     if legacy is not None and legacy(path):
-        return th._legacy_zip_load(path, model_dir, map_location)
-    return torch.load(path, map_location=map_location)
+        helper = th._legacy_zip_load
+        if load_kw and _torch.has_param(helper, "weights_only"):
+            return helper(path, model_dir, map_location, load_kw["weights_only"])
+        return helper(path, model_dir, map_location)
+    return torch.load(path, map_location=map_location, **load_kw)
