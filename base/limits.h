@@ -93,6 +93,15 @@
  * (each reader holds its own copy while it reads).  Once read, files are
  * served from the kernel's page cache. */
 #define HUB_BLOB_CACHE_BYTES (128u << 20)
+/* Hash tables (base/htab.h) start with this many buckets and double as they
+ * fill: enough for a few repositories' worth of nodes (or weight files)
+ * without a resize;
+ * the blob table stops doubling at HUB_BLOB_TABLE_MAX (the LRU bounds its
+ * entries anyway: HUB_BLOB_CACHE_BYTES of blobs of at least one byte). */
+#define HUB_NS_TABLE_INITIAL 1024
+#define HUB_WEIGHTS_TABLE_INITIAL 64
+#define HUB_BLOB_TABLE_INITIAL 256
+#define HUB_BLOB_TABLE_MAX 65536
 /* A readdir snapshot larger than this many entries is refused with EFBIG:
  * git trees of that size do not exist in practice. */
 #define HUB_DIR_ENTRIES_MAX 1000000

@@ -75,7 +75,7 @@ int hub_cache_new(struct hub_cache **out, const char *root, const struct hub_cac
 	c->root = strdup(root);
 	c->cfg = *cfg;
 	pthread_mutex_init(&c->lock, NULL);
-	if (!c->root) {
+	if (!c->root || hub_htab_init(&c->blobs, HUB_BLOB_TABLE_INITIAL, HUB_BLOB_TABLE_MAX)) {
 		hub_cache_free(c);
 		return -ENOMEM;
 	}
@@ -104,7 +104,6 @@ static void repo_free(struct hub_repo *r)
 	free(r);
 }
 
-
 void hub_cache_free(struct hub_cache *c)
 {
 	if (!c)
@@ -114,6 +113,7 @@ void hub_cache_free(struct hub_cache *c)
 		repo_free(r);
 	}
 	hub_blobs_clear(c);
+	hub_htab_fini(&c->blobs);
 	for (struct stale_ent *s = c->stale, *nx; s; s = nx) {
 		nx = s->next;
 		free(s->key);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/htab.h"
 #include "cache/repo.h"
 #include "fetch/odb.h"
 
@@ -55,10 +56,9 @@ struct blob_ent {
 	struct hub_oid oid;
 	int refs;            /* atomic; includes the LRU's own reference */
 	bool in_lru;
-	struct blob_ent *prev, *next, *hnext;
+	struct blob_ent *prev, *next; /* the LRU */
+	struct hub_hnode link;         /* in cache->blobs */
 };
-
-#define BLOB_BUCKETS 4096
 
 struct stale_ent {
 	char *key; /* "owner/repo:ref" */
@@ -73,7 +73,7 @@ struct hub_cache {
 	struct hub_repo *repos;
 	struct stale_ent *stale;
 	struct blob_ent *lru_head, *lru_tail; /* head = most recent */
-	struct blob_ent *buckets[BLOB_BUCKETS];
+	struct hub_htab blobs; /* the LRU's entries by object id */
 	size_t lru_bytes;
 	struct hub_cache_stats stats; /* __atomic */
 };

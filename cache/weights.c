@@ -235,6 +235,8 @@ int hub_weights_new(struct hub_weights **out, const char *root,
 	pthread_condattr_destroy(&ca);
 	int rc = -ENOMEM;
 	w->root = strdup(root);
+	if (hub_htab_init(&w->table, HUB_WEIGHTS_TABLE_INITIAL, 0))
+		goto fail;
 	if (!w->root || asprintf(&w->dir, "%s/hubfs/weights", root) < 0 ||
 	    asprintf(&w->ckdir, "%s/checkpoints", root) < 0) {
 		w->dir = w->ckdir = NULL;
@@ -257,9 +259,15 @@ fail:
 	return rc;
 }
 
-static struct hub_weight **bucket(struct hub_weights *w, const char *name)
+/* The file of key; w->lock held. */
+static struct hub_weight *table_find(struct hub_weights *w, const char *key, uint64_t h)
 {
-	return &w->table[hub_strhash(name) % BUCKETS];
+	for (struct hub_hnode *l = hub_htab_first(&w->table, h); l; l = hub_htab_next(l, h)) {
+		struct hub_weight *f = hub_container_of(l, struct hub_weight, link);
+		if (!strcmp(f->key, key))
+			return f;
+	}
+	return NULL;
 }
 
 static void weight_free(struct hub_weight *f)
@@ -332,18 +340,15 @@ int hub_weights_get(struct hub_weight **out, struct hub_weights *w, const char *
 	if (url_key(key, fetch))
 		return -ENOMEM;
 	pthread_mutex_lock(&w->lock);
-	struct hub_weight **b = bucket(w, key), *f;
-	for (f = *b; f; f = f->next)
-		if (!strcmp(f->key, key))
-			break;
+	uint64_t h = hub_strhash64(0, key);
+	struct hub_weight *f = table_find(w, key, h);
 	if (!f) {
 		f = weight_new(w, url, fetch, key, name);
 		if (!f) {
 			pthread_mutex_unlock(&w->lock);
 			return -ENOMEM;
 		}
-		f->next = *b;
-		*b = f;
+		hub_htab_insert(&w->table, &f->link, h);
 	}
 	__atomic_add_fetch(&f->refs, 1, __ATOMIC_ACQ_REL);
 	pthread_mutex_unlock(&w->lock);
@@ -611,19 +616,18 @@ char *hub_weights_status(struct hub_weights *w)
 		return NULL;
 	double now = mono_now();
 	pthread_mutex_lock(&w->lock);
-	for (size_t i = 0; i < BUCKETS; i++) {
-		for (struct hub_weight *f = w->table[i]; f; f = f->next) {
-			pthread_mutex_lock(&f->lock);
-			if (f->thread_running && !f->complete) {
-				double rate = now - f->rate_t < 3.0 ? f->rate : 0;
-				char u[HUB_URL_MAX];
-				fprintf(m, "%s %llu %llu %llu %s\n", f->name,
-					(unsigned long long)hub_rset_bytes(&f->have),
-					(unsigned long long)(f->size_known ? f->size : 0),
-					(unsigned long long)rate, status_url(u, sizeof(u), f->url));
-			}
-			pthread_mutex_unlock(&f->lock);
+	HUB_HTAB_EACH(&w->table, l) {
+		struct hub_weight *f = hub_container_of(l, struct hub_weight, link);
+		pthread_mutex_lock(&f->lock);
+		if (f->thread_running && !f->complete) {
+			double rate = now - f->rate_t < 3.0 ? f->rate : 0;
+			char u[HUB_URL_MAX];
+			fprintf(m, "%s %llu %llu %llu %s\n", f->name,
+				(unsigned long long)hub_rset_bytes(&f->have),
+				(unsigned long long)(f->size_known ? f->size : 0),
+				(unsigned long long)rate, status_url(u, sizeof(u), f->url));
 		}
+		pthread_mutex_unlock(&f->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
 	pthread_mutex_lock(&w->fail_lock);
@@ -678,13 +682,9 @@ void hub_weights_free(struct hub_weights *w)
 	}
 	/* what the cancelled downloads wrote stays claimed for the resume */
 	hw_flush_all(w, true);
-	for (size_t i = 0; i < BUCKETS; i++) {
-		while (w->table[i]) {
-			struct hub_weight *f = w->table[i];
-			w->table[i] = f->next;
-			weight_free(f);
-		}
-	}
+	HUB_HTAB_EACH(&w->table, l)
+		weight_free(hub_container_of(l, struct hub_weight, link));
+	hub_htab_fini(&w->table);
 	for (size_t i = 0; i < HUB_WEIGHTS_FAILED_MAX; i++) {
 		free(w->fails[i].name);
 		free(w->fails[i].url);
