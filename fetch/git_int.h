@@ -68,6 +68,11 @@ int hub_git_fetch_within(const char *gitdir, const char *url, const char *const 
 
 /* libgit2 < 1.9 (cannot fetch shallow over a stateful connection). */
 bool hub_git_need_shallow_fix(void);
+/* git_wire.c: our transport for git:// and http(s):// set into cb (other
+ * schemes keep libgit2's); the libgit2 < 1.9 shallow fix on or off (once,
+ * by hub_git_global_init). */
+void hub_git_wire_attach(git_remote_callbacks *cb, struct op *op);
+void hub_git_wire_set_shallow_fix(bool on);
 
 /* ---- gitdir.c: the cache's bare repository ---- */
 
