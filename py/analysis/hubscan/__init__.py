@@ -31,6 +31,7 @@ DESIGN
       classes      class namespaces, MRO, metaclasses, callability
       docs         __doc__ and signatures as torch.hub.help/inspect
       consteval    constant folding (if tests, __all__, sys.path entries)
+      effects      decorator side effects: registries, __all__
       weights      weight URLs of the repository and of each entrypoint
 
   Threading: called only on the py/ interpreter thread; the parse cache
@@ -100,6 +101,12 @@ def analyze(read, listdir, limits=None, hard_deadline=None, host=None, cancelled
     soft = time.monotonic() + float(lim['job_seconds'])
     hard = hard_deadline if hard_deadline is not None else float('inf')
     job = Job(read, listdir, lim, soft, hard, host, cancelled)
+    # No cyclic collection during a job: parsing allocates millions of AST
+    # nodes, and the collections they trigger (each walking everything
+    # young) doubled the parse time of a large repository.  The job's cycles
+    # are freed at its end (_collect); its memory is bounded by bytes_max.
+    gc_was = gc.isenabled()
+    gc.disable()
     try:
         res = job.run()
     except Budget:
@@ -111,6 +118,9 @@ def analyze(read, listdir, limits=None, hard_deadline=None, host=None, cancelled
     except MemoryError:
         job.error('hubconf.py:0: analysis aborted: out of memory')
         res = {'entrypoints': [], 'dependencies': [], 'errors': job.errors}
+    finally:
+        if gc_was:
+            gc.enable()
     del job
     _collect()
     errs = res['errors']

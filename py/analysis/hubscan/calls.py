@@ -356,9 +356,13 @@ class Calls:
             return self.ev(node.body, sc, 0)
         if isinstance(node, ast.AsyncFunctionDef):
             return DataV()   # a coroutine object
-        for n in ast.walk(node):
-            if isinstance(n, (ast.Yield, ast.YieldFrom)) and self.owner_is(node, n):
-                return DataV()   # a generator object
+        gen = self.generator_defs.get(id(node))
+        if gen is None:     # once per def: a walk per call cost seconds on large repos
+            gen = any(isinstance(n, (ast.Yield, ast.YieldFrom)) and self.owner_is(node, n)
+                      for n in ast.walk(node))
+            self.generator_defs[id(node)] = gen
+        if gen:
+            return DataV()   # a generator object
         return self.function_result(f, sc, local, where, depth)
 
     def call_scope(self, f, args, kws, where):

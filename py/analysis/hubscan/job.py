@@ -14,7 +14,7 @@ OWNS
 
   Job is assembled from one class per concern, each in its own module
   (sources, imports, statements, expressions, calls, classes, docs,
-  consteval, weights): they are parts of one object, call each other
+  consteval, weights, effects): they are parts of one object, call each other
   through self, and keep no state of their own beyond the attributes set
   here.  Each part's docstring names what it uses of the others.
 """
@@ -28,6 +28,7 @@ from .calls import Calls
 from .classes import Classes
 from .consteval import ConstEval
 from .docs import Docs, docstring
+from .effects import Effects
 from .expressions import Expressions
 from .files import NOT_REGULAR, HostFS, RepoFS, host_path, not_regular_why
 from .imports import Imports
@@ -45,7 +46,8 @@ class Budget(BaseException):
     """The job used up its own time budget: report what is known so far."""
 
 
-class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, ConstEval, Weights):
+class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, ConstEval, Weights,
+          Effects):
     def __init__(self, read, listdir, lim, soft_deadline, hard_deadline, host, cancelled=None):
         """lim: the caps (limits.job_limits()); deadlines in time.monotonic()
         seconds: soft ends the job with a partial result, hard cancels it."""
@@ -70,6 +72,11 @@ class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, Const
         # docs: `x.__doc__ = ...` seen: id(Val) -> (Val, Thunk of the new doc)
         self.doc_override = {}
         self._doc_busy = set()
+        # effects: decorated top-level defs (Mod, node, decorator thunks,
+        # bound thunk), in evaluation order; id(decorator def) -> effects
+        self.decorated = []
+        self.effects_cache = {}
+        self.generator_defs = {}  # id(def node) -> whether it is a generator (calls)
         # weights
         self.entry_vals = {}    # entrypoint name -> Val
         self.windex = {}        # repository file -> (urls, names, url set)

@@ -42,6 +42,100 @@ def _weight_suffix(url):
     return path.lower().endswith(WEIGHT_SUFFIXES)
 
 
+def call_env(node):
+    """Parameter values of an entrypoint called as torch.hub.load calls it
+    for weights: pretrained=True when it has that parameter, the other
+    parameters at their literal defaults.  None when there is nothing."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    a = node.args
+    env = {}
+    pos = list(a.posonlyargs) + list(a.args)
+    for p, d in zip(pos[len(pos) - len(a.defaults):], a.defaults):
+        if isinstance(d, ast.Constant):
+            env[p.arg] = d.value
+    for p, d in zip(a.kwonlyargs, a.kw_defaults):
+        if isinstance(d, ast.Constant):
+            env[p.arg] = d.value
+    if 'pretrained' in env or any(p.arg == 'pretrained' for p in pos + list(a.kwonlyargs)):
+        env['pretrained'] = True
+    return env or None
+
+
+_UNDECIDED = object()
+
+
+def _test_value(e, env, depth=0):
+    """The value of an `if` test over the parameters of env, or _UNDECIDED."""
+    if depth > 20:
+        return _UNDECIDED
+    if isinstance(e, ast.Constant):
+        return e.value
+    if isinstance(e, ast.Name):
+        return env.get(e.id, _UNDECIDED)
+    if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Not):
+        v = _test_value(e.operand, env, depth + 1)
+        return _UNDECIDED if v is _UNDECIDED else not v
+    if isinstance(e, ast.BoolOp):
+        vals = [_test_value(x, env, depth + 1) for x in e.values]
+        if isinstance(e.op, ast.And):
+            for v in vals:
+                if v is _UNDECIDED:
+                    return _UNDECIDED
+                if not v:
+                    return v
+            return vals[-1]
+        for v in vals:
+            if v is _UNDECIDED:
+                return _UNDECIDED
+            if v:
+                return v
+        return vals[-1]
+    if isinstance(e, ast.Compare) and len(e.ops) == 1:
+        a = _test_value(e.left, env, depth + 1)
+        b = _test_value(e.comparators[0], env, depth + 1)
+        if a is _UNDECIDED or b is _UNDECIDED:
+            return _UNDECIDED
+        op = type(e.ops[0])
+        try:
+            if op is ast.Eq:
+                return a == b
+            if op is ast.NotEq:
+                return a != b
+            if op is ast.Is:
+                return a is b
+            if op is ast.IsNot:
+                return a is not b
+            if op is ast.In and isinstance(b, (str, tuple)):
+                return a in b
+        except TypeError:
+            return _UNDECIDED
+    return _UNDECIDED
+
+
+def _walk_pruned(node, env, pruned):
+    """ast.walk over node, except that an `if` whose test env decides
+    yields only the branch taken (pruned(branch) gets the other).  A name
+    the body rebinds is no longer a parameter value."""
+    env = dict(env)
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            env.pop(n.id, None)
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        yield n
+        if isinstance(n, ast.If):
+            v = _test_value(n.test, env)
+            if v is not _UNDECIDED:
+                yield n.test
+                take, skip = (n.body, n.orelse) if v else (n.orelse, n.body)
+                pruned(skip)
+                todo.extend(reversed(take))
+                continue
+        todo.extend(reversed(list(ast.iter_child_nodes(n))))
+
+
 def _callee(call):
     f = call.func
     if isinstance(f, ast.Name):
@@ -177,13 +271,15 @@ class Weights:
         else:
             self._reach(target, mod, entry, seen, out, depth + 1)
 
-    def _reach(self, node, path, entry, seen, out, depth=0):
-        """Weight URLs that node (of module path) reaches."""
+    def _reach(self, node, path, entry, seen, out, depth=0, env=None, alts=None):
+        """Weight URLs that node (of module path) reaches.  env: parameter
+        values of the entrypoint's own call (its def only): `if` tests
+        decided by them prune the branch not taken, whose URLs go to alts."""
         if depth > self.lim['call_depth']:
             return
         self.tick()
         _, names, weights = self._weights_index(path)
-        for sub in ast.walk(node):
+        for sub in (_walk_pruned(node, env, self._pruned(path, alts)) if env else ast.walk(node)):
             if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value in weights:
                 out.append(sub.value)
             elif isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and \
@@ -215,6 +311,18 @@ class Weights:
                 return
         self._reach(d, path, key, seen, out, depth + 1)
 
+    def _pruned(self, path, alts):
+        weights = self._weights_index(path)[2]
+
+        def cb(branch):
+            if alts is None:
+                return
+            for st in branch:
+                for n in ast.walk(st):
+                    if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in weights:
+                        alts.append(n.value)
+        return cb
+
     def find_weights(self, res):
         allw = []
         for path in self._repo_py_files():
@@ -222,7 +330,10 @@ class Weights:
         res['weights'] = sorted(set(allw))
         for e in res['entrypoints']:
             node, mod = self._entry_def(self.entry_vals.get(e['name']))
-            found = []
+            found, alts = [], []
             if node is not None and mod is not None and mod.is_repo and mod.file:
-                self._reach(node, mod.file, e['name'], set(), found)
+                self._reach(node, mod.file, e['name'], set(), found, env=call_env(node), alts=alts)
             e['weights'] = sorted(set(found))
+            alts = sorted(set(alts) - set(found))
+            if alts:
+                e['alternatives'] = alts
