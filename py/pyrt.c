@@ -106,6 +106,7 @@ struct hub_py {
 	pthread_t thread;
 	/* (py thread) */
 	PyObject *analyze_fn;
+	PyObject *after_fn; /* hubscan.after_job: the last job's memory, freed off the clock */
 	PyObject *cancelled_exc;
 };
 
@@ -596,8 +597,9 @@ static int interp_start(struct hub_py *py)
 	Py_XDECREF(init);
 	py->analyze_fn = r ? PyObject_GetAttrString(mod, "analyze_json") : NULL;
 	py->cancelled_exc = r ? PyObject_GetAttrString(mod, "Cancelled") : NULL;
+	py->after_fn = r ? PyObject_GetAttrString(mod, "after_job") : NULL;
 	Py_DECREF(mod);
-	if (!r || !py->analyze_fn || !py->cancelled_exc) {
+	if (!r || !py->analyze_fn || !py->cancelled_exc || !py->after_fn) {
 		Py_XDECREF(r);
 		log_py_error("cannot set up the embedded scanner (hubscan)");
 		return -EIO;
@@ -617,6 +619,7 @@ static void interp_stop(struct hub_py *py)
 	if (!Py_IsInitialized())
 		return;
 	Py_CLEAR(py->analyze_fn);
+	Py_CLEAR(py->after_fn);
 	Py_CLEAR(py->cancelled_exc);
 	if (Py_FinalizeEx() < 0)
 		hub_warn("py: errors while finalizing the interpreter");
@@ -680,6 +683,13 @@ static void run_job(struct hub_py *py, struct py_job *job)
 	job_finish_locked(job, rc, json);
 	job_unref_locked(job);
 	pthread_mutex_unlock(&py->mu);
+	/* The caller has its answer: now free the job's objects (a large
+	 * repository's take seconds to collect), before the next job. */
+	PyObject *done = PyObject_CallNoArgs(py->after_fn);
+	if (!done)
+		log_py_error("after_job failed");
+	Py_XDECREF(done);
+	PyErr_Clear();
 }
 
 /* CPython's start-up (~100 ms of CPU) runs at a lower priority: on a fresh

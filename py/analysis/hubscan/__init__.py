@@ -55,7 +55,7 @@ from .files import Confined, host_path, set_user_path
 from .job import Budget, Cancelled, Job
 from .limits import job_limits as _caps
 
-__all__ = ['analyze', 'analyze_json', 'analyze_dir', 'embedded_init', 'configure', 'Cancelled',
+__all__ = ['analyze', 'analyze_json', 'analyze_dir', 'after_job', 'embedded_init', 'configure', 'Cancelled',
            'Confined', 'host_path']
 
 
@@ -121,14 +121,23 @@ def analyze(read, listdir, limits=None, hard_deadline=None, host=None, cancelled
     finally:
         if gc_was:
             gc.enable()
-    del job
-    _collect()
+        _LAST_JOB[:] = [job]     # freed by after_job(), once the caller has its answer
     errs = res['errors']
     cap = lim['errors_max']
     if len(errs) > cap:
         n = len(errs) - cap
         res['errors'] = errs[:cap] + ['hubconf.py:0: ... and %d more errors' % n]
     return res
+
+
+_LAST_JOB = []
+
+
+def after_job():
+    """Free the last job's objects and collect its cycles (py/pyrt.c calls
+    this after handing the result over; analyze_dir() before returning)."""
+    _LAST_JOB.clear()
+    _collect()
 
 
 def _collect():
@@ -178,4 +187,7 @@ def analyze_dir(root, limits=None, timeout=None, host=None):
         return conf.listdir(full(p))
 
     hard = time.monotonic() + timeout if timeout else None
-    return analyze(read, listdir, limits, hard, host)
+    try:
+        return analyze(read, listdir, limits, hard, host)
+    finally:
+        after_job()

@@ -411,6 +411,25 @@ class Calls:
 
     def function_result(self, f, sc, local, where, depth):
         node = f.node
+        self.bind_locals(f, sc, local, depth)
+        returns = []
+        self.collect_returns(node.body, sc, returns)
+        if not returns:
+            return DataV(None)
+        vals = []
+        for r in returns:
+            if r.value is None:
+                vals.append(DataV(None))
+            else:
+                vals.append(self.ev(r.value, sc, 0))
+        first = self.merge_vals(vals, '%s returns different kinds of values' % self.label(f), where)
+        if isinstance(first, UnknownV) and first is vals[0]:
+            return UnknownV('%s returns %s' % (self.label(f), first.reason), first.where or where)
+        return first
+
+    def bind_locals(self, f, sc, local, depth):
+        """The locals of a call of f, in local (its parameters already there)."""
+        node = f.node
         mod = f.mod
         # local bindings (flow-insensitive: names bound once)
         counts = {}
@@ -455,20 +474,6 @@ class Calls:
                     name = st.value.args[0].id
                     w, x = local[name], st.value.args[1]
                     local[name] = Thunk(lambda w=w, x=x: WrappedV(w.get(), self.ev(x, sc, 0)))
-        returns = []
-        self.collect_returns(node.body, sc, returns)
-        if not returns:
-            return DataV(None)
-        vals = []
-        for r in returns:
-            if r.value is None:
-                vals.append(DataV(None))
-            else:
-                vals.append(self.ev(r.value, sc, 0))
-        first = self.merge_vals(vals, '%s returns different kinds of values' % self.label(f), where)
-        if isinstance(first, UnknownV) and first is vals[0]:
-            return UnknownV('%s returns %s' % (self.label(f), first.reason), first.where or where)
-        return first
 
     def label(self, f):
         return '%s()' % (self.qualname(f) or getattr(f.node, 'name', '<lambda>'))

@@ -9,6 +9,10 @@ OWNS
     - `mod.__all__.append(...)` / `mod.__all__ = [...]` with
       `mod = sys.modules[fn.__module__]`: the decorated def's name joins
       its module's __all__ (so `from m import *` takes exactly those).
+    - a function called at a module's top level whose body loops
+      `for k, v in P.items(): ... REG[k] = <value>` over a parameter P:
+      the call's argument for P, folded to a constant dict, gives the
+      keys; the value is evaluated in the call's scope.
   Every decorated def or class at a module's top level is recorded
   (self.decorated) with the thunk it was bound to; the __all__ effect is
   applied as the def is evaluated, in statement order.  The registry is
@@ -22,7 +26,8 @@ OWNS
 
 import ast
 
-from .values import UNKNOWN_ALL, FuncV, ModuleV, WrappedV
+from .consteval import NotConst
+from .values import UNKNOWN_ALL, FuncV, ModuleV, Thunk, WrappedV
 
 _NO_EFFECT = (False, frozenset(), frozenset())
 
@@ -90,6 +95,36 @@ def decorator_effects(node):
                     else:
                         other.add(t.value.id)
     return adds_all, frozenset(by_name), frozenset(other)
+
+
+def registry_loops(node, gname):
+    """(parameter, key variable, value expression) of each
+    `for k[, v] in P[.items()]: ... gname[k] = value` in a def's body."""
+    a = node.args
+    params = [p.arg for p in list(a.posonlyargs) + list(a.args) + list(a.kwonlyargs)]
+    out = []
+    for n in ast.walk(node):
+        if not isinstance(n, ast.For):
+            continue
+        it, tg = n.iter, n.target
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and \
+                it.func.attr in ('items', 'keys') and not it.args:
+            it = it.func.value
+        if not (isinstance(it, ast.Name) and it.id in params):
+            continue
+        if isinstance(tg, ast.Tuple) and tg.elts and isinstance(tg.elts[0], ast.Name):
+            kvar = tg.elts[0].id
+        elif isinstance(tg, ast.Name):
+            kvar = tg.id
+        else:
+            continue
+        for m in ast.walk(n):
+            if isinstance(m, ast.Assign):
+                for t in m.targets:
+                    if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and \
+                            t.value.id == gname and isinstance(t.slice, ast.Name) and t.slice.id == kvar:
+                        out.append((it.id, kvar, m.value))
+    return out
 
 
 class Effects:
@@ -163,7 +198,46 @@ class Effects:
                     self.error('%s: %s: a registry entry of %s.%s whose key cannot be told statically'
                                % (where, m.where(dst), dmod.name, gname))
                     break
+        root = dmod.name.split('.')[0]
+        for m, cst, sc in list(self.toplevel_calls):
+            if m.name != root and not m.name.startswith(root + '.'):
+                continue
+            self.registry_call(m, cst, sc, dmod, gname, ns, where)
         return True
+
+    def registry_call(self, m, cst, sc, dmod, gname, ns, where):
+        """A top-level call in m of a function of dmod that fills gname."""
+        call = cst.value
+        fv = self.ev_safe(call.func, sc)
+        if not isinstance(fv, FuncV) or fv.mod is not dmod or isinstance(fv.node, ast.Lambda):
+            return
+        loops = registry_loops(fv.node, gname)
+        if not loops:
+            return
+        self.tick()
+        a = fv.node.args
+        pos = [p.arg for p in list(a.posonlyargs) + list(a.args)]
+        argnode = {p: x for p, x in zip(pos, call.args)}
+        argnode.update({k.arg: k.value for k in call.keywords if k.arg})
+        args = [Thunk(lambda x=x: self.ev(x, sc, 0)) for x in call.args]
+        kws = {k.arg: Thunk(lambda k=k: self.ev(k.value, sc, 0)) for k in call.keywords if k.arg}
+        fsc = None
+        for pname, _, vexpr in loops:
+            node = argnode.get(pname)
+            try:
+                keys = self.const(node, sc, 0) if node is not None else None
+            except NotConst:
+                keys = None
+            if not isinstance(keys, (dict, list, tuple)):
+                self.error('%s: %s: registry entries of %s.%s from an argument that cannot be '
+                           'evaluated statically' % (where, m.where(cst), dmod.name, gname))
+                continue
+            if fsc is None:
+                fsc = self.call_scope(fv, args, kws, m.where(cst))
+                self.bind_locals(fv, fsc, fsc.vars, 0)
+            for k in keys:
+                if isinstance(k, str):
+                    self.bind(ns, k, Thunk(lambda v=vexpr, s=fsc: self.ev(v, s, 0), where=where), where)
 
     @staticmethod
     def _is_dict_global(dmod, name):

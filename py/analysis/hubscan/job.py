@@ -67,6 +67,7 @@ class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, Const
         self.hostfs = HostFS(self.host)
         self.path = [(self.repo, '')] + [(self.hostfs, p) for p in self.host]   # sys.path
         self.modules = {}       # name -> Mod, like sys.modules
+        self.trees = {}         # (is_repo, path) -> parse() result, this job's
         self.nparsed = 0        # files and bytes parsed, against the caps
         self.bytes = 0
         # docs: `x.__doc__ = ...` seen: id(Val) -> (Val, Thunk of the new doc)
@@ -76,11 +77,14 @@ class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, Const
         # bound thunk), in evaluation order; id(decorator def) -> effects
         self.decorated = []
         self.effects_cache = {}
+        self.toplevel_calls = []  # (Mod, Expr statement, Scope) of f(...) at a module's top level
         self.generator_defs = {}  # id(def node) -> whether it is a generator (calls)
         # weights
         self.entry_vals = {}    # entrypoint name -> Val
         self.windex = {}        # repository file -> (urls, names, url set)
         self._pyset = None      # the repository's .py files
+        self.wmods = {}         # (file, module, level) of an import -> repository file or None
+        self.wnodes = {}        # id(node) -> (node, the sub-nodes the weights walk acts on)
 
     # -- bookkeeping
     def tick(self):

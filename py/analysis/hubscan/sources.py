@@ -70,6 +70,15 @@ class Sources:
     def parse(self, fs, path, display, data=None):
         """(tree, None) or (None, 'file:line: reason')."""
         self.tick()
+        memo = (fs.is_repo, path)
+        hit = self.trees.get(memo)
+        if hit is not None:     # parsed in this job already: never twice
+            return hit
+        res = self._parse(fs, path, display, data)
+        self.trees[memo] = res
+        return res
+
+    def _parse(self, fs, path, display, data):
         lim = self.lim
         key = ckey = None
         if not fs.is_repo:

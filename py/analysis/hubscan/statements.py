@@ -350,6 +350,8 @@ class Statements:
             return
         f = v.func
         where = mod.where(st)
+        if top and isinstance(f, ast.Name):
+            self.toplevel_calls.append((mod, st, scope))   # registry calls (effects.py)
         if isinstance(f, ast.Attribute):
             if f.attr in ('insert', 'append') and self.is_sys_path(f.value, scope):
                 arg = v.args[-1] if v.args else None

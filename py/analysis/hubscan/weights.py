@@ -136,6 +136,24 @@ def _walk_pruned(node, env, pruned):
         todo.extend(reversed(list(ast.iter_child_nodes(n))))
 
 
+def fast_walk(node):
+    """ast.walk's nodes (in another order), at half its cost."""
+    AST = ast.AST
+    todo = [node]
+    pop, push = todo.pop, todo.append
+    while todo:
+        n = pop()
+        yield n
+        for f in n._fields:
+            v = getattr(n, f, None)
+            if type(v) is list:
+                for x in v:
+                    if isinstance(x, AST):
+                        push(x)
+            elif isinstance(v, AST):
+                push(v)
+
+
 def _callee(call):
     f = call.func
     if isinstance(f, ast.Name):
@@ -191,16 +209,19 @@ class Weights:
                             names[t.id] = node.value
                 elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
                     names[node.target.id] = node.value
-            loader = set()
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Call) and _callee(node) in WEIGHT_LOADERS:
+            loader, consts = set(), []
+            Call, Constant = ast.Call, ast.Constant
+            for node in fast_walk(tree):     # one walk: large repositories have MBs of source
+                if type(node) is Constant:
+                    if type(node.value) is str and node.value.startswith('http'):
+                        consts.append(node.value)
+                elif type(node) is Call and _callee(node) in WEIGHT_LOADERS:
                     for a in list(node.args[:1]) + [k.value for k in node.keywords if k.arg == 'url']:
-                        if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                        if isinstance(a, Constant) and isinstance(a.value, str):
                             loader.add(a.value)
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
-                        _is_url(node.value) and (node.value in loader or _weight_suffix(node.value)):
-                    urls.append(node.value)
+            for c in consts:
+                if _is_url(c) and (c in loader or _weight_suffix(c)):
+                    urls.append(c)
         hit = (urls, names, set(urls))
         self.windex[path] = hit
         return hit
@@ -223,6 +244,13 @@ class Weights:
         """The repository file an import of a weights scan names, or None
         (installed packages are not the repo's weights).  Absolute names
         resolve from the repository root, as torch.hub puts it on sys.path."""
+        key = (imp.src, imp.module, imp.level)
+        hit = self.wmods.get(key, False)
+        if hit is False:
+            hit = self.wmods[key] = self._wmodule_find(imp)
+        return hit
+
+    def _wmodule_find(self, imp):
         parts = (imp.module or '').split('.') if imp.module else []
         if imp.level:
             base = self.repo.dirname(imp.src)
@@ -279,7 +307,9 @@ class Weights:
             return
         self.tick()
         _, names, weights = self._weights_index(path)
-        for sub in (_walk_pruned(node, env, self._pruned(path, alts)) if env else ast.walk(node)):
+        subs = _walk_pruned(node, env, self._pruned(path, alts)) if env else \
+            self._interesting(node, names, weights)
+        for sub in subs:
             if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value in weights:
                 out.append(sub.value)
             elif isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and \
@@ -311,6 +341,27 @@ class Weights:
                 return
         self._reach(d, path, key, seen, out, depth + 1)
 
+    def _interesting(self, node, names, weights):
+        """The nodes below node that _reach acts on, found once per node
+        (entrypoints of one repository share their helpers)."""
+        key = id(node)
+        hit = self.wnodes.get(key)
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        out = []
+        for sub in fast_walk(node):
+            if isinstance(sub, ast.Constant):
+                if isinstance(sub.value, str) and sub.value in weights:
+                    out.append(sub)
+            elif isinstance(sub, ast.Name):
+                if isinstance(sub.ctx, ast.Load) and sub.id in names:
+                    out.append(sub)
+            elif isinstance(sub, (ast.Attribute, ast.Subscript)) and isinstance(sub.value, ast.Name) and \
+                    sub.value.id in names:
+                out.append(sub)
+        self.wnodes[key] = (node, out)
+        return out
+
     def _pruned(self, path, alts):
         weights = self._weights_index(path)[2]
 
@@ -326,6 +377,13 @@ class Weights:
     def find_weights(self, res):
         allw = []
         for path in self._repo_py_files():
+            if path not in self.windex:
+                try:      # a file without 'http' has no weight URL: not parsed for that
+                    data = self.repo.read(path, self.lim['source_max'])
+                except OSError:
+                    data = None
+                if data is not None and b'http' not in data:
+                    continue
             allw.extend(self._weights_index(path)[0])
         res['weights'] = sorted(set(allw))
         for e in res['entrypoints']:
