@@ -418,6 +418,7 @@ static const struct py_limit {
 	{"errors_max", HUB_PY_ERRORS_MAX, false},
 	{"call_depth", HUB_PY_CALL_DEPTH, false},
 	{"job_seconds", HUB_PY_JOB_SECONDS, true},
+	{"steps_max", HUB_PY_STEPS_MAX, false},
 	{"ast_cache_bytes", HUB_PY_AST_CACHE_BYTES, false},
 	{"ast_cache_file_max", HUB_PY_AST_CACHE_FILE_MAX, false},
 	{"expr_depth", HUB_PY_EXPR_DEPTH, false},

@@ -110,7 +110,7 @@ def analyze(read, listdir, limits=None, hard_deadline=None, host=None, cancelled
     try:
         res = job.run()
     except Budget:
-        job.error('hubconf.py:0: analysis stopped after %g s (time budget)' % lim['job_seconds'])
+        job.error(job.budget_text())
         res = {'entrypoints': [], 'dependencies': [], 'errors': job.errors}
     except RecursionError:
         job.error('hubconf.py:0: analysis aborted: definitions nested too deep (RecursionError)')

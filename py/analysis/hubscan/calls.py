@@ -363,7 +363,18 @@ class Calls:
             self.generator_defs[id(node)] = gen
         if gen:
             return DataV()   # a generator object
-        return self.function_result(f, sc, local, where, depth)
+        # A recursive function (or decorator) is not followed into itself:
+        # the depth of nested calls restarts at each return expression, so
+        # only this bounds `def f(x): return f(x)`.
+        key = id(node)
+        active = self.active_defs.get(key, 0)
+        if active >= 2:
+            return UnknownV('%s calls itself: recursion not followed' % self.label(f), where)
+        self.active_defs[key] = active + 1
+        try:
+            return self.function_result(f, sc, local, where, depth)
+        finally:
+            self.active_defs[key] = active
 
     def call_scope(self, f, args, kws, where):
         """Scope of a call of f with its parameters bound."""

@@ -124,7 +124,7 @@ class Sources:
         if line:
             return None, '%s:%d: brackets nested more than %d deep: not analysed' % (
                 display, line, lim['depth_max'])
-        self.tick()
+        self.check()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
@@ -138,7 +138,7 @@ class Sources:
             return None, '%s:0: cannot parse: expression too complex (MemoryError)' % display
         except RecursionError:
             return None, '%s:0: cannot parse: nesting too deep (RecursionError)' % display
-        self.tick()
+        self.check()
         ckey = ckey if fs.is_repo else (path if key is not None else None)
         if ckey is not None:
             cap = lim['ast_cache_bytes']

@@ -154,6 +154,17 @@ def fast_walk(node):
                 push(v)
 
 
+def _weights_kw(call):
+    """'pretrained=...' / 'weights=...' of a call asking for weights (the
+    keyword, not literally False or None), else ''."""
+    for k in call.keywords:
+        if k.arg in ('pretrained', 'weights', 'pretrained_backbone', 'weights_backbone'):
+            if isinstance(k.value, ast.Constant) and k.value.value in (False, None):
+                continue
+            return '%s=%s' % (k.arg, ast.unparse(k.value)[:40])
+    return ''
+
+
 def _callee(call):
     f = call.func
     if isinstance(f, ast.Name):
@@ -203,6 +214,9 @@ class Weights:
                     for a in node.names:
                         if a.asname:
                             names[a.asname] = _WImport(path, a.name, 0, None)
+                        else:        # import a.b binds a
+                            top = a.name.partition('.')[0]
+                            names.setdefault(top, _WImport(path, top, 0, None))
                 elif isinstance(node, ast.Assign):
                     for t in node.targets:
                         if isinstance(t, ast.Name):
@@ -310,7 +324,10 @@ class Weights:
         subs = _walk_pruned(node, env, self._pruned(path, alts)) if env else \
             self._interesting(node, names, weights)
         for sub in subs:
-            if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value in weights:
+            if isinstance(sub, ast.Call):
+                if _callee(sub) in WEIGHT_LOADERS or _weights_kw(sub):
+                    self._note_call(sub, path, names)
+            elif isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value in weights:
                 out.append(sub.value)
             elif isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and \
                     isinstance(names.get(sub.value.id), _WImport):
@@ -350,7 +367,10 @@ class Weights:
             return hit[1]
         out = []
         for sub in fast_walk(node):
-            if isinstance(sub, ast.Constant):
+            if isinstance(sub, ast.Call):
+                if _callee(sub) in WEIGHT_LOADERS or _weights_kw(sub):
+                    out.append(sub)
+            elif isinstance(sub, ast.Constant):
                 if isinstance(sub.value, str) and sub.value in weights:
                     out.append(sub)
             elif isinstance(sub, ast.Name):
@@ -361,6 +381,33 @@ class Weights:
                 out.append(sub)
         self.wnodes[key] = (node, out)
         return out
+
+    def _note_call(self, call, path, names):
+        """A loader call or a pretrained=/weights= call the walk reaches:
+        what it cannot resolve goes to self.wunresolved (file:line: what)."""
+        where = '%s:%d' % (path, getattr(call, 'lineno', 0))
+        if _callee(call) in WEIGHT_LOADERS:
+            args = list(call.args[:1]) + [k.value for k in call.keywords if k.arg == 'url']
+            if args and not (isinstance(args[0], ast.Constant) and isinstance(args[0].value, str)):
+                self.wunresolved.append(('loader', '%s: weight URL %s computed at run time: not resolved'
+                                         % (where, ast.unparse(args[0])[:120])))
+            return
+        f = call.func
+        head = f
+        while isinstance(head, (ast.Attribute, ast.Call, ast.Subscript)):
+            if isinstance(head, ast.Call):
+                # getattr(torchvision.models, name)(...): the module read
+                head = head.args[0] if isinstance(head.func, ast.Name) and head.func.id == 'getattr' \
+                    and head.args else head.func
+            else:
+                head = head.value
+        # only a callee imported from an installed package: the repository's
+        # own code is walked, and a local or parameter is not known here
+        imp = names.get(head.id) if isinstance(head, ast.Name) else None
+        if not isinstance(imp, _WImport) or self._wmodule(imp) is not None:
+            return
+        self.wunresolved.append(('installed', '%s: %s(%s) loads weights in code outside the repository: '
+                                 'not resolved' % (where, ast.unparse(f)[:80], _weights_kw(call))))
 
     def _pruned(self, path, alts):
         weights = self._weights_index(path)[2]
@@ -389,9 +436,17 @@ class Weights:
         for e in res['entrypoints']:
             node, mod = self._entry_def(self.entry_vals.get(e['name']))
             found, alts = [], []
+            self.wunresolved = []
             if node is not None and mod is not None and mod.is_repo and mod.file:
                 self._reach(node, mod.file, e['name'], set(), found, env=call_env(node), alts=alts)
             e['weights'] = sorted(set(found))
+            # what the walk could not resolve, per entrypoint: a computed URL
+            # only when nothing was found (else its value is likely among
+            # them), weights of installed code always
+            for kind, text in self.wunresolved:
+                if kind == 'installed' or not found:
+                    path, line, rest = text.split(':', 2)
+                    self.error('%s:%s: %s:%s' % (path, line, e['name'], rest))
             alts = sorted(set(alts) - set(found))
             if alts:
                 e['alternatives'] = alts
