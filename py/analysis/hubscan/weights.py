@@ -409,6 +409,41 @@ class Weights:
         self.wunresolved.append(('installed', '%s: %s(%s) loads weights in code outside the repository: '
                                  'not resolved' % (where, ast.unparse(f)[:80], _weights_kw(call))))
 
+    def _name_table(self, path, name, found, alts):
+        """A table of the entrypoint's module keyed by its name: a
+        module-level dict display (or one passed to a call, as in
+        `cfgs = make_cfgs({...})`) with a key `name` or `name.<tag>`.  The
+        first such key's weight URLs are the default, the others (other
+        tags) alternatives.  For registries that look a model's weights up
+        by its name at run time."""
+        tree, _ = self.parse(self.repo, path, path)
+        if tree is None:
+            return
+        weights = self._weights_index(path)[2]
+        if not weights:
+            return
+        first = True
+        for st in tree.body:
+            if not isinstance(st, (ast.Assign, ast.AnnAssign)) or st.value is None:
+                continue
+            v = st.value
+            if isinstance(v, ast.Call) and v.args:
+                v = v.args[0]
+            if not isinstance(v, ast.Dict):
+                continue
+            for k, val in zip(v.keys, v.values):
+                if not (isinstance(k, ast.Constant) and isinstance(k.value, str)):
+                    continue
+                if k.value != name and not k.value.startswith(name + '.'):
+                    continue
+                urls = [n.value for n in fast_walk(val)
+                        if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in weights]
+                if urls and first:
+                    found.extend(urls)
+                    first = False
+                else:
+                    alts.extend(urls)
+
     def _pruned(self, path, alts):
         weights = self._weights_index(path)[2]
 
@@ -439,6 +474,8 @@ class Weights:
             self.wunresolved = []
             if node is not None and mod is not None and mod.is_repo and mod.file:
                 self._reach(node, mod.file, e['name'], set(), found, env=call_env(node), alts=alts)
+            if not found and node is not None and mod is not None and mod.is_repo and mod.file:
+                self._name_table(mod.file, e['name'], found, alts)
             e['weights'] = sorted(set(found))
             # what the walk could not resolve, per entrypoint: a computed URL
             # only when nothing was found (else its value is likely among
