@@ -106,6 +106,7 @@ struct hub_py {
 	pthread_t thread;
 	/* (py thread) */
 	PyObject *analyze_fn;
+	PyObject *after_fn; /* hubscan.after_job: the last job's memory, freed off the clock */
 	PyObject *cancelled_exc;
 };
 
@@ -417,6 +418,7 @@ static const struct py_limit {
 	{"errors_max", HUB_PY_ERRORS_MAX, false},
 	{"call_depth", HUB_PY_CALL_DEPTH, false},
 	{"job_seconds", HUB_PY_JOB_SECONDS, true},
+	{"steps_max", HUB_PY_STEPS_MAX, false},
 	{"ast_cache_bytes", HUB_PY_AST_CACHE_BYTES, false},
 	{"ast_cache_file_max", HUB_PY_AST_CACHE_FILE_MAX, false},
 	{"expr_depth", HUB_PY_EXPR_DEPTH, false},
@@ -596,8 +598,9 @@ static int interp_start(struct hub_py *py)
 	Py_XDECREF(init);
 	py->analyze_fn = r ? PyObject_GetAttrString(mod, "analyze_json") : NULL;
 	py->cancelled_exc = r ? PyObject_GetAttrString(mod, "Cancelled") : NULL;
+	py->after_fn = r ? PyObject_GetAttrString(mod, "after_job") : NULL;
 	Py_DECREF(mod);
-	if (!r || !py->analyze_fn || !py->cancelled_exc) {
+	if (!r || !py->analyze_fn || !py->cancelled_exc || !py->after_fn) {
 		Py_XDECREF(r);
 		log_py_error("cannot set up the embedded scanner (hubscan)");
 		return -EIO;
@@ -617,6 +620,7 @@ static void interp_stop(struct hub_py *py)
 	if (!Py_IsInitialized())
 		return;
 	Py_CLEAR(py->analyze_fn);
+	Py_CLEAR(py->after_fn);
 	Py_CLEAR(py->cancelled_exc);
 	if (Py_FinalizeEx() < 0)
 		hub_warn("py: errors while finalizing the interpreter");
@@ -680,6 +684,13 @@ static void run_job(struct hub_py *py, struct py_job *job)
 	job_finish_locked(job, rc, json);
 	job_unref_locked(job);
 	pthread_mutex_unlock(&py->mu);
+	/* The caller has its answer: now free the job's objects (a large
+	 * repository's take seconds to collect), before the next job. */
+	PyObject *done = PyObject_CallNoArgs(py->after_fn);
+	if (!done)
+		log_py_error("after_job failed");
+	Py_XDECREF(done);
+	PyErr_Clear();
 }
 
 /* CPython's start-up (~100 ms of CPU) runs at a lower priority: on a fresh

@@ -36,6 +36,7 @@ PARITY = {
     'malicious': {},
     'torch_star': {},
     'weights': {},
+    'effects': {},
 }
 
 KINDS = {'POSONLY': 0, 'POS': 1, 'VARPOS': 2, 'KWONLY': 3, 'VARKW': 4}

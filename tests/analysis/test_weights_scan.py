@@ -29,3 +29,15 @@ def test_weights_per_entrypoint(backend):
     assert per['vit_small'] == [W + 'vit_small.pth']
     assert per['vit_base'] == [W + 'vit_base.pth']   # U.VIT_URLS['vit_base'], U = models.urls
     assert per['with_head'] == [W + 'head.pth']      # urls.HEAD_URL after `from . import urls`
+
+
+def test_weights_pruned_by_parameter_defaults(backend):
+    """`if pretrained: if dist: ... elif in_22k: ... else: ...` on the
+    entrypoint's own parameters: the call with pretrained=True and the
+    other defaults takes the else branch; the other URLs are alternatives."""
+    ours = run_ours(backend, fixture_path('effects'))
+    big = [e for e in ours['entrypoints'] if e['name'] == 'big'][0]
+    X = 'https://example.invalid/w/'
+    assert big['weights'] == [X + 'big_plain.pth']
+    assert big['alternatives'] == [X + 'big_22k.pth', X + 'big_dist.pth']
+    assert ours['weights'] == [X + 'big_22k.pth', X + 'big_dist.pth', X + 'big_plain.pth']

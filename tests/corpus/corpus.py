@@ -17,7 +17,7 @@ DESIGN
                 (entrypoints/, help, weights/ with each file's
                 user.hubfs.url).  Cold time: the first listing of
                 `.hub/entrypoints` of a fetched commit (the analysis runs
-                then); warm: the slowest second `cat help` of an entrypoint.
+                then); warm: the median second `cat help` of its entrypoints.
     direct()    the analyser package in this interpreter over checked-out
                 trees (the development loop; no mount, no daemon).
   score() compares one repository's answers with truth.json.
@@ -174,7 +174,7 @@ def totals(rows):
     cold = [r['cold'] for r in rows if r['cold'] is not None]
     warm = [r['warm'] for r in rows if r['warm'] is not None]
     t['cold_max'] = max(cold) if cold else None
-    t['warm_max'] = max(warm) if warm else None
+    t['warm_max'] = max(warm) if warm else None    # the slowest repository's median
     return t
 
 
@@ -252,13 +252,14 @@ def _harness():
 
 def read_hub(commit_dir, harness):
     """The .hub/ view of one commit as score() takes it; cold = the first
-    listing of .hub/entrypoints (runs the analysis), warm = the slowest
-    second `cat help` of an entrypoint (answered from the view)."""
+    listing of .hub/entrypoints (runs the analysis), warm = the median of
+    the second `cat help` of each entrypoint (answered from the view)."""
     hub = os.path.join(commit_dir, '.hub')
     t0 = time.monotonic()
     names = harness.call(os.listdir, os.path.join(hub, 'entrypoints'), timeout=120)
     cold = time.monotonic() - t0
-    ours = {'entrypoints': {}, 'cold': cold, 'warm': 0.0}
+    ours = {'entrypoints': {}, 'cold': cold, 'warm': None}
+    warm = []
     for n in names:
         d = os.path.join(hub, 'entrypoints', n)
         with open(os.path.join(d, 'help'), 'rb') as f:
@@ -266,10 +267,12 @@ def read_hub(commit_dir, harness):
         t0 = time.monotonic()           # warm: the same cat again
         with open(os.path.join(d, 'help'), 'rb') as f:
             f.read()
-        ours['warm'] = max(ours['warm'], time.monotonic() - t0)
+        warm.append(time.monotonic() - t0)
         # names only: a lookup of a weight file asks its server for the size
         ws = {view_name(f) for f in os.listdir(os.path.join(d, 'weights'))}
         ours['entrypoints'][n] = {'help': helptext, 'weights': ws}
+    if warm:
+        ours['warm'] = sorted(warm)[len(warm) // 2]
     with open(os.path.join(hub, 'errors'), 'rb') as f:
         ours['errors'] = f.read().decode(errors='replace')
     return ours

@@ -138,8 +138,10 @@ class Statements:
             f = FuncV(st, mod, self.enclosing(mod, scope, top), st.name)
             if st.decorator_list:
                 decs = [self.thunk_expr(mod, d, ns, scope, d) for d in st.decorator_list]
-                self.bind(ns, st.name, Thunk(lambda: self.decorate(f, decs, mod.where(st), 0),
-                                             where=mod.where(st)))
+                th = Thunk(lambda: self.decorate(f, decs, mod.where(st), 0), where=mod.where(st))
+                self.bind(ns, st.name, th)
+                if top:
+                    self.decorated_def(mod, st, decs, th)
             else:
                 self.bind(ns, st.name, known(f, mod.where(st)))
             return None
@@ -159,8 +161,10 @@ class Statements:
             c = ClassV(st, mod, bases, self.enclosing(mod, scope, top), meta, st.name)
             if st.decorator_list:
                 decs = [self.thunk_expr(mod, d, ns, scope, d) for d in st.decorator_list]
-                self.bind(ns, st.name, Thunk(lambda: self.decorate(c, decs, mod.where(st), 0),
-                                             where=mod.where(st)))
+                th = Thunk(lambda: self.decorate(c, decs, mod.where(st), 0), where=mod.where(st))
+                self.bind(ns, st.name, th)
+                if top:
+                    self.decorated_def(mod, st, decs, th)
             else:
                 self.bind(ns, st.name, known(c, mod.where(st)))
             return None
@@ -346,6 +350,8 @@ class Statements:
             return
         f = v.func
         where = mod.where(st)
+        if top and isinstance(f, ast.Name):
+            self.toplevel_calls.append((mod, st, scope))   # registry calls (effects.py)
         if isinstance(f, ast.Attribute):
             if f.attr in ('insert', 'append') and self.is_sys_path(f.value, scope):
                 arg = v.args[-1] if v.args else None
@@ -366,6 +372,9 @@ class Statements:
                 return
             if f.attr == 'update' and isinstance(f.value, ast.Call) and \
                     isinstance(f.value.func, ast.Name) and f.value.func.id in ('globals', 'vars', 'locals'):
+                if top and len(v.args) == 1 and not v.keywords and \
+                        self.registry_update(mod, st, v.args[0], ns, scope):
+                    return
                 self.incomplete(mod, st, '%s().update(...)' % f.value.func.id)
                 return
             if f.attr == 'update' and isinstance(f.value, ast.Attribute) and f.value.attr == '__dict__':
