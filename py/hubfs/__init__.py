@@ -379,6 +379,7 @@ def load(*args, mount=None, **kwargs):
         owner, repo, ref, d, sha = _commit_dir(repo_or_dir, mount)
         if force_reload:
             d, sha = _force_resolve(owner, repo, ref, mount, d, sha)
+        _torch.hub_module()  # its trust rules are the ones to follow (None: no torch, hubfs's own)
         _check_trusted(owner, repo, lambda: _branch_of(owner, repo, ref, mount), trust_repo, "load")
         _check_published(owner, repo, ref, d, sha, a["skip_validation"])
         key, m = sha, find_mount(mount)
