@@ -54,7 +54,23 @@ def _help113(github, model, force_reload=False, skip_validation=False, trust_rep
     pass
 
 
-_FALLBACK = {"list": _list113, "help": _help113}
+def _load113(repo_or_dir, model, *args, source="github", trust_repo=None, force_reload=False, verbose=True,
+             skip_validation=False, **kwargs):
+    pass
+
+
+def _load_state_dict_from_url113(url, model_dir=None, map_location=None, progress=True, check_hash=False,
+                                 file_name=None):
+    pass
+
+
+def _download_url_to_file113(url, dst, hash_prefix=None, progress=True):
+    pass
+
+
+_FALLBACK = {"list": _list113, "help": _help113, "load": _load113,
+             "load_state_dict_from_url": _load_state_dict_from_url113,
+             "download_url_to_file": _download_url_to_file113}
 
 
 def _hub_source():
