@@ -366,8 +366,7 @@ def load(*args, mount=None, **kwargs):
     namespace; its torch.hub weight downloads go through the mount."""
     a = _torch.bind("load", args, kwargs)
     sig = _torch.signature("load")
-    var_pos = next((p.name for p in sig.parameters.values() if p.kind == p.VAR_POSITIONAL), None)
-    var_kw = next((p.name for p in sig.parameters.values() if p.kind == p.VAR_KEYWORD), None)
+    var_pos, var_kw = sig.var_pos, sig.var_kw
     repo_or_dir, model = a["repo_or_dir"], a["model"]
     entry_args = a.get(var_pos, ()) if var_pos else ()
     entry_kwargs = a.get(var_kw, {}) if var_kw else {}
