@@ -201,3 +201,50 @@ def test_fork_error_is_the_installed_torchs(env, standins, tmp_path):
     assert out == [["ValueError", "stand-in 2.3: cannot find %s in hx/forked, a fork's commit?" % sha],
                    ["ValueError", "stand-in 2.3: cannot find %s in hx/forked, a fork's commit?" % sha[:8]],
                    ["ok", "fork"]]
+
+
+# ---------------------------------------------------------------- the binder itself (no mount)
+
+def test_source_signatures_equal_the_loaded_modules():
+    """list/help read the installed hub.py's def headers without importing
+    torch: the same parameters and defaults as the loaded functions (the
+    real torch 1.13's hub.py)."""
+    import torch.hub
+    from hubfs import _torch
+    for name in ("list", "help", "load", "load_state_dict_from_url", "download_url_to_file"):
+        a = _torch._from_source(torch.hub.__file__, name)
+        b = _torch.Sig.of(getattr(torch.hub, name))
+        assert a is not None, name
+        assert (a.pos, a.posonly, a.kwonly, a.var_pos, a.var_kw, a.defaults) == \
+            (b.pos, b.posonly, b.kwonly, b.var_pos, b.var_kw, b.defaults), name
+
+
+def test_bind_as_python_binds():
+    import inspect
+    from hubfs import _torch
+
+    def f(a, b=1, *rest, c=2, d, **kw):
+        pass
+
+    def g(a, /, b, c=3):
+        pass
+    calls = [((1,), {"d": 4}), ((1, 2, 3, 4), {"d": 4, "x": 5}), ((), {"a": 1, "d": 2}),
+             ((1,), {}), ((1,), {"a": 2, "d": 1}), ((1, 2), {"b": 3, "d": 1})]
+    gcalls = [((1, 2), {}), ((1,), {"b": 2}), ((), {"a": 1, "b": 2}), ((1, 2, 3, 4), {}), ((1, 2), {"z": 1})]
+    for fn, cs in ((f, calls), (g, gcalls)):
+        _torch._sigs[fn.__name__] = _torch.Sig.of(fn)
+        try:
+            for args, kwargs in cs:
+                try:
+                    want = inspect.signature(fn).bind(*args, **kwargs)
+                    want.apply_defaults()
+                    want = dict(want.arguments)
+                except TypeError:
+                    want = TypeError
+                try:
+                    got = _torch.bind(fn.__name__, args, kwargs)
+                except TypeError:
+                    got = TypeError
+                assert got == want, (fn.__name__, args, kwargs)
+        finally:
+            del _torch._sigs[fn.__name__]
