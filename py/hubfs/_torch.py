@@ -270,3 +270,16 @@ def forked_error(owner, repo, ref):
             e.__traceback__ = None
             return e
     return ValueError(FORKED_113.format(ref=ref, owner=owner, repo=repo))
+
+
+def load_path(th, torch, path, model_dir, map_location, load_kw):
+    """torch.hub's last step: its legacy-zip helper with the arguments its
+    signature takes (weights_only since 2.1), else torch.load told what
+    torch.hub tells it."""
+    legacy = getattr(th, "_is_legacy_zip_format", None)
+    if legacy is not None and legacy(path):
+        helper = th._legacy_zip_load
+        if load_kw and has_param(helper, "weights_only"):
+            return helper(path, model_dir, map_location, load_kw["weights_only"])
+        return helper(path, model_dir, map_location)
+    return torch.load(path, map_location=map_location, **load_kw)
