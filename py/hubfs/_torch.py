@@ -124,21 +124,20 @@ def _from_source(path, name):
     """The Sig of module-level `def name(...)` in path, from that header
     alone (parsed with ast, nothing executed); None when there is no such
     def or a default is not a literal."""
-    import re
     try:
         with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
+            text = "\n" + f.read().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    m = re.search(r"^def %s\(" % re.escape(name), text, re.M)
-    if m is None:
+    start = text.find("\ndef %s(" % name)  # (no `re`: its import costs more than this)
+    if start < 0:
         return None
-    # the header ends at the first ':' that closes the parameter list
-    depth, i = 1, m.end()
+    # the parameter list ends at the bracket that closes its "("
+    depth, i = 1, start + len(name) + 6
     while i < len(text) and depth:
         depth += {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(text[i], 0)
         i += 1
-    header = text[m.start():i]
+    header = text[start + 1:i]
     import ast
     try:
         fn = ast.parse(header + ":\n    pass\n").body[0]
