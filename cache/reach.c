@@ -66,6 +66,8 @@ static const char *why(int rc)
 		return "network";
 	case -ENOMEM:
 		return "out-of-memory";
+	case -EAGAIN:
+		return "refs-moved";
 	default:
 		return "error";
 	}

@@ -75,18 +75,29 @@ static int walk(bool *out_found, const char *gitdir, const git_oid *target, cons
 		return err == -ENOENT ? -EIO : err;
 	}
 	size_t pushed = 0;
-	for (size_t i = 0; i < n; i++) {
-		/* a tag of a tree or a blob has no history: skip it */
-		if (git_revwalk_push(w, &tips[i]) == 0)
-			pushed++;
-		else
-			hub_debug("reach %s: tip %s not walked: %s", gitdir, git_oid_tostr_s(&tips[i]),
-				  hub_git_last_message());
-	}
 	int err = 0;
+	git_odb *odb = NULL;
+	if (git_repository_odb(&odb, repo) < 0)
+		err = -EIO;
+	for (size_t i = 0; !err && i < n; i++) {
+		if (git_revwalk_push(w, &tips[i]) == 0) {
+			pushed++;
+		} else if (!git_odb_exists(odb, &tips[i])) {
+			/* advertised but not fetched (the ref moved between the
+			 * listing and the fetch): no verdict, never "unreachable" */
+			hub_info("reach %s: tip %s missing after the fetch", gitdir,
+				 git_oid_tostr_s(&tips[i]));
+			err = -EAGAIN;
+		} else {
+			/* a tag of a tree or a blob has no history */
+			hub_debug("reach %s: tip %s not walked: %s", gitdir,
+				  git_oid_tostr_s(&tips[i]), hub_git_last_message());
+		}
+	}
+	git_odb_free(odb);
 	git_oid id;
 	size_t k = 0;
-	while (pushed && (rc = git_revwalk_next(&id, w)) == 0) {
+	while (!err && pushed && (rc = git_revwalk_next(&id, w)) == 0) {
 		if (git_oid_equal(&id, target)) {
 			*out_found = true;
 			break;

@@ -19,7 +19,7 @@ import errno
 import os
 import sys
 
-from . import _torch
+from . import _published, _torch
 from ._mount import MountError, escape_ref, find_mount, forget_mount, options, url_path
 
 __all__ = ["list", "help", "load", "load_state_dict_from_url", "download_url_to_file", "get_dir",
@@ -160,38 +160,8 @@ def _repo_dir(github, mount, force_reload, trust_repo, calling_fn, skip_validati
         _check_trusted(owner, repo, lambda: _branch_of(owner, repo, ref, mount), trust_repo, calling_fn)
     if force_reload:
         d, sha = _force_resolve(owner, repo, ref, mount, d, sha)
-    _check_published(owner, repo, ref, d, sha, skip_validation)
+    _published.check(owner, repo, ref, d, sha, skip_validation)
     return d
-
-
-_HEX = frozenset("0123456789abcdefABCDEF")
-_published = set()  # commit directories found reachable from a branch or tag
-
-
-def _check_published(owner, repo, ref, d, sha, skip_validation):
-    """torch.hub refuses a ref that is neither a branch, a tag nor a prefix
-    of a tip commit (GitHub serves a fork's commits under the upstream's
-    name).  A ref given as a commit (hex, a prefix of the commit it names)
-    is accepted when the daemon finds it reachable from an advertised branch
-    or tag (.hub/reachable); else torch.hub's own error, unless
-    skip_validation.  A branch or tag name is published by definition."""
-    if skip_validation or ref is None or d in _published:
-        return
-    if len(ref) < 7 or not _HEX.issuperset(ref) or not sha.startswith(ref.lower()):
-        return
-    try:
-        verdict = _read(os.path.join(d, ".hub", "reachable")).strip()
-    except OSError as e:
-        verdict = "unknown %s (reading .hub/reachable: a hubfs daemon of this version is needed)" % (
-            os.strerror(e.errno) if e.errno else e)
-    word, _, why = verdict.partition(" ")
-    if word == "reachable":
-        _published.add(d)
-        return
-    if word == "unreachable":
-        raise _torch.forked_error(owner, repo, ref)
-    raise RuntimeError("hubfs: cannot tell whether commit %s is reachable from a branch or tag of %s/%s (%s); "
-                       "skip_validation=True loads it without this check" % (sha, owner, repo, why or verdict))
 
 
 def _dependencies(d):
@@ -366,8 +336,7 @@ def load(*args, mount=None, **kwargs):
     namespace; its torch.hub weight downloads go through the mount."""
     a = _torch.bind("load", args, kwargs)
     sig = _torch.signature("load")
-    var_pos = next((p.name for p in sig.parameters.values() if p.kind == p.VAR_POSITIONAL), None)
-    var_kw = next((p.name for p in sig.parameters.values() if p.kind == p.VAR_KEYWORD), None)
+    var_pos, var_kw = sig.var_pos, sig.var_kw
     repo_or_dir, model = a["repo_or_dir"], a["model"]
     entry_args = a.get(var_pos, ()) if var_pos else ()
     entry_kwargs = a.get(var_kw, {}) if var_kw else {}
@@ -379,8 +348,9 @@ def load(*args, mount=None, **kwargs):
         owner, repo, ref, d, sha = _commit_dir(repo_or_dir, mount)
         if force_reload:
             d, sha = _force_resolve(owner, repo, ref, mount, d, sha)
+        _torch.hub_module()  # its trust rules are the ones to follow (None: no torch, hubfs's own)
         _check_trusted(owner, repo, lambda: _branch_of(owner, repo, ref, mount), trust_repo, "load")
-        _check_published(owner, repo, ref, d, sha, a["skip_validation"])
+        _published.check(owner, repo, ref, d, sha, a["skip_validation"])
         key, m = sha, find_mount(mount)
     else:
         d, key = repo_or_dir, None
@@ -853,7 +823,7 @@ def load_state_dict_from_url(*args, mount=None, **kwargs):
         try:
             with _progress(m, url, url_name, size, progress):
                 if own:  # the daemon's own file: torch reads it through the mount
-                    sd = _load_path(th, torch, src, model_dir, map_location, load_kw)
+                    sd = _torch.load_path(th, torch, src, model_dir, map_location, load_kw)
                     _await_verified(m, url, url_name)
                     return sd
                 hp = None
@@ -865,17 +835,4 @@ def load_state_dict_from_url(*args, mount=None, **kwargs):
             if e.errno in (errno.EIO, errno.ENOENT, errno.ETIMEDOUT, errno.EAGAIN):
                 raise _read_error(m, url, url_name, e) from None
             raise
-    return _load_path(th, torch, path, model_dir, map_location, load_kw)
-
-
-def _load_path(th, torch, path, model_dir, map_location, load_kw):
-    """torch.hub's last step: its legacy-zip helper with the arguments its
-    signature takes (weights_only since 2.1), else torch.load told what
-    torch.hub tells it."""
-    legacy = getattr(th, "_is_legacy_zip_format", None)
-    if legacy is not None and legacy(path):
-        helper = th._legacy_zip_load
-        if load_kw and _torch.has_param(helper, "weights_only"):
-            return helper(path, model_dir, map_location, load_kw["weights_only"])
-        return helper(path, model_dir, map_location)
-    return torch.load(path, map_location=map_location, **load_kw)
+    return _torch.load_path(th, torch, path, model_dir, map_location, load_kw)

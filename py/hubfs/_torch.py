@@ -7,7 +7,8 @@ that changed between versions are read from the installed torch at run
 time, never copied:
 
 - signatures and defaults (weights_only in 2.1, list's verbose in 2.3,
-  trust_repo='check' in 2.11): inspect.signature of the loaded module, or,
+  trust_repo='check' in 2.11): the loaded module's functions (their code
+  objects), or,
   when torch is not imported yet (list/help must not import it: ~1-2 s),
   the installed torch/hub.py's source parsed with ast (nothing executed);
   without torch at all, torch 1.13's signatures;
@@ -24,7 +25,7 @@ time, never copied:
 import os
 import sys
 
-_sigs = {}  # function name -> inspect.Signature
+_sigs = {}  # function name, or (module id, name) -> Sig
 
 
 def original(th, name):
@@ -54,7 +55,23 @@ def _help113(github, model, force_reload=False, skip_validation=False, trust_rep
     pass
 
 
-_FALLBACK = {"list": _list113, "help": _help113}
+def _load113(repo_or_dir, model, *args, source="github", trust_repo=None, force_reload=False, verbose=True,
+             skip_validation=False, **kwargs):
+    pass
+
+
+def _load_state_dict_from_url113(url, model_dir=None, map_location=None, progress=True, check_hash=False,
+                                 file_name=None):
+    pass
+
+
+def _download_url_to_file113(url, dst, hash_prefix=None, progress=True):
+    pass
+
+
+_FALLBACK = {"list": _list113, "help": _help113, "load": _load113,
+             "load_state_dict_from_url": _load_state_dict_from_url113,
+             "download_url_to_file": _download_url_to_file113}
 
 
 def _hub_source():
@@ -70,42 +87,74 @@ def _hub_source():
     return p if os.path.isfile(p) else None
 
 
+class Sig:
+    """A function's parameters, enough to bind a call as Python would:
+    positional names (posonly: how many of them are positional-only),
+    keyword-only names, the *args and **kwargs names (None when absent),
+    and the defaults."""
+
+    __slots__ = ("pos", "posonly", "kwonly", "var_pos", "var_kw", "defaults", "names")
+
+    def __init__(self, pos, posonly, kwonly, var_pos, var_kw, defaults):
+        self.pos, self.posonly, self.kwonly = tuple(pos), posonly, tuple(kwonly)
+        self.var_pos, self.var_kw, self.defaults = var_pos, var_kw, defaults
+        self.names = frozenset(self.pos[posonly:]) | frozenset(self.kwonly)
+
+    @classmethod
+    def of(cls, fn):
+        """From a function object (its code object: no inspect import)."""
+        while hasattr(fn, "__wrapped__"):
+            fn = fn.__wrapped__
+        c = fn.__code__
+        n, k = c.co_argcount, c.co_kwonlyargcount
+        names = c.co_varnames
+        i = n + k
+        var_pos = names[i] if c.co_flags & 0x04 else None
+        var_kw = names[i + (var_pos is not None)] if c.co_flags & 0x08 else None
+        d = fn.__defaults__ or ()
+        defaults = dict(zip(names[n - len(d):n], d))
+        defaults.update(fn.__kwdefaults__ or {})
+        return cls(names[:n], c.co_posonlyargcount, names[n:i], var_pos, var_kw, defaults)
+
+    def __contains__(self, name):
+        return name in self.pos or name in self.kwonly
+
+
 def _from_source(path, name):
-    """inspect.Signature of module-level def `name` in path, or None when
-    the file has no such def or a default that is not a literal."""
-    import ast
-    import inspect
+    """The Sig of module-level `def name(...)` in path, from that header
+    alone (parsed with ast, nothing executed); None when there is no such
+    def or a default is not a literal."""
     try:
         with open(path, "rb") as f:
-            tree = ast.parse(f.read(), path)
-    except (OSError, SyntaxError, ValueError):
+            text = "\n" + f.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
         return None
-    fn = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name), None)
-    if fn is None:
+    start = text.find("\ndef %s(" % name)  # (no `re`: its import costs more than this)
+    if start < 0:
         return None
-    a = fn.args
-    P = inspect.Parameter
-    params = []
-    positional = [(x, P.POSITIONAL_ONLY) for x in a.posonlyargs] + [(x, P.POSITIONAL_OR_KEYWORD) for x in a.args]
-    first_default = len(positional) - len(a.defaults)
+    # the parameter list ends at the bracket that closes its "("
+    depth, i = 1, start + len(name) + 6
+    while i < len(text) and depth:
+        depth += {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(text[i], 0)
+        i += 1
+    header = text[start + 1:i]
+    import ast
     try:
-        for i, (x, kind) in enumerate(positional):
-            d = ast.literal_eval(a.defaults[i - first_default]) if i >= first_default else P.empty
-            params.append(P(x.arg, kind, default=d))
-        if a.vararg:
-            params.append(P(a.vararg.arg, P.VAR_POSITIONAL))
+        fn = ast.parse(header + ":\n    pass\n").body[0]
+        a = fn.args
+        pos = [x.arg for x in a.posonlyargs + a.args]
+        defaults = {x: ast.literal_eval(d) for x, d in zip(pos[len(pos) - len(a.defaults):], a.defaults)}
         for x, d in zip(a.kwonlyargs, a.kw_defaults):
-            params.append(P(x.arg, P.KEYWORD_ONLY, default=P.empty if d is None else ast.literal_eval(d)))
-        if a.kwarg:
-            params.append(P(a.kwarg.arg, P.VAR_KEYWORD))
-    except ValueError:
+            if d is not None:
+                defaults[x.arg] = ast.literal_eval(d)
+    except (SyntaxError, ValueError, IndexError, AttributeError):
         return None
-    return inspect.Signature(params)
+    return Sig(pos, len(a.posonlyargs), [x.arg for x in a.kwonlyargs], a.vararg and a.vararg.arg,
+               a.kwarg and a.kwarg.arg, defaults)
 
 
 def signature(name, import_it=False):
-    """The installed torch.hub.<name>'s signature (see the module's doc)."""
-    import inspect
+    """The installed torch.hub.<name>'s parameters (see the module's doc)."""
     th = sys.modules.get("torch.hub")
     if th is None and import_it:
         th = hub_module()
@@ -114,7 +163,7 @@ def signature(name, import_it=False):
         key = (id(th), name)
         s = _sigs.get(key)
         if s is None:
-            s = _sigs[key] = inspect.signature(fn)
+            s = _sigs[key] = Sig.of(fn)
         return s
     s = _sigs.get(name)
     if s is None:
@@ -124,30 +173,55 @@ def signature(name, import_it=False):
             th = hub_module()
             fn = original(th, name) if th is not None else None
             if callable(fn):
-                s = inspect.signature(fn)
+                s = Sig.of(fn)
         if s is None:
-            s = inspect.signature(_FALLBACK[name])
+            s = Sig.of(_FALLBACK[name])
         _sigs[name] = s
     return s
 
 
 def bind(name, args, kwargs, import_it=False):
     """args/kwargs bound as torch.hub.<name> binds them, defaults applied:
-    {parameter: value}; TypeError where torch.hub's raises one."""
+    {parameter: value} (*args as a tuple, **kwargs as a dict, under their
+    names); TypeError where torch.hub's raises one."""
     s = signature(name, import_it)
-    try:
-        b = s.bind(*args, **kwargs)
-    except TypeError as e:
-        raise TypeError("%s() %s" % (name, e)) from None
-    b.apply_defaults()
-    return b.arguments
+    out = dict(s.defaults)
+    npos = len(s.pos)
+    if len(args) > npos:
+        if s.var_pos is None:
+            raise TypeError("%s() takes %d positional arguments but %d were given" % (name, npos, len(args)))
+        out[s.var_pos] = tuple(args[npos:])
+    elif s.var_pos is not None:
+        out[s.var_pos] = ()
+    out.update(zip(s.pos, args))
+    extra = {}
+    for k, v in kwargs.items():
+        if k in s.names:
+            if k in s.pos[:len(args)]:
+                raise TypeError("%s() got multiple values for argument '%s'" % (name, k))
+            out[k] = v
+        elif s.var_kw is not None:
+            extra[k] = v
+        else:
+            raise TypeError("%s() got an unexpected keyword argument '%s'" % (name, k))
+    if s.var_kw is not None:
+        out[s.var_kw] = extra
+    missing = [n for n in s.pos + s.kwonly if n not in out]
+    if missing:
+        raise TypeError("%s() missing required argument(s): %s" % (name, ", ".join("'%s'" % n for n in missing)))
+    return out
+
+
+def _unwrap(fn):
+    while hasattr(fn, "__wrapped__"):
+        fn = fn.__wrapped__
+    return fn
 
 
 def has_param(fn, name):
-    import inspect
     try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
+        return name in Sig.of(fn)
+    except AttributeError:
         return False
 
 
@@ -155,8 +229,7 @@ def with_globals(fn, **names):
     """fn as a new function whose module globals are fn's with names
     replaced (the module itself is not touched: thread-safe)."""
     import types
-    import inspect
-    fn = inspect.unwrap(fn)
+    fn = _unwrap(fn)
     g = dict(fn.__globals__)
     g.update(names)
     f = types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__)
@@ -167,9 +240,8 @@ def with_globals(fn, **names):
 def writes_to(fn):
     """The stream fn writes its messages to: sys.stdout when its code names
     stdout and not stderr, else sys.stderr."""
-    import inspect
     try:
-        names = inspect.unwrap(fn).__code__.co_names
+        names = _unwrap(fn).__code__.co_names
     except AttributeError:
         return sys.stderr
     return sys.stdout if "stdout" in names and "stderr" not in names else sys.stderr
@@ -197,3 +269,16 @@ def forked_error(owner, repo, ref):
             e.__traceback__ = None
             return e
     return ValueError(FORKED_113.format(ref=ref, owner=owner, repo=repo))
+
+
+def load_path(th, torch, path, model_dir, map_location, load_kw):
+    """torch.hub's last step: its legacy-zip helper with the arguments its
+    signature takes (weights_only since 2.1), else torch.load told what
+    torch.hub tells it."""
+    legacy = getattr(th, "_is_legacy_zip_format", None)
+    if legacy is not None and legacy(path):
+        helper = th._legacy_zip_load
+        if load_kw and has_param(helper, "weights_only"):
+            return helper(path, model_dir, map_location, load_kw["weights_only"])
+        return helper(path, model_dir, map_location)
+    return torch.load(path, map_location=map_location, **load_kw)

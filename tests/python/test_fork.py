@@ -109,3 +109,32 @@ def test_reachable_once_a_branch_reaches_it(env, tmp_path):
             assert f.read() == "unknown offline\n"
     finally:
         m.stop()
+
+
+def test_no_verdict_without_the_remote(env, hub_dir, tmp_path):
+    """The remote down and no kept verdict: "unknown <why>", never
+    "unreachable"; the helper refuses with a RuntimeError saying so unless
+    skip_validation; the verdict arrives once the remote is back."""
+    hub = env.hub
+    mnt = str(tmp_path / "mnt-down")
+    m = harness.Mount(mnt, hub.options(cache=str(tmp_path / "cache-down")), env=hub.env(),
+                      logdir=str(tmp_path)).start()
+    sha = forked(env, "old")
+    d = os.path.join(mnt, "hx", "forked@" + sha)
+    try:
+        assert "hubconf.py" in os.listdir(d)
+        hub.stop_daemon()
+        try:
+            with open(os.path.join(d, ".hub", "reachable")) as f:
+                v = f.read()
+            assert v.startswith("unknown ") and v.endswith("\n") and "\n" not in v[:-1], v
+            with pytest.raises(RuntimeError, match="cannot tell whether commit %s is reachable" % sha):
+                hubfs.load("hx/forked:" + sha, "who", trust_repo=True, mount=mnt)
+            assert hubfs.load("hx/forked:" + sha, "who", trust_repo=True, mount=mnt, skip_validation=True) == "old"
+        finally:
+            hub.start_daemon()
+        with open(os.path.join(d, ".hub", "reachable")) as f:
+            assert f.read() == "reachable ancestor\n"
+        assert hubfs.load("hx/forked:" + sha, "who", trust_repo=True, mount=mnt) == "old"
+    finally:
+        m.stop()
