@@ -98,6 +98,21 @@
 
 /* Config file and state files are small JSON; refuse anything huge. */
 #define HUB_JSON_MAX (4u << 20)
+/* Resolutions one repository's state.json keeps; past it the oldest are
+ * dropped (a dropped one costs one ls-remote when asked again).  Anyone can
+ * look up made-up refs and commit prefixes: without a cap the file grows
+ * per distinct name until it passes HUB_JSON_MAX and the repository stops
+ * resolving.  An entry is at most ~370 bytes (a 255-byte ref, the sha,
+ * kind, time), so 4096 of them stay under 1.6 MiB. */
+#ifndef HUB_STATE_REFS_MAX
+#define HUB_STATE_REFS_MAX 4096
+#endif
+/* Names remembered as missing upstream per repository (each for neg_ttl);
+ * past it the oldest are forgotten early (a forgotten one costs one
+ * ls-remote when asked again). */
+#ifndef HUB_NEG_MAX
+#define HUB_NEG_MAX 1024
+#endif
 /* At most this many rewrite rules (command line plus config). */
 #define HUB_REWRITE_MAX 64
 /* At most this many token_host= hosts (command line plus config): a few

@@ -86,6 +86,8 @@ struct hub_state_ref *hub_state_find(struct hub_state *s, const char *ref);
 /* Add or replace the record of ref.  0 or -ENOMEM. */
 int hub_state_set(struct hub_state *s, const char *ref, const char *sha, enum hub_ref_kind kind,
 		  double t);
+/* Keep the max most recent records (by time), drop the others. */
+void hub_state_trim(struct hub_state *s, size_t max);
 /* Read path into out (a missing or unreadable file reads as empty). */
 int hub_state_load(struct hub_state *out, const char *path);
 /* Replace path atomically with s. */
