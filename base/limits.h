@@ -79,6 +79,15 @@
  * (each reader holds its own copy while it reads).  Once read, files are
  * served from the kernel's page cache. */
 #define HUB_BLOB_CACHE_BYTES (128u << 20)
+/* Blobs over a quarter of HUB_BLOB_CACHE_BYTES are inflated once into an
+ * unlinked file under <root>/hubfs/tmp/ and mapped: reads of a 100 MiB file
+ * are then served from that mapping (page cache, not the heap) instead of
+ * inflating the whole blob again for every 128 KiB read (a 40 MiB file took
+ * 15.7 s for its first 4 MiB).  At most this many are kept mapped; the
+ * oldest is unmapped (its disk space freed) past it. */
+#ifndef HUB_BLOB_STAGED_MAX
+#define HUB_BLOB_STAGED_MAX 8
+#endif
 /* A readdir snapshot larger than this many entries is refused with EFBIG:
  * git trees of that size do not exist in practice. */
 #define HUB_DIR_ENTRIES_MAX 1000000

@@ -55,6 +55,7 @@ struct blob_ent {
 	struct hub_oid oid;
 	int refs;            /* atomic; includes the LRU's own reference */
 	bool in_lru;
+	bool mapped;         /* pub.data is a mapping of an unlinked file (staged) */
 	struct blob_ent *prev, *next, *hnext;
 };
 
@@ -74,7 +75,9 @@ struct hub_cache {
 	struct stale_ent *stale;
 	struct blob_ent *lru_head, *lru_tail; /* head = most recent */
 	struct blob_ent *buckets[BLOB_BUCKETS];
-	size_t lru_bytes;
+	size_t lru_bytes;    /* heap blobs in the LRU */
+	size_t lru_staged;   /* staged (mapped) blobs in the LRU */
+	bool stage_warned;   /* atomic: a staging failure was logged */
 	struct hub_cache_stats stats; /* __atomic */
 };
 

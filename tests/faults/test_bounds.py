@@ -7,6 +7,8 @@ variants of one prefix cost one remote listing, state.json stays small and
 the daemon's memory stays bounded.
 """
 import errno
+import hashlib
+import subprocess
 import json
 import os
 import random
@@ -86,3 +88,53 @@ def test_a_thousand_made_up_names(hub):
     assert grew < 32 * 1024, "the daemon grew by %d KiB" % grew
     # the repository still resolves and lists
     assert harness.call(os.listdir, hub.p("alice", "vision:main") + "/", timeout=30)
+
+
+def compressible(n, seed):
+    """n bytes of letters from a 16-letter alphabet: zlib halves them, so
+    inflating is real work (random bytes would be stored as they are)."""
+    raw = random.Random(seed).randbytes(n)
+    return raw.translate(bytes((ord("a") + (i & 15)) for i in range(256)))
+
+
+@pytest.mark.timeout_s(300)
+def test_a_100_mib_committed_file_reads_like_git_cat_file(hub):
+    """A committed file far over the blob LRU's per-blob limit is inflated
+    once, not once per 128 KiB read: reading it sequentially through the
+    mount takes at most twice `git cat-file blob` on the cache's repository."""
+    gitdir = hub.gitdir("alice", "vision")
+    data = compressible(100 << 20, SEED)
+    git = lambda *a, **kw: subprocess.run(["git", "--git-dir", gitdir] + list(a), check=True,
+                                          capture_output=True, **kw).stdout
+    blob = git("hash-object", "-w", "--stdin", input=data).decode().strip()
+    tree = git("mktree", input=("100644 blob %s\tbig.bin\n" % blob).encode()).decode().strip()
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t")
+    commit = subprocess.run(["git", "--git-dir", gitdir, "commit-tree", tree, "-m", "big"],
+                            check=True, capture_output=True, env=env).stdout.decode().strip()
+    git("update-ref", "refs/heads/big", commit)
+    hub.mount()
+    p = hub.p("alice", "vision@" + commit, "big.bin")
+    assert harness.call(os.stat, p, timeout=120).st_size == len(data)
+
+    def read_all():
+        got = hashlib.sha256()
+        with open(p, "rb", buffering=0) as f:
+            while True:
+                b = f.read(128 << 10)
+                if not b:
+                    break
+                got.update(b)
+        return got.hexdigest()
+    t0 = time.monotonic()
+    digest = harness.call(read_all, timeout=120)
+    mine = time.monotonic() - t0
+    assert digest == hashlib.sha256(data).hexdigest()
+    cached = os.path.join(hub.cache, "hubfs", "repos", "alice", "vision", "git")
+    t0 = time.monotonic()
+    out = subprocess.run(["git", "--git-dir", cached, "cat-file", "blob", blob], check=True,
+                         capture_output=True).stdout
+    ref = time.monotonic() - t0
+    assert len(out) == len(data)
+    print("100 MiB committed file: mount %.2f s, git cat-file %.2f s" % (mine, ref))
+    assert mine <= 2 * ref + 0.25, "mount %.2f s vs git cat-file %.2f s" % (mine, ref)
