@@ -355,7 +355,7 @@ void hw_put(struct hub_weight *f)
 	pthread_mutex_lock(&f->lock);
 	if (__atomic_load_n(&f->refs, __ATOMIC_ACQUIRE) == 0 && !f->thread_running) {
 		if (f->dirty)
-			hw_flush_record(f);
+			hw_flush_record_final(f);
 		if (__atomic_load_n(&f->refs, __ATOMIC_ACQUIRE) == 0)
 			hw_close_fds(f);
 	}

@@ -456,7 +456,7 @@ static void *dl_main(void *arg)
 			if (rc == -ENOSPC)
 				discard_partial(f);
 			else
-				hw_flush_record(f);
+				hw_flush_record_final(f);
 			hw_busy_leave(f);
 			f->holder = false;
 			f->streaming = false;

@@ -971,44 +971,154 @@ static long long record_claims(const char *name)
 	return total;
 }
 
-static void test_resume(void **state)
+/* The shared page of N.lock (cache/weights_internal.h's struct live_page):
+ * the range the last holder wrote, not necessarily synced. */
+struct live_words {
+	uint64_t magic, seq, id, a, b, boot;
+};
+
+static bool live_of(struct live_words *out, const char *name)
 {
-	(void)state;
-	size_t n = 24 * MiB;
-	unsigned char *src = mkfile("resume.bin", n, 5);
-	srv_fault(&fx.srv, "/resume.bin", "mode=throttle&rate=8000000");
+	int fd = open(sidepath(name, ".lock"), O_RDONLY);
+	if (fd < 0)
+		return false;
+	bool ok = pread(fd, out, sizeof(*out), 0) == (ssize_t)sizeof(*out);
+	close(fd);
+	return ok && out->a <= out->b;
+}
+
+static int cmp_u64pair(const void *x, const void *y)
+{
+	const uint64_t *a = x, *b = y;
+	return a[0] < b[0] ? -1 : a[0] > b[0];
+}
+
+/* Bytes the record claims, plus [a, b) if given: the union's size. */
+static long long union_bytes(const char *name, uint64_t a, uint64_t b)
+{
+	uint64_t (*v)[2] = calloc(65536, sizeof(*v));
+	size_t n = 0;
+	FILE *fp = fopen(sidepath(name, ".ranges"), "r");
+	char line[200];
+	while (fp && fgets(line, sizeof(line), fp) && n < 65535) {
+		unsigned long long x, y;
+		if (sscanf(line, "r %llu %llu", &x, &y) == 2) {
+			v[n][0] = x;
+			v[n++][1] = y;
+		}
+	}
+	if (fp)
+		fclose(fp);
+	if (b > a) {
+		v[n][0] = a;
+		v[n++][1] = b;
+	}
+	qsort(v, n, sizeof(*v), cmp_u64pair);
+	long long total = 0;
+	uint64_t end = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t lo = v[i][0] > end ? v[i][0] : end;
+		if (v[i][1] > lo)
+			total += (long long)(v[i][1] - lo);
+		if (v[i][1] > end)
+			end = v[i][1];
+	}
+	free(v);
+	return total;
+}
+
+/* A download cut mid-way (the store freed) resumes with what is present:
+ * the record's ranges (synced) and, from the same boot, the range the last
+ * holder wrote (its shared page: written, in this kernel's page cache).
+ * The resumed download fetches exactly the rest.  (The "shortfall" seen
+ * under disk load, the resume fetching up to 1.5 MiB less than the record
+ * said was missing, was that page: the record lags the stream by an
+ * fdatasync, more so when the disk is busy.)  With power_loss, the page is
+ * made to come from another boot: it is ignored, and the resume fetches
+ * everything the record does not claim. */
+static void resume_case(bool power_loss, int run, size_t n, useconds_t cut_after)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "resume%s_r%d.bin", power_loss ? "_pl" : "", run);
+	unsigned char *src = mkfile(name, n, 5 + (uint64_t)run);
+	char spec[80];
+	snprintf(spec, sizeof(spec), "/%s", name);
+	srv_fault(&fx.srv, spec, "mode=throttle&rate=8000000");
 	struct hub_weights *w = store();
-	struct hub_weight *f = wget(w, "resume.bin");
+	struct hub_weight *f = wget(w, name);
 	char buf[4096];
 	assert_int_equal(hub_weight_read(buf, 4096, 0, f), 4096);
-	usleep(1000000);
+	usleep(cut_after);
 	hub_weight_put(f);
 	hub_weights_free(w); /* cancelled mid-download */
-	long long claimed = record_claims("resume.bin");
-	long long first = served("resume.bin");
-	print_message("resume: first store got %lld bytes, the record claims %lld\n", first,
-		      claimed);
+	long long claimed = record_claims(name);
+	long long first = served(name);
+	struct live_words lw;
+	assert_true(live_of(&lw, name));
+	/* the end of the download recorded everything written: the page adds
+	 * nothing (it did, by up to 1.5 MiB under disk load, when the last
+	 * flush gave way to the flusher's slow one) */
+	assert_int_equal(union_bytes(name, lw.a, lw.b), claimed);
+	if (power_loss) {
+		/* as if written before a reboot, by a holder that had got to the
+		 * end: after a power loss none of it need be on disk (here
+		 * the bytes past the record are holes: taking the page's word
+		 * would serve zeros) */
+		lw.boot ^= 1;
+		lw.b = n;
+		int fd = open(sidepath(name, ".lock"), O_WRONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(pwrite(fd, &lw, sizeof(lw), 0), (ssize_t)sizeof(lw));
+		close(fd);
+	}
+	long long present = power_loss ? claimed : union_bytes(name, lw.a, lw.b);
+	print_message("resume: first store got %lld bytes, the record claims %lld, with the "
+		      "holder's page %lld\n",
+		      first, claimed, union_bytes(name, lw.a, lw.b));
 	assert_true(claimed > (long long)MiB);
 	assert_true(claimed < (long long)n);
 	assert_true(claimed <= first);
-	assert_int_equal(access(ckpath("resume.bin"), F_OK), -1);
+	assert_true(present <= first);
+	assert_int_equal(access(ckpath(name), F_OK), -1);
 
 	srv_reset(&fx.srv);
 	w = store();
-	f = wget(w, "resume.bin");
+	f = wget(w, name);
 	assert_read_equals(f, src, n);
 	assert_true(wait_complete(f, 10));
-	assert_file_equals(ckpath("resume.bin"), src, n);
-	long long second = served("resume.bin");
+	assert_file_equals(ckpath(name), src, n);
+	long long second = served(name);
 	print_message("resume: second store got %lld bytes (%lld missing), %lld HEADs\n", second,
-		      (long long)n - claimed, heads("resume.bin"));
-	assert_true(second >= (long long)n - claimed);
-	assert_true(second <= (long long)n - claimed + MiB);
-	assert_int_equal(heads("resume.bin"), 0); /* size and ETag from the sidecar */
-	assert_int_equal(leftovers("resume.bin"), 0);
+		      (long long)n - present, heads(name));
+	assert_int_equal(second, (long long)n - present);
+	assert_int_equal(heads(name), 0); /* size and ETag from the sidecar */
+	assert_int_equal(leftovers(name), 0);
 	hub_weight_put(f);
 	hub_weights_free(w);
 	free(src);
+}
+
+/* HUB_TEST_RESUME_RUNS=N: N shorter runs (12 MiB, cut after 0.5 s), for
+ * tests/faults/test_resume_load.py, which runs them under disk load. */
+static void test_resume(void **state)
+{
+	(void)state;
+	const char *runs = getenv("HUB_TEST_RESUME_RUNS");
+	int n = runs ? atoi(runs) : 0;
+	if (n <= 0) {
+		resume_case(false, 0, 24 * MiB, 1000000);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		print_message("resume run %d of %d\n", i + 1, n);
+		resume_case(false, i + 1, 12 * MiB, 500000);
+	}
+}
+
+static void test_resume_after_power_loss(void **state)
+{
+	(void)state;
+	resume_case(true, 0, 24 * MiB, 1000000);
 }
 
 static void test_two_stores(void **state)
@@ -1254,6 +1364,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "cat"))
 		return tool_cat(argc, argv);
+	if (getenv("HUB_TEST_FILTER")) /* e.g. test_resume */
+		cmocka_set_test_filter(getenv("HUB_TEST_FILTER"));
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sha256_vectors),
 		cmocka_unit_test_setup_teardown(test_sha256_vs_sha256sum, setup, teardown),
@@ -1270,6 +1382,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_strict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_verdict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_after_power_loss, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_stores, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offline, setup, teardown),
