@@ -393,6 +393,24 @@
 #ifndef HUB_WEIGHTS_READ_STALL_S
 #define HUB_WEIGHTS_READ_STALL_S 180
 #endif
+/* Downloads running at once per mount (one thread each): reading many
+ * weight files at once (a script, a user with /.hubfs/url/) queues the rest
+ * instead of starting a thread and a connection per file; a queued read
+ * waits (without timing out) until one ends or stops idle.  Far reads are
+ * made by the reading FUSE thread itself, bounded by HUB_FUSE_MAX_THREADS. */
+#ifndef HUB_WEIGHTS_DL_MAX
+#define HUB_WEIGHTS_DL_MAX 8
+#endif
+/* A download no reader has asked anything of for this long stops (its
+ * bytes recorded) and resumes at the next read, unless fewer than
+ * HUB_WEIGHTS_IDLE_FINISH bytes are missing: then it finishes, so a file
+ * read almost to its end is complete when the reader comes back. */
+#ifndef HUB_WEIGHTS_IDLE_S
+#define HUB_WEIGHTS_IDLE_S 30.0
+#endif
+#ifndef HUB_WEIGHTS_IDLE_FINISH
+#define HUB_WEIGHTS_IDLE_FINISH (32u << 20)
+#endif
 /* The record of present ranges is rewritten (after fdatasync of the data)
  * at most this often while downloading: what a kill -9 or power loss costs
  * to download again, against 2 fsyncs per update. */

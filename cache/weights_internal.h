@@ -132,6 +132,7 @@ struct hub_weights {
 	bool stopping; /* __atomic */
 	pthread_mutex_t lock;
 	struct hub_weight *table[BUCKETS]; /* w->lock */
+	unsigned dl_running;               /* w->lock: downloader threads (<= tuning dl_max) */
 	pthread_cond_t flush_cond;         /* w->lock: wakes the flusher at free */
 	pthread_t flusher;
 	bool flusher_started;
@@ -209,6 +210,9 @@ struct hub_weight {
 	uint64_t far_end, far_chunk;
 	uint64_t rate_bytes;
 	double rate_t0, rate, rate_t;
+	unsigned readers;        /* reads and size waits in progress */
+	double read_t;           /* mono time the last of them ended */
+	bool idle_stop;          /* the holder stopped: no reader for idle_s */
 };
 
 /* ---- on-disk formats (weights_disk.c) ---- */
@@ -386,6 +390,8 @@ void *hw_flusher_main(void *arg);
 
 /* weights_dl.c (f->lock held) */
 int hw_ensure_head(struct hub_weight *f);
+/* Start the file's downloader thread unless it runs: 0, -EBUSY when
+ * tuning dl_max downloads run already (wait and call again), or -errno. */
 int hw_ensure_thread(struct hub_weight *f);
 void hw_hasher_join(struct dl *d, bool stop);
 
