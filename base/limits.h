@@ -102,6 +102,15 @@
 #define HUB_WEIGHTS_TABLE_INITIAL 64
 #define HUB_BLOB_TABLE_INITIAL 256
 #define HUB_BLOB_TABLE_MAX 65536
+/* Blobs over a quarter of HUB_BLOB_CACHE_BYTES are inflated once into an
+ * unlinked file under <root>/hubfs/tmp/ and mapped: reads of a 100 MiB file
+ * are then served from that mapping (page cache, not the heap) instead of
+ * inflating the whole blob again for every 128 KiB read (a 40 MiB file took
+ * 15.7 s for its first 4 MiB).  At most this many are kept mapped; the
+ * oldest is unmapped (its disk space freed) past it. */
+#ifndef HUB_BLOB_STAGED_MAX
+#define HUB_BLOB_STAGED_MAX 8
+#endif
 /* A readdir snapshot larger than this many entries is refused with EFBIG:
  * git trees of that size do not exist in practice. */
 #define HUB_DIR_ENTRIES_MAX 1000000
@@ -121,6 +130,21 @@
 
 /* Config file and state files are small JSON; refuse anything huge. */
 #define HUB_JSON_MAX (4u << 20)
+/* Resolutions one repository's state.json keeps; past it the oldest are
+ * dropped (a dropped one costs one ls-remote when asked again).  Anyone can
+ * look up made-up refs and commit prefixes: without a cap the file grows
+ * per distinct name until it passes HUB_JSON_MAX and the repository stops
+ * resolving.  An entry is at most ~370 bytes (a 255-byte ref, the sha,
+ * kind, time), so 4096 of them stay under 1.6 MiB. */
+#ifndef HUB_STATE_REFS_MAX
+#define HUB_STATE_REFS_MAX 4096
+#endif
+/* Names remembered as missing upstream per repository (each for neg_ttl);
+ * past it the oldest are forgotten early (a forgotten one costs one
+ * ls-remote when asked again). */
+#ifndef HUB_NEG_MAX
+#define HUB_NEG_MAX 1024
+#endif
 /* At most this many rewrite rules (command line plus config). */
 #define HUB_REWRITE_MAX 64
 /* At most this many token_host= hosts (command line plus config): a few
@@ -403,6 +427,24 @@
  * rather than abandoning it while it retries. */
 #ifndef HUB_WEIGHTS_READ_STALL_S
 #define HUB_WEIGHTS_READ_STALL_S 180
+#endif
+/* Downloads running at once per mount (one thread each): reading many
+ * weight files at once (a script, a user with /.hubfs/url/) queues the rest
+ * instead of starting a thread and a connection per file; a queued read
+ * waits (without timing out) until one ends or stops idle.  Far reads are
+ * made by the reading FUSE thread itself, bounded by HUB_FUSE_MAX_THREADS. */
+#ifndef HUB_WEIGHTS_DL_MAX
+#define HUB_WEIGHTS_DL_MAX 8
+#endif
+/* A download no reader has asked anything of for this long stops (its
+ * bytes recorded) and resumes at the next read, unless fewer than
+ * HUB_WEIGHTS_IDLE_FINISH bytes are missing: then it finishes, so a file
+ * read almost to its end is complete when the reader comes back. */
+#ifndef HUB_WEIGHTS_IDLE_S
+#define HUB_WEIGHTS_IDLE_S 30.0
+#endif
+#ifndef HUB_WEIGHTS_IDLE_FINISH
+#define HUB_WEIGHTS_IDLE_FINISH (32u << 20)
 #endif
 /* The record of present ranges is rewritten (after fdatasync of the data)
  * at most this often while downloading: what a kill -9 or power loss costs

@@ -134,8 +134,31 @@ int hub_analysis_get(char **out_json, bool *out_persisted, struct hub_cache *c, 
 		*out_json = error_json(why);
 		return *out_json ? 0 : -ENOMEM;
 	}
-	if (!hub_mkdir_p(dir) && !hub_file_write_atomic(path, text, strlen(text)))
+	if (!hub_analysis_is_final(text))
+		hub_info("%s: analysis cut by its time budget: served, not stored (tried again later)",
+			 sha);
+	else if (!hub_mkdir_p(dir) && !hub_file_write_atomic(path, text, strlen(text)))
 		*out_persisted = true;
 	*out_json = text;
 	return 0;
+}
+
+bool hub_analysis_is_final(const char *json)
+{
+	cJSON *doc = cJSON_Parse(json);
+	if (!doc)
+		return true; /* not ours to judge: refused when read back */
+	bool final = true;
+	const cJSON *cut = cJSON_GetObjectItemCaseSensitive(doc, "cut");
+	if (cJSON_IsString(cut) && !strcmp(cut->valuestring, "time"))
+		final = false;
+	const cJSON *errors = cJSON_GetObjectItemCaseSensitive(doc, "errors");
+	const cJSON *e;
+	cJSON_ArrayForEach(e, errors)
+	{
+		if (cJSON_IsString(e) && strstr(e->valuestring, "(time budget)"))
+			final = false;
+	}
+	cJSON_Delete(doc);
+	return final;
 }

@@ -23,4 +23,13 @@ struct hub_py;
 int hub_analysis_get(char **out_json, bool *out_persisted, struct hub_cache *c, struct hub_py *py,
 		     struct hub_repo *r, const char *sha, const struct hub_oid *tree);
 
+/* Whether an analyser result is the commit's lasting answer: false when it
+ * was cut by a wall-clock limit (its top-level "cut" is "time", or an
+ * errors line says "(time budget)"): that depends on the machine's load at
+ * that moment, so it is served but not stored, and a later analysis (the
+ * next mount, or the next time the commit's view is built) tries again.  A
+ * result cut by a step budget ("cut": "steps") is deterministic and final,
+ * as is a complete one. */
+bool hub_analysis_is_final(const char *json);
+
 #endif

@@ -1,9 +1,14 @@
 /*
  * The blob LRU of a struct hub_cache: blobs read from the object database,
  * shared by reference count (hub_repo_blob_get / hub_blob_put), kept up to
- * HUB_BLOB_CACHE_BYTES (blobs over a quarter of that are not kept).
+ * HUB_BLOB_CACHE_BYTES.  A blob over a quarter of that is staged: inflated
+ * once into an unlinked file under <root>/hubfs/tmp/ and mapped read-only,
+ * so its bytes live in the page cache (evictable) and its reads need no
+ * inflating; up to HUB_BLOB_STAGED_MAX staged blobs stay in the LRU (an
+ * evicted one's disk space is freed with its last reference).  When staging
+ * fails (disk full), the blob is served from the heap and not kept.
  *
- * Locks: cache->lock guards the LRU list, the hash buckets and lru_bytes,
+ * Locks: cache->lock guards the LRU list, its table (cache->blobs), lru_bytes,
  * and is never held across I/O; a blob missing from the LRU is read under
  * the repository's odb_lock (not holding cache->lock), then inserted.
  * Reference counts are atomic.  Blobs are freed outside cache->lock.
@@ -11,16 +16,64 @@
 #include "cache/repo_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "base/files.h"
 #include "base/limits.h"
+#include "base/log.h"
 
 static void blob_free(struct blob_ent *b)
 {
-	free((void *)b->pub.data);
+	if (b->mapped)
+		munmap((void *)b->pub.data, b->pub.size);
+	else
+		free((void *)b->pub.data);
 	free(b);
+}
+
+/* Write size bytes of data to an unlinked file under <root>/hubfs/tmp/ and
+ * map it: *out the mapping.  0 or -errno (the caller keeps data then). */
+static int stage(const char **out, struct hub_cache *c, const char *data, size_t size)
+{
+	char dir[4096];
+	if (snprintf(dir, sizeof(dir), "%s/hubfs/tmp", c->root) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	int rc = hub_mkdir_p(dir);
+	if (rc)
+		return rc;
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		/* no O_TMPFILE here: a named file, unlinked at once */
+		char tmpl[4200];
+		snprintf(tmpl, sizeof(tmpl), "%s/blob-XXXXXX", dir);
+		fd = mkostemp(tmpl, O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		unlink(tmpl);
+	}
+	for (size_t done = 0; done < size;) {
+		ssize_t k = write(fd, data + done, size - done);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			rc = k < 0 ? -errno : -EIO;
+			close(fd);
+			return rc;
+		}
+		done += (size_t)k;
+	}
+	void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	rc = map == MAP_FAILED ? -errno : 0;
+	close(fd);
+	if (!rc)
+		*out = map;
+	return rc;
 }
 
 void hub_blobs_clear(struct hub_cache *c)
@@ -83,7 +136,10 @@ static struct blob_ent *lru_evict(struct hub_cache *c, struct blob_ent *b)
 	lru_unlink(c, b);
 	hub_htab_remove(&c->blobs, &b->link);
 	b->in_lru = false;
-	c->lru_bytes -= b->pub.size;
+	if (b->mapped)
+		c->lru_staged--;
+	else
+		c->lru_bytes -= b->pub.size;
 	return __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0 ? b : NULL;
 }
 
@@ -120,6 +176,19 @@ int hub_repo_blob_get(struct hub_blob **out, struct hub_repo *r, const struct hu
 		b->pub.size = size;
 		b->oid = *oid;
 		b->refs = 1;
+		const char *map;
+		int src;
+		if (size > HUB_BLOB_CACHE_BYTES / 4) {
+			if ((src = stage(&map, c, data, size)) == 0) {
+				free(data);
+				b->pub.data = map;
+				b->mapped = true;
+			} else if (!__atomic_exchange_n(&c->stage_warned, true, __ATOMIC_RELAXED)) {
+				hub_warn("a blob of %zu bytes cannot be staged under %s/hubfs/tmp (%s): "
+					 "big files are inflated again per read (said once)",
+					 size, c->root, strerror(-src));
+			}
+		}
 	}
 	if (rc)
 		return rc;
@@ -135,17 +204,29 @@ int hub_repo_blob_get(struct hub_blob **out, struct hub_repo *r, const struct hu
 		dead[ndead++] = b;
 	} else {
 		*out = &b->pub;
-		if (b->pub.size <= HUB_BLOB_CACHE_BYTES / 4) {
+		if (b->mapped || b->pub.size <= HUB_BLOB_CACHE_BYTES / 4) {
 			__atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
 			b->in_lru = true;
 			hub_htab_insert(&c->blobs, &b->link, oid_hash(oid));
 			lru_push(c, b);
-			c->lru_bytes += b->pub.size;
+			if (b->mapped)
+				c->lru_staged++;
+			else
+				c->lru_bytes += b->pub.size;
 		}
-		while (c->lru_bytes > HUB_BLOB_CACHE_BYTES && c->lru_tail && ndead < 16) {
-			struct blob_ent *v = lru_evict(c, c->lru_tail);
-			if (v)
-				dead[ndead++] = v;
+		/* the oldest past either budget: heap bytes, staged blobs */
+		for (struct blob_ent *v = c->lru_tail, *pv;
+		     v && ndead < 16 &&
+		     (c->lru_bytes > HUB_BLOB_CACHE_BYTES || c->lru_staged > HUB_BLOB_STAGED_MAX);
+		     v = pv) {
+			pv = v->prev;
+			bool over = v->mapped ? c->lru_staged > HUB_BLOB_STAGED_MAX
+					      : c->lru_bytes > HUB_BLOB_CACHE_BYTES;
+			if (!over)
+				continue;
+			struct blob_ent *x = lru_evict(c, v);
+			if (x)
+				dead[ndead++] = x;
 		}
 	}
 	pthread_mutex_unlock(&c->lock);

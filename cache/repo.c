@@ -30,6 +30,7 @@
 #include "cache/repo.h"
 #include "cache/repo_internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -189,15 +190,18 @@ static void neg_add(struct hub_repo *r, const char *ref)
 {
 	double until = now_s() + (double)r->cache->cfg.neg_ttl;
 	struct neg_entry **pp = &r->neg;
-	/* Drop expired entries and any previous entry for this ref. */
+	/* Drop expired entries, any previous entry for this ref, and the
+	 * oldest past HUB_NEG_MAX (the list is newest first). */
+	size_t kept = 0;
 	while (*pp) {
 		struct neg_entry *n = *pp;
-		if (n->until <= now_s() || !strcmp(n->ref, ref)) {
+		if (n->until <= now_s() || !strcmp(n->ref, ref) || kept >= HUB_NEG_MAX - 1) {
 			*pp = n->next;
 			free(n->ref);
 			free(n);
 		} else {
 			pp = &n->next;
+			kept++;
 		}
 	}
 	struct neg_entry *n = calloc(1, sizeof(*n));
@@ -394,15 +398,6 @@ static int fetch_sha(struct hub_repo *r, const char *sha)
 	return fetch(r, &w);
 }
 
-/* Whole history of every branch and tag: for commits that are not the tip
- * of any ref and that the server will not send by id. */
-static int fetch_all(struct hub_repo *r)
-{
-	struct hub_odb_want w;
-	hub_odb_want_all(&w, r->gitdir);
-	return fetch(r, &w);
-}
-
 /* ---- resolution ---- */
 
 static const struct hub_remote_ref *ls_find(const struct hub_remote_refs *ls, const char *full)
@@ -465,6 +460,7 @@ static int record(struct hub_repo *r, const struct rec *recs, size_t n, const ch
 	rc = hub_state_load(&st, r->statepath);
 	for (size_t i = 0; !rc && i < n; i++)
 		rc = hub_state_set(&st, recs[i].ref, recs[i].sha, recs[i].kind, now_s());
+	hub_state_trim(&st, HUB_STATE_REFS_MAX);
 	if (!rc && head) {
 		char *h = strdup(head);
 		if (!h) {
@@ -543,12 +539,12 @@ static int resolve_sha(char out[41], const struct hub_remote_ref **out_tip, stru
 	}
 	if (!ls)
 		return -EIO;
+	/* A full id may name any commit: ask the server for it.  A shorter
+	 * prefix that no advertised tip has is refused: finding it would take
+	 * every branch's and tag's whole history, for any made-up prefix. */
 	if (len == 40 && fetch_sha(r, prefix) == 0 && !odb_prefix(out, r, prefix))
 		return 0;
-	int rc = fetch_all(r);
-	if (rc)
-		return rc;
-	return odb_prefix(out, r, prefix);
+	return -ENOENT;
 }
 
 /* force (force_reload): a branch is asked of the remote now, and a remote
@@ -570,9 +566,22 @@ static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, st
 	if (!e && !strncmp(ref, "refs/tags/", 10) && (e = hub_state_find(&st, ref + 10)) &&
 	    e->kind != KIND_TAG)
 		e = NULL;
+	/* A commit prefix is one name whatever its case: recorded, remembered
+	 * missing and matched in lower case (a branch or tag spelled in upper
+	 * case hex still finds its own record first). */
+	bool hex = hub_name_is_hex_prefix(ref);
+	char lower[41] = "";
+	if (hex) {
+		for (size_t i = 0; ref[i]; i++)
+			lower[i] = (char)tolower((unsigned char)ref[i]);
+		lower[strlen(ref)] = '\0';
+		if (!e && strcmp(lower, ref) && (e = hub_state_find(&st, lower)) &&
+		    e->kind != KIND_COMMIT)
+			e = NULL;
+	}
+	const char *neg_key = hex ? lower : ref;
 	if (e && hub_repo_commit_in_odb(r, e->sha) != 1)
 		e = NULL; /* recorded but objects gone: resolve again */
-	bool hex = hub_name_is_hex_prefix(ref);
 
 	if (e && (o->offline || is_fresh(r, e, force) || (!force && now_s() < r->remote_fail_until))) {
 		memcpy(out, e->sha, 41);
@@ -586,13 +595,13 @@ static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, st
 	}
 	if (o->offline) {
 		hub_state_dispose(&st);
-		if (hex && !odb_prefix(out, r, ref)) {
+		if (hex && !odb_prefix(out, r, lower)) {
 			*out_immutable = true;
 			return 0;
 		}
 		return -ENOENT;
 	}
-	if (neg_hit(r, ref)) {
+	if (neg_hit(r, neg_key)) {
 		hub_state_dispose(&st);
 		return -ENOENT;
 	}
@@ -618,7 +627,7 @@ static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, st
 			hub_state_dispose(&st);
 			return 0;
 		}
-		if (hex && !force && !odb_prefix(out, r, ref)) {
+		if (hex && !force && !odb_prefix(out, r, lower)) {
 			*out_immutable = true;
 			hub_state_dispose(&st);
 			return 0;
@@ -654,14 +663,15 @@ static int resolve_locked(char out[41], bool *out_immutable, bool *out_stale, st
 		memcpy(sha, ref_commit(hit), 41);
 		rc = ensure_fetched(r, full, sha);
 	} else if (hex) {
-		rc = resolve_sha(sha, &tip, r, ref, &ls);
+		rc = resolve_sha(sha, &tip, r, lower, &ls);
 		kind = KIND_COMMIT;
+		ref = lower;
 	} else {
 		rc = -ENOENT;
 	}
 	if (rc == -ENOENT) {
 		hub_info("%s/%s: no ref or commit %s upstream", r->owner, r->name, ref);
-		neg_add(r, ref);
+		neg_add(r, neg_key);
 	}
 	if (!rc) {
 		record_with_listing(r, ref, sha, kind, &ls, hit ? hit : tip);

@@ -56,6 +56,7 @@ struct blob_ent {
 	struct hub_oid oid;
 	int refs;            /* atomic; includes the LRU's own reference */
 	bool in_lru;
+	bool mapped;         /* pub.data is a mapping of an unlinked file (staged) */
 	struct blob_ent *prev, *next; /* the LRU */
 	struct hub_hnode link;         /* in cache->blobs */
 };
@@ -74,7 +75,9 @@ struct hub_cache {
 	struct stale_ent *stale;
 	struct blob_ent *lru_head, *lru_tail; /* head = most recent */
 	struct hub_htab blobs; /* the LRU's entries by object id */
-	size_t lru_bytes;
+	size_t lru_bytes;    /* heap blobs in the LRU */
+	size_t lru_staged;   /* staged (mapped) blobs in the LRU */
+	bool stage_warned;   /* atomic: a staging failure was logged */
 	struct hub_cache_stats stats; /* __atomic */
 };
 
@@ -86,6 +89,8 @@ struct hub_state_ref *hub_state_find(struct hub_state *s, const char *ref);
 /* Add or replace the record of ref.  0 or -ENOMEM. */
 int hub_state_set(struct hub_state *s, const char *ref, const char *sha, enum hub_ref_kind kind,
 		  double t);
+/* Keep the max most recent records (by time), drop the others. */
+void hub_state_trim(struct hub_state *s, size_t max);
 /* Read path into out (a missing or unreadable file reads as empty). */
 int hub_state_load(struct hub_state *out, const char *path);
 /* Replace path atomically with s. */

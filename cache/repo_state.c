@@ -39,10 +39,12 @@ struct hub_state_ref *hub_state_find(struct hub_state *s, const char *ref)
 	return NULL;
 }
 
-int hub_state_set(struct hub_state *s, const char *ref, const char *sha, enum hub_ref_kind kind,
-		  double t)
+/* Append or replace; find false: ref is known to be new (loading a JSON
+ * object, whose keys cJSON hands over once each: no quadratic search). */
+static int state_put(struct hub_state *s, const char *ref, const char *sha, enum hub_ref_kind kind,
+		     double t, bool find)
 {
-	struct hub_state_ref *e = hub_state_find(s, ref);
+	struct hub_state_ref *e = find ? hub_state_find(s, ref) : NULL;
 	if (!e) {
 		struct hub_state_ref *n = realloc(s->refs, (s->n + 1) * sizeof(*n));
 		if (!n)
@@ -58,6 +60,28 @@ int hub_state_set(struct hub_state *s, const char *ref, const char *sha, enum hu
 	e->kind = kind;
 	e->time = t;
 	return 0;
+}
+
+int hub_state_set(struct hub_state *s, const char *ref, const char *sha, enum hub_ref_kind kind,
+		  double t)
+{
+	return state_put(s, ref, sha, kind, t, true);
+}
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct hub_state_ref *x = a, *y = b;
+	return x->time > y->time ? -1 : x->time < y->time ? 1 : strcmp(x->ref, y->ref);
+}
+
+void hub_state_trim(struct hub_state *s, size_t max)
+{
+	if (s->n <= max)
+		return;
+	qsort(s->refs, s->n, sizeof(*s->refs), newest_first);
+	for (size_t i = max; i < s->n; i++)
+		free(s->refs[i].ref);
+	s->n = max;
 }
 
 int hub_state_load(struct hub_state *out, const char *path)
@@ -96,7 +120,9 @@ int hub_state_load(struct hub_state *out, const char *path)
 		for (int i = 0; i < 4; i++)
 			if (!strcmp(kind->valuestring, kind_names[i]))
 				k = (enum hub_ref_kind)i;
-		if (hub_state_set(out, it->string, sha->valuestring, k, t->valuedouble)) {
+		/* keys of one object: new each (a duplicate, from a hand edit,
+		 * is shadowed by the first) */
+		if (state_put(out, it->string, sha->valuestring, k, t->valuedouble, false)) {
 			cJSON_Delete(root);
 			hub_state_dispose(out);
 			return -ENOMEM;

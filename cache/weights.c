@@ -35,6 +35,9 @@
 		.poll_s = HUB_WEIGHTS_POLL_MS / 1000.0, \
 		.retry_s = HUB_WEIGHTS_RETRY_S, \
 		.bad_ttl_s = HUB_WEIGHTS_BAD_TTL_S, \
+		.dl_max = HUB_WEIGHTS_DL_MAX, \
+		.idle_s = HUB_WEIGHTS_IDLE_S, \
+		.idle_finish = HUB_WEIGHTS_IDLE_FINISH, \
 	}
 
 static struct hub_weights_tuning tuning = WEIGHTS_TUNING_DEFAULTS;
@@ -363,7 +366,7 @@ void hw_put(struct hub_weight *f)
 	pthread_mutex_lock(&f->lock);
 	if (__atomic_load_n(&f->refs, __ATOMIC_ACQUIRE) == 0 && !f->thread_running) {
 		if (f->dirty)
-			hw_flush_record(f);
+			hw_flush_record_final(f);
 		if (__atomic_load_n(&f->refs, __ATOMIC_ACQUIRE) == 0)
 			hw_close_fds(f);
 	}
@@ -425,6 +428,7 @@ int hub_weight_size(uint64_t *out, struct hub_weight *f)
 	int rc = 0;
 	double since = mono_now();
 	pthread_mutex_lock(&f->lock);
+	f->readers++;
 	hw_load(f);
 	hw_adopt_checkpoint(f);
 	for (;;) {
@@ -449,11 +453,15 @@ int hub_weight_size(uint64_t *out, struct hub_weight *f)
 			continue;
 		}
 		/* HEAD gave no size: the download will tell */
-		if ((rc = hw_ensure_thread(f)))
+		if ((rc = hw_ensure_thread(f)) == -EBUSY)
+			f->progress_t = mono_now(); /* queued: not a stall */
+		else if (rc)
 			break;
 		if ((rc = wait_change(f, since, &t, UINT64_MAX)))
 			break;
 	}
+	f->readers--;
+	f->read_t = mono_now();
 	pthread_mutex_unlock(&f->lock);
 	return rc;
 }
@@ -503,7 +511,24 @@ static uint64_t stream_front(const struct hub_weight *f)
 					 : hub_rset_prefix(&f->have);
 }
 
+static ssize_t weight_read(char *buf, size_t size, off_t off, struct hub_weight *f);
+
+/* Reads in progress and the time of the last one keep the file's download
+ * going (nobody_reads, weights_dl.c). */
 ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->readers++;
+	pthread_mutex_unlock(&f->lock);
+	ssize_t rc = weight_read(buf, size, off, f);
+	pthread_mutex_lock(&f->lock);
+	f->readers--;
+	f->read_t = mono_now();
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static ssize_t weight_read(char *buf, size_t size, off_t off, struct hub_weight *f)
 {
 	if (off < 0)
 		return -EINVAL;
@@ -584,7 +609,14 @@ ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f)
 			break;
 		}
 		if (!f->thread_running) {
-			if ((rc = hw_ensure_thread(f)))
+			if ((rc = hw_ensure_thread(f)) == -EBUSY) {
+				/* queued behind dl_max downloads: wait, not a stall */
+				f->progress_t = mono_now();
+				if ((rc = wait_change(f, since, &t, UINT64_MAX)))
+					break;
+				continue;
+			}
+			if (rc)
 				break;
 			continue; /* the lock may have been dropped */
 		}

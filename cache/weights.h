@@ -153,6 +153,9 @@ struct hub_weights_tuning {
 	double poll_s;           /* another process's download is watched this often */
 	double retry_s;          /* after a failed download, reads fail at once for this long */
 	double bad_ttl_s;        /* a file that failed verification is not fetched again for this long */
+	unsigned dl_max;         /* downloads running at once per store; more wait */
+	double idle_s;           /* a download no reader asked anything of for this long stops... */
+	uint64_t idle_finish;    /* ...unless fewer bytes than this are missing */
 };
 void hub_weights_tuning_default(struct hub_weights_tuning *out);
 void hub_weights_set_tuning(const struct hub_weights_tuning *t);

@@ -73,12 +73,45 @@ uint64_t hw_id_of_fd(int fd)
  * stores are releases, so a reader that sees any of them also sees the odd
  * seq stored before; the data loads are acquires, so the second seq load
  * cannot move before them.  On x86 all of these are plain moves. */
+static uint64_t boot_id;
+static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+
+static void read_boot_id(void)
+{
+	/* procfs reports size 0: read what comes, not st_size */
+	char text[64];
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t len = read(fd, text, sizeof(text));
+	close(fd);
+	uint64_t v = 0;
+	int digits = 0;
+	for (ssize_t i = 0; i < len && digits < 16; i++) {
+		char c = text[i];
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0)
+			continue;
+		v = v << 4 | (uint64_t)d;
+		digits++;
+	}
+	boot_id = digits == 16 ? v : 0;
+}
+
+uint64_t hw_boot_id(void)
+{
+	pthread_once(&boot_once, read_boot_id);
+	return boot_id;
+}
+
 void hw_live_publish(struct live_page *p, uint64_t id, uint64_t a, uint64_t b)
 {
 	if (!p)
 		return;
+	uint64_t boot = hw_boot_id();
 	uint64_t s = __atomic_load_n(&p->seq, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->seq, s | 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->boot, boot, __ATOMIC_RELEASE);
 	__atomic_store_n(&p->id, id, __ATOMIC_RELEASE);
 	__atomic_store_n(&p->a, a, __ATOMIC_RELEASE);
 	__atomic_store_n(&p->b, b, __ATOMIC_RELEASE);
@@ -98,8 +131,9 @@ bool hw_live_read(const struct live_page *p, uint64_t *id, uint64_t *a, uint64_t
 		*id = __atomic_load_n(&p->id, __ATOMIC_ACQUIRE);
 		*a = __atomic_load_n(&p->a, __ATOMIC_ACQUIRE);
 		*b = __atomic_load_n(&p->b, __ATOMIC_ACQUIRE);
+		uint64_t boot = __atomic_load_n(&p->boot, __ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&p->seq, __ATOMIC_RELAXED) == s1)
-			return m == LIVE_MAGIC && *a <= *b;
+			return m == LIVE_MAGIC && *a <= *b && boot && boot == hw_boot_id();
 	}
 	return false;
 }

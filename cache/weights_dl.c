@@ -240,6 +240,20 @@ static int seq_meta(void *ctx, const struct hub_http_meta *m)
 	return 0;
 }
 
+/* f->lock held.  No reader has asked anything of f for idle_s and more
+ * than idle_finish bytes are missing: the holder stops (f->idle_stop). */
+static bool nobody_reads(struct hub_weight *f)
+{
+	struct hub_weights_tuning t = hw_tuning();
+	if (f->readers || !(t.idle_s > 0) || mono_now() - f->read_t < t.idle_s || !f->size_known)
+		return false;
+	uint64_t have = hub_rset_bytes(&f->have);
+	if (have >= f->size || f->size - have <= t.idle_finish)
+		return false;
+	f->idle_stop = true;
+	return true;
+}
+
 static int seq_sink(void *ctx, uint64_t off, const char *data, size_t len)
 {
 	struct dl *d = ctx;
@@ -272,8 +286,9 @@ static int seq_sink(void *ctx, uint64_t off, const char *data, size_t len)
 		f->wake_at = UINT64_MAX;
 		pthread_cond_broadcast(&f->cond);
 	}
+	bool idle = nobody_reads(f);
 	pthread_mutex_unlock(&f->lock);
-	return 0;
+	return idle ? HUB_HTTP_STOP : 0;
 }
 
 /* f->lock held.  Upstream changed (ETag or size): start over in a new N.part. */
@@ -376,6 +391,15 @@ static int hold_inner(struct dl *d)
 		rc = hub_http_get(m, w->http, &g);
 		pthread_mutex_lock(&f->lock);
 		f->streaming = false;
+		if (f->idle_stop || (rc == 0 && nobody_reads(f))) {
+			free(m);
+			hub_info("weights: %s: no reader for %g s: download paused at %llu of %llu bytes "
+				 "(resumes at the next read)",
+				 f->name, hw_tuning().idle_s,
+				 (unsigned long long)hub_rset_bytes(&f->have),
+				 (unsigned long long)f->size);
+			return 0;
+		}
 		if (rc == 0 && !f->size_known && m->size_known && b == 0) {
 			/* no length anywhere: the end of the body was the end */
 			f->size_known = true;
@@ -456,13 +480,16 @@ static void *dl_main(void *arg)
 			if (rc == -ENOSPC)
 				discard_partial(f);
 			else
-				hw_flush_record(f);
+				hw_flush_record_final(f);
 			hw_busy_leave(f);
 			f->holder = false;
 			f->streaming = false;
 			break;
 		}
 		follow(&d);
+		if (!f->readers && hw_tuning().idle_s > 0 &&
+		    mono_now() - f->read_t > hw_tuning().idle_s)
+			break; /* nobody here waits for the other process's download */
 		struct timespec ts;
 		hw_abs_deadline(&ts, hw_tuning().poll_s);
 		pthread_cond_timedwait(&f->cond, &f->lock, &ts);
@@ -476,6 +503,7 @@ static void *dl_main(void *arg)
 	}
 	f->thread_running = false;
 	f->live_valid = false;
+	__atomic_sub_fetch(&w->dl_running, 1, __ATOMIC_ACQ_REL);
 	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->lock);
 	hw_put(f);
@@ -496,12 +524,23 @@ int hw_ensure_thread(struct hub_weight *f)
 		return 0;
 	if (stopping(f->w))
 		return -ECANCELED;
+	/* a slot among the store's dl_max running downloads (an atomic count:
+	 * w->lock may not be taken under f->lock) */
+	unsigned max = hw_tuning().dl_max;
+	unsigned cur = __atomic_load_n(&f->w->dl_running, __ATOMIC_ACQUIRE);
+	do {
+		if (max && cur >= max)
+			return -EBUSY;
+	} while (!__atomic_compare_exchange_n(&f->w->dl_running, &cur, cur + 1, false,
+					      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
 	__atomic_add_fetch(&f->refs, 1, __ATOMIC_ACQ_REL);
 	f->thread_running = true;
 	f->err = 0;
-	f->progress_t = mono_now();
+	f->idle_stop = false;
+	f->progress_t = f->read_t = mono_now();
 	int rc = pthread_create(&f->thread, NULL, dl_main, f);
 	if (rc) {
+		__atomic_sub_fetch(&f->w->dl_running, 1, __ATOMIC_ACQ_REL);
 		f->thread_running = false;
 		__atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL); /* the caller holds one */
 		hub_err("weights: %s: cannot start a thread: %s", f->name, strerror(rc));

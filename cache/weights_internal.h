@@ -99,14 +99,21 @@
 
 /* ---- the shared page in N.lock ---- */
 
-#define LIVE_MAGIC 0x31564c4255484bULL /* "KHUBLV1" */
+#define LIVE_MAGIC 0x32564c4255484bULL /* "KHUBLV2" */
 #define LIVE_SIZE 4096
 
+/* [a, b) was written to N.part by the holder, not necessarily synced: valid
+ * only while the kernel that holds those writes in its page cache runs.  A
+ * page from another boot (a power loss or crash after the writes, before
+ * their writeback) is ignored: only N.ranges, written after an fdatasync,
+ * survives a reboot.  (Without the boot check a resume after a power loss
+ * took [a, b) as present: bytes that may never have reached the disk.) */
 struct live_page {
 	uint64_t magic;
 	uint64_t seq; /* seqlock: odd while the holder writes */
 	uint64_t id;  /* N.part's identity (id_of) */
 	uint64_t a, b;
+	uint64_t boot; /* the kernel's boot id (hw_boot_id) when written */
 };
 
 /* ---- the store and its files ---- */
@@ -125,6 +132,7 @@ struct hub_weights {
 	bool stopping; /* __atomic */
 	pthread_mutex_t lock;
 	struct hub_htab table; /* w->lock: files by key */
+	unsigned dl_running;   /* w->lock: downloader threads (<= tuning dl_max) */
 	pthread_cond_t flush_cond;         /* w->lock: wakes the flusher at free */
 	pthread_t flusher;
 	bool flusher_started;
@@ -202,6 +210,9 @@ struct hub_weight {
 	uint64_t far_end, far_chunk;
 	uint64_t rate_bytes;
 	double rate_t0, rate, rate_t;
+	unsigned readers;        /* reads and size waits in progress */
+	double read_t;           /* mono time the last of them ended */
+	bool idle_stop;          /* the holder stopped: no reader for idle_s */
 };
 
 /* ---- on-disk formats (weights_disk.c) ---- */
@@ -340,6 +351,9 @@ void hw_stamp_of(struct stamp *s, const char *path);
 bool hw_stamp_eq(const struct stamp *a, const struct stamp *b);
 uint64_t hw_id_of_path(const char *path);
 uint64_t hw_id_of_fd(int fd);
+/* 64 bits of /proc/sys/kernel/random/boot_id (0 if unreadable: then no
+ * live page is trusted). */
+uint64_t hw_boot_id(void);
 void hw_live_publish(struct live_page *p, uint64_t id, uint64_t a, uint64_t b);
 bool hw_live_read(const struct live_page *p, uint64_t *id, uint64_t *a, uint64_t *b);
 int hw_sidecar_read(struct sidecar *out, const char *path);
@@ -363,6 +377,9 @@ void hw_adopt_sidecar(struct hub_weight *f);
 void hw_adopt_record(struct hub_weight *f, bool force);
 void hw_load(struct hub_weight *f);
 void hw_flush_record(struct hub_weight *f);
+/* The same, after waiting for a flush in progress: everything written so
+ * far is recorded (the end of a download, the last put, the store's free). */
+void hw_flush_record_final(struct hub_weight *f);
 void hw_record_remove(struct hub_weight *f);
 void hw_part_remove(struct hub_weight *f);
 void hw_note_bytes(struct hub_weight *f, size_t n);
@@ -373,6 +390,8 @@ void *hw_flusher_main(void *arg);
 
 /* weights_dl.c (f->lock held) */
 int hw_ensure_head(struct hub_weight *f);
+/* Start the file's downloader thread unless it runs: 0, -EBUSY when
+ * tuning dl_max downloads run already (wait and call again), or -errno. */
 int hw_ensure_thread(struct hub_weight *f);
 void hw_hasher_join(struct dl *d, bool stop);
 

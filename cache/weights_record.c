@@ -192,6 +192,18 @@ void hw_load(struct hub_weight *f)
 
 /* f->lock held (dropped inside).  Snapshot `have`, fdatasync N.part, then
  * write the record: it never claims a byte written after the sync. */
+void hw_flush_record_final(struct hub_weight *f)
+{
+	/* A flush in progress (the flusher, in fdatasync) claims only its
+	 * snapshot: wait for it, then record the rest.  Returning at once here
+	 * left the bytes streamed during a slow fdatasync unrecorded when the
+	 * download stopped (under disk load, up to megabytes), and a resume
+	 * then counted on the holder's shared page for them. */
+	while (f->flushing)
+		pthread_cond_wait(&f->cond, &f->lock);
+	hw_flush_record(f);
+}
+
 void hw_flush_record(struct hub_weight *f)
 {
 	if (f->head_dirty && !f->complete)
@@ -320,7 +332,9 @@ void hw_flush_all(struct hub_weights *w, bool force)
 		pthread_mutex_lock(&f->lock);
 		if (f->head_dirty && !f->complete && !f->bad)
 			hw_sidecar_write(f, NULL);
-		if (f->dirty && f->part_fd >= 0 && (force || mono_now() - f->flushed_t >= rec_s))
+		if (force && f->dirty && f->part_fd >= 0)
+			hw_flush_record_final(f);
+		else if (f->dirty && f->part_fd >= 0 && mono_now() - f->flushed_t >= rec_s)
 			hw_flush_record(f);
 		else if (f->holder && f->part_fd >= 0)
 			hw_adopt_record(f, false); /* what followers fetched */

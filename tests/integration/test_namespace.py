@@ -146,11 +146,18 @@ def test_commit_ids_as_refs(mounted):
 
 
 def test_abbreviated_id_of_a_commit_no_ref_points_at(mounted):
-    """torch.hub accepts any commit prefix GitHub resolves; c2 is only reachable
-    from main, never a ref tip, and nothing else was looked up before."""
+    """c2 is only reachable from main, never a ref tip.  A prefix that no
+    advertised tip has is refused (ENOENT) without fetching any history
+    (issue 13: finding it would take every branch's whole history, for any
+    made-up prefix); once c2 is fetched by its full id, its prefix resolves
+    from the local objects."""
     h = mounted
     c2 = h.manifest["alice/vision"]["non_tip"]
-    assert readlink(h.p("alice", "vision:" + c2[:7])) == "vision@" + c2
+    before = len(h.proxy.fetches())
+    expect_errno(errno.ENOENT, readlink, h.p("alice", "vision:" + c2[:7]))
+    assert len(h.proxy.fetches()) == before, "objects were fetched for a prefix"
+    assert readlink(h.p("alice", "vision:" + c2)) == "vision@" + c2
+    assert readlink(h.p("alice", "vision:" + c2[:8])) == "vision@" + c2
 
 
 def test_commit_directory_by_full_id_first(mounted):

@@ -356,6 +356,19 @@ static void test_round_trip(void **state)
 	free(first);
 }
 
+/* A result cut by the wall-clock budget is not final (load-dependent); one
+ * cut by steps, or complete, is. */
+static void test_final_or_not(void **state)
+{
+	(void)state;
+	assert_true(hub_analysis_is_final("{\"entrypoints\":[],\"errors\":[]}"));
+	assert_true(hub_analysis_is_final("{\"cut\":\"steps\",\"errors\":"
+					  "[\"hubconf.py:0: analysis stopped (step budget)\"]}"));
+	assert_false(hub_analysis_is_final("{\"cut\":\"time\"}"));
+	assert_false(hub_analysis_is_final(
+		"{\"errors\":[\"x\",\"hubconf.py:0: analysis stopped after 10 s (time budget)\"]}"));
+}
+
 /* libgit2 once for the group (it cannot be initialised again after a
  * shutdown), as tests/unit/cache/test_cache.c does. */
 static int git_setup(void **state)
@@ -382,6 +395,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_symlink_not_followed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_not_opened, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_directory_refused, setup, teardown),
+		cmocka_unit_test(test_final_or_not),
 	};
 	const struct CMUnitTest with_py[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup_repo, teardown),

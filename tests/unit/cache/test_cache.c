@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -21,7 +22,9 @@
 #include "tests/unit/repo_fixture.h"
 
 #include "base/files.h"
+#include "base/limits.h"
 #include "cache/repo.h"
+#include "cache/repo_internal.h"
 #include "fetch/git.h"
 #include "fetch/rewrite.h"
 
@@ -247,6 +250,60 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* state.json: 30,000 records load in linear time (the old loader searched
+ * the list per record: seconds), and a save keeps the HUB_STATE_REFS_MAX
+ * newest, so the file stays far below HUB_JSON_MAX. */
+static void test_state_is_bounded_and_loads_fast(void **state)
+{
+	struct fixture *f = *state;
+	struct hub_state st;
+	memset(&st, 0, sizeof(st));
+	enum { N = 30000 };
+	char ref[32];
+	for (int i = 0; i < N; i++) {
+		snprintf(ref, sizeof(ref), "%07x", i * 7919);
+		/* appended as new: the file is written from it below */
+		struct hub_state_ref *v = realloc(st.refs, (st.n + 1) * sizeof(*v));
+		assert_non_null(v);
+		st.refs = v;
+		st.refs[st.n].ref = strdup(ref);
+		memcpy(st.refs[st.n].sha, f->sha, 41);
+		st.refs[st.n].kind = KIND_COMMIT;
+		st.refs[st.n].time = 1000.0 + i;
+		st.n++;
+	}
+	char path[160];
+	snprintf(path, sizeof(path), "%s/state-big.json", f->root);
+	assert_int_equal(hub_state_save(&st, path), 0);
+	hub_state_dispose(&st);
+
+	double t0 = mono();
+	assert_int_equal(hub_state_load(&st, path), 0);
+	double took = mono() - t0;
+	print_message("state.json: %d records loaded in %.3f s\n", N, took);
+	assert_int_equal(st.n, N);
+	assert_true(took < 0.6);
+	snprintf(ref, sizeof(ref), "%07x", 123 * 7919);
+	assert_non_null(hub_state_find(&st, ref));
+
+	hub_state_trim(&st, HUB_STATE_REFS_MAX);
+	assert_int_equal(st.n, HUB_STATE_REFS_MAX);
+	for (size_t i = 0; i < st.n; i++)
+		assert_true(st.refs[i].time >= 1000.0 + N - HUB_STATE_REFS_MAX);
+	assert_int_equal(hub_state_save(&st, path), 0);
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true((size_t)sb.st_size < HUB_JSON_MAX / 2);
+	hub_state_dispose(&st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -256,6 +313,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_listing_owners_and_repos, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trees_and_blobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomic_write_honours_umask, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_is_bounded_and_loads_fast, setup, teardown),
 	};
 	/* libgit2 1.8 cannot be initialised again after a shutdown (it frees
 	 * its user agent twice), so once for the whole group, as in hubfs. */
