@@ -158,13 +158,15 @@ def signature(name, import_it=False):
     th = sys.modules.get("torch.hub")
     if th is None and import_it:
         th = hub_module()
-    fn = original(th, name) if th is not None else None
-    if callable(fn):
+    if th is not None:
         key = (id(th), name)
         s = _sigs.get(key)
-        if s is None:
+        if s is not None:
+            return s
+        fn = original(th, name)
+        if callable(fn):
             s = _sigs[key] = Sig.of(fn)
-        return s
+            return s
     s = _sigs.get(name)
     if s is None:
         src = _hub_source()
