@@ -259,8 +259,11 @@ def forked_error(owner, repo, ref):
     ValueError when no torch is installed)."""
     import importlib.util
     th = sys.modules.get("torch.hub")
-    if th is None and importlib.util.find_spec("torch") is not None:
-        th = hub_module()
+    try:
+        if th is None and importlib.util.find_spec("torch") is not None:
+            th = hub_module()
+    except Exception:  # noqa: B902 (a torch that cannot be imported: 1.13's text)
+        th = None
     f = getattr(th, "_validate_not_a_forked_repo", None)
     code = getattr(f, "__code__", None)
     if f is not None and code is not None and "_read_url" in code.co_names:
