@@ -158,7 +158,8 @@ int hub_ns_ctl_weight_errno(int rc);
  * (taken, also on failure), held. */
 int hub_ns_ctl_snapshot(struct hub_ns_found *out, struct hub_ns *ns, struct hub_ns_node *dir,
 			const char *name, char *data);
-/* .hub/reachable: a snapshot rendered at each lookup (cache/reach.h). */
+/* .hub/reachable: a snapshot rendered at each lookup (cache/reach.h); like
+ * /.hubfs/resolve/ names, not listed (a listing never waits for the remote). */
 #define HUB_NS_REACHABLE "reachable"
 
 #endif

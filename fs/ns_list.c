@@ -168,8 +168,6 @@ static int snap_build(struct snap **out, struct hub_ns *ns, struct hub_ns_node *
 		break;
 	}
 	case N_VIEW_DIR:
-		if (!rc && d->parent && d->parent->type == N_COMMIT)
-			rc = snap_add_ref(s, HUB_NS_REACHABLE, N_CTL_FILE, false);
 		for (size_t i = 0; !rc && i < d->view->n; i++) {
 			rc = snap_add_ref(s, d->view->kids[i].name, view_type(&d->view->kids[i]),
 					  false);

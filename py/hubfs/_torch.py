@@ -158,13 +158,15 @@ def signature(name, import_it=False):
     th = sys.modules.get("torch.hub")
     if th is None and import_it:
         th = hub_module()
-    fn = original(th, name) if th is not None else None
-    if callable(fn):
+    if th is not None:
         key = (id(th), name)
         s = _sigs.get(key)
-        if s is None:
+        if s is not None:
+            return s
+        fn = original(th, name)
+        if callable(fn):
             s = _sigs[key] = Sig.of(fn)
-        return s
+            return s
     s = _sigs.get(name)
     if s is None:
         src = _hub_source()
@@ -257,8 +259,11 @@ def forked_error(owner, repo, ref):
     ValueError when no torch is installed)."""
     import importlib.util
     th = sys.modules.get("torch.hub")
-    if th is None and importlib.util.find_spec("torch") is not None:
-        th = hub_module()
+    try:
+        if th is None and importlib.util.find_spec("torch") is not None:
+            th = hub_module()
+    except Exception:  # noqa: B902 (a torch that cannot be imported: 1.13's text)
+        th = None
     f = getattr(th, "_validate_not_a_forked_repo", None)
     code = getattr(f, "__code__", None)
     if f is not None and code is not None and "_read_url" in code.co_names:
