@@ -400,6 +400,13 @@
 #endif
 /* Idle easy handles (each keeps its connections for reuse) one client keeps:
  * one sequential download plus a few ranged reads per file in flight. */
+/* Proxies whose address the weight downloads' address policy trusts:
+ * proxy= alone, else the environment's http_proxy, https_proxy,
+ * HTTPS_PROXY, all_proxy and ALL_PROXY (fetch/http.h). */
+#ifndef HUB_HTTP_PROXY_MAX
+#define HUB_HTTP_PROXY_MAX 5
+#endif
+
 #ifndef HUB_HTTP_POOL_MAX
 #define HUB_HTTP_POOL_MAX 8
 #endif

@@ -249,6 +249,8 @@ int hub_weights_new(struct hub_weights **out, const char *root,
 	if (rc)
 		goto fail;
 	hub_http_set_policy(w->http, w->cfg.allow_private, w->cfg.rewrites);
+	if ((rc = hub_http_set_proxy(w->http, w->cfg.proxy)))
+		goto fail;
 	rc = pthread_create(&w->flusher, NULL, hw_flusher_main, w);
 	if (rc) {
 		rc = -rc;

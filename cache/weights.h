@@ -56,6 +56,9 @@ struct hub_weights_config {
 	 * administrator's targets by the address policy (fetch/rewrite.h);
 	 * NULL: none.  Must outlive the store. */
 	const struct hub_rewrites *rewrites;
+	/* proxy=: the HTTP(S) proxy of downloads; NULL: libcurl's environment
+	 * (fetch/http.h).  Must outlive the store. */
+	const char *proxy;
 };
 
 /* No I/O, no network: files and directories are created on first use.

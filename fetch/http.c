@@ -196,6 +196,7 @@ int hub_http_new(struct hub_http **out)
 	pthread_condattr_destroy(&ca);
 	h->cainfo = env_dup("CURL_CA_BUNDLE", "SSL_CERT_FILE");
 	h->capath = env_dup("SSL_CERT_DIR", NULL);
+	hub_http_find_proxies(h);
 	*out = h;
 	return 0;
 }
@@ -215,6 +216,7 @@ void hub_http_free(struct hub_http *h)
 	pthread_cond_destroy(&h->cond);
 	free(h->cainfo);
 	free(h->capath);
+	free(h->proxy);
 	free(h);
 }
 
@@ -233,6 +235,16 @@ void hub_http_set_policy(struct hub_http *h, bool allow_private,
 {
 	h->rewrites = rewrites;
 	h->allow_private = allow_private;
+}
+
+int hub_http_set_proxy(struct hub_http *h, const char *url)
+{
+	free(h->proxy);
+	h->proxy = NULL;
+	if (url && *url && !(h->proxy = strdup(url)))
+		return -ENOMEM;
+	hub_http_find_proxies(h);
+	return 0;
 }
 
 void hub_http_stats(struct hub_http_stats *out, struct hub_http *h)

@@ -17,7 +17,12 @@
  *     and so may redirects to that same host:port; a redirect elsewhere
  *     must be public.
  * Redirects never go from https to http (also not http -> https -> http).
- * Behind a proxy from the environment the connection checked is the proxy's.
+ * Proxy: hub_http_set_proxy's URL, else libcurl's environment (http_proxy,
+ * https_proxy, all_proxy; no_proxy in both cases).  The proxy is the
+ * administrator's, like a rewrite target: a connection to one of its
+ * addresses at its port is allowed even when that address is private;
+ * through a proxy there is no other connection to check (the proxy
+ * connects to the target).
  *
  * The one place where curl codes and HTTP statuses become errnos:
  *   -ENOENT        404, 410
@@ -69,6 +74,12 @@ void hub_http_cancel(struct hub_http *h);
  * a rewrite target.  Call before any request. */
 void hub_http_set_policy(struct hub_http *h, bool allow_private,
 			 const struct hub_rewrites *rewrites);
+
+/* Weight downloads go through the proxy at url ("http://host:port",
+ * "https://...", "socks5h://..."; no port: 1080) instead of the
+ * environment's; NULL or "": the environment's.  Copied.  Call before any
+ * request.  Returns 0 or -ENOMEM. */
+int hub_http_set_proxy(struct hub_http *h, const char *url);
 
 /* What a response says about the file. */
 struct hub_http_meta {

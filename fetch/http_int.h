@@ -38,6 +38,14 @@ struct hub_http {
 	char *cainfo, *capath;        /* extra trust anchors from the environment, or NULL */
 	const struct hub_rewrites *rewrites; /* set once before use: their targets are trusted */
 	bool allow_private;             /* set once before use */
+	char *proxy;                    /* set once before use: proxy=, or NULL */
+	/* set once before use: the proxies whose address the policy trusts
+	 * (proxy=, else the environment's), host as in the URL, and port */
+	struct hub_http_proxy_ep {
+		char host[256];
+		long port;
+	} proxies[HUB_HTTP_PROXY_MAX];
+	size_t nproxies;
 };
 
 
@@ -117,6 +125,8 @@ enum outcome hub_http_attempt(struct xfer *x, CURL *c, const char *url,
 
 /* http_policy.c */
 bool hub_http_url_origin(const char *url, char *host, size_t hostsz, long *port);
+/* The trusted proxies of h (h->proxies): proxy=, else the environment's. */
+void hub_http_find_proxies(struct hub_http *h);
 curl_socket_t hub_http_open_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *a);
 int hub_http_prereq_cb(void *clientp, char *ip, char *local_ip, int port, int local_port);
 

@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,92 @@ bool hub_http_url_origin(const char *url, char *host, size_t hostsz, long *port)
 	curl_free(ps);
 	curl_url_cleanup(u);
 	return ok;
+}
+
+/* ---- the proxy: its address is the administrator's ---- */
+
+/* One proxy string as libcurl reads it: a scheme is optional (http), the
+ * port defaults to 1080 (443 for https://, as libcurl 7.88 does). */
+static void add_proxy(struct hub_http *h, const char *spec)
+{
+	if (!spec || !*spec || h->nproxies == HUB_HTTP_PROXY_MAX)
+		return;
+	CURLU *u = curl_url();
+	if (!u)
+		return;
+	char *hs = NULL, *ps = NULL, *sc = NULL;
+	if (!curl_url_set(u, CURLUPART_URL, spec, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) &&
+	    !curl_url_get(u, CURLUPART_HOST, &hs, 0) && strlen(hs) < sizeof(h->proxies[0].host)) {
+		struct hub_http_proxy_ep *e = &h->proxies[h->nproxies++];
+		/* a bracketed IPv6 literal, as getaddrinfo wants it: bare */
+		size_t n = strlen(hs);
+		if (hs[0] == '[' && n > 2 && hs[n - 1] == ']')
+			snprintf(e->host, sizeof(e->host), "%.*s", (int)(n - 2), hs + 1);
+		else
+			snprintf(e->host, sizeof(e->host), "%s", hs);
+		curl_url_get(u, CURLUPART_SCHEME, &sc, 0);
+		if (!curl_url_get(u, CURLUPART_PORT, &ps, 0))
+			e->port = strtol(ps, NULL, 10);
+		else
+			e->port = sc && !strcasecmp(sc, "https") ? 443 : 1080;
+	}
+	curl_free(hs);
+	curl_free(ps);
+	curl_free(sc);
+	curl_url_cleanup(u);
+}
+
+void hub_http_find_proxies(struct hub_http *h)
+{
+	h->nproxies = 0;
+	if (h->proxy) {
+		add_proxy(h, h->proxy);
+		return;
+	}
+	/* the names libcurl reads (not HTTP_PROXY: CGI's Proxy: header) */
+	static const char *const env[] = { "http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy",
+					   "ALL_PROXY" };
+	for (size_t i = 0; i < sizeof(env) / sizeof(*env); i++)
+		add_proxy(h, getenv(env[i]));
+}
+
+static bool same_addr(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return false;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_addr.s_addr == y->sin_addr.s_addr && x->sin_port == y->sin_port;
+	}
+	if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+		return !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) &&
+		       x->sin6_port == y->sin6_port;
+	}
+	return false;
+}
+
+/* Is sa (address and port) one of a trusted proxy's?  The proxy's name is
+ * resolved here, on the request's thread; the address compared is the one
+ * connected, so a name that resolves elsewhere later gains nothing. */
+static bool is_proxy_addr(const struct hub_http *h, const struct sockaddr *sa)
+{
+	for (size_t i = 0; i < h->nproxies; i++) {
+		char port[16];
+		snprintf(port, sizeof(port), "%ld", h->proxies[i].port);
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+					  .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG };
+		struct addrinfo *res = NULL;
+		if (getaddrinfo(h->proxies[i].host, port, &hints, &res))
+			continue;
+		bool hit = false;
+		for (struct addrinfo *r = res; r && !hit; r = r->ai_next)
+			hit = same_addr(r->ai_addr, sa);
+		freeaddrinfo(res);
+		if (hit)
+			return true;
+	}
+	return false;
 }
 
 __attribute__((format(printf, 3, 4))) static void refuse(struct xfer *x, int err, const char *fmt,
@@ -79,6 +166,8 @@ static bool hop_allowed(struct xfer *x, const struct sockaddr *sa)
 			return true;
 		cls = local > 0 ? "local-interface" : "unverifiable";
 	}
+	if (is_proxy_addr(x->h, sa))
+		return true;
 	if (p->trusted) {
 		char host[256];
 		long port;
@@ -108,18 +197,20 @@ curl_socket_t hub_http_open_cb(void *clientp, curlsocktype purpose, struct curl_
 int hub_http_prereq_cb(void *clientp, char *ip, char *local_ip, int port, int local_port)
 {
 	struct xfer *x = clientp;
-	(void)local_ip, (void)port, (void)local_port;
+	(void)local_ip, (void)local_port;
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
 	char buf[INET6_ADDRSTRLEN + 1];
 	snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(ip, "%"), ip); /* no zone */
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	if (inet_pton(AF_INET, buf, &s4->sin_addr) == 1)
+	if (inet_pton(AF_INET, buf, &s4->sin_addr) == 1) {
 		ss.ss_family = AF_INET;
-	else if (inet_pton(AF_INET6, buf, &s6->sin6_addr) == 1)
+		s4->sin_port = htons((uint16_t)port);
+	} else if (inet_pton(AF_INET6, buf, &s6->sin6_addr) == 1) {
 		ss.ss_family = AF_INET6;
-	else
+		s6->sin6_port = htons((uint16_t)port);
+	} else
 		ss.ss_family = AF_UNSPEC;
 	return hop_allowed(x, (struct sockaddr *)&ss) ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
 }

@@ -407,6 +407,10 @@ int hub_http_handle_init(CURL *c, struct hub_http *h)
 		SET(CURLOPT_CAINFO, h->cainfo);
 	if (h->capath)
 		SET(CURLOPT_CAPATH, h->capath);
+	/* else libcurl reads http_proxy, https_proxy, all_proxy itself; no_proxy
+	 * applies either way */
+	if (h->proxy)
+		SET(CURLOPT_PROXY, h->proxy);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_BUFFERSIZE, (long)HUB_HTTP_BUFFER_SIZE);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);

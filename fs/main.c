@@ -314,6 +314,7 @@ int main(int argc, char **argv)
 		.strict = opts.verify == HUB_VERIFY_STRICT,
 		.allow_private = opts.allow_private,
 		.rewrites = &opts.rewrites,
+		.proxy = opts.proxy,
 	};
 	if (hub_weights_new(&weights, root, &wcfg)) {
 		hub_err("cannot start the weight store under %s", root);

@@ -46,6 +46,10 @@ static char *render_options(const struct hub_ns *ns)
 			hub_redact_url(b, HUB_URL_MAX, o->rewrites.rule[i].to);
 			fprintf(m, "rewrite=%s=%s\n", a, b);
 		}
+		if (o->proxy) {
+			hub_redact_url(a, HUB_URL_MAX, o->proxy);
+			fprintf(m, "proxy=%s\n", a);
+		}
 		for (size_t i = 0; i < o->n_token_host; i++)
 			fprintf(m, "token_host=%s\n", o->token_host[i]);
 		fprintf(m, "allow_private=%d\nurl_access=%s\n", o->allow_private,

@@ -75,6 +75,7 @@ enum cli_key {
 	KEY_VERIFY,
 	KEY_CONFIG,
 	KEY_ANALYSIS_PATH,
+	KEY_PROXY,
 };
 
 /* An option of ours matches "name" and "name=...": everything else (even
@@ -97,6 +98,7 @@ static const struct fuse_opt cli_opts[] = {
 	OWN("verify", KEY_VERIFY),
 	OWN("config", KEY_CONFIG),
 	OWN("analysis_path", KEY_ANALYSIS_PATH),
+	OWN("proxy", KEY_PROXY),
 	FUSE_OPT_END,
 };
 #undef OWN
@@ -219,7 +221,7 @@ static int apply_own(struct cli *c, enum cli_key key, const char *opt)
 			return -EINVAL;
 		o->cli_set |= HUB_OPT_ANALYSIS_PATH;
 		return 0;
-	default: /* cache=, git_url=, config= */
+	default: /* cache=, git_url=, proxy=, config= */
 		break;
 	}
 	int rc = hub_opt_check_value("", name, val, c->err, c->errsz);
@@ -231,6 +233,9 @@ static int apply_own(struct cli *c, enum cli_key key, const char *opt)
 	} else if (key == KEY_GIT_URL) {
 		rc = hub_opt_set_string(&o->git_url, val, strlen(val));
 		o->cli_set |= HUB_OPT_GIT_URL;
+	} else if (key == KEY_PROXY) {
+		rc = hub_opt_set_string(&o->proxy, val, strlen(val));
+		o->cli_set |= HUB_OPT_PROXY;
 	} else {
 		rc = hub_opt_set_string(&c->config, val, strlen(val));
 	}
@@ -474,6 +479,8 @@ void hub_options_usage(const char *prog)
 	       "                         insteadOf; repeatable, the longest FROM wins\n"
 	       "  token_host=HOST        also send GITHUB_TOKEN to HOST (https only; default:\n"
 	       "                         github.com alone); repeatable\n"
+	       "  proxy=URL              fetch weight files through this HTTP(S) proxy (default:\n"
+	       "                         libcurl's http_proxy, https_proxy, all_proxy, no_proxy)\n"
 	       "  offline                make no network request; serve only what is cached\n"
 	       "  allow_private          weight URLs may reach loopback, private and link-local\n"
 	       "                         addresses (default: only rewrite= targets may)\n"

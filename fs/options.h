@@ -37,6 +37,7 @@ enum hub_opt_bit {
 	HUB_OPT_ALLOW_PRIVATE = 1u << 6,
 	HUB_OPT_URL_ACCESS = 1u << 7,
 	HUB_OPT_ANALYSIS_PATH = 1u << 8,
+	HUB_OPT_PROXY = 1u << 9,
 };
 
 struct hub_options {
@@ -48,6 +49,9 @@ struct hub_options {
 	bool single_thread; /* -s */
 	char *cache_dir;    /* cache=; NULL means "apply torch.hub's rule" */
 	char *git_url;      /* git_url= template with {owner} and {repo}; never NULL after parse */
+	/* proxy=: the HTTP(S) proxy of weight downloads (fetch/http.h); NULL:
+	 * libcurl's environment (http_proxy, https_proxy, all_proxy, no_proxy). */
+	char *proxy;
 	struct hub_rewrites rewrites; /* rewrite=, command line first, then the config's */
 	/* token_host=: hosts besides github.com that may receive GITHUB_TOKEN
 	 * (fetch/git.h), as given (a name or an IP address, no port);

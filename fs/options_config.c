@@ -244,6 +244,7 @@ void hub_options_dispose(struct hub_options *o)
 	free(o->source);
 	free(o->cache_dir);
 	free(o->git_url);
+	free(o->proxy);
 	free(o->config_path);
 	free(o->analysis_path);
 	hub_rewrite_dispose(&o->rewrites);
@@ -403,7 +404,7 @@ static int config_key(struct hub_options *o, const char *where, const cJSON *ite
 {
 	const char *key = item->string;
 	bool str_key = strcmp(key, "cache") == 0 || strcmp(key, "git_url") == 0 ||
-		       strcmp(key, "verify") == 0;
+		       strcmp(key, "proxy") == 0 || strcmp(key, "verify") == 0;
 	if (str_key && !cJSON_IsString(item)) {
 		hub_opt_err(err, errsz, "%s%s must be a string", where, key);
 		return -EINVAL;
@@ -474,15 +475,17 @@ static int config_key(struct hub_options *o, const char *where, const cJSON *ite
 			return 0;
 		return hub_opt_set_analysis_path(o, where, item->valuestring, err, errsz);
 	}
-	if (str_key) { /* cache, git_url */
+	if (str_key) { /* cache, git_url, proxy */
 		int rc = hub_opt_check_value(where, key, item->valuestring, err, errsz);
 		if (rc < 0)
 			return rc;
-		bool cache = key[0] == 'c';
-		if (o->cli_set & (cache ? HUB_OPT_CACHE : HUB_OPT_GIT_URL))
+		unsigned bit = key[0] == 'c' ? HUB_OPT_CACHE
+			       : key[0] == 'g' ? HUB_OPT_GIT_URL : HUB_OPT_PROXY;
+		if (o->cli_set & bit)
 			return 0;
-		rc = hub_opt_set_string(cache ? &o->cache_dir : &o->git_url, item->valuestring,
-				strlen(item->valuestring));
+		char **field = bit == HUB_OPT_CACHE ? &o->cache_dir
+			       : bit == HUB_OPT_GIT_URL ? &o->git_url : &o->proxy;
+		rc = hub_opt_set_string(field, item->valuestring, strlen(item->valuestring));
 		if (rc < 0)
 			hub_opt_err(err, errsz, "out of memory");
 		return rc;

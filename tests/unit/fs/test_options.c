@@ -1017,6 +1017,44 @@ static void test_token_host_bad(void **state)
 	}
 }
 
+/* proxy=: command line, config key, precedence, bad values */
+static void test_proxy_option(void **state)
+{
+	(void)state;
+	struct hub_options o;
+	assert_int_equal(parse(&o, "-o", "proxy=http://squid:3128,allow_other", "/m", NULL), 0);
+	assert_string_equal(o.proxy, "http://squid:3128");
+	assert_int_equal(o.cli_set, HUB_OPT_PROXY);
+	assert_fuse_argv(&o, "allow_other");
+	hub_options_dispose(&o);
+
+	assert_int_equal(parse(&o, "/m", NULL), 0);
+	assert_null(o.proxy);
+	hub_options_dispose(&o);
+
+	const char *path = write_file("proxy.json", "{\"proxy\": \"http://cfg:1\"}");
+	char opt[PATH_MAX + 16];
+	snprintf(opt, sizeof(opt), "config=%s", path);
+	assert_int_equal(parse(&o, "-o", opt, "/m", NULL), 0);
+	assert_string_equal(o.proxy, "http://cfg:1");
+	hub_options_dispose(&o);
+	assert_int_equal(parse(&o, "-o", opt, "-o", "proxy=http://cli:2", "/m", NULL), 0);
+	assert_string_equal(o.proxy, "http://cli:2");
+	hub_options_dispose(&o);
+
+	assert_int_equal(parse(&o, "-o", "proxy=", "/m", NULL), -EINVAL);
+	assert_failed(&o);
+	assert_non_null(strstr(err, "empty value for proxy"));
+	assert_int_equal(parse(&o, "-o", "proxy", "/m", NULL), -EINVAL);
+	assert_failed(&o);
+	assert_non_null(strstr(err, "missing value for proxy"));
+	path = write_file("proxy_bad.json", "{\"proxy\": 3}");
+	snprintf(opt, sizeof(opt), "config=%s", path);
+	assert_int_equal(parse(&o, "-o", opt, "/m", NULL), -EINVAL);
+	assert_failed(&o);
+	assert_non_null(strstr(err, "proxy must be a string"));
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1051,6 +1089,7 @@ int main(void)
 		T(test_cache_root),
 		T(test_token_host_option),
 		T(test_token_host_bad),
+		T(test_proxy_option),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
