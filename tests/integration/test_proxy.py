@@ -228,3 +228,38 @@ def test_bad_proxy_option(world, bad):
                     timeout=20)
     lines = [l for l in p.stderr.decode().splitlines() if l.strip()]
     assert p.returncode == 2 and len(lines) == 1 and "proxy" in lines[0], (p.returncode, lines)
+
+
+def _tls_fixtures():
+    import importlib.util
+    path = os.path.join(harness.ROOT, "tests", "trust", "tls_git.py")
+    spec = importlib.util.spec_from_file_location("hubfs_tls_git", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_https_weights_through_a_connect_tunnel(world):
+    """https_proxy from the environment: an https weight URL goes through a
+    CONNECT tunnel, TLS verified end to end (the test CA through
+    CURL_CA_BUNDLE), every byte through the proxy."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    pki = _tls_fixtures().make_pki(os.path.join(world["work"], "pki"))
+    tls_root = os.path.join(world["work"], "tlsfiles")
+    os.makedirs(tls_root)
+    name, data = make_weight(tls_root, "tunnel", 2 * MiB + 9, 36)
+    cert, key = pki["ip"]
+    proc, port = harness.start_httpd(tls_root, os.path.join(world["work"], "tls.port"),
+                                     cert=cert, key=key)
+    try:
+        m = world["mount"](env_extra={"https_proxy": world["px"].url,
+                                      "CURL_CA_BUNDLE": pki["ca"]})
+        url = "https://127.0.0.1:%d/%s" % (port, name)
+        assert harness.read_file(url_path(m, url), timeout=60) == data
+        px = world["px"]
+        assert ("CONNECT", "127.0.0.1:%d" % port) in px.requests, px.requests
+        assert px.bytes_to_client >= len(data)
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(10)
