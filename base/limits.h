@@ -403,6 +403,13 @@
 /* Proxies whose address the weight downloads' address policy trusts:
  * proxy= alone, else the environment's http_proxy, https_proxy,
  * HTTPS_PROXY, all_proxy and ALL_PROXY (fetch/http.h). */
+/* `hubfs cache verify` reads a weight file in chunks of this size: large
+ * enough for OpenSSL's sha256 to run at full speed, small for the stack of
+ * a CLI (heap-allocated anyway). */
+#ifndef HUB_VERIFY_CHUNK
+#define HUB_VERIFY_CHUNK (1u << 20)
+#endif
+
 #ifndef HUB_HTTP_PROXY_MAX
 #define HUB_HTTP_PROXY_MAX 5
 #endif

@@ -135,6 +135,11 @@ static void hash_prefix_of(char out[HUB_SHA256_HEX_LEN + 1], const char *name)
 	}
 }
 
+void hub_weights_hash_prefix(char out[65], const char *name)
+{
+	hash_prefix_of(out, name);
+}
+
 /* The store's name of a URL: the first HUB_WEIGHTS_KEY_LEN hex digits of the
  * sha256 of the URL that is fetched (rewrite rules applied), without its
  * fragment (never sent to a server).  Two URLs that differ anywhere else,

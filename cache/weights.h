@@ -87,6 +87,9 @@ void hub_weights_set_discard_hook(struct hub_weights *w, void (*cb)(void *arg, c
  * A name matching torch's HASH_REGEX (-([a-f0-9]*)\.) is verified: the
  * file's sha256 must start with that group. */
 int hub_weights_name(char *out, size_t outsz, const char *url);
+/* The sha256 prefix that name carries by that rule, into out: "" when none,
+ * "x" when the group is longer than a digest (nothing verifies it). */
+void hub_weights_hash_prefix(char out[65], const char *name);
 
 /* The handle for url (no network).  Reference counted; every get needs a put;
  * the last put closes the file's descriptors (downloads go on).  Handles are

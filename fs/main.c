@@ -24,6 +24,7 @@
 #include "fetch/git.h"
 #include "base/limits.h"
 #include "base/log.h"
+#include "fs/cache_cmd.h"
 #include "fs/fuse_log.h"
 #include "fs/ops.h"
 #include "fs/options.h"
@@ -225,6 +226,9 @@ int main(int argc, char **argv)
 {
 	struct hub_options opts;
 	char err[512];
+	/* `hubfs cache ...`: its own arguments (fs/cache_cmd.c) */
+	if (argc > 1 && strcmp(argv[1], "cache") == 0)
+		return hub_cache_cmd(argc - 1, argv + 1);
 	if (hub_options_parse(&opts, argc, argv, NULL, err, sizeof(err))) {
 		fprintf(stderr, "hubfs: %s (see hubfs --help)\n", err);
 		hub_options_dispose(&opts);

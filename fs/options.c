@@ -452,6 +452,7 @@ void hub_options_usage(const char *prog)
 	printf("Usage: %s [-f] [-d] [-s] [-o OPTION[,OPTION...]] MOUNTPOINT\n"
 	       "       %s SOURCE MOUNTPOINT [-o OPTION[,OPTION...]]   (mount.fuse3, fstab)\n"
 	       "       %s status MOUNTPOINT\n"
+	       "       %s cache ls|du [-b]|verify [--repair] ROOT|MOUNTPOINT\n"
 	       "       %s --help | --version\n"
 	       "\n"
 	       "Mount PyTorch Hub read-only at MOUNTPOINT: /OWNER/REPO, /OWNER/REPO:REF and\n"
@@ -460,6 +461,12 @@ void hub_options_usage(const char *prog)
 	       "\n"
 	       "Commands:\n"
 	       "  status MOUNTPOINT      show the downloads in flight as progress bars\n"
+	       "  cache ls ROOT|MNT      the cache's repositories, refs, commits, weights, sizes,\n"
+	       "                         last use (a mount point: its cache root)\n"
+	       "  cache du [-b] ROOT|MNT room taken, by kind (-b: in bytes)\n"
+	       "  cache verify [--repair] ROOT|MNT\n"
+	       "                         re-hash complete weight files named name-<sha256\n"
+	       "                         prefix>.ext; --repair removes the bad ones\n"
 	       "\n"
 	       "Flags:\n"
 	       "  -f                     stay in the foreground, log to stderr\n"
@@ -499,5 +506,5 @@ void hub_options_usage(const char *prog)
 	       "                         command line wins over it\n"
 	       "                         (default: $XDG_CONFIG_HOME/hubfs/config.json,\n"
 	       "                         else ~/.config/hubfs/config.json, if it exists)\n",
-	       prog, prog, prog, prog, HUB_GIT_URL_DEFAULT, HUB_REF_TTL_DEFAULT, HUB_NEG_TTL_DEFAULT);
+	       prog, prog, prog, prog, prog, HUB_GIT_URL_DEFAULT, HUB_REF_TTL_DEFAULT, HUB_NEG_TTL_DEFAULT);
 }

@@ -1,0 +1,371 @@
+/*
+ * `hubfs cache ls|du|verify ROOT|MOUNTPOINT`: what a cache root holds, how
+ * much room it takes, and whether its complete weight files still match
+ * the sha256 prefix of their names.  fs/main.c hands over argv when
+ * argv[1] is "cache"; the cache is read through cache/inventory.h (no
+ * lock, no daemon needed: safe while mounted, on a root no daemon uses,
+ * and by another user than the daemon's as far as file permissions allow).
+ *
+ * ROOT|MOUNTPOINT: a hubfs mount point is answered for its cache root (the
+ * cache= line of its /.hubfs/options); anything else must be a cache root
+ * (a directory holding hubfs/ or checkpoints/).
+ *
+ * Exit status: 0; 1 when verify found a bad file (removed or not) or the
+ * root cannot be read; 2 for a usage error.  Names and URLs are printed
+ * escaped (base/redact.h): nothing in a cache can reach the terminal.
+ */
+#include "fs/cache_cmd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/files.h"
+#include "base/hash.h"
+#include "base/limits.h"
+#include "base/redact.h"
+#include "cache/inventory.h"
+#include "cache/weights.h"
+
+static void usage_line(const char *msg, const char *arg)
+{
+	fprintf(stderr, "hubfs: cache: %s%s%s (usage: hubfs cache ls|du [-b]|verify [--repair] "
+			"ROOT|MOUNTPOINT)\n", msg, arg ? ": " : "", arg ? arg : "");
+}
+
+static void human(char *out, size_t n, uint64_t bytes)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)bytes;
+	int u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, n, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+static void when(char *out, size_t n, double t)
+{
+	if (t <= 0) {
+		snprintf(out, n, "never");
+		return;
+	}
+	time_t s = (time_t)t;
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	strftime(out, n, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+/* s escaped into a static buffer (one line, no control bytes). */
+static const char *esc(const char *s, char *buf, size_t n)
+{
+	if (!s)
+		return "-";
+	if (hub_escape_text(buf, n, s) < 0)
+		snprintf(buf, n, "?");
+	return buf;
+}
+
+/* The cache root of a mount point (its /.hubfs/options' cache= line), or
+ * path itself.  0 or -errno (with a message printed). */
+static int resolve_root(char *out, size_t outsz, const char *path)
+{
+	char opt[PATH_MAX + 32];
+	snprintf(opt, sizeof(opt), "%.*s/.hubfs/options", PATH_MAX, path);
+	char *text;
+	size_t len;
+	if (!hub_file_read(&text, &len, opt, HUB_JSON_MAX)) {
+		int rc = -ENOENT;
+		for (char *line = text; line && *line;) {
+			char *nl = memchr(line, '\n', len - (size_t)(line - text));
+			if (nl)
+				*nl = '\0';
+			if (!strncmp(line, "cache=", 6) && strlen(line + 6) < outsz) {
+				snprintf(out, outsz, "%s", line + 6);
+				rc = 0;
+				break;
+			}
+			line = nl ? nl + 1 : NULL;
+		}
+		free(text);
+		if (rc)
+			usage_line("a hubfs mount whose /.hubfs/options names no cache", path);
+		return rc;
+	}
+	if (strlen(path) >= outsz) {
+		usage_line("path too long", NULL);
+		return -ENAMETOOLONG;
+	}
+	snprintf(out, outsz, "%s", path);
+	return 0;
+}
+
+static int load(struct hub_inventory *inv, const char *arg)
+{
+	char root[PATH_MAX];
+	int rc = resolve_root(root, sizeof(root), arg);
+	if (rc)
+		return rc;
+	rc = hub_inventory_load(inv, root);
+	if (rc == -ENOENT)
+		fprintf(stderr, "hubfs: cache: %s is neither a hubfs mount nor a cache root "
+				"(no hubfs/ or checkpoints/ in it)\n", root);
+	else if (rc)
+		fprintf(stderr, "hubfs: cache: cannot read %s: %s\n", root, strerror(-rc));
+	return rc;
+}
+
+/* ---- ls ---- */
+
+static int cmd_ls(const struct hub_inventory *inv)
+{
+	char a[4 * PATH_MAX], b[4 * HUB_URL_MAX], h[32], t[64];
+	printf("cache %s\n", esc(inv->root, a, sizeof(a)));
+	printf("repositories: %zu\n", inv->nrepos);
+	for (size_t i = 0; i < inv->nrepos; i++) {
+		const struct hub_inv_repo *r = &inv->repos[i];
+		char name[2 * NAME_MAX + 2];
+		snprintf(name, sizeof(name), "%s/%s", r->owner, r->repo);
+		human(h, sizeof(h), r->bytes);
+		when(t, sizeof(t), r->last_use);
+		printf("  repo %s  %s  last use %s\n", esc(name, a, sizeof(a)), h, t);
+		if (r->head)
+			printf("    HEAD %s\n", esc(r->head, a, sizeof(a)));
+		for (size_t j = 0; j < r->nrefs; j++) {
+			when(t, sizeof(t), r->refs[j].time);
+			printf("    ref %s  %s  %s  resolved %s\n", esc(r->refs[j].ref, a, sizeof(a)),
+			       r->refs[j].kind, r->refs[j].sha, t);
+		}
+		/* the distinct commits the refs name */
+		bool first = true;
+		for (size_t j = 0; j < r->nrefs; j++) {
+			bool seen = false;
+			for (size_t k = 0; k < j && !seen; k++)
+				seen = !strcmp(r->refs[k].sha, r->refs[j].sha);
+			if (seen)
+				continue;
+			printf("%s %s", first ? "    commits" : "", r->refs[j].sha);
+			first = false;
+		}
+		if (!first)
+			printf("\n");
+	}
+	printf("weights: %zu\n", inv->nweights);
+	for (size_t i = 0; i < inv->nweights; i++) {
+		const struct hub_inv_weight *w = &inv->weights[i];
+		char size[32] = "?";
+		if (w->size_known)
+			human(size, sizeof(size), w->size);
+		human(h, sizeof(h), w->bytes);
+		when(t, sizeof(t), w->last_use);
+		const char *state = !w->key[0] ? "checkpoint" : w->complete ? "complete" : "partial";
+		printf("  weight %s  %s  size %s  on disk %s  last use %s", esc(w->name, a, sizeof(a)),
+		       state, size, h, t);
+		if (w->key[0])
+			printf("  key %s%s", w->key, w->linked ? "  linked" : "");
+		if (w->bad[0])
+			printf("  failed %s", esc(w->bad, b, sizeof(b)));
+		if (w->url)
+			printf("  %s", esc(w->url, b, sizeof(b)));
+		printf("\n");
+	}
+	return 0;
+}
+
+/* ---- du ---- */
+
+static void du_line(bool exact, uint64_t bytes, const char *what)
+{
+	char h[32];
+	if (exact)
+		snprintf(h, sizeof(h), "%llu", (unsigned long long)bytes);
+	else
+		human(h, sizeof(h), bytes);
+	printf("%s\t%s\n", h, what);
+}
+
+static int cmd_du(const struct hub_inventory *inv, bool exact)
+{
+	uint64_t repos = 0, complete = 0, partial = 0, ck = 0;
+	size_t ncomplete = 0, npartial = 0, nck = 0;
+	for (size_t i = 0; i < inv->nrepos; i++)
+		repos += inv->repos[i].bytes;
+	for (size_t i = 0; i < inv->nweights; i++) {
+		const struct hub_inv_weight *w = &inv->weights[i];
+		if (!w->key[0]) {
+			ck += w->bytes;
+			nck++;
+		} else if (w->complete) {
+			complete += w->bytes;
+			ncomplete++;
+		} else {
+			partial += w->bytes;
+			npartial++;
+		}
+	}
+	char what[128];
+	snprintf(what, sizeof(what), "repositories (%zu)", inv->nrepos);
+	du_line(exact, repos, what);
+	snprintf(what, sizeof(what), "weights, complete (%zu)", ncomplete);
+	du_line(exact, complete, what);
+	snprintf(what, sizeof(what), "weights, partial (%zu)", npartial);
+	du_line(exact, partial, what);
+	snprintf(what, sizeof(what), "checkpoints/ files of torch.hub's own (%zu)", nck);
+	du_line(exact, ck, what);
+	du_line(exact, inv->analysis_bytes, "entrypoint analyses");
+	du_line(exact, inv->other_bytes, "other (locks, records)");
+	du_line(exact, repos + complete + partial + ck + inv->analysis_bytes + inv->other_bytes,
+		"total");
+	return 0;
+}
+
+/* ---- verify ---- */
+
+/* sha256 hex of the file at path: 0 or -errno.  O_NOFOLLOW: a planted
+ * link is never followed. */
+static int hash_file(char hex[HUB_SHA256_HEX_LEN + 1], const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct hub_sha256 c;
+	int rc = hub_sha256_init(&c);
+	char *buf = rc ? NULL : malloc(HUB_VERIFY_CHUNK);
+	if (!rc && !buf) {
+		hub_sha256_dispose(&c);
+		rc = -ENOMEM;
+	}
+	while (!rc) {
+		ssize_t n = read(fd, buf, HUB_VERIFY_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			hub_sha256_dispose(&c);
+			break;
+		}
+		if (n == 0) {
+			uint8_t d[HUB_SHA256_LEN];
+			rc = hub_sha256_final(d, &c);
+			if (!rc)
+				hub_sha256_hex(hex, d);
+			break;
+		}
+		hub_sha256_update(&c, buf, (size_t)n);
+	}
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+/* Remove a bad file: the store's <key>.data and checkpoints/<name> when it
+ * is the same inode, or a checkpoints/ file of torch.hub's own. */
+static int repair(const struct hub_inventory *inv, const struct hub_inv_weight *w)
+{
+	struct stat st;
+	if (lstat(w->path, &st))
+		return -errno;
+	if (w->key[0]) {
+		char ck[PATH_MAX];
+		struct stat cs;
+		snprintf(ck, sizeof(ck), "%s/checkpoints/%s", inv->root, w->name);
+		if (!lstat(ck, &cs) && cs.st_ino == st.st_ino && cs.st_dev == st.st_dev &&
+		    unlink(ck))
+			return -errno;
+	}
+	return unlink(w->path) ? -errno : 0;
+}
+
+static int cmd_verify(const struct hub_inventory *inv, bool fix)
+{
+	size_t ok = 0, bad = 0, skipped = 0, failed = 0;
+	char a[4 * PATH_MAX];
+	for (size_t i = 0; i < inv->nweights; i++) {
+		const struct hub_inv_weight *w = &inv->weights[i];
+		if (!w->complete || !w->path)
+			continue;
+		char prefix[HUB_SHA256_HEX_LEN + 1];
+		hub_weights_hash_prefix(prefix, w->name);
+		if (!prefix[0]) {
+			skipped++;
+			continue;
+		}
+		char hex[HUB_SHA256_HEX_LEN + 1];
+		int rc = hash_file(hex, w->path);
+		if (rc) {
+			printf("error %s: %s\n", esc(w->name, a, sizeof(a)), strerror(-rc));
+			failed++;
+			continue;
+		}
+		if (!strncmp(hex, prefix, strlen(prefix))) {
+			printf("ok %s\n", esc(w->name, a, sizeof(a)));
+			ok++;
+			continue;
+		}
+		bad++;
+		printf("BAD %s: sha256 %.16s... does not start with %s", esc(w->name, a, sizeof(a)),
+		       hex, prefix);
+		if (fix) {
+			rc = repair(inv, w);
+			if (rc)
+				printf("; not removed: %s", strerror(-rc));
+			else
+				printf("; removed (downloaded again on next use)");
+		}
+		printf("\n");
+	}
+	printf("verified %zu, bad %zu, unreadable %zu, without a hash in the name %zu\n", ok, bad,
+	       failed, skipped);
+	return bad || failed ? 1 : 0;
+}
+
+int hub_cache_cmd(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage_line("missing subcommand", NULL);
+		return 2;
+	}
+	const char *sub = argv[1];
+	bool exact = false, fix = false;
+	const char *path = NULL;
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(sub, "du") && !strcmp(argv[i], "-b"))
+			exact = true;
+		else if (!strcmp(sub, "verify") && !strcmp(argv[i], "--repair"))
+			fix = true;
+		else if (argv[i][0] == '-' || path) {
+			usage_line("unexpected argument", argv[i]);
+			return 2;
+		} else
+			path = argv[i];
+	}
+	if (strcmp(sub, "ls") && strcmp(sub, "du") && strcmp(sub, "verify")) {
+		usage_line("unknown subcommand", sub);
+		return 2;
+	}
+	if (!path || !*path) {
+		usage_line("missing ROOT or MOUNTPOINT", NULL);
+		return 2;
+	}
+	struct hub_inventory inv;
+	if (load(&inv, path))
+		return 1;
+	int status;
+	if (!strcmp(sub, "ls"))
+		status = cmd_ls(&inv);
+	else if (!strcmp(sub, "du"))
+		status = cmd_du(&inv, exact);
+	else
+		status = cmd_verify(&inv, fix);
+	hub_inventory_dispose(&inv);
+	if (fflush(stdout) || ferror(stdout))
+		status = 1;
+	return status;
+}
