@@ -275,11 +275,11 @@ static int load_store(struct hub_inventory *inv, size_t *cap, const char *root)
 	closedir(d);
 	if (n)
 		qsort(keys, n, sizeof(*keys), cmp_str);
-	for (size_t i = 0; i < n; i++) {
-		if (!rc && (i == 0 || strcmp(keys[i], keys[i - 1])))
+	for (size_t i = 0; i < n && !rc; i++)
+		if (i == 0 || strcmp(keys[i], keys[i - 1]))
 			rc = add_weight(inv, cap, root, dir, keys[i]);
+	for (size_t i = 0; i < n; i++)
 		free(keys[i]);
-	}
 	free(keys);
 	return rc;
 }
