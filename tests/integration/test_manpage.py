@@ -97,6 +97,16 @@ def test_help_and_manpage_agree():
     for o in opts:
         assert re.search(r"\b%s\b" % o, out), "--help does not mention %s" % o
     assert "status MOUNTPOINT" in out and "status MOUNTPOINT" in text
+    # the cache subcommands fs/cache_cmd.c accepts, in both
+    src = _src("fs/cache_cmd.c")
+    subs = set(re.findall(r'strcmp\(sub, "([a-z]+)"\)', src))
+    flags = set(re.findall(r'strcmp\(argv\[i\], "(-[-a-z]+)"\)', src))
+    assert {"ls", "du", "verify"} <= subs and "--repair" in flags, (subs, flags)
+    for s in subs:
+        assert re.search(r"cache %s\b" % s, text), "hubfs(1) lacks 'cache %s'" % s
+        assert re.search(r"cache %s\b" % s, out), "--help lacks 'cache %s'" % s
+    for f in flags:
+        assert f in text and f in out, "%s of hubfs cache is undocumented" % f
 
 
 def test_cmake_install_puts_the_manpage_in_man1(tmp_path):
