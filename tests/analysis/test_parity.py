@@ -37,6 +37,7 @@ PARITY = {
     'torch_star': {},
     'weights': {},
     'effects': {},
+    'nswrites': {},
 }
 
 KINDS = {'POSONLY': 0, 'POS': 1, 'VARPOS': 2, 'KWONLY': 3, 'VARKW': 4}

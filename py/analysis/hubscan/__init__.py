@@ -32,6 +32,8 @@ DESIGN
       docs         __doc__ and signatures as torch.hub.help/inspect
       consteval    constant folding (if tests, __all__, sys.path entries)
       effects      decorator side effects: registries, __all__
+      nswrites     globals()[k] = v, globals().update, setattr(this module),
+                   loops of them, over folded iterables (dir(m), filter, ...)
       weights      weight URLs of the repository and of each entrypoint
 
   Threading: called only on the py/ interpreter thread; the parse cache

@@ -16,7 +16,7 @@ OWNS
 
   Job is assembled from one class per concern, each in its own module
   (sources, imports, statements, expressions, calls, classes, docs,
-  consteval, weights, effects): they are parts of one object, call each other
+  consteval, weights, effects, nswrites): they are parts of one object, call each other
   through self, and keep no state of their own beyond the attributes set
   here.  Each part's docstring names what it uses of the others.
 """
@@ -31,6 +31,7 @@ from .classes import Classes
 from .consteval import ConstEval
 from .docs import Docs, docstring
 from .effects import Effects
+from .nswrites import NsWrites
 from .expressions import Expressions
 from .files import NOT_REGULAR, HostFS, RepoFS, host_path, not_regular_why
 from .imports import Imports
@@ -49,7 +50,7 @@ class Budget(BaseException):
 
 
 class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, ConstEval, Weights,
-          Effects):
+          Effects, NsWrites):
     def __init__(self, read, listdir, lim, soft_deadline, hard_deadline, host, cancelled=None):
         """lim: the caps (limits.job_limits()); deadlines in time.monotonic()
         seconds: soft ends the job with a partial result, hard cancels it."""
