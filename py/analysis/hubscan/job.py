@@ -90,6 +90,9 @@ class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, Const
         self._pyset = None      # the repository's .py files
         self.wmods = {}         # (file, module, level) of an import -> repository file or None
         self.wunresolved = []   # (kind, 'file:line: what') of the entrypoint being walked
+        self.wmemo = {}         # (file, name) -> (URLs, unresolved lines) it reaches, entry-independent
+        self.wbusy = set()      # (file, name) being walked (cycles)
+        self.wflags = [False, False]   # the walk in progress: [entry-dependent, cut short]
         self.wnodes = {}        # id(node) -> (node, the sub-nodes the weights walk acts on)
 
     # -- bookkeeping
