@@ -35,6 +35,8 @@ DESIGN
       nswrites     globals()[k] = v, globals().update, setattr(this module),
                    loops of them, over folded iterables (dir(m), filter, ...)
       weights      weight URLs of the repository and of each entrypoint
+      argflow      weights asked of installed builders (torchvision), by
+                   following an entrypoint's call with argument values
 
   Threading: called only on the py/ interpreter thread; the parse cache
   (sources._AST_CACHE) and the listings of installed-package directories

@@ -16,7 +16,7 @@ OWNS
 
   Job is assembled from one class per concern, each in its own module
   (sources, imports, statements, expressions, calls, classes, docs,
-  consteval, weights, effects, nswrites): they are parts of one object, call each other
+  consteval, weights, effects, nswrites, argflow): they are parts of one object, call each other
   through self, and keep no state of their own beyond the attributes set
   here.  Each part's docstring names what it uses of the others.
 """
@@ -26,6 +26,7 @@ import errno
 import os
 import time
 
+from .argflow import ArgFlow
 from .calls import Calls
 from .classes import Classes
 from .consteval import ConstEval
@@ -50,7 +51,7 @@ class Budget(BaseException):
 
 
 class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, ConstEval, Weights,
-          Effects, NsWrites):
+          Effects, NsWrites, ArgFlow):
     def __init__(self, read, listdir, lim, soft_deadline, hard_deadline, host, cancelled=None):
         """lim: the caps (limits.job_limits()); deadlines in time.monotonic()
         seconds: soft ends the job with a partial result, hard cancels it."""
