@@ -10,18 +10,20 @@ OWNS
   A call of an installed model builder with `pretrained=<not False/None>`
   or `weights=...` -- `torchvision.models.resnet50(...)`,
   `getattr(torchvision.models, name)(...)` with `name` known -- is resolved
-  from the package's source (never imported): the builder's
+  from the package's source (never imported; only the module files that
+  lead to the builder's def by `from .x import *` / `import name` are
+  read): the builder's
   `@handle_legacy_interface(weights=("pretrained", E.MEMBER))` decorator
   names the enum member pretrained=True selects; `weights="DEFAULT"`,
   `weights=E.MEMBER` name it directly; the member's `Weights(url=...)` in
   the enum class's body gives the URL (`DEFAULT = MEMBER` aliases are
-  followed).  Used by weights.py (find_weights); uses self.import_dotted,
-  self.module_attr_val, self.parse, self._weights_index, self._wmodule.
+  followed).  Used by weights.py (find_weights); uses self.import_dotted
+  (which finds an installed module without evaluating it), self.parse,
+  self._weights_index, self._wmodule.
 """
 
 import ast
 
-from .values import ClassV, DecorV, FuncV, UndecoratedV, WrappedV
 from .weights import _WImport
 
 _UNKNOWN = object()
@@ -168,14 +170,10 @@ class ArgFlow:
                 want = ('weights', k.value, v)
         if want is None or not modname:
             return
-        mod, _ = self.import_dotted(modname, 'hubconf.py:0')
-        if mod is None or mod.is_repo:
+        found = self._find_def(modname, attr, 0)
+        if found is None:
             return
-        fv = self.module_attr_val(mod, attr, 'hubconf.py:0')
-        fn = _def_of(fv)
-        if fn is None:
-            return
-        fnode, fmod = fn
+        fnode, ftree = found
         member = None
         if want == 'pretrained':
             member = _legacy_default(fnode)
@@ -183,11 +181,49 @@ class ArgFlow:
             member = self._weights_enum_of(fnode)
         elif isinstance(want[1], ast.Attribute):
             member = want[1]
-        if member is None or fmod.tree is None:
+        if member is None:
             return
-        url = _enum_url(fmod.tree, member)
+        url = _enum_url(ftree, member)
         if url:
             out.append(url)
+
+    def _find_def(self, modname, attr, depth):
+        """(def node, module tree) of modname.attr in an installed package,
+        read syntactically: a top-level def of that module, or one it
+        imports by name or by `*` (a few levels).  Nothing else of the
+        package is evaluated, so a large package costs a few files."""
+        if depth > 4:
+            return None
+        self.tick()
+        mod, _ = self.import_dotted(modname, 'hubconf.py:0')
+        if mod is None or mod.is_repo or mod.kind != 'source':
+            return None
+        tree, _ = self.parse(mod.fs, mod.file, mod.show())
+        if tree is None:
+            return None
+        pkg = modname if mod.pkg_dirs is not None else modname.rpartition('.')[0]
+        for st in tree.body:
+            if isinstance(st, ast.FunctionDef) and st.name == attr:
+                return st, tree
+        for st in reversed(tree.body):
+            if not isinstance(st, ast.ImportFrom):
+                continue
+            names = [a for a in st.names if a.name == '*' or (a.asname or a.name) == attr]
+            if not names:
+                continue
+            if st.level:
+                base = pkg.split('.')
+                base = base[:len(base) - (st.level - 1)] if st.level > 1 else base
+                src = '.'.join(base + ([st.module] if st.module else []))
+            else:
+                src = st.module
+            if not src:
+                continue
+            for a in names:
+                r = self._find_def(src, attr if a.name == '*' else a.name, depth + 1)
+                if r is not None:
+                    return r
+        return None
 
     @staticmethod
     def _weights_enum_of(fnode):
@@ -201,23 +237,6 @@ class ArgFlow:
                 if isinstance(ann, ast.Name):
                     return ast.Attribute(value=ann, attr='DEFAULT', ctx=ast.Load())
         return None
-
-
-def _def_of(v, depth=0):
-    """(def node, Mod) behind a value: wrappers and decorators unwrapped."""
-    if depth > 8 or v is None:
-        return None
-    if isinstance(v, FuncV) and isinstance(v.node, ast.FunctionDef):
-        return v.node, v.mod
-    if isinstance(v, ClassV):
-        return None
-    if isinstance(v, WrappedV):
-        return _def_of(v.wrapped, depth + 1) or _def_of(v.wrapper, depth + 1)
-    if isinstance(v, DecorV):
-        return _def_of(v.wrapped, depth + 1)
-    if isinstance(v, UndecoratedV):
-        return _def_of(v.inner, depth + 1)
-    return None
 
 
 def _legacy_default(fnode):

@@ -492,6 +492,7 @@ class Weights:
                     continue
             allw.extend(self._weights_index(path)[0])
         res['weights'] = sorted(set(allw))
+        extra = set()
         for e in res['entrypoints']:
             node, mod = self._entry_def(self.entry_vals.get(e['name']))
             found, alts = [], []
@@ -518,3 +519,7 @@ class Weights:
             alts = sorted(set(alts) - set(found))
             if alts:
                 e['alternatives'] = alts
+            # .hub/weights/ names every file an entrypoint lists, also those
+            # of an installed package it asks for (argflow.py)
+            extra.update(found)
+        res['weights'] = sorted(set(res['weights']) | extra)
