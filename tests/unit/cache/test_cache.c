@@ -336,6 +336,33 @@ static void test_state_is_bounded_and_loads_fast(void **state)
 	hub_state_dispose(&st);
 }
 
+/* Repos looked up and given back are kept up to HUB_REPOS_MAX, the least
+ * recently looked up unused ones dropped; one in use is never dropped. */
+static void test_repo_table_is_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct hub_repo *held, *r, *again;
+	assert_int_equal(hub_cache_repo(&held, f->cache, "alice", "held"), 0);
+	char name[32];
+	for (int i = 0; i < 3 * HUB_REPOS_MAX; i++) {
+		snprintf(name, sizeof(name), "made-up-%d", i);
+		assert_int_equal(hub_cache_repo(&r, f->cache, "mallory", name), 0);
+		hub_repo_put(r);
+	}
+	size_t n = 0;
+	bool held_there = false;
+	for (struct hub_repo *x = f->cache->repos; x; x = x->next) {
+		n++;
+		held_there |= x == held;
+	}
+	assert_true(n <= HUB_REPOS_MAX);
+	assert_true(held_there);
+	assert_int_equal(hub_cache_repo(&again, f->cache, "alice", "held"), 0);
+	assert_ptr_equal(again, held);
+	hub_repo_put(again);
+	hub_repo_put(held);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +373,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_trees_and_blobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomic_write_honours_umask, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_is_bounded_and_loads_fast, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_table_is_bounded, setup, teardown),
 	};
 	/* libgit2 1.8 cannot be initialised again after a shutdown (it frees
 	 * its user agent twice), so once for the whole group, as in hubfs. */
