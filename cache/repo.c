@@ -146,27 +146,25 @@ void hub_repo_put(struct hub_repo *r)
 		__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL);
 }
 
-/* c->lock held: drop unused repos from the end of the list (least recently
- * looked up) while there are more than HUB_REPOS_MAX.  A repo's count only
- * rises under c->lock, so one seen at 0 here has no user and gets none. */
+/* c->lock held: past the HUB_REPOS_MAX most recently looked up, drop every
+ * unused repo (one pass).  A repo's count only rises under c->lock, so one
+ * seen at 0 here has no user and gets none. */
 static struct hub_repo *repos_trim(struct hub_cache *c)
 {
 	struct hub_repo *dead = NULL;
 	if (c->n_repos <= HUB_REPOS_MAX)
 		return NULL;
-	struct hub_repo **pp = &c->repos, **v[HUB_REPOS_MAX + 64];
-	size_t n = 0;
-	for (; *pp && n < sizeof(v) / sizeof(v[0]); pp = &(*pp)->next)
-		v[n++] = pp;
-	/* from the tail: unlink in reverse so earlier pointers stay valid */
-	for (size_t i = n; i-- > 0 && c->n_repos > HUB_REPOS_MAX;) {
-		struct hub_repo *r = *v[i];
-		if (__atomic_load_n(&r->refs, __ATOMIC_ACQUIRE) != 0)
-			continue;
-		*v[i] = r->next;
-		r->next = dead;
-		dead = r;
-		c->n_repos--;
+	size_t pos = 0;
+	for (struct hub_repo **pp = &c->repos; *pp;) {
+		struct hub_repo *r = *pp;
+		if (pos++ >= HUB_REPOS_MAX && __atomic_load_n(&r->refs, __ATOMIC_ACQUIRE) == 0) {
+			*pp = r->next;
+			r->next = dead;
+			dead = r;
+			c->n_repos--;
+		} else {
+			pp = &r->next;
+		}
 	}
 	return dead;
 }
