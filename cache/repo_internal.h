@@ -29,7 +29,7 @@ struct hub_state {
 	char *head; /* "refs/heads/main" */
 	double head_time;
 	struct hub_state_ref *refs;
-	size_t n;
+	size_t n, cap;
 };
 
 struct neg_entry {

