@@ -130,18 +130,53 @@ const char *hub_cache_root(const struct hub_cache *c)
 	return c->root;
 }
 
+void hub_repo_put(struct hub_repo *r)
+{
+	if (r)
+		__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+/* c->lock held: past the HUB_REPOS_MAX most recently looked up, drop every
+ * unused repo (one pass).  A repo's count only rises under c->lock, so one
+ * seen at 0 here has no user and gets none. */
+static struct hub_repo *repos_trim(struct hub_cache *c)
+{
+	struct hub_repo *dead = NULL;
+	if (c->n_repos <= HUB_REPOS_MAX)
+		return NULL;
+	size_t pos = 0;
+	for (struct hub_repo **pp = &c->repos; *pp;) {
+		struct hub_repo *r = *pp;
+		if (pos++ >= HUB_REPOS_MAX && __atomic_load_n(&r->refs, __ATOMIC_ACQUIRE) == 0) {
+			*pp = r->next;
+			r->next = dead;
+			dead = r;
+			c->n_repos--;
+		} else {
+			pp = &r->next;
+		}
+	}
+	return dead;
+}
+
 int hub_cache_repo(struct hub_repo **out, struct hub_cache *c, const char *owner, const char *name)
 {
 	*out = NULL;
 	pthread_mutex_lock(&c->lock);
-	for (struct hub_repo *r = c->repos; r; r = r->next) {
+	for (struct hub_repo **pp = &c->repos; *pp; pp = &(*pp)->next) {
+		struct hub_repo *r = *pp;
 		if (!strcmp(r->owner, owner) && !strcmp(r->name, name)) {
+			__atomic_add_fetch(&r->refs, 1, __ATOMIC_ACQ_REL);
+			*pp = r->next; /* to the front */
+			r->next = c->repos;
+			c->repos = r;
 			pthread_mutex_unlock(&c->lock);
 			*out = r;
 			return 0;
 		}
 	}
 	struct hub_repo *r = calloc(1, sizeof(*r));
+	struct hub_repo *dead = NULL;
 	int rc = -ENOMEM;
 	if (!r)
 		goto out;
@@ -163,12 +198,19 @@ int hub_cache_repo(struct hub_repo **out, struct hub_cache *c, const char *owner
 		repo_free(r);
 		goto out;
 	}
+	r->refs = 1;
 	r->next = c->repos;
 	c->repos = r;
+	c->n_repos++;
+	dead = repos_trim(c);
 	*out = r;
 	rc = 0;
 out:
 	pthread_mutex_unlock(&c->lock);
+	for (struct hub_repo *nx; dead; dead = nx) {
+		nx = dead->next;
+		repo_free(dead);
+	}
 	return rc;
 }
 
