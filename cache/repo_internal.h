@@ -1,6 +1,7 @@
 /*
  * Inside cache/ only: the objects of cache/repo.c (struct hub_cache, struct
- * hub_repo) shared with repo_state.c (state.json: recorded resolutions),
+ * hub_repo) shared with resolve.c (resolution of refs), repo_state.c
+ * (state.json: recorded resolutions),
  * blobs.c (the blob LRU) and repo_list.c (listing what is cached).  Lock
  * order and what each lock guards: repo.c.
  */
