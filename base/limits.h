@@ -130,6 +130,13 @@
 
 /* Config file and state files are small JSON; refuse anything huge. */
 #define HUB_JSON_MAX (4u << 20)
+/* Repositories kept in memory per mount (their odb handle, negative
+ * entries) while nothing uses them; past it the least recently looked up
+ * unused one is dropped (state.json and the objects stay on disk).  Made-up
+ * repository names would otherwise add one each, for the mount's life. */
+#ifndef HUB_REPOS_MAX
+#define HUB_REPOS_MAX 256
+#endif
 /* Resolutions one repository's state.json keeps; past it the oldest are
  * dropped (a dropped one costs one ls-remote when asked again).  Anyone can
  * look up made-up refs and commit prefixes: without a cap the file grows

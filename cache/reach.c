@@ -17,7 +17,7 @@
  *   that a branch later reaches is accepted then.
  * - The check fetches into the repository's bare git directory, so it takes
  *   the repo's cross-process lock (<repo>/lock) like every other fetch of
- *   cache/repo.c (whose leftover cleaning must not run under a fetch); the
+ *   cache/resolve.c (whose leftover cleaning must not run under a fetch); the
  *   lock also makes concurrent checks of one repo queue, the second reading
  *   the first's file.  No in-memory state, no other lock.
  */

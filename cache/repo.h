@@ -45,9 +45,13 @@ int hub_cache_new(struct hub_cache **out, const char *root, const struct hub_cac
 void hub_cache_free(struct hub_cache *c);
 const char *hub_cache_root(const struct hub_cache *c);
 
-/* Get (creating the in-memory object on first use) the repo owner/name.  No
- * I/O; names must have been validated with base/names.h. */
+/* Get (creating the in-memory object on first use) the repo owner/name: a
+ * reference, given back with hub_repo_put.  No I/O; names must have been
+ * validated with base/names.h.  Unused repos past HUB_REPOS_MAX are dropped
+ * from memory, least recently looked up first. */
 int hub_cache_repo(struct hub_repo **out, struct hub_cache *c, const char *owner, const char *name);
+/* Give back a reference of hub_cache_repo (NULL: nothing).  No lock. */
+void hub_repo_put(struct hub_repo *r);
 
 /* Owners with at least one repo in the cache; a malloc'd array of malloc'd names. */
 int hub_cache_list_owners(char ***out, size_t *out_n, struct hub_cache *c);

@@ -1,6 +1,7 @@
 /*
  * Inside cache/ only: the objects of cache/repo.c (struct hub_cache, struct
- * hub_repo) shared with repo_state.c (state.json: recorded resolutions),
+ * hub_repo) shared with resolve.c (resolution of refs), repo_state.c
+ * (state.json: recorded resolutions),
  * blobs.c (the blob LRU) and repo_list.c (listing what is cached).  Lock
  * order and what each lock guards: repo.c.
  */
@@ -30,7 +31,7 @@ struct hub_state {
 	char *head; /* "refs/heads/main" */
 	double head_time;
 	struct hub_state_ref *refs;
-	size_t n;
+	size_t n, cap;
 };
 
 struct neg_entry {
@@ -48,7 +49,8 @@ struct hub_repo {
 	double remote_fail_until;  /* resolve_lock: serve stale without asking before this */
 	pthread_mutex_t odb_lock;
 	struct hub_odb *odb;        /* odb_lock; opened lazily */
-	struct hub_repo *next;      /* cache->lock */
+	struct hub_repo *next;      /* cache->lock; most recently looked up first */
+	int refs;                   /* atomic; taken under cache->lock (hub_cache_repo) */
 };
 
 struct blob_ent {
@@ -71,7 +73,8 @@ struct hub_cache {
 	char *root;
 	struct hub_cache_config cfg;
 	pthread_mutex_t lock;
-	struct hub_repo *repos;
+	struct hub_repo *repos;       /* lock */
+	size_t n_repos;               /* lock */
 	struct stale_ent *stale;
 	struct blob_ent *lru_head, *lru_tail; /* head = most recent */
 	struct hub_htab blobs; /* the LRU's entries by object id */

@@ -129,8 +129,13 @@ int hub_cache_list_repos(struct hub_cached_repo **out, size_t *out_n, struct hub
 	for (size_t i = 0; i < n; i++) {
 		struct hub_repo *r;
 		struct hub_state st;
-		if (hub_cache_repo(&r, c, owner, names[i]) || hub_state_load(&st, r->statepath) ||
-		    (!st.head && !st.n)) {
+		if (hub_cache_repo(&r, c, owner, names[i]))
+			r = NULL;
+		int lrc = r ? hub_state_load(&st, r->statepath) : -ENOMEM;
+		hub_repo_put(r); /* the path is all this needed */
+		if (lrc || (!st.head && !st.n)) {
+			if (!lrc)
+				hub_state_dispose(&st);
 			free(names[i]);
 			continue;
 		}

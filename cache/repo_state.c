@@ -46,10 +46,14 @@ static int state_put(struct hub_state *s, const char *ref, const char *sha, enum
 {
 	struct hub_state_ref *e = find ? hub_state_find(s, ref) : NULL;
 	if (!e) {
-		struct hub_state_ref *n = realloc(s->refs, (s->n + 1) * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		s->refs = n;
+		if (s->n == s->cap) {
+			size_t cap = s->cap ? s->cap * 2 : 16;
+			struct hub_state_ref *n = realloc(s->refs, cap * sizeof(*n));
+			if (!n)
+				return -ENOMEM;
+			s->refs = n;
+			s->cap = cap;
+		}
 		e = &s->refs[s->n];
 		e->ref = strdup(ref);
 		if (!e->ref)

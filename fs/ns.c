@@ -79,9 +79,10 @@ struct hub_ns_node *hub_ns_node_get(struct hub_ns *ns, uint64_t ino)
 
 static void commit_put(struct hub_ns_commit *c)
 {
-	/* ns->lock held */
+	/* ns->lock held (hub_repo_put takes no lock) */
 	if (c && --c->refs == 0) {
 		hub_view_free(c->view);
+		hub_repo_put(c->repo);
 		free(c);
 	}
 }
@@ -93,6 +94,8 @@ static void node_free(struct hub_ns_node *n)
 		free(n->list);
 	}
 	commit_put(n->commit);
+	if (n->type == N_REPO_LINK || n->type == N_REF_LINK)
+		hub_repo_put(n->repo); /* links hold their repo (commits: through commit) */
 	free(n->name);
 	free(n->ref);
 	free(n->target);

@@ -197,8 +197,10 @@ static int lookup_resolve(struct hub_ns_found *out, struct hub_ns *ns, struct hu
 	struct hub_repo *repo;
 	int rc = hub_cache_repo(&repo, ns->cache, owner, hn.repo);
 	char sha[41];
-	if (!rc)
+	if (!rc) {
 		rc = hub_repo_resolve_now(sha, repo, hn.kind == HUB_NAME_REF ? hn.ref : NULL);
+		hub_repo_put(repo);
+	}
 	if (rc)
 		return hub_ns_paths_resolve_error(out, ns, rc);
 	char *data = malloc(42);

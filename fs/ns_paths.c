@@ -199,14 +199,19 @@ static int lookup_owner_entry(struct hub_ns_found *out, struct hub_ns *ns,
 	int rc = hub_cache_repo(&repo, ns->cache, owner->name, hn.repo);
 	if (rc)
 		return rc;
+	/* repo is a reference (hub_cache_repo): a new node keeps it, else it
+	 * is given back. */
 	if (hn.kind == HUB_NAME_COMMIT) {
 		rc = hub_repo_ensure_commit(repo, hn.ref);
 		struct hub_oid tree;
 		int64_t t = 0;
 		if (!rc)
 			rc = hub_repo_commit_info(&tree, &t, repo, hn.ref);
-		if (rc)
+		if (rc) {
+			hub_repo_put(repo);
 			return hub_ns_paths_resolve_error(out, ns, rc);
+		}
+		bool kept = false;
 		pthread_mutex_lock(&ns->lock);
 		struct hub_ns_node *n = hub_ns_node_child(ns, owner, name);
 		if (!n) {
@@ -215,6 +220,7 @@ static int lookup_owner_entry(struct hub_ns_found *out, struct hub_ns *ns,
 			if (n) {
 				c->refs = 1;
 				c->repo = repo;
+				kept = true;
 				memcpy(c->sha, hn.ref, 41);
 				c->tree = tree;
 				c->time = t;
@@ -227,14 +233,19 @@ static int lookup_owner_entry(struct hub_ns_found *out, struct hub_ns *ns,
 		if (n)
 			n->nlookup++;
 		pthread_mutex_unlock(&ns->lock);
+		if (!kept)
+			hub_repo_put(repo);
 		out->node = n;
 		return n ? 0 : -ENOMEM;
 	}
 
 	/* A symlink: resolve first (this is where the network is used). */
 	char *ref = hn.kind == HUB_NAME_REF ? strdup(hn.ref) : NULL;
-	if (hn.kind == HUB_NAME_REF && !ref)
+	if (hn.kind == HUB_NAME_REF && !ref) {
+		hub_repo_put(repo);
 		return -ENOMEM;
+	}
+	bool kept = false;
 	pthread_mutex_lock(&ns->lock);
 	struct hub_ns_node *n = hub_ns_node_child(ns, owner, name);
 	if (!n) {
@@ -242,6 +253,7 @@ static int lookup_owner_entry(struct hub_ns_found *out, struct hub_ns *ns,
 				    hn.kind == HUB_NAME_REPO ? N_REPO_LINK : N_REF_LINK, true);
 		if (n) {
 			n->repo = repo;
+			kept = true;
 			n->ref = ref;
 			ref = NULL;
 		}
@@ -250,6 +262,8 @@ static int lookup_owner_entry(struct hub_ns_found *out, struct hub_ns *ns,
 	if (n)
 		n->nlookup++;
 	pthread_mutex_unlock(&ns->lock);
+	if (!kept)
+		hub_repo_put(repo);
 	free(ref);
 	if (!n)
 		return -ENOMEM;

@@ -176,17 +176,18 @@ int hub_opt_set_analysis_path(struct hub_options *o, const char *where, const ch
 {
 	if (hub_opt_check_value(where, "analysis_path", val, err, errsz) < 0)
 		return -EINVAL;
-	for (const char *s = val; *s;) {
+	for (const char *s = val;;) {
 		size_t n = strcspn(s, ":");
-		if (n == 0 || s[0] != '/') {
+		if (n == 0 || s[0] != '/') { /* also an empty last component: "/a:" */
 			hub_opt_err(err, errsz,
 				    "%sbad value for analysis_path: '%.200s' (expected absolute "
 				    "directories separated by ':')", where, val);
 			return -EINVAL;
 		}
 		s += n;
-		if (*s == ':')
-			s++;
+		if (*s != ':')
+			break;
+		s++;
 	}
 	if (hub_opt_set_string(&o->analysis_path, val, strlen(val)) < 0) {
 		hub_opt_err(err, errsz, "out of memory");

@@ -86,6 +86,9 @@ def test_tags_and_commit_ids_are_never_re_resolved(hub):
     c = hub.manifest["alice/vision"]["commits"]
     assert readlink(hub.p("alice", "vision:v1.0")) == "vision@" + refs["v1.0"]
     assert readlink(hub.p("alice", "vision:v0.9")) == "vision@" + refs["v0.9"]
+    # c2 is no ref's tip: fetched by its full id (a shorter prefix that no
+    # tip has is refused), then its prefix resolves from local objects
+    assert readlink(hub.p("alice", "vision:" + c["c2"])) == "vision@" + c["c2"]
     assert readlink(hub.p("alice", "vision:" + c["c2"][:10])) == "vision@" + c["c2"]
     listdir(hub.p("alice", "vision:v1.0") + "/")
     # someone moves the tags upstream (tags are immutable by convention: hubfs

@@ -32,7 +32,11 @@ DESIGN
       docs         __doc__ and signatures as torch.hub.help/inspect
       consteval    constant folding (if tests, __all__, sys.path entries)
       effects      decorator side effects: registries, __all__
+      nswrites     globals()[k] = v, globals().update, setattr(this module),
+                   loops of them, over folded iterables (dir(m), filter, ...)
       weights      weight URLs of the repository and of each entrypoint
+      argflow      weights asked of installed builders (torchvision), by
+                   following an entrypoint's call with argument values
 
   Threading: called only on the py/ interpreter thread; the parse cache
   (sources._AST_CACHE) and the listings of installed-package directories

@@ -57,6 +57,14 @@ class Calls:
             if isinstance(a, DataV) and isinstance(a.value, str):
                 return a
         where = self.where_of(scope, e)
+        if isinstance(fn, LiveV) and fn.obj is getattr and len(e.args) == 2 and not e.keywords:
+            # getattr(module, name) with a name that folds
+            try:
+                name = self.const(e.args[1], scope, depth + 1)
+            except NotConst:
+                name = None
+            if isinstance(name, str):
+                return self.getattr_val(self.ev(e.args[0], scope, depth + 1), name, where)
         args = []
         for a in e.args:
             if isinstance(a, ast.Starred):

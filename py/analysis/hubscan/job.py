@@ -16,7 +16,7 @@ OWNS
 
   Job is assembled from one class per concern, each in its own module
   (sources, imports, statements, expressions, calls, classes, docs,
-  consteval, weights, effects): they are parts of one object, call each other
+  consteval, weights, effects, nswrites, argflow): they are parts of one object, call each other
   through self, and keep no state of their own beyond the attributes set
   here.  Each part's docstring names what it uses of the others.
 """
@@ -26,11 +26,13 @@ import errno
 import os
 import time
 
+from .argflow import ArgFlow
 from .calls import Calls
 from .classes import Classes
 from .consteval import ConstEval
 from .docs import Docs, docstring
 from .effects import Effects
+from .nswrites import NsWrites
 from .expressions import Expressions
 from .files import NOT_REGULAR, HostFS, RepoFS, host_path, not_regular_why
 from .imports import Imports
@@ -49,7 +51,7 @@ class Budget(BaseException):
 
 
 class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, ConstEval, Weights,
-          Effects):
+          Effects, NsWrites, ArgFlow):
     def __init__(self, read, listdir, lim, soft_deadline, hard_deadline, host, cancelled=None):
         """lim: the caps (limits.job_limits()); deadlines in time.monotonic()
         seconds: soft ends the job with a partial result, hard cancels it."""
@@ -89,6 +91,9 @@ class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, Const
         self._pyset = None      # the repository's .py files
         self.wmods = {}         # (file, module, level) of an import -> repository file or None
         self.wunresolved = []   # (kind, 'file:line: what') of the entrypoint being walked
+        self.wmemo = {}         # (file, name) -> (URLs, unresolved lines) it reaches, entry-independent
+        self.wbusy = set()      # (file, name) being walked (cycles)
+        self.wflags = [False, False]   # the walk in progress: [entry-dependent, cut short]
         self.wnodes = {}        # id(node) -> (node, the sub-nodes the weights walk acts on)
 
     # -- bookkeeping

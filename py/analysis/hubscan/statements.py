@@ -16,6 +16,7 @@ OWNS
 import ast
 
 from .consteval import NotConst
+from .nswrites import is_ns_call, is_this_module, writes_namespace
 from .sources import unparse
 from .values import (UNKNOWN_ALL, ClassV, DataV, Exc, FuncV, ModuleV, Scope, Thunk, UnknownV,
                      WrappedV, known)
@@ -112,6 +113,9 @@ class Statements:
                 base = self.ev_safe(target.value, scope)
                 self.doc_override[id(base)] = (base, value_thunk)
         elif isinstance(target, ast.Subscript):
+            if is_ns_call(target.value) and value_node is not None and \
+                    self.ns_store(mod, target.slice, value_node, ns, scope, node):
+                return
             self.subscript_store(mod, target, node, ns)
 
     def subscript_store(self, mod, target, node, ns):
@@ -220,6 +224,10 @@ class Statements:
                                 known(UnknownV('bound by `with %s as ...`' % unparse(item.context_expr)[:100],
                                                mod.where(st))), None, ns, scope, st)
             return self.exec_block(mod, st.body, ns, scope, top, in_try)
+        if T is ast.For and top and writes_namespace(st.body):
+            done, e = self.unroll_for(mod, st, ns, scope, top, in_try)
+            if done:
+                return e
         if T in (ast.For, ast.AsyncFor):
             it = st.iter
             tv = known(UnknownV('loop variable of `for ... in %s`' % unparse(it)[:100], mod.where(st)))
@@ -373,13 +381,19 @@ class Statements:
             if f.attr == 'update' and isinstance(f.value, ast.Call) and \
                     isinstance(f.value.func, ast.Name) and f.value.func.id in ('globals', 'vars', 'locals'):
                 if top and len(v.args) == 1 and not v.keywords and \
-                        self.registry_update(mod, st, v.args[0], ns, scope):
+                        (self.ns_update(mod, v.args[0], ns, scope, st) or
+                         self.registry_update(mod, st, v.args[0], ns, scope)):
                     return
                 self.incomplete(mod, st, '%s().update(...)' % f.value.func.id)
                 return
             if f.attr == 'update' and isinstance(f.value, ast.Attribute) and f.value.attr == '__dict__':
                 self.incomplete(mod, st, '%s.update(...)' % unparse(f.value))
                 return
+        # (not in hubconf.py: torch.hub does not put it in sys.modules)
+        if isinstance(f, ast.Name) and f.id == 'setattr' and top and len(v.args) == 3 and \
+                mod is not self.hub and is_this_module(v.args[0]) and \
+                self.ns_store(mod, v.args[1], v.args[2], ns, scope, st):
+            return
         if isinstance(f, ast.Name) and f.id in ('setattr', 'exec'):
             self.incomplete(mod, st, '%s(...) at import time' % f.id)
             if f.id == 'setattr' and v.args:

@@ -201,7 +201,7 @@ class Weights:
             return hit
         self.tick()
         tree, _ = self.parse(self.repo, path, path)
-        urls, names = [], {}
+        urls, names, plain = [], {}, {}
         if tree is not None:
             for node in tree.body:
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -214,9 +214,9 @@ class Weights:
                     for a in node.names:
                         if a.asname:
                             names[a.asname] = _WImport(path, a.name, 0, None)
-                        else:        # import a.b binds a
+                        else:        # import a.b binds a: only to tell installed callees (_note_call)
                             top = a.name.partition('.')[0]
-                            names.setdefault(top, _WImport(path, top, 0, None))
+                            plain.setdefault(top, _WImport(path, top, 0, None))
                 elif isinstance(node, ast.Assign):
                     for t in node.targets:
                         if isinstance(t, ast.Name):
@@ -236,7 +236,7 @@ class Weights:
             for c in consts:
                 if _is_url(c) and (c in loader or _weight_suffix(c)):
                     urls.append(c)
-        hit = (urls, names, set(urls))
+        hit = (urls, names, set(urls), plain)
         self.windex[path] = hit
         return hit
 
@@ -298,29 +298,55 @@ class Weights:
                 mod = self._wmodule(_WImport(imp.src, full, imp.level, None))
         if mod is None or name is None:
             return
-        key = (mod, name)
+        target = self._weights_index(mod)[1].get(name)
+        if target is not None:
+            self._reach_name(mod, name, target, entry, seen, out, depth)
+
+    def _reach_name(self, path, name, target, entry, seen, out, depth):
+        """A module-level name reached.  Its URLs (and unresolved lines) are
+        kept per (file, name) unless they depend on the entrypoint (a dict
+        selected by its name) or a cycle cut them short: the entrypoints of
+        one repository share most helpers, and 1500 of them walking the same
+        graph cost seconds."""
+        key = (path, name)
         if key in seen:
             return
         seen.add(key)
-        _, names, weights = self._weights_index(mod)
-        target = names.get(name)
-        if target is None:
+        memo = self.wmemo.get(key)
+        if memo is not None:
+            out.extend(memo[0])
+            self.wunresolved.extend(memo[1])
             return
-        if isinstance(target, _WImport):
-            self._reach_import(target, None, entry, seen, out, depth + 1)
-        elif isinstance(target, ast.Dict):
-            self._reach_dict(target, mod, entry, seen, out, depth)
-        else:
-            self._reach(target, mod, entry, seen, out, depth + 1)
+        if key in self.wbusy:        # a cycle: the outer walk has it
+            self.wflags[1] = True
+            return
+        self.wbusy.add(key)
+        saved = list(self.wflags)
+        self.wflags[:] = [False, False]
+        sub, u0 = [], len(self.wunresolved)
+        try:
+            if isinstance(target, _WImport):
+                self._reach_import(target, None, entry, {key}, sub, depth + 1)
+            elif isinstance(target, ast.Dict):
+                self._reach_dict(target, path, entry, {key}, sub, depth, by_entry=True)
+            else:
+                self._reach(target, path, entry, {key}, sub, depth + 1)
+        finally:
+            self.wbusy.discard(key)
+        if not (self.wflags[0] or self.wflags[1]):
+            self.wmemo[key] = (tuple(sub), tuple(self.wunresolved[u0:]))
+        self.wflags[:] = [saved[0] or self.wflags[0], saved[1] or self.wflags[1]]
+        out.extend(sub)
 
     def _reach(self, node, path, entry, seen, out, depth=0, env=None, alts=None):
         """Weight URLs that node (of module path) reaches.  env: parameter
         values of the entrypoint's own call (its def only): `if` tests
         decided by them prune the branch not taken, whose URLs go to alts."""
         if depth > self.lim['call_depth']:
+            self.wflags[1] = True    # cut short: not a complete answer to keep
             return
         self.tick()
-        _, names, weights = self._weights_index(path)
+        _, names, weights, _ = self._weights_index(path)
         subs = _walk_pruned(node, env, self._pruned(path, alts)) if env else \
             self._interesting(node, names, weights)
         for sub in subs:
@@ -340,18 +366,12 @@ class Weights:
                     isinstance(sub.slice, ast.Constant) and isinstance(names.get(sub.value.id), ast.Dict):
                 self._reach_dict(names[sub.value.id], path, sub.slice.value, seen, out, depth)
             elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and sub.id in names:
-                key = (path, sub.id)
-                if key in seen:
-                    continue
-                seen.add(key)
-                target = names[sub.id]
-                if isinstance(target, ast.Dict):
-                    self._reach_dict(target, path, entry, seen, out, depth)
-                else:
-                    self._reach(target, path, entry, seen, out, depth + 1)
+                self._reach_name(path, sub.id, names[sub.id], entry, seen, out, depth)
 
-    def _reach_dict(self, d, path, key, seen, out, depth):
+    def _reach_dict(self, d, path, key, seen, out, depth, by_entry=False):
         """A module-level dict: the entry of `key` if it has one, else all."""
+        if by_entry:
+            self.wflags[0] = True     # depends on the entrypoint's name
         for k, v in zip(d.keys, d.values):
             if isinstance(k, ast.Constant) and k.value == key:
                 self._reach(v, path, key, seen, out, depth + 1)
@@ -403,7 +423,11 @@ class Weights:
                 head = head.value
         # only a callee imported from an installed package: the repository's
         # own code is walked, and a local or parameter is not known here
-        imp = names.get(head.id) if isinstance(head, ast.Name) else None
+        imp = None
+        if isinstance(head, ast.Name):
+            imp = names.get(head.id)
+            if imp is None:
+                imp = self._weights_index(path)[3].get(head.id)
         if not isinstance(imp, _WImport) or self._wmodule(imp) is not None:
             return
         self.wunresolved.append(('installed', '%s: %s(%s) loads weights in code outside the repository: '
@@ -468,6 +492,7 @@ class Weights:
                     continue
             allw.extend(self._weights_index(path)[0])
         res['weights'] = sorted(set(allw))
+        extra = set()
         for e in res['entrypoints']:
             node, mod = self._entry_def(self.entry_vals.get(e['name']))
             found, alts = [], []
@@ -476,6 +501,13 @@ class Weights:
                 self._reach(node, mod.file, e['name'], set(), found, env=call_env(node), alts=alts)
             if not found and node is not None and mod is not None and mod.is_repo and mod.file:
                 self._name_table(mod.file, e['name'], found, alts)
+            if any(k == 'installed' for k, _ in self.wunresolved):
+                # weights asked of an installed package: follow the call's values (argflow.py)
+                flow = []
+                self.flow_weights(node, mod.file, call_env(node) or {}, flow)
+                if flow:
+                    found.extend(flow)
+                    self.wunresolved = [x for x in self.wunresolved if x[0] != 'installed']
             e['weights'] = sorted(set(found))
             # what the walk could not resolve, per entrypoint: a computed URL
             # only when nothing was found (else its value is likely among
@@ -487,3 +519,7 @@ class Weights:
             alts = sorted(set(alts) - set(found))
             if alts:
                 e['alternatives'] = alts
+            # .hub/weights/ names every file an entrypoint lists, also those
+            # of an installed package it asks for (argflow.py)
+            extra.update(found)
+        res['weights'] = sorted(set(res['weights']) | extra)
