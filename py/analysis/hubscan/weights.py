@@ -481,6 +481,12 @@ class Weights:
         return cb
 
     def find_weights(self, res):
+        # every entrypoint has its list, even when the budget cuts this pass
+        # short (errors says so): the view lists the repository's every
+        # weight under an entrypoint without one
+        for e in res['entrypoints']:
+            e.setdefault('weights', [])
+        res.setdefault('weights', [])
         allw = []
         for path in self._repo_py_files():
             if path not in self.windex:
