@@ -60,3 +60,22 @@ def test_weights_of_installed_builders(backend):
     assert [e for e in ours['errors'] if 'not resolved' in e] == [
         'nets/backbone.py:8: Backbone: getattr(torchvision.models, name)(pretrained=True) loads weights '
         'in code outside the repository: not resolved']
+
+
+def test_weights_computed_from_arguments(backend):
+    """URLs built with f-strings, str.format, os.path.join and + from an
+    entrypoint's arguments, their defaults and module constants, through
+    helper calls; what cannot be folded is an errors line naming the
+    entrypoint, never a silently empty weights/."""
+    ours = run_ours(backend, fixture_path('fstrings'))
+    per = {e['name']: e['weights'] for e in ours['entrypoints']}
+    B = 'https://example.invalid/ckpt/'
+    assert per['vit_small'] == [B + 'vit_small/vit_small16_pretrain.pth']
+    assert per['formatted'] == [B + 'v2/model.pth']
+    assert per['joined'] == [B + 'nets/resnet.pth']
+    assert per['unknown'] == []
+    # build (imported into hubconf, so an entrypoint too) gets no arch: unresolved
+    assert sorted(e for e in ours['errors'] if 'not resolved' in e) == [
+        'builders.py:11: build: weight URL url computed at run time: not resolved',
+        'hubconf.py:31: unknown: weight URL path computed at run time: not resolved']
+    assert B + 'v2/model.pth' in ours['weights']

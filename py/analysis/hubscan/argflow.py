@@ -17,14 +17,17 @@ OWNS
   names the enum member pretrained=True selects; `weights="DEFAULT"`,
   `weights=E.MEMBER` name it directly; the member's `Weights(url=...)` in
   the enum class's body gives the URL (`DEFAULT = MEMBER` aliases are
-  followed).  Used by weights.py (find_weights); uses self.import_dotted
+  followed).  A loader call on the way (load_state_dict_from_url, ...)
+  whose URL is computed gets it folded from the call's values and the
+  modules' constants: f-strings, `+`, `%`, `.format`, `.join`, `.replace`,
+  `os.path.join`, `urljoin` (each result under 4 KiB).  Used by weights.py (find_weights); uses self.import_dotted
   (which finds an installed module without evaluating it), self.parse,
   self._weights_index, self._wmodule.
 """
 
 import ast
 
-from .weights import _WImport
+from .weights import WEIGHT_LOADERS, _WImport, fast_walk
 
 _UNKNOWN = object()
 
@@ -85,18 +88,51 @@ class ArgFlow:
     """Part of the Job (job.py): installed builders' weights by argument flow."""
 
     def flow_weights(self, node, path, env, out, depth=0, seen=None):
-        """URLs of installed builders that node's call reaches (into out)."""
-        if seen is None:
-            seen = set()
-        if depth > self.lim['call_depth'] or (id(node), tuple(sorted(env.items()))) in seen:
+        """URLs of installed builders and computed loader URLs that node's
+        call with these values reaches (into out).  Kept per (def, values)
+        for the job: the entrypoints of a repository share their helpers."""
+        try:
+            key = (id(node), tuple(sorted(env.items())))
+            hash(key)
+        except TypeError:                 # an unhashable value: not kept
+            key = None
+        if key is not None:
+            hit = self.flow_memo.get(key)
+            if hit is not None:
+                if hit[0] is node:
+                    out.extend(hit[1])
+                return
+            if depth > self.lim['call_depth']:
+                return
+            self.flow_memo[key] = (node, ())   # in progress: a cycle adds nothing
+        elif depth > self.lim['call_depth']:
             return
-        seen.add((id(node), tuple(sorted(env.items()))))
+        sub = []
+        self._flow(node, path, env, sub, depth)
+        if key is not None:
+            self.flow_memo[key] = (node, tuple(sub))
+        out.extend(sub)
+
+    def _flow(self, node, path, env, out, depth):
+        seen = None
         self.tick()
         _, names, _, plain = self._weights_index(path)
-        for call in ast.walk(node):
-            if not isinstance(call, ast.Call):
-                continue
+        env = self._with_locals(node, env, names, path)
+        calls = self.flow_calls.get(id(node))
+        if calls is None or calls[0] is not node:
+            calls = (node, [c for c in fast_walk(node) if isinstance(c, ast.Call)])
+            self.flow_calls[id(node)] = calls
+        for call in calls[1]:
             f = call.func
+            if _loader_name(f) in WEIGHT_LOADERS:
+                # load_state_dict_from_url(f"{BASE}/{arch}.pth"): the URL
+                # folded from the call's values and the module's constants
+                args = list(call.args[:1]) + [k.value for k in call.keywords if k.arg == 'url']
+                if args:
+                    url = self._fold_str(args[0], env, names, path, 0)
+                    if isinstance(url, str) and url.startswith(('http://', 'https://')):
+                        out.append(url)
+                continue
             # getattr(<installed module>, <name>)(...) / <installed>.builder(...)
             if isinstance(f, ast.Call) and isinstance(f.func, ast.Name) and f.func.id == 'getattr' and \
                     len(f.args) == 2:
@@ -143,6 +179,124 @@ class ArgFlow:
         base = imp.module if imp.name is None else \
             (imp.module + '.' + imp.name if imp.module else imp.name)
         return base + ('.' + rest if rest else '')
+
+    def _with_locals(self, node, env, names, path):
+        """env plus the parameter defaults that fold (`ver=VERSION`) and
+        the locals a def binds once to a value that folds (`url = f"..."`)."""
+        if not isinstance(node, ast.FunctionDef):
+            return env
+        env = dict(env)
+        a = node.args
+        pos = list(a.posonlyargs) + list(a.args)
+        pairs = list(zip(pos[len(pos) - len(a.defaults):] if a.defaults else [], a.defaults)) + \
+            [(p, d) for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
+        for p, d in pairs:
+            if p.arg not in env and not isinstance(d, ast.Constant):
+                v = self._fold_str(d, {}, names, path, 0)
+                if v is not _UNKNOWN:
+                    env[p.arg] = v
+        counts, assigns = {}, []
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                counts[n.id] = counts.get(n.id, 0) + 1
+            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+                assigns.append(n)
+        for n in assigns:
+            name = n.targets[0].id
+            if counts.get(name) == 1 and name not in env:
+                v = self._fold_str(n.value, env, names, path, 0)
+                if isinstance(v, str):
+                    env[name] = v
+        return env
+
+    def _fold_str(self, e, env, names, path, depth):
+        """The str value of e with the call's values (env) and the
+        module's constant assignments, or _UNKNOWN: literals, names,
+        f-strings, +, %, str.format, .join, .replace, os.path.join."""
+        if depth > 12:
+            return _UNKNOWN
+        self.tick()
+        if isinstance(e, ast.Constant):
+            return e.value
+        if isinstance(e, ast.Name):
+            if e.id in env:
+                return env[e.id]
+            t = names.get(e.id)
+            if isinstance(t, ast.expr) and not isinstance(t, (ast.Lambda, ast.Dict)):
+                return self._fold_str(t, {}, names, path, depth + 1)     # a module constant
+            if isinstance(t, _WImport):
+                rmod = self._wmodule(t)
+                if rmod is not None and t.name is not None:
+                    _, rn, _, _ = self._weights_index(rmod)
+                    tt = rn.get(t.name)
+                    if isinstance(tt, ast.expr):
+                        return self._fold_str(tt, {}, rn, rmod, depth + 1)
+            return _UNKNOWN
+        if isinstance(e, ast.JoinedStr):
+            parts = []
+            for v in e.values:
+                if isinstance(v, ast.Constant):
+                    parts.append(str(v.value))
+                elif isinstance(v, ast.FormattedValue) and v.format_spec is None and v.conversion in (-1, 115):
+                    x = self._fold_str(v.value, env, names, path, depth + 1)
+                    if x is _UNKNOWN or not isinstance(x, (str, int, float, bool)):
+                        return _UNKNOWN
+                    parts.append(str(x))
+                else:
+                    return _UNKNOWN
+            return ''.join(parts)
+        if isinstance(e, ast.BinOp):
+            a = self._fold_str(e.left, env, names, path, depth + 1)
+            b = self._fold_str(e.right, env, names, path, depth + 1)
+            if a is _UNKNOWN or b is _UNKNOWN:
+                return _UNKNOWN
+            try:
+                if isinstance(e.op, ast.Add) and isinstance(a, str) and isinstance(b, str):
+                    return a + b
+                if isinstance(e.op, ast.Mod) and isinstance(a, str) and len(a) < 1000:
+                    r = a % b
+                    return r if len(r) < 4096 else _UNKNOWN
+            except (TypeError, ValueError, KeyError):
+                return _UNKNOWN
+            return _UNKNOWN
+        if isinstance(e, ast.Tuple):
+            vals = [self._fold_str(x, env, names, path, depth + 1) for x in e.elts]
+            return _UNKNOWN if any(v is _UNKNOWN for v in vals) else tuple(vals)
+        if isinstance(e, ast.Call) and not any(k.arg is None for k in e.keywords):
+            f = e.func
+            args = [self._fold_str(x, env, names, path, depth + 1) for x in e.args]
+            if any(a is _UNKNOWN or isinstance(a, ast.AST) for a in args):
+                return _UNKNOWN
+            if _dotted(f) in ('os.path.join', 'posixpath.join', 'urljoin', 'urllib.parse.urljoin',
+                              'parse.urljoin') and all(isinstance(a, str) for a in args) and args:
+                import posixpath
+                from urllib.parse import urljoin
+                return urljoin(*args[:2]) if f_is_urljoin(f) else posixpath.join(*args)
+            if isinstance(f, ast.Attribute):
+                base = self._fold_str(f.value, env, names, path, depth + 1)
+                if not isinstance(base, str) or len(base) > 4096:
+                    return _UNKNOWN
+                kws = {}
+                for k in e.keywords:
+                    v = self._fold_str(k.value, env, names, path, depth + 1)
+                    if v is _UNKNOWN:
+                        return _UNKNOWN
+                    kws[k.arg] = v
+                try:
+                    if f.attr == 'format' and all(isinstance(a, (str, int)) for a in args):
+                        r = base.format(*args, **kws)
+                    elif f.attr == 'join' and len(args) == 1 and isinstance(args[0], tuple):
+                        r = base.join(args[0])
+                    elif f.attr == 'replace' and len(args) == 2 and all(isinstance(a, str) for a in args):
+                        r = base.replace(*args)
+                    elif f.attr in ('lower', 'upper', 'strip', 'rstrip', 'lstrip') and not args:
+                        r = getattr(base, f.attr)()
+                    else:
+                        return _UNKNOWN
+                except (IndexError, KeyError, ValueError, AttributeError):
+                    return _UNKNOWN
+                return r if isinstance(r, str) and len(r) < 4096 else _UNKNOWN
+        return _UNKNOWN
 
     def _flow_into(self, target, path, call, env, out, depth, seen):
         if isinstance(target, ast.ClassDef):
@@ -237,6 +391,14 @@ class ArgFlow:
                 if isinstance(ann, ast.Name):
                     return ast.Attribute(value=ann, attr='DEFAULT', ctx=ast.Load())
         return None
+
+
+def _loader_name(f):
+    return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+
+
+def f_is_urljoin(f):
+    return _loader_name(f) == 'urljoin'
 
 
 def _legacy_default(fnode):

@@ -94,6 +94,8 @@ class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, Const
         self.wmemo = {}         # (file, name) -> (URLs, unresolved lines) it reaches, entry-independent
         self.wbusy = set()      # (file, name) being walked (cycles)
         self.wflags = [False, False]   # the walk in progress: [entry-dependent, cut short]
+        self.flow_memo = {}     # (id(def), values) -> (def, URLs) of argflow.py
+        self.flow_calls = {}    # id(def) -> (def, its Call nodes)
         self.wnodes = {}        # id(node) -> (node, the sub-nodes the weights walk acts on)
 
     # -- bookkeeping

@@ -481,6 +481,12 @@ class Weights:
         return cb
 
     def find_weights(self, res):
+        # every entrypoint has its list, even when the budget cuts this pass
+        # short (errors says so): the view lists the repository's every
+        # weight under an entrypoint without one
+        for e in res['entrypoints']:
+            e.setdefault('weights', [])
+        res.setdefault('weights', [])
         allw = []
         for path in self._repo_py_files():
             if path not in self.windex:
@@ -501,13 +507,14 @@ class Weights:
                 self._reach(node, mod.file, e['name'], set(), found, env=call_env(node), alts=alts)
             if not found and node is not None and mod is not None and mod.is_repo and mod.file:
                 self._name_table(mod.file, e['name'], found, alts)
-            if any(k == 'installed' for k, _ in self.wunresolved):
-                # weights asked of an installed package: follow the call's values (argflow.py)
+            if any(k == 'installed' or (k == 'loader' and not found) for k, _ in self.wunresolved):
+                # weights asked of an installed package, or a URL computed
+                # from arguments: follow the call's values (argflow.py)
                 flow = []
                 self.flow_weights(node, mod.file, call_env(node) or {}, flow)
                 if flow:
                     found.extend(flow)
-                    self.wunresolved = [x for x in self.wunresolved if x[0] != 'installed']
+                    self.wunresolved = [x for x in self.wunresolved if x[0] not in ('installed', 'loader')]
             e['weights'] = sorted(set(found))
             # what the walk could not resolve, per entrypoint: a computed URL
             # only when nothing was found (else its value is likely among
