@@ -237,3 +237,9 @@ int hub_cache_root_check(char *why, size_t whysz, const char *root)
 	}
 	return 0;
 }
+
+char *hub_path_join(const char *a, const char *b)
+{
+	char *s;
+	return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
+}

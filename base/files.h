@@ -24,6 +24,8 @@ int hub_fsync_dir(const char *dir);
  * itself may be a symlink to such a directory; nothing inside may be).  0,
  * or -errno with a one-line reason in why. */
 int hub_cache_root_check(char *why, size_t whysz, const char *root);
+/* "a/b" in a malloc'd string, or NULL when out of memory. */
+char *hub_path_join(const char *a, const char *b);
 /* mkdir -p with mode 0777 (minus umask).  0 or -errno. */
 int hub_mkdir_p(const char *path);
 /* Open (creating) path and take an exclusive flock on it; returns the fd or -errno. */

@@ -68,6 +68,20 @@
  * lookup forever: a 1 GB pack at a slow 2 MB/s takes ~8 minutes. */
 #define HUB_GIT_FETCH_MAX_SECONDS 900
 
+/* Whether a commit is reachable from the upstream's branches and tags
+ * (.hub/reachable, fetch/git_reach.c): one listing, one fetch of every
+ * branch and tag's history (incremental after the first), one walk.  The
+ * whole check is bounded by this; past it the verdict is "unknown timeout"
+ * and the helper refuses the commit for code unless skip_validation. */
+#ifndef HUB_REACH_MAX_SECONDS
+#define HUB_REACH_MAX_SECONDS 300
+#endif
+#if HUB_REACH_MAX_SECONDS < 1 || HUB_REACH_MAX_SECONDS > HUB_GIT_FETCH_MAX_SECONDS
+#error "HUB_REACH_MAX_SECONDS must be 1..HUB_GIT_FETCH_MAX_SECONDS"
+#endif
+/* Commits walked between two looks at the clock in that walk. */
+#define HUB_REACH_WALK_CHECK 1024
+
 /* After a transient failure (network down, 5xx, timeout) the remote is not
  * asked again for this long; cached resolutions are served meanwhile, so a
  * dead mirror costs one timeout per repo per period, not one per lookup. */
@@ -79,6 +93,15 @@
  * (each reader holds its own copy while it reads).  Once read, files are
  * served from the kernel's page cache. */
 #define HUB_BLOB_CACHE_BYTES (128u << 20)
+/* Hash tables (base/htab.h) start with this many buckets and double as they
+ * fill: enough for a few repositories' worth of nodes (or weight files)
+ * without a resize;
+ * the blob table stops doubling at HUB_BLOB_TABLE_MAX (the LRU bounds its
+ * entries anyway: HUB_BLOB_CACHE_BYTES of blobs of at least one byte). */
+#define HUB_NS_TABLE_INITIAL 1024
+#define HUB_WEIGHTS_TABLE_INITIAL 64
+#define HUB_BLOB_TABLE_INITIAL 256
+#define HUB_BLOB_TABLE_MAX 65536
 /* Blobs over a quarter of HUB_BLOB_CACHE_BYTES are inflated once into an
  * unlinked file under <root>/hubfs/tmp/ and mapped: reads of a 100 MiB file
  * are then served from that mapping (page cache, not the heap) instead of
@@ -195,9 +218,21 @@
 
 /* The analysis's own time budget (seconds): past it the job stops and
  * reports what it has, with an errors line.  The caller's timeout of
- * hub_py_analyze() is separate and abandons the job instead. */
+ * hub_py_analyze() (HUB_ANALYSIS_TIMEOUT_S) is separate and abandons the job
+ * instead.  A backstop behind HUB_PY_STEPS_MAX: the largest real repository
+ * measured (1511 entrypoints, 4.7 MB of source) takes ~6 s of CPU, and more
+ * than 10 s of wall time on a loaded 2-CPU machine. */
 #ifndef HUB_PY_JOB_SECONDS
-#define HUB_PY_JOB_SECONDS 10.0
+#define HUB_PY_JOB_SECONDS 20.0
+#endif
+
+/* The analysis's step budget: statements, calls, decorators, imports,
+ * parsed files and names evaluated (each a tick).  Unlike the time budget it
+ * stops the same input at the same point on any machine, so a hostile
+ * hubconf (recursion, loops of registrations) ends with the same partial
+ * result everywhere.  The largest real repository measured needs ~253k. */
+#ifndef HUB_PY_STEPS_MAX
+#define HUB_PY_STEPS_MAX 2000000
 #endif
 
 /* Source bytes whose parsed AST is kept between jobs (LRU).  An AST takes

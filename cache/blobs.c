@@ -8,7 +8,7 @@
  * evicted one's disk space is freed with its last reference).  When staging
  * fails (disk full), the blob is served from the heap and not kept.
  *
- * Locks: cache->lock guards the LRU list, the hash buckets and lru_bytes,
+ * Locks: cache->lock guards the LRU list, its table (cache->blobs), lru_bytes,
  * and is never held across I/O; a blob missing from the LRU is read under
  * the repository's odb_lock (not holding cache->lock), then inserted.
  * Reference counts are atomic.  Blobs are freed outside cache->lock.
@@ -84,11 +84,24 @@ void hub_blobs_clear(struct hub_cache *c)
 	}
 }
 
-static unsigned blob_bucket(const struct hub_oid *oid)
+/* An object id is a SHA-1 (or -256): its first bytes are as good a hash as any. */
+static uint64_t oid_hash(const struct hub_oid *oid)
 {
-	unsigned h;
+	uint64_t h;
 	memcpy(&h, oid->id, sizeof(h));
-	return h % BLOB_BUCKETS;
+	return h;
+}
+
+/* The LRU's entry for oid; cache->lock held. */
+static struct blob_ent *blob_find(struct hub_cache *c, const struct hub_oid *oid)
+{
+	uint64_t h = oid_hash(oid);
+	for (struct hub_hnode *l = hub_htab_first(&c->blobs, h); l; l = hub_htab_next(l, h)) {
+		struct blob_ent *b = hub_container_of(l, struct blob_ent, link);
+		if (!memcmp(b->oid.id, oid->id, 20))
+			return b;
+	}
+	return NULL;
 }
 
 /* cache->lock held. */
@@ -121,11 +134,7 @@ static void lru_push(struct hub_cache *c, struct blob_ent *b)
 static struct blob_ent *lru_evict(struct hub_cache *c, struct blob_ent *b)
 {
 	lru_unlink(c, b);
-	struct blob_ent **pp = &c->buckets[blob_bucket(&b->oid)];
-	while (*pp && *pp != b)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = b->hnext;
+	hub_htab_remove(&c->blobs, &b->link);
 	b->in_lru = false;
 	if (b->mapped)
 		c->lru_staged--;
@@ -139,15 +148,14 @@ int hub_repo_blob_get(struct hub_blob **out, struct hub_repo *r, const struct hu
 	struct hub_cache *c = r->cache;
 	*out = NULL;
 	pthread_mutex_lock(&c->lock);
-	for (struct blob_ent *b = c->buckets[blob_bucket(oid)]; b; b = b->hnext) {
-		if (!memcmp(b->oid.id, oid->id, 20)) {
-			__atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
-			lru_unlink(c, b);
-			lru_push(c, b);
-			pthread_mutex_unlock(&c->lock);
-			*out = &b->pub;
-			return 0;
-		}
+	struct blob_ent *hit = blob_find(c, oid);
+	if (hit) {
+		__atomic_add_fetch(&hit->refs, 1, __ATOMIC_RELAXED);
+		lru_unlink(c, hit);
+		lru_push(c, hit);
+		pthread_mutex_unlock(&c->lock);
+		*out = &hit->pub;
+		return 0;
 	}
 	pthread_mutex_unlock(&c->lock);
 
@@ -189,10 +197,7 @@ int hub_repo_blob_get(struct hub_blob **out, struct hub_repo *r, const struct hu
 	struct blob_ent *dead[16];
 	size_t ndead = 0;
 	pthread_mutex_lock(&c->lock);
-	struct blob_ent *other = NULL;
-	for (struct blob_ent *x = c->buckets[blob_bucket(oid)]; x; x = x->hnext)
-		if (!memcmp(x->oid.id, oid->id, 20))
-			other = x;
+	struct blob_ent *other = blob_find(c, oid);
 	if (other) {
 		__atomic_add_fetch(&other->refs, 1, __ATOMIC_RELAXED);
 		*out = &other->pub;
@@ -202,8 +207,7 @@ int hub_repo_blob_get(struct hub_blob **out, struct hub_repo *r, const struct hu
 		if (b->mapped || b->pub.size <= HUB_BLOB_CACHE_BYTES / 4) {
 			__atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
 			b->in_lru = true;
-			b->hnext = c->buckets[blob_bucket(oid)];
-			c->buckets[blob_bucket(oid)] = b;
+			hub_htab_insert(&c->blobs, &b->link, oid_hash(oid));
 			lru_push(c, b);
 			if (b->mapped)
 				c->lru_staged++;

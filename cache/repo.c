@@ -65,16 +65,6 @@ static void stat_inc(struct hub_cache *c, uint64_t *field)
 	__atomic_add_fetch(field, 1, __ATOMIC_RELAXED);
 }
 
-/* ---- paths ---- */
-
-static char *path_join(const char *a, const char *b)
-{
-	char *s;
-	if (asprintf(&s, "%s/%s", a, b) < 0)
-		return NULL;
-	return s;
-}
-
 /* ---- cache and repo objects ---- */
 
 int hub_cache_new(struct hub_cache **out, const char *root, const struct hub_cache_config *cfg)
@@ -86,7 +76,7 @@ int hub_cache_new(struct hub_cache **out, const char *root, const struct hub_cac
 	c->root = strdup(root);
 	c->cfg = *cfg;
 	pthread_mutex_init(&c->lock, NULL);
-	if (!c->root) {
+	if (!c->root || hub_htab_init(&c->blobs, HUB_BLOB_TABLE_INITIAL, HUB_BLOB_TABLE_MAX)) {
 		hub_cache_free(c);
 		return -ENOMEM;
 	}
@@ -115,7 +105,6 @@ static void repo_free(struct hub_repo *r)
 	free(r);
 }
 
-
 void hub_cache_free(struct hub_cache *c)
 {
 	if (!c)
@@ -125,6 +114,7 @@ void hub_cache_free(struct hub_cache *c)
 		repo_free(r);
 	}
 	hub_blobs_clear(c);
+	hub_htab_fini(&c->blobs);
 	for (struct stale_ent *s = c->stale, *nx; s; s = nx) {
 		nx = s->next;
 		free(s->key);
@@ -201,9 +191,9 @@ int hub_cache_repo(struct hub_repo **out, struct hub_cache *c, const char *owner
 		repo_free(r);
 		goto out;
 	}
-	r->gitdir = path_join(r->dir, "git");
-	r->statepath = path_join(r->dir, "state.json");
-	r->lockpath = path_join(r->dir, "lock");
+	r->gitdir = hub_path_join(r->dir, "git");
+	r->statepath = hub_path_join(r->dir, "state.json");
+	r->lockpath = hub_path_join(r->dir, "lock");
 	if (!r->gitdir || !r->statepath || !r->lockpath) {
 		repo_free(r);
 		goto out;
@@ -299,17 +289,19 @@ static void stale_mark(struct hub_repo *r, const char *ref, const char *sha, boo
 
 char *hub_cache_stale_report(struct hub_cache *c)
 {
-	size_t cap = 1, len = 0;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&out, &len);
+	if (!m)
+		return NULL;
 	pthread_mutex_lock(&c->lock);
 	for (struct stale_ent *s = c->stale; s; s = s->next)
-		cap += strlen(s->key) + 43;
-	char *out = malloc(cap);
-	if (out) {
-		out[0] = '\0';
-		for (struct stale_ent *s = c->stale; s; s = s->next)
-			len += (size_t)sprintf(out + len, "%s %s\n", s->key, s->sha);
-	}
+		fprintf(m, "%s %s\n", s->key, s->sha);
 	pthread_mutex_unlock(&c->lock);
+	if (fclose(m)) {
+		free(out);
+		return NULL;
+	}
 	return out;
 }
 

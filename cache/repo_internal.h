@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/htab.h"
 #include "cache/repo.h"
 #include "fetch/odb.h"
 
@@ -57,10 +58,9 @@ struct blob_ent {
 	int refs;            /* atomic; includes the LRU's own reference */
 	bool in_lru;
 	bool mapped;         /* pub.data is a mapping of an unlinked file (staged) */
-	struct blob_ent *prev, *next, *hnext;
+	struct blob_ent *prev, *next; /* the LRU */
+	struct hub_hnode link;         /* in cache->blobs */
 };
-
-#define BLOB_BUCKETS 4096
 
 struct stale_ent {
 	char *key; /* "owner/repo:ref" */
@@ -76,7 +76,7 @@ struct hub_cache {
 	size_t n_repos;               /* lock */
 	struct stale_ent *stale;
 	struct blob_ent *lru_head, *lru_tail; /* head = most recent */
-	struct blob_ent *buckets[BLOB_BUCKETS];
+	struct hub_htab blobs; /* the LRU's entries by object id */
 	size_t lru_bytes;    /* heap blobs in the LRU */
 	size_t lru_staged;   /* staged (mapped) blobs in the LRU */
 	bool stage_warned;   /* atomic: a staging failure was logged */

@@ -69,13 +69,13 @@ const char *hw_log_url(char *buf, size_t n, const char *url)
 	return buf;
 }
 
-/* URL for /.hubfs/downloads: as for logs, and no byte a terminal would act
- * on (hubfs status prints it). */
+/* URL for /.hubfs/downloads: as for logs (control bytes already escaped
+ * there), and one field: its lines are space-separated. */
 static const char *status_url(char *buf, size_t n, const char *url)
 {
 	hw_log_url(buf, n, url);
 	for (char *p = buf; *p; p++)
-		if ((unsigned char)*p < 0x21 || *p == 0x7f)
+		if (*p == ' ')
 			*p = '?';
 	return buf;
 }
@@ -83,7 +83,10 @@ static const char *status_url(char *buf, size_t n, const char *url)
 
 int hub_weights_name(char *out, size_t outsz, const char *url)
 {
-	/* torch.hub: os.path.basename(urlparse(url).path) */
+	/* torch.hub: os.path.basename(urlparse(url).path).  Written out rather
+	 * than through curl_url: urlparse takes a URL without a scheme as a
+	 * path, keeps "..", spaces and bytes curl refuses, and never decodes;
+	 * curl_url would give other names for such URLs than torch.hub. */
 	const char *p = strstr(url, "://");
 	p = p ? p + 3 : url;
 	const char *path = p + strcspn(p, "/?#");
@@ -235,6 +238,8 @@ int hub_weights_new(struct hub_weights **out, const char *root,
 	pthread_condattr_destroy(&ca);
 	int rc = -ENOMEM;
 	w->root = strdup(root);
+	if (hub_htab_init(&w->table, HUB_WEIGHTS_TABLE_INITIAL, 0))
+		goto fail;
 	if (!w->root || asprintf(&w->dir, "%s/hubfs/weights", root) < 0 ||
 	    asprintf(&w->ckdir, "%s/checkpoints", root) < 0) {
 		w->dir = w->ckdir = NULL;
@@ -257,9 +262,15 @@ fail:
 	return rc;
 }
 
-static struct hub_weight **bucket(struct hub_weights *w, const char *name)
+/* The file of key; w->lock held. */
+static struct hub_weight *table_find(struct hub_weights *w, const char *key, uint64_t h)
 {
-	return &w->table[hub_strhash(name) % BUCKETS];
+	for (struct hub_hnode *l = hub_htab_first(&w->table, h); l; l = hub_htab_next(l, h)) {
+		struct hub_weight *f = hub_container_of(l, struct hub_weight, link);
+		if (!strcmp(f->key, key))
+			return f;
+	}
+	return NULL;
 }
 
 static void weight_free(struct hub_weight *f)
@@ -332,18 +343,15 @@ int hub_weights_get(struct hub_weight **out, struct hub_weights *w, const char *
 	if (url_key(key, fetch))
 		return -ENOMEM;
 	pthread_mutex_lock(&w->lock);
-	struct hub_weight **b = bucket(w, key), *f;
-	for (f = *b; f; f = f->next)
-		if (!strcmp(f->key, key))
-			break;
+	uint64_t h = hub_strhash64(0, key);
+	struct hub_weight *f = table_find(w, key, h);
 	if (!f) {
 		f = weight_new(w, url, fetch, key, name);
 		if (!f) {
 			pthread_mutex_unlock(&w->lock);
 			return -ENOMEM;
 		}
-		f->next = *b;
-		*b = f;
+		hub_htab_insert(&w->table, &f->link, h);
 	}
 	__atomic_add_fetch(&f->refs, 1, __ATOMIC_ACQ_REL);
 	pthread_mutex_unlock(&w->lock);
@@ -640,19 +648,18 @@ char *hub_weights_status(struct hub_weights *w)
 		return NULL;
 	double now = mono_now();
 	pthread_mutex_lock(&w->lock);
-	for (size_t i = 0; i < BUCKETS; i++) {
-		for (struct hub_weight *f = w->table[i]; f; f = f->next) {
-			pthread_mutex_lock(&f->lock);
-			if (f->thread_running && !f->complete) {
-				double rate = now - f->rate_t < 3.0 ? f->rate : 0;
-				char u[HUB_URL_MAX];
-				fprintf(m, "%s %llu %llu %llu %s\n", f->name,
-					(unsigned long long)hub_rset_bytes(&f->have),
-					(unsigned long long)(f->size_known ? f->size : 0),
-					(unsigned long long)rate, status_url(u, sizeof(u), f->url));
-			}
-			pthread_mutex_unlock(&f->lock);
+	HUB_HTAB_EACH(&w->table, l) {
+		struct hub_weight *f = hub_container_of(l, struct hub_weight, link);
+		pthread_mutex_lock(&f->lock);
+		if (f->thread_running && !f->complete) {
+			double rate = now - f->rate_t < 3.0 ? f->rate : 0;
+			char u[HUB_URL_MAX];
+			fprintf(m, "%s %llu %llu %llu %s\n", f->name,
+				(unsigned long long)hub_rset_bytes(&f->have),
+				(unsigned long long)(f->size_known ? f->size : 0),
+				(unsigned long long)rate, status_url(u, sizeof(u), f->url));
 		}
+		pthread_mutex_unlock(&f->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
 	pthread_mutex_lock(&w->fail_lock);
@@ -663,7 +670,10 @@ char *hub_weights_status(struct hub_weights *w)
 			fprintf(m, "failed %s %s %s\n", e->name, e->reason, status_url(u, sizeof(u), e->url));
 	}
 	pthread_mutex_unlock(&w->fail_lock);
-	fclose(m);
+	if (fclose(m)) {
+		free(buf);
+		return NULL;
+	}
 	return buf;
 }
 
@@ -704,13 +714,9 @@ void hub_weights_free(struct hub_weights *w)
 	}
 	/* what the cancelled downloads wrote stays claimed for the resume */
 	hw_flush_all(w, true);
-	for (size_t i = 0; i < BUCKETS; i++) {
-		while (w->table[i]) {
-			struct hub_weight *f = w->table[i];
-			w->table[i] = f->next;
-			weight_free(f);
-		}
-	}
+	HUB_HTAB_EACH(&w->table, l)
+		weight_free(hub_container_of(l, struct hub_weight, link));
+	hub_htab_fini(&w->table);
 	for (size_t i = 0; i < HUB_WEIGHTS_FAILED_MAX; i++) {
 		free(w->fails[i].name);
 		free(w->fails[i].url);

@@ -90,6 +90,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/htab.h"
 #include "base/hash.h"
 #include "base/limits.h"
 #include "base/rset.h"
@@ -117,7 +118,6 @@ struct live_page {
 
 /* ---- the store and its files ---- */
 
-#define BUCKETS 256
 
 struct fail_ent {
 	char *name, *url;
@@ -131,8 +131,8 @@ struct hub_weights {
 	struct hub_http *http;
 	bool stopping; /* __atomic */
 	pthread_mutex_t lock;
-	struct hub_weight *table[BUCKETS]; /* w->lock */
-	unsigned dl_running;               /* w->lock: downloader threads (<= tuning dl_max) */
+	struct hub_htab table; /* w->lock: files by key */
+	unsigned dl_running;   /* w->lock: downloader threads (<= tuning dl_max) */
 	pthread_cond_t flush_cond;         /* w->lock: wakes the flusher at free */
 	pthread_t flusher;
 	bool flusher_started;
@@ -154,7 +154,7 @@ struct stamp {
 
 struct hub_weight {
 	struct hub_weights *w;
-	struct hub_weight *next; /* w->lock */
+	struct hub_hnode link; /* in w->table; w->lock */
 	char *url, *fetch_url, *name;
 	char key[HUB_WEIGHTS_KEY_LEN + 1]; /* the store's name of this URL (url_key) */
 	char *base;              /* sidecar files' base name: the key */

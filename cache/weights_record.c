@@ -309,14 +309,12 @@ struct hub_weight **hw_all_files(struct hub_weights *w, size_t *n)
 	size_t cap = 0, k = 0;
 	struct hub_weight **v = NULL;
 	pthread_mutex_lock(&w->lock);
-	for (size_t i = 0; i < BUCKETS; i++)
-		for (struct hub_weight *f = w->table[i]; f; f = f->next)
-			cap++;
+	cap = w->table.n;
 	v = malloc((cap ? cap : 1) * sizeof(*v));
-	if (v)
-		for (size_t i = 0; i < BUCKETS; i++)
-			for (struct hub_weight *f = w->table[i]; f; f = f->next)
-				v[k++] = f;
+	if (v) {
+		HUB_HTAB_EACH(&w->table, l)
+			v[k++] = hub_container_of(l, struct hub_weight, link);
+	}
 	pthread_mutex_unlock(&w->lock);
 	*n = k;
 	return v;

@@ -190,8 +190,14 @@ out:
 int hub_git_fetch(const char *gitdir, const char *url, const char *const *refspecs, size_t n,
 		  int depth)
 {
+	return hub_git_fetch_within(gitdir, url, refspecs, n, depth, HUB_GIT_FETCH_MAX_SECONDS);
+}
+
+int hub_git_fetch_within(const char *gitdir, const char *url, const char *const *refspecs,
+			 size_t n, int depth, int max_seconds)
+{
 	struct op op;
-	hub_git_op_init(&op, "fetch", url, HUB_GIT_FETCH_MAX_SECONDS);
+	hub_git_op_init(&op, "fetch", url, max_seconds);
 	int err = 0;
 	if (n == 0 || depth < -1)
 		err = hub_git_op_fail_errno(&op, EINVAL, "arguments");

@@ -61,8 +61,18 @@ void hub_git_connect_opts_init(git_remote_connect_options *copts, struct op *op)
  * be NULL (ls-remote).  libgit2 codes. */
 int hub_git_remote_create(git_remote **out, git_repository *repo, const char *url);
 
+/* hub_git_fetch (git_fetch.c) bounded by max_seconds instead of
+ * HUB_GIT_FETCH_MAX_SECONDS (git_reach.c's share of its own deadline). */
+int hub_git_fetch_within(const char *gitdir, const char *url, const char *const *refspecs,
+			 size_t n, int depth, int max_seconds);
+
 /* libgit2 < 1.9 (cannot fetch shallow over a stateful connection). */
 bool hub_git_need_shallow_fix(void);
+/* git_wire.c: our transport for git:// and http(s):// set into cb (other
+ * schemes keep libgit2's); the libgit2 < 1.9 shallow fix on or off (once,
+ * by hub_git_global_init). */
+void hub_git_wire_attach(git_remote_callbacks *cb, struct op *op);
+void hub_git_wire_set_shallow_fix(bool on);
 
 /* ---- gitdir.c: the cache's bare repository ---- */
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/limits.h"
+#include "base/files.h"
 #include "base/log.h"
 #include "fetch/git_int.h"
 
@@ -264,20 +265,12 @@ void hub_odb_want_commit(struct hub_odb_want *w, const char *sha)
 	w->depth = 1;
 }
 
-static char *path_join(const char *a, const char *b)
-{
-	char *s;
-	if (asprintf(&s, "%s/%s", a, b) < 0)
-		return NULL;
-	return s;
-}
-
 void hub_odb_want_all(struct hub_odb_want *w, const char *gitdir)
 {
 	w->specs[0] = "+refs/heads/*:refs/hubfs/heads/*";
 	w->specs[1] = "+refs/tags/*:refs/hubfs/tags/*";
 	w->n = 2;
-	char *p = path_join(gitdir, "shallow");
+	char *p = hub_path_join(gitdir, "shallow");
 	bool shallow = p && access(p, F_OK) == 0;
 	free(p);
 	w->depth = shallow ? -1 : 0;
@@ -294,7 +287,7 @@ void hub_odb_clean_leftovers(const char *gitdir)
 		while ((de = readdir(d))) {
 			if (!strncmp(de->d_name, "pack_git2_", 10) || strstr(de->d_name, ".lock") ||
 			    (!strncmp(de->d_name, "tmp_", 4))) {
-				char *p = path_join(packdir, de->d_name);
+				char *p = hub_path_join(packdir, de->d_name);
 				if (p) {
 					hub_debug("removing leftover %s", p);
 					unlink(p);
@@ -308,7 +301,7 @@ void hub_odb_clean_leftovers(const char *gitdir)
 	static const char *const locks[] = { "shallow.lock", "packed-refs.lock", "config.lock",
 					     "FETCH_HEAD.lock" };
 	for (size_t i = 0; i < sizeof(locks) / sizeof(*locks); i++) {
-		char *p = path_join(gitdir, locks[i]);
+		char *p = hub_path_join(gitdir, locks[i]);
 		if (p) {
 			unlink(p);
 			free(p);

@@ -274,6 +274,11 @@ int main(int argc, char **argv)
 		.git_url = opts.git_url,
 		.rewrites = &opts.rewrites,
 	};
+	/* before anything asks for the analysis version, which it enters */
+	if (hub_py_set_path(opts.analysis_path)) {
+		hub_err("analysis_path: cannot use '%s'", opts.analysis_path);
+		goto out;
+	}
 	if (hub_cache_new(&cache, root, &ccfg) || hub_fs_new(&fs, &opts, cache))
 		goto out;
 	se = fuse_session_new(&args, hub_fs_ops(), sizeof(*hub_fs_ops()), fs);

@@ -30,97 +30,38 @@
 
 /* ---------------------------------------------------------------- tables */
 
-static uint64_t hash_name(uint64_t parent, const char *name)
-{
-	return hub_strhash64(parent, name);
-}
-
-static size_t bucket_ino(const struct hub_ns *ns, uint64_t ino)
-{
-	return (size_t)((ino * 11400714819323198485ull) >> 20) & (ns->nbuckets - 1);
-}
-
-static size_t bucket_name(const struct hub_ns *ns, uint64_t parent, const char *name)
-{
-	return (size_t)hash_name(parent, name) & (ns->nbuckets - 1);
-}
-
-static void table_insert(struct hub_ns *ns, struct hub_ns_node *n, bool by_name);
-
-/* Double the tables; ns->lock held. */
-static void table_grow(struct hub_ns *ns)
-{
-	size_t old_n = ns->nbuckets;
-	struct hub_ns_node **old_ino = ns->by_ino;
-	struct hub_ns_node **ni = calloc(old_n * 2, sizeof(*ni));
-	struct hub_ns_node **nn = calloc(old_n * 2, sizeof(*nn));
-	if (!ni || !nn) {
-		free(ni);
-		free(nn);
-		return; /* keep the smaller tables: slower, still correct */
-	}
-	free(ns->by_name);
-	ns->by_ino = ni;
-	ns->by_name = nn;
-	ns->nbuckets = old_n * 2;
-	ns->count = 0;
-	for (size_t i = 0; i < old_n; i++) {
-		for (struct hub_ns_node *n = old_ino[i], *next; n; n = next) {
-			next = n->next_ino;
-			table_insert(ns, n, n->in_name_table);
-		}
-	}
-	free(old_ino);
-}
-
 static void table_insert(struct hub_ns *ns, struct hub_ns_node *n, bool by_name)
 {
-	size_t b = bucket_ino(ns, n->ino);
-	n->next_ino = ns->by_ino[b];
-	ns->by_ino[b] = n;
+	hub_htab_insert(&ns->by_ino, &n->by_ino, n->ino);
 	n->in_name_table = by_name;
-	if (by_name) {
-		size_t c = bucket_name(ns, n->parent->ino, n->name);
-		n->next_name = ns->by_name[c];
-		ns->by_name[c] = n;
-	}
-	ns->count++;
+	if (by_name)
+		hub_htab_insert(&ns->by_name, &n->by_name, hub_strhash64(n->parent->ino, n->name));
 }
 
 static void table_remove(struct hub_ns *ns, struct hub_ns_node *n)
 {
-	struct hub_ns_node **pp = &ns->by_ino[bucket_ino(ns, n->ino)];
-	while (*pp && *pp != n)
-		pp = &(*pp)->next_ino;
-	if (*pp)
-		*pp = n->next_ino;
-	if (n->in_name_table) {
-		pp = &ns->by_name[bucket_name(ns, n->parent->ino, n->name)];
-		while (*pp && *pp != n)
-			pp = &(*pp)->next_name;
-		if (*pp)
-			*pp = n->next_name;
-	}
-	ns->count--;
+	hub_htab_remove(&ns->by_ino, &n->by_ino);
+	if (n->in_name_table)
+		hub_htab_remove(&ns->by_name, &n->by_name);
 }
 
 struct hub_ns_node *hub_ns_node_find(struct hub_ns *ns, uint64_t ino)
 {
 	if (ino == HUB_NS_ROOT_INO)
 		return ns->root;
-	for (struct hub_ns_node *n = ns->by_ino[bucket_ino(ns, ino)]; n; n = n->next_ino)
-		if (n->ino == ino)
-			return n;
-	return NULL;
+	struct hub_hnode *l = hub_htab_first(&ns->by_ino, ino); /* the hash is the number */
+	return l ? hub_container_of(l, struct hub_ns_node, by_ino) : NULL;
 }
 
 struct hub_ns_node *hub_ns_node_child(struct hub_ns *ns, struct hub_ns_node *parent,
 				      const char *name)
 {
-	for (struct hub_ns_node *n = ns->by_name[bucket_name(ns, parent->ino, name)]; n;
-	     n = n->next_name)
+	uint64_t h = hub_strhash64(parent->ino, name);
+	for (struct hub_hnode *l = hub_htab_first(&ns->by_name, h); l; l = hub_htab_next(l, h)) {
+		struct hub_ns_node *n = hub_container_of(l, struct hub_ns_node, by_name);
 		if (n->parent == parent && !strcmp(n->name, name))
 			return n;
+	}
 	return NULL;
 }
 
@@ -182,7 +123,7 @@ static uint64_t mix64(uint64_t x)
 
 static uint64_t path_ino(struct hub_ns *ns, const struct hub_ns_node *parent, const char *name)
 {
-	uint64_t h = mix64(hash_name(parent ? parent->ino : 0, name));
+	uint64_t h = mix64(hub_strhash64(parent ? parent->ino : 0, name));
 	for (;;) {
 		uint64_t ino = h & (HUB_SNAPSHOT_INO - 1);
 		if (ino > HUB_NS_ROOT_INO && !hub_ns_node_find(ns, ino))
@@ -214,8 +155,6 @@ struct hub_ns_node *hub_ns_node_new(struct hub_ns *ns, struct hub_ns_node *paren
 			n->commit->refs++;
 		n->repo = parent->repo;
 	}
-	if (ns->count >= ns->nbuckets)
-		table_grow(ns);
 	table_insert(ns, n, by_name);
 	return n;
 }
@@ -478,11 +417,12 @@ size_t hub_ns_weight_inos(uint64_t *out, size_t cap, struct hub_ns *ns, const ch
 {
 	size_t n = 0;
 	pthread_mutex_lock(&ns->lock);
-	for (size_t i = 0; i < ns->nbuckets; i++)
-		for (struct hub_ns_node *x = ns->by_ino[i]; x; x = x->next_ino)
-			if (x->type == N_WEIGHT && x->weight && !strcmp(hub_weight_key(x->weight), key) &&
-			    n < cap)
-				out[n++] = x->ino;
+	HUB_HTAB_EACH(&ns->by_ino, l) {
+		struct hub_ns_node *x = hub_container_of(l, struct hub_ns_node, by_ino);
+		if (x->type == N_WEIGHT && x->weight && !strcmp(hub_weight_key(x->weight), key) &&
+		    n < cap)
+			out[n++] = x->ino;
+	}
 	pthread_mutex_unlock(&ns->lock);
 	return n;
 }
@@ -490,7 +430,7 @@ size_t hub_ns_weight_inos(uint64_t *out, size_t cap, struct hub_ns *ns, const ch
 size_t hub_ns_count(struct hub_ns *ns)
 {
 	pthread_mutex_lock(&ns->lock);
-	size_t n = ns->count;
+	size_t n = ns->by_ino.n;
 	pthread_mutex_unlock(&ns->lock);
 	return n;
 }
@@ -517,11 +457,10 @@ int hub_ns_new(struct hub_ns **out, const struct hub_options *opts, struct hub_c
 	ns->uid = getuid();
 	ns->gid = getgid();
 	pthread_mutex_init(&ns->lock, NULL);
-	ns->nbuckets = 1024;
-	ns->by_ino = calloc(ns->nbuckets, sizeof(*ns->by_ino));
-	ns->by_name = calloc(ns->nbuckets, sizeof(*ns->by_name));
 	ns->root = calloc(1, sizeof(*ns->root));
-	if (!ns->by_ino || !ns->by_name || !ns->root || !(ns->root->name = strdup(""))) {
+	if (hub_htab_init(&ns->by_ino, HUB_NS_TABLE_INITIAL, 0) ||
+	    hub_htab_init(&ns->by_name, HUB_NS_TABLE_INITIAL, 0) || !ns->root ||
+	    !(ns->root->name = strdup(""))) {
 		hub_ns_free(ns);
 		return -ENOMEM;
 	}
@@ -537,18 +476,14 @@ void hub_ns_free(struct hub_ns *ns)
 	if (!ns)
 		return;
 	/* After unmount every node is unreachable: free them all. */
-	for (size_t i = 0; ns->by_ino && i < ns->nbuckets; i++) {
-		for (struct hub_ns_node *n = ns->by_ino[i], *next; n; n = next) {
-			next = n->next_ino;
-			node_free(n);
-		}
-	}
+	HUB_HTAB_EACH(&ns->by_ino, l)
+		node_free(hub_container_of(l, struct hub_ns_node, by_ino));
 	if (ns->root) {
 		free(ns->root->name);
 		free(ns->root);
 	}
-	free(ns->by_ino);
-	free(ns->by_name);
+	hub_htab_fini(&ns->by_ino);
+	hub_htab_fini(&ns->by_name);
 	pthread_mutex_destroy(&ns->lock);
 	free(ns);
 }

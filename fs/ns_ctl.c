@@ -32,28 +32,28 @@ const size_t hub_ns_ctl_count = sizeof(hub_ns_ctl_names) / sizeof(*hub_ns_ctl_na
 static char *render_options(const struct hub_ns *ns)
 {
 	const struct hub_options *o = ns->opts;
-	size_t cap = 2 * PATH_MAX + (o->rewrites.n * 2 + 1) * HUB_URL_MAX +
-		     o->n_token_host * (HUB_HOST_MAX + 16);
+	char *out = NULL;
+	size_t len = 0;
 	char *a = malloc(HUB_URL_MAX), *b = malloc(HUB_URL_MAX);
-	char *out = a && b ? malloc(cap) : NULL;
-	if (out) {
+	FILE *m = a && b ? open_memstream(&out, &len) : NULL;
+	if (m) {
 		hub_redact_url(a, HUB_URL_MAX, o->git_url);
-		int len = snprintf(out, cap,
-				   "cache=%s\ngit_url=%s\noffline=%d\nref_ttl=%ld\n"
-				   "neg_ttl=%ld\nverify=%s\n",
-				   hub_cache_root(ns->cache), a, o->offline, o->ref_ttl, o->neg_ttl,
-				   o->verify == HUB_VERIFY_STRICT ? "strict" : "stream");
-		for (size_t i = 0; i < o->rewrites.n && len > 0 && (size_t)len < cap; i++) {
+		fprintf(m, "cache=%s\ngit_url=%s\noffline=%d\nref_ttl=%ld\nneg_ttl=%ld\nverify=%s\n",
+			hub_cache_root(ns->cache), a, o->offline, o->ref_ttl, o->neg_ttl,
+			o->verify == HUB_VERIFY_STRICT ? "strict" : "stream");
+		for (size_t i = 0; i < o->rewrites.n; i++) {
 			hub_redact_url(a, HUB_URL_MAX, o->rewrites.rule[i].from);
 			hub_redact_url(b, HUB_URL_MAX, o->rewrites.rule[i].to);
-			len += snprintf(out + len, cap - (size_t)len, "rewrite=%s=%s\n", a, b);
+			fprintf(m, "rewrite=%s=%s\n", a, b);
 		}
-		for (size_t i = 0; i < o->n_token_host && len > 0 && (size_t)len < cap; i++)
-			len += snprintf(out + len, cap - (size_t)len, "token_host=%s\n",
-					o->token_host[i]);
-		if (len > 0 && (size_t)len < cap)
-			snprintf(out + len, cap - (size_t)len, "allow_private=%d\nurl_access=%s\n",
-				 o->allow_private, o->url_access == HUB_URL_ACCESS_ALL ? "all" : "owner");
+		for (size_t i = 0; i < o->n_token_host; i++)
+			fprintf(m, "token_host=%s\n", o->token_host[i]);
+		fprintf(m, "allow_private=%d\nurl_access=%s\n", o->allow_private,
+			o->url_access == HUB_URL_ACCESS_ALL ? "all" : "owner");
+		if (fclose(m)) {
+			free(out);
+			out = NULL;
+		}
 	}
 	free(a);
 	free(b);
@@ -105,6 +105,12 @@ static int snapshot(struct hub_ns_found *out, struct hub_ns *ns, struct hub_ns_n
 	}
 	out->node = n;
 	return 0;
+}
+
+int hub_ns_ctl_snapshot(struct hub_ns_found *out, struct hub_ns *ns, struct hub_ns_node *dir,
+			const char *name, char *data)
+{
+	return snapshot(out, ns, dir, name, data);
 }
 
 /* ------------------------------------------------------------- weights */

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "base/htab.h"
 #include "cache/repo.h"
 #include "fs/ns.h"
 
@@ -65,7 +66,7 @@ struct hub_ns_node {
 	enum hub_ns_type type;
 	struct hub_ns_node *parent;
 	char *name;
-	struct hub_ns_node *next_ino, *next_name; /* hash chains */
+	struct hub_hnode by_ino, by_name; /* links in ns->by_ino, ns->by_name */
 	bool in_name_table;
 
 	struct hub_repo *repo; /* links, commit nodes */
@@ -97,10 +98,8 @@ struct hub_ns {
 	gid_t gid;
 	pthread_mutex_t lock;
 	uint64_t next_snapshot;
-	struct hub_ns_node **by_ino;
-	struct hub_ns_node **by_name;
-	size_t nbuckets; /* power of two */
-	size_t count;
+	struct hub_htab by_ino;  /* every node but the root, by inode number */
+	struct hub_htab by_name; /* path nodes, by parent and name */
 	struct hub_ns_node *root;
 };
 
@@ -155,5 +154,12 @@ int hub_ns_ctl_lookup(struct hub_ns_found *out, struct hub_ns *ns, struct hub_ns
 int hub_ns_ctl_weight(struct hub_ns_node **out, struct hub_ns *ns, struct hub_ns_node *parent,
 		      const char *name, const char *url);
 int hub_ns_ctl_weight_errno(int rc);
+/* A new snapshot node (N_CTL_FILE, timeout 0) name in dir holding data
+ * (taken, also on failure), held. */
+int hub_ns_ctl_snapshot(struct hub_ns_found *out, struct hub_ns *ns, struct hub_ns_node *dir,
+			const char *name, char *data);
+/* .hub/reachable: a snapshot rendered at each lookup (cache/reach.h); like
+ * /.hubfs/resolve/ names, not listed (a listing never waits for the remote). */
+#define HUB_NS_REACHABLE "reachable"
 
 #endif

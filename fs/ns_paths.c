@@ -17,6 +17,7 @@
 
 #include "base/limits.h"
 #include "base/names.h"
+#include "cache/reach.h"
 #include "cache/weights.h"
 #include "fs/view.h"
 
@@ -318,6 +319,11 @@ static int lookup_tree_entry(struct hub_ns_found *out, struct hub_ns *ns, struct
 static int lookup_view_entry(struct hub_ns_found *out, struct hub_ns *ns, struct hub_ns_node *p,
 			     const char *name)
 {
+	if (p->parent && p->parent->type == N_COMMIT && !strcmp(name, HUB_NS_REACHABLE)) {
+		char *text;
+		int rc = hub_repo_reach(&text, p->commit->repo, p->commit->sha);
+		return rc ? rc : hub_ns_ctl_snapshot(out, ns, p, name, text);
+	}
 	const struct hub_view *v = hub_view_child(p->view, name);
 	if (!v) {
 		out->neg_ttl = HUB_TTL_IMMUTABLE;

@@ -74,6 +74,7 @@ enum cli_key {
 	KEY_NEG_TTL,
 	KEY_VERIFY,
 	KEY_CONFIG,
+	KEY_ANALYSIS_PATH,
 };
 
 /* An option of ours matches "name" and "name=...": everything else (even
@@ -95,6 +96,7 @@ static const struct fuse_opt cli_opts[] = {
 	OWN("neg_ttl", KEY_NEG_TTL),
 	OWN("verify", KEY_VERIFY),
 	OWN("config", KEY_CONFIG),
+	OWN("analysis_path", KEY_ANALYSIS_PATH),
 	FUSE_OPT_END,
 };
 #undef OWN
@@ -171,7 +173,7 @@ static int apply_own(struct cli *c, enum cli_key key, const char *opt)
 	struct hub_options *o = c->o;
 	const char *eq = strchr(opt, '=');
 	const char *val = eq ? eq + 1 : NULL;
-	char name[16];
+	char name[32];
 	snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - opt) : (int)strlen(opt), opt);
 
 	if (key == KEY_OFFLINE)
@@ -211,6 +213,11 @@ static int apply_own(struct cli *c, enum cli_key key, const char *opt)
 			return -EINVAL;
 		}
 		o->cli_set |= HUB_OPT_VERIFY;
+		return 0;
+	case KEY_ANALYSIS_PATH:
+		if (hub_opt_set_analysis_path(o, "", val, c->err, c->errsz) < 0)
+			return -EINVAL;
+		o->cli_set |= HUB_OPT_ANALYSIS_PATH;
 		return 0;
 	default: /* cache=, git_url=, config= */
 		break;
@@ -476,6 +483,10 @@ void hub_options_usage(const char *prog)
 	       "  neg_ttl=SECONDS        how long \"does not exist\" is remembered (default %d)\n"
 	       "  verify=stream|strict   strict holds reads of a weight file until its hash is\n"
 	       "                         verified (default stream)\n"
+	       "  analysis_path=DIR[:DIR...]\n"
+	       "                         site-packages directories (a venv's, a conda env's)\n"
+	       "                         whose packages the entrypoint analysis reads as source,\n"
+	       "                         before the host's\n"
 	       "  config=FILE            JSON file with the same keys (\"rewrite\": [\"FROM=TO\"] or\n"
 	       "                         {\"FROM\": \"TO\"}, \"token_host\": [\"HOST\"]); the\n"
 	       "                         command line wins over it\n"

@@ -36,6 +36,7 @@ enum hub_opt_bit {
 	HUB_OPT_VERIFY = 1u << 5,
 	HUB_OPT_ALLOW_PRIVATE = 1u << 6,
 	HUB_OPT_URL_ACCESS = 1u << 7,
+	HUB_OPT_ANALYSIS_PATH = 1u << 8,
 };
 
 struct hub_options {
@@ -61,6 +62,10 @@ struct hub_options {
 	long ref_ttl; /* seconds */
 	long neg_ttl; /* seconds */
 	enum hub_verify verify;
+	/* analysis_path=: installed-packages directories (a venv's or conda env's
+	 * site-packages), ':'-separated absolute paths, that the analyser reads
+	 * as source before the host's (docs/analysis.md); NULL if none. */
+	char *analysis_path;
 	char *config_path; /* config= or the default path if that file exists; NULL if none */
 	unsigned cli_set;  /* HUB_OPT_* bits set by the command line */
 	/* Options for libfuse itself (allow_other, default_permissions, ...), as

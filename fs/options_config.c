@@ -171,6 +171,31 @@ int hub_opt_add_rewrite_rule(struct hub_options *o, const char *where, const cha
 	return hub_opt_add_rewrite(o, where, rule, (size_t)(eq - rule), eq + 1, err, errsz);
 }
 
+int hub_opt_set_analysis_path(struct hub_options *o, const char *where, const char *val,
+			      char *err, size_t errsz)
+{
+	if (hub_opt_check_value(where, "analysis_path", val, err, errsz) < 0)
+		return -EINVAL;
+	for (const char *s = val;;) {
+		size_t n = strcspn(s, ":");
+		if (n == 0 || s[0] != '/') { /* also an empty last component: "/a:" */
+			hub_opt_err(err, errsz,
+				    "%sbad value for analysis_path: '%.200s' (expected absolute "
+				    "directories separated by ':')", where, val);
+			return -EINVAL;
+		}
+		s += n;
+		if (*s != ':')
+			break;
+		s++;
+	}
+	if (hub_opt_set_string(&o->analysis_path, val, strlen(val)) < 0) {
+		hub_opt_err(err, errsz, "out of memory");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* token_host=: a host name or an IP address (IPv6 bare or in brackets), no
  * scheme, port, path or user. */
 static bool host_valid(const char *h)
@@ -221,6 +246,7 @@ void hub_options_dispose(struct hub_options *o)
 	free(o->cache_dir);
 	free(o->git_url);
 	free(o->config_path);
+	free(o->analysis_path);
 	hub_rewrite_dispose(&o->rewrites);
 	for (size_t i = 0; i < o->n_token_host; i++)
 		free(o->token_host[i]);
@@ -439,6 +465,15 @@ static int config_key(struct hub_options *o, const char *where, const cJSON *ite
 		if (!(o->cli_set & HUB_OPT_VERIFY))
 			o->verify = v;
 		return 0;
+	}
+	if (strcmp(key, "analysis_path") == 0) {
+		if (!cJSON_IsString(item)) {
+			hub_opt_err(err, errsz, "%sanalysis_path must be a string", where);
+			return -EINVAL;
+		}
+		if (o->cli_set & HUB_OPT_ANALYSIS_PATH)
+			return 0;
+		return hub_opt_set_analysis_path(o, where, item->valuestring, err, errsz);
 	}
 	if (str_key) { /* cache, git_url */
 		int rc = hub_opt_check_value(where, key, item->valuestring, err, errsz);

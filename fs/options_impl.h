@@ -43,6 +43,10 @@ int hub_opt_add_rewrite(struct hub_options *o, const char *where, const char *fr
 /* "FROM=TO", split at the first '='. */
 int hub_opt_add_rewrite_rule(struct hub_options *o, const char *where, const char *rule,
 			     char *err, size_t errsz);
+/* analysis_path=: ':'-separated absolute directories; -EINVAL (message in
+ * err) for an empty, relative or over-long value. */
+int hub_opt_set_analysis_path(struct hub_options *o, const char *where, const char *val,
+			      char *err, size_t errsz);
 /* Append one token_host= host. */
 int hub_opt_add_token_host(struct hub_options *o, const char *where, const char *host,
 			   char *err, size_t errsz);

@@ -49,6 +49,7 @@
 #include <Python.h>
 
 #include "py/pyrt.h"
+#include "py/pyrt_int.h"
 #include "py/pyrt_internal.h"
 #include "base/limits.h"
 
@@ -68,46 +69,6 @@
 
 #include "base/log.h"
 #include "hubscan_py.h" /* generated: hubscan_modules[], HUBSCAN_SHA256 */
-
-enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
-
-struct py_job {
-	int refs;                   /* (mu) caller + queue/py thread */
-	enum job_state state;       /* (mu) */
-	bool cancelled;             /* (mu) caller gave up, or shutdown */
-	bool shutdown;              /* (mu) cancelled by hub_py_free */
-	bool in_callback;           /* (mu) py thread is inside a tree callback */
-	atomic_int cancel;          /* == cancelled; read by the py thread without mu */
-	int rc;                     /* (mu) result, valid when JOB_DONE */
-	char *json;                 /* (mu) result, valid when JOB_DONE and rc == 0 */
-	pthread_cond_t cv;          /* signalled on state and in_callback changes */
-	/* immutable after submission */
-	struct hub_tree_reader tree;
-	double deadline;            /* CLOCK_MONOTONIC seconds */
-	uint64_t seq;
-	unsigned flags;
-	struct hub_py *py;
-};
-
-struct hub_py {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;          /* work for the py thread; users dropping to 0 */
-	struct py_job *queue[HUB_PY_QUEUE_MAX]; /* (mu) ring */
-	size_t head, count;         /* (mu) */
-	struct py_job *running;     /* (mu) */
-	uint64_t next_seq;          /* (mu) */
-	bool stopping;              /* (mu) */
-	bool started;               /* (mu) py thread finished its start-up */
-	int start_rc;               /* (mu) its result */
-	int users;                  /* (mu) callers inside hub_py_analyze */
-	unsigned test_flags;        /* (mu) */
-	unsigned long flag_cancels; /* (mu) jobs stopped by their cancel flag */
-	bool thread_created;
-	pthread_t thread;
-	/* (py thread) */
-	PyObject *analyze_fn;
-	PyObject *cancelled_exc;
-};
 
 /* The one live handle (CPython has one runtime per process). */
 static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -217,185 +178,6 @@ static int py_exception_errno(struct hub_py *py, struct py_job *job)
 	return rc;
 }
 
-/* Bracket a tree callback; -ECANCELED once the job is cancelled. */
-static int callback_enter(struct py_job *job)
-{
-	struct hub_py *py = job->py;
-	int rc = 0;
-	pthread_mutex_lock(&py->mu);
-	if (job->cancelled)
-		rc = -ECANCELED;
-	else
-		job->in_callback = true;
-	pthread_mutex_unlock(&py->mu);
-	return rc;
-}
-
-static void callback_leave(struct py_job *job)
-{
-	struct hub_py *py = job->py;
-	pthread_mutex_lock(&py->mu);
-	job->in_callback = false;
-	pthread_cond_broadcast(&job->cv);
-	pthread_mutex_unlock(&py->mu);
-}
-
-/* What the callbacks' capsule holds: cleared when the job ends, so a
- * callback that Python kept alive past its job raises instead of touching a
- * freed job. */
-struct job_ref {
-	struct py_job *job;
-};
-
-static void job_ref_free(PyObject *cap)
-{
-	free(PyCapsule_GetPointer(cap, "hubfs.pyrt.job"));
-}
-
-static struct py_job *job_of(PyObject *self)
-{
-	struct job_ref *ref = PyCapsule_GetPointer(self, "hubfs.pyrt.job");
-	if (ref && !ref->job)
-		PyErr_SetString(PyExc_RuntimeError, "tree callback used after its job ended");
-	return ref ? ref->job : NULL;
-}
-
-static PyObject *raise_cancelled(struct py_job *job)
-{
-	PyErr_SetString(job->py->cancelled_exc, "job cancelled");
-	return NULL;
-}
-
-static PyObject *raise_errno(int err, const char *path)
-{
-	PyObject *args = Py_BuildValue("(iss)", err, strerror(err), path);
-	if (args) {
-		PyErr_SetObject(PyExc_OSError, args);
-		Py_DECREF(args);
-	}
-	return NULL;
-}
-
-/* Python: read(path) -> bytes | None */
-static PyObject *tree_read(PyObject *self, PyObject *arg)
-{
-	struct py_job *job = job_of(self);
-	PyObject *enc = NULL, *res = NULL;
-	char *buf = NULL;
-	size_t len = 0;
-	int rc;
-	if (!job)
-		return NULL;
-	if (!PyUnicode_Check(arg))
-		return PyErr_Format(PyExc_TypeError, "path must be str");
-	enc = PyUnicode_EncodeFSDefault(arg);
-	if (!enc)
-		return NULL;
-	const char *path = PyBytes_AS_STRING(enc);
-	if (strlen(path) != (size_t)PyBytes_GET_SIZE(enc)) {
-		Py_DECREF(enc);
-		Py_RETURN_NONE;
-	}
-	if (callback_enter(job)) {
-		Py_DECREF(enc);
-		return raise_cancelled(job);
-	}
-	rc = job->tree.read_file(job->tree.ctx, path, &buf, &len);
-	callback_leave(job);
-	if (rc == -ENOENT || rc == -EISDIR || rc == -ENOTDIR) {
-		res = Py_None;
-		Py_INCREF(res);
-	} else if (rc < 0) {
-		res = raise_errno(-rc, path);
-	} else if (len > HUB_PY_SOURCE_MAX) {
-		/* The scanner reports the size; the bytes never enter Python. */
-		char size[32];
-		snprintf(size, sizeof(size), "%zu", len);
-		PyObject *args = Py_BuildValue("(iss)", EFBIG, size, path);
-		if (args) {
-			PyErr_SetObject(PyExc_OSError, args);
-			Py_DECREF(args);
-		}
-	} else if (len > 0 && !buf) {
-		res = raise_errno(EIO, path);
-	} else {
-		res = PyBytes_FromStringAndSize(len ? buf : "", (Py_ssize_t)len);
-	}
-	free(buf);
-	Py_DECREF(enc);
-	return res;
-}
-
-/* Python: listdir(path) -> list[str] | None */
-static PyObject *tree_listdir(PyObject *self, PyObject *arg)
-{
-	struct py_job *job = job_of(self);
-	PyObject *enc, *res = NULL;
-	char **names = NULL;
-	size_t n = 0, i;
-	int rc;
-	if (!job)
-		return NULL;
-	if (!PyUnicode_Check(arg))
-		return PyErr_Format(PyExc_TypeError, "path must be str");
-	enc = PyUnicode_EncodeFSDefault(arg);
-	if (!enc)
-		return NULL;
-	const char *path = PyBytes_AS_STRING(enc);
-	if (strlen(path) != (size_t)PyBytes_GET_SIZE(enc)) {
-		Py_DECREF(enc);
-		Py_RETURN_NONE;
-	}
-	if (callback_enter(job)) {
-		Py_DECREF(enc);
-		return raise_cancelled(job);
-	}
-	rc = job->tree.list_dir(job->tree.ctx, path, &names, &n);
-	callback_leave(job);
-	if (rc == -ENOENT || rc == -ENOTDIR) {
-		res = Py_None;
-		Py_INCREF(res);
-	} else if (rc < 0) {
-		res = raise_errno(-rc, path);
-	} else if (n > HUB_PY_DIR_NAMES_MAX) {
-		res = raise_errno(EFBIG, path);
-	} else {
-		res = PyList_New(0);
-		for (i = 0; res && i < n; i++) {
-			if (!names[i] || !names[i][0] || strchr(names[i], '/'))
-				continue;
-			PyObject *s = PyUnicode_DecodeFSDefault(names[i]);
-			if (!s || PyList_Append(res, s) < 0) {
-				Py_XDECREF(s);
-				Py_CLEAR(res);
-				break;
-			}
-			Py_DECREF(s);
-		}
-	}
-	if (rc == 0) {
-		for (i = 0; i < n; i++)
-			free(names ? names[i] : NULL);
-		free(names);
-	}
-	Py_DECREF(enc);
-	return res;
-}
-
-/* Python: cancelled() -> bool (polled by the scanner's tick()) */
-static PyObject *job_cancelled(PyObject *self, PyObject *unused)
-{
-	(void)unused;
-	struct py_job *job = job_of(self);
-	if (!job)
-		return NULL;
-	return PyBool_FromLong(atomic_load(&job->cancel));
-}
-
-static PyMethodDef read_def = {"read", tree_read, METH_O, "read(path) -> bytes or None"};
-static PyMethodDef cancelled_def = {"cancelled", job_cancelled, METH_NOARGS, "cancelled() -> bool"};
-static PyMethodDef listdir_def = {"listdir", tree_listdir, METH_O, "listdir(path) -> list or None"};
-
 /*
  * The limits the scanner applies, handed to it once at start (its
  * limits.py holds no value; base/limits.h is their only definition).  Key:
@@ -417,6 +199,7 @@ static const struct py_limit {
 	{"errors_max", HUB_PY_ERRORS_MAX, false},
 	{"call_depth", HUB_PY_CALL_DEPTH, false},
 	{"job_seconds", HUB_PY_JOB_SECONDS, true},
+	{"steps_max", HUB_PY_STEPS_MAX, false},
 	{"ast_cache_bytes", HUB_PY_AST_CACHE_BYTES, false},
 	{"ast_cache_file_max", HUB_PY_AST_CACHE_FILE_MAX, false},
 	{"expr_depth", HUB_PY_EXPR_DEPTH, false},
@@ -433,6 +216,42 @@ static const struct py_limit {
 	{"const_field_digits", HUB_PY_CONST_FIELD_DIGITS, false},
 	{"const_mul_bits", HUB_PY_CONST_MUL_BITS, false},
 };
+
+/* analysis_path= (hub_py_set_path): copied once, before the interpreter
+ * starts and before the version is computed; never changed afterwards. */
+static char *extra_path;
+static bool extra_path_frozen;
+static pthread_mutex_t extra_path_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int hub_py_set_path(const char *dirs)
+{
+	if (dirs && dirs[0] != '/')
+		return -EINVAL;
+	for (const char *s = dirs; s && (s = strchr(s, ':')) != NULL; s++)
+		if (s[1] != '/') /* every component absolute, none empty */
+			return -EINVAL;
+	char *copy = dirs ? strdup(dirs) : NULL;
+	if (dirs && !copy)
+		return -ENOMEM;
+	pthread_mutex_lock(&extra_path_mu);
+	if (extra_path_frozen) {
+		pthread_mutex_unlock(&extra_path_mu);
+		free(copy);
+		return -EBUSY;
+	}
+	free(extra_path);
+	extra_path = copy;
+	pthread_mutex_unlock(&extra_path_mu);
+	return 0;
+}
+
+static const char *extra_path_freeze(void)
+{
+	pthread_mutex_lock(&extra_path_mu);
+	extra_path_frozen = true;
+	pthread_mutex_unlock(&extra_path_mu);
+	return extra_path ? extra_path : "";
+}
 
 static PyObject *make_limits(void)
 {
@@ -554,13 +373,15 @@ static int interp_start(struct hub_py *py)
 	}
 	PyObject *init = PyObject_GetAttrString(mod, "embedded_init");
 	PyObject *limits = init ? make_limits() : NULL;
-	PyObject *r = limits ? PyObject_CallFunction(init, "Oi", limits, HUB_PY_RECURSION_LIMIT) : NULL;
+	PyObject *r = limits ? PyObject_CallFunction(init, "Ois", limits, HUB_PY_RECURSION_LIMIT,
+						     extra_path_freeze()) : NULL;
 	Py_XDECREF(limits);
 	Py_XDECREF(init);
 	py->analyze_fn = r ? PyObject_GetAttrString(mod, "analyze_json") : NULL;
 	py->cancelled_exc = r ? PyObject_GetAttrString(mod, "Cancelled") : NULL;
+	py->after_fn = r ? PyObject_GetAttrString(mod, "after_job") : NULL;
 	Py_DECREF(mod);
-	if (!r || !py->analyze_fn || !py->cancelled_exc) {
+	if (!r || !py->analyze_fn || !py->cancelled_exc || !py->after_fn) {
 		Py_XDECREF(r);
 		log_py_error("cannot set up the embedded scanner (hubscan)");
 		return -EIO;
@@ -580,6 +401,7 @@ static void interp_stop(struct hub_py *py)
 	if (!Py_IsInitialized())
 		return;
 	Py_CLEAR(py->analyze_fn);
+	Py_CLEAR(py->after_fn);
 	Py_CLEAR(py->cancelled_exc);
 	if (Py_FinalizeEx() < 0)
 		hub_warn("py: errors while finalizing the interpreter");
@@ -587,28 +409,20 @@ static void interp_stop(struct hub_py *py)
 
 static void run_job(struct hub_py *py, struct py_job *job)
 {
-	PyObject *cap = NULL, *rd = NULL, *ls = NULL, *cn = NULL, *dl = NULL, *res = NULL;
+	PyObject *dl = NULL, *res = NULL;
 	char *json = NULL;
 	int rc = 0;
-	struct job_ref *ref = malloc(sizeof(*ref));
-
-	if (ref) {
-		ref->job = job;
-		cap = PyCapsule_New(ref, "hubfs.pyrt.job", job_ref_free);
-		if (!cap)
-			free(ref);
-	}
-	rd = cap ? PyCFunction_New(&read_def, cap) : NULL;
-	ls = cap ? PyCFunction_New(&listdir_def, cap) : NULL;
-	cn = cap ? PyCFunction_New(&cancelled_def, cap) : NULL;
+	struct py_tree_fns fns;
+	int brc = hub_py_tree_fns_new(&fns, job);
 	if (job->flags & HUB_PY_TEST_NO_COOP_DEADLINE) {
 		dl = Py_None;
 		Py_INCREF(dl);
 	} else {
 		dl = PyFloat_FromDouble(job->deadline);
 	}
-	if (rd && ls && cn && dl)
-		res = PyObject_CallFunctionObjArgs(py->analyze_fn, rd, ls, Py_None, dl, Py_None, cn, NULL);
+	if (!brc && dl)
+		res = PyObject_CallFunctionObjArgs(py->analyze_fn, fns.read, fns.listdir, Py_None, dl,
+						   Py_None, fns.cancelled, NULL);
 	if (res) {
 		Py_ssize_t n = 0;
 		const char *s = PyUnicode_Check(res) ? PyUnicode_AsUTF8AndSize(res, &n) : NULL;
@@ -626,16 +440,11 @@ static void run_job(struct hub_py *py, struct py_job *job)
 	} else {
 		rc = PyErr_Occurred() ? py_exception_errno(py, job) : -EIO;
 	}
-	if (cap)
-		ref->job = NULL;
-	else if (!ref)
-		rc = -ENOMEM;
+	if (brc)
+		rc = brc;
+	hub_py_tree_fns_release(&fns);
 	Py_XDECREF(res);
 	Py_XDECREF(dl);
-	Py_XDECREF(cn);
-	Py_XDECREF(ls);
-	Py_XDECREF(rd);
-	Py_XDECREF(cap);
 	PyErr_Clear();
 
 	pthread_mutex_lock(&py->mu);
@@ -643,6 +452,13 @@ static void run_job(struct hub_py *py, struct py_job *job)
 	job_finish_locked(job, rc, json);
 	job_unref_locked(job);
 	pthread_mutex_unlock(&py->mu);
+	/* The caller has its answer: now free the job's objects (a large
+	 * repository's take seconds to collect), before the next job. */
+	PyObject *done = PyObject_CallNoArgs(py->after_fn);
+	if (!done)
+		log_py_error("after_job failed");
+	Py_XDECREF(done);
+	PyErr_Clear();
 }
 
 /* CPython's start-up (~100 ms of CPU) runs at a lower priority: on a fresh
@@ -919,6 +735,11 @@ static void version_init(void)
 			h ^= (unsigned char)buf[j];
 			h *= 0x100000001b3ull;
 		}
+	}
+	/* the directories named by analysis_path= change what is found */
+	for (const char *p = extra_path_freeze(); *p; p++) {
+		h ^= (unsigned char)*p;
+		h *= 0x100000001b3ull;
 	}
 	snprintf(version_buf, sizeof(version_buf), "%.16s-%016llx", HUBSCAN_SHA256, (unsigned long long)h);
 }

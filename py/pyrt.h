@@ -18,6 +18,12 @@
 
 struct hub_py;
 
+/* Installed-packages directories the analyser reads before the host's
+ * (analysis_path=): ':'-separated absolute paths, or NULL for none.  Call
+ * before hub_py_new*() and hub_py_analysis_version() (which it enters):
+ * later calls return -EBUSY.  -ENOMEM, -EINVAL for a relative path. */
+int hub_py_set_path(const char *dirs);
+
 /* Start the interpreter thread and wait until CPython is initialised and the
  * scanner is loaded.  -EBUSY if another handle exists, -ENOMEM, -EIO if the
  * interpreter cannot start (logged), -errno of pthread_create. */

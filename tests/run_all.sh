@@ -4,7 +4,8 @@
 #   1. builds build/ (RelWithDebInfo), runs ctest, the integration suite,
 #      the multi-user trust suite (tests/trust, a second uid through
 #      setpriv), the fault suite (tests/faults) and the Python helper's tests
-#      (tests/python, against the real torch.hub);
+#      (tests/python, against the real torch.hub), the real-repository
+#      corpus (tests/corpus, when ../shared/corpus or HUBFS_CORPUS exists);
 #      the crash suite and the short soak (tests/crash, release build only);
 #   2. builds build-asan/ (-DHUBFS_SANITIZE=ON), runs ctest, the integration
 #      and the fault suites, the Python helper's tests and the crash suite's
@@ -110,6 +111,10 @@ python_helper() { # python_helper DIR: the hubfs Python package (tests/python)
 	pytest_suite "$1" "$ROOT/tests/python" -p no:hypothesispytest
 }
 
+corpus() { # corpus DIR: real repositories against torch.hub's answers (tests/corpus; skips, saying so, without the corpus)
+	pytest_suite "$1" "$ROOT/tests/corpus" -rs -p no:cacheprovider
+}
+
 # The suites of this run work under their own directory (HUBFS_TEST_TMP), so
 # that a mount left behind is this run's and not another one's on the machine.
 RUN_TMP="$(mktemp -d /tmp/hubfs-run.XXXXXX)"
@@ -137,6 +142,7 @@ if step "build (RelWithDebInfo)" build build; then
 	step "integration tests" integration build
 	step "trust suite (multi-user)" trust build
 	step "python helper tests" python_helper build
+	step "real-repository corpus" corpus build
 	step "crash and soak tests" crash_soak build
 	step "fault suite" faults build
 else
@@ -146,6 +152,7 @@ else
 	skip "crash and soak tests" "build failed"
 	skip "fault suite" "build failed"
 	skip "python helper tests" "build failed"
+	skip "real-repository corpus" "build failed"
 fi
 
 if [ "${HUBFS_SKIP_ASAN:-0}" = 1 ] && [ -z "${CI:-}" ]; then

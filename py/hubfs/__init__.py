@@ -19,6 +19,7 @@ import errno
 import os
 import sys
 
+from . import _published, _torch, _trust
 from ._mount import MountError, escape_ref, find_mount, forget_mount, options, url_path
 
 __all__ = ["list", "help", "load", "load_state_dict_from_url", "download_url_to_file", "get_dir",
@@ -26,7 +27,6 @@ __all__ = ["list", "help", "load", "load_state_dict_from_url", "download_url_to_
 __version__ = "0.1.0"
 
 _builtin_list = list
-_TRUSTED_OWNERS = ("facebookresearch", "facebookincubator", "pytorch", "fairinternal")
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _OWNER_CHARS = _ALNUM | {"-"}
 _REPO_CHARS = _ALNUM | {"-", "_", "."}
@@ -106,12 +106,16 @@ def _read(path):
         return f.read().decode("utf-8")
 
 
-def list(github, force_reload=False, skip_validation=False, trust_repo=None, mount=None):
-    """torch.hub.list: the entrypoints of the repo's hubconf, read from the
+def list(*args, mount=None, **kwargs):
+    """torch.hub.list(github, force_reload=False, skip_validation=False,
+    trust_repo=None[, verbose=True]) -- the installed torch's parameters
+    and defaults: the entrypoints of the repo's hubconf, read from the
     mount (the daemon's static analysis; nothing is imported or run).
-    force_reload re-resolves a branch now; an explicit trust_repo is handled
-    as torch.hub does (None does not warn: no code runs)."""
-    d = _repo_dir(github, mount, force_reload, trust_repo, "list")
+    force_reload re-resolves a branch now; a trust_repo other than None is
+    handled as torch.hub does (None does not warn: no code runs); a commit
+    no branch or tag reaches is refused unless skip_validation."""
+    a = _torch.bind("list", args, kwargs)
+    d = _repo_dir(a["github"], mount, a["force_reload"], a["trust_repo"], "list", a["skip_validation"])
     names = _list_memo.get(d)
     if names is None:
         names = sorted(os.listdir(os.path.join(d, ".hub", "entrypoints")))
@@ -125,12 +129,16 @@ def list(github, force_reload=False, skip_validation=False, trust_repo=None, mou
 _list_memo = {}  # commit directory -> its entrypoints (non-empty answers only)
 
 
-def help(github, model, force_reload=False, skip_validation=False, trust_repo=None, mount=None):
-    """torch.hub.help: the entrypoint's docstring (None when it has none).
+def help(*args, mount=None, **kwargs):
+    """torch.hub.help(github, model, force_reload=False,
+    skip_validation=False, trust_repo=None) (the installed torch's
+    parameters): the entrypoint's docstring (None when it has none).
     As torch.hub, a missing dependency of hubconf's `dependencies` is a
     RuntimeError (checked with importlib.util.find_spec, as torch.hub does;
     the repo is not imported)."""
-    d = _repo_dir(github, mount, force_reload, trust_repo, "help")
+    a = _torch.bind("help", args, kwargs)
+    model = a["model"]
+    d = _repo_dir(a["github"], mount, a["force_reload"], a["trust_repo"], "help", a["skip_validation"])
     if not isinstance(model, str):
         raise ValueError("Invalid input: model should be a string of function name")
     _check_dependency_names(_dependencies(d))
@@ -142,14 +150,16 @@ def help(github, model, force_reload=False, skip_validation=False, trust_repo=No
     return text if text else None
 
 
-def _repo_dir(github, mount, force_reload, trust_repo, calling_fn):
+def _repo_dir(github, mount, force_reload, trust_repo, calling_fn, skip_validation):
     """list/help: the commit directory, re-resolved when force_reload, with
-    an explicit trust_repo checked as torch.hub does."""
+    an explicit trust_repo checked as torch.hub does, and refused when no
+    branch or tag reaches it (unless skip_validation)."""
     owner, repo, ref, d, sha = _commit_dir(github, mount)
     if trust_repo is not None:
         _check_trusted(owner, repo, lambda: _branch_of(owner, repo, ref, mount), trust_repo, calling_fn)
     if force_reload:
         d, sha = _force_resolve(owner, repo, ref, mount, d, sha)
+    _published.check(owner, repo, ref, d, sha, skip_validation)
     return d
 
 
@@ -218,55 +228,8 @@ def _unescape_ref(s):
 
 
 def _check_trusted(owner, repo, branch, trust_repo, calling_fn="load"):
-    """torch.hub's trust rules, on the same <hub_dir>/trusted_list.  branch:
-    a function giving the ref as torch.hub names its cache directory after it
-    (called only when the trusted_list is read)."""
-    hub_dir = get_dir()
-    if (hub_dir, owner, repo) in _trusted_seen and trust_repo is not False:
-        return
-    os.makedirs(hub_dir, exist_ok=True)
-    path = os.path.join(hub_dir, "trusted_list")
-    try:
-        with open(path) as f:
-            trusted = tuple(line.strip() for line in f)
-    except FileNotFoundError:
-        open(path, "a").close()
-        trusted = ()
-    owner_name = "_".join([owner, repo])
-    legacy = next(os.walk(hub_dir))[1]
-    is_trusted = (owner_name in trusted or "_".join([owner, repo, branch().replace("/", "_")]) in legacy
-                  or owner in _TRUSTED_OWNERS)
-    if is_trusted:
-        _trusted_seen.add((hub_dir, owner, repo))
-    if trust_repo is None:
-        if not is_trusted:
-            # torch 1.13's text, byte for byte (its first {calling_fn} is not substituted)
-            import warnings
-            warnings.warn(
-                "You are about to download and run code from an untrusted repository. In a future release, this "
-                "won't be allowed. To add the repository to your trusted list, change the command to {calling_fn}"
-                "(..., trust_repo=False) and a command prompt will appear asking for an explicit confirmation of "
-                "trust, or %s(..., trust_repo=True), which will assume that the prompt is to be answered with "
-                "'yes'. You can also use %s(..., trust_repo='check') which will only prompt for confirmation if "
-                "the repo is not already trusted. This will eventually be the default behaviour"
-                % (calling_fn, calling_fn))
-        return
-    if trust_repo is False or (trust_repo == "check" and not is_trusted):
-        response = input(
-            "The repository {} does not belong to the list of trusted repositories and as such cannot be "
-            "downloaded. Do you trust this repository and wish to add it to the trusted list of "
-            "repositories (y/N)?".format(owner_name))
-        if response.lower() in ("y", "yes"):
-            if is_trusted:
-                print("The repository is already trusted.")
-        elif response.lower() in ("n", "no", ""):
-            raise Exception("Untrusted repository.")
-        else:
-            raise ValueError("Unrecognized response {}.".format(response))
-    if not is_trusted:
-        with open(path, "a") as f:
-            f.write(owner_name + "\n")
-    _trusted_seen.add((hub_dir, owner, repo))
+    """torch.hub's trust rules on <get_dir()>/trusted_list (_trust.py)."""
+    _trust.check(owner, repo, branch, trust_repo, calling_fn, get_dir(), _trusted_seen)
 
 
 # ------------------------------------------------------------------ load
@@ -307,10 +270,19 @@ def _space_of(directory, key):
 _hubconf_seen = set()  # commits whose hubconf.py is known to exist
 
 
-def load(repo_or_dir, model, *args, source="github", trust_repo=None, force_reload=False, verbose=True,
-         skip_validation=False, mount=None, **kwargs):
-    """torch.hub.load, the repo imported from the mount in its own module
+def load(*args, mount=None, **kwargs):
+    """torch.hub.load(repo_or_dir, model, *args, source='github',
+    trust_repo=None, force_reload=False, verbose=True,
+    skip_validation=False, **kwargs) -- the installed torch's parameters
+    and defaults -- the repo imported from the mount in its own module
     namespace; its torch.hub weight downloads go through the mount."""
+    a = _torch.bind("load", args, kwargs)
+    sig = _torch.signature("load")
+    var_pos, var_kw = sig.var_pos, sig.var_kw
+    repo_or_dir, model = a["repo_or_dir"], a["model"]
+    entry_args = a.get(var_pos, ()) if var_pos else ()
+    entry_kwargs = a.get(var_kw, {}) if var_kw else {}
+    source, trust_repo, force_reload = a["source"], a["trust_repo"], a["force_reload"]
     source = source.lower()
     if source not in ("github", "local"):
         raise ValueError('Unknown source: "{}". Allowed values: "github" | "local".'.format(source))
@@ -318,7 +290,9 @@ def load(repo_or_dir, model, *args, source="github", trust_repo=None, force_relo
         owner, repo, ref, d, sha = _commit_dir(repo_or_dir, mount)
         if force_reload:
             d, sha = _force_resolve(owner, repo, ref, mount, d, sha)
+        _torch.hub_module()  # its trust rules are the ones to follow (None: no torch, hubfs's own)
         _check_trusted(owner, repo, lambda: _branch_of(owner, repo, ref, mount), trust_repo, "load")
+        _published.check(owner, repo, ref, d, sha, a["skip_validation"])
         key, m = sha, find_mount(mount)
     else:
         d, key = repo_or_dir, None
@@ -334,7 +308,7 @@ def load(repo_or_dir, model, *args, source="github", trust_repo=None, force_relo
     try:
         with _routed(m, d if source == "github" else None), activate(space):
             entry = _entry(space.import_module("hubconf"), model)
-            return entry(*args, **kwargs)
+            return entry(*entry_args, **entry_kwargs)
     finally:
         if sys.path != saved_path:
             sys.path[:] = saved_path  # whatever the repo's code did to it
@@ -479,20 +453,24 @@ def _current_mount():
         return _route_all[-1] if _route_all else None
 
 
-def _routed_load_state_dict(url, model_dir=None, map_location=None, progress=True, check_hash=False,
-                            file_name=None):
-    return load_state_dict_from_url(url, model_dir, map_location, progress, check_hash, file_name,
-                                    mount=_current_mount())
+def _routed_load_state_dict(*args, **kwargs):
+    return load_state_dict_from_url(*args, mount=_current_mount(), **kwargs)
 
 
-def _routed_download(url, dst, hash_prefix=None, progress=True):
-    return download_url_to_file(url, dst, hash_prefix, progress, mount=_current_mount())
+def _routed_download(*args, **kwargs):
+    return download_url_to_file(*args, mount=_current_mount(), **kwargs)
 
 
-def _routed_hub_load(repo_or_dir, model, *args, **kwargs):
-    kwargs.setdefault("mount", _current_mount())
-    return load(repo_or_dir, model, *args, **kwargs)
+def _routed_hub_load(*args, **kwargs):
+    return load(*args, mount=_current_mount(), **kwargs)
 
+
+def _original(th, name):
+    with _route_lock:
+        return _route_saved.get((th, name)) or getattr(th, name, None)
+
+
+_torch.original = _original
 
 _REPLACEMENTS = {"load_state_dict_from_url": _routed_load_state_dict, "load_url": _routed_load_state_dict,
                  "download_url_to_file": _routed_download, "load": _routed_hub_load}
@@ -652,7 +630,9 @@ class _progress:
         done_file = cache and os.path.join(cache, "checkpoints", self.name)
         if _weight_state(_wpath(self.mount, self.url))[0] == "complete":
             return self  # complete in the cache: nothing to show (torch.hub neither)
-        sys.stderr.write('Downloading: "{}" to {}\n'.format(self.url, done_file or url_path(self.mount, self.url)))
+        th = sys.modules.get("torch.hub")
+        out = _torch.writes_to(_original(th, "load_state_dict_from_url")) if th is not None else sys.stderr
+        out.write('Downloading: "{}" to {}\n'.format(self.url, done_file or url_path(self.mount, self.url)))
         if not self.enabled:
             return self
         try:
@@ -721,15 +701,19 @@ def _read_error(mount, url, name, e):
         url, os.strerror(e.errno) if e.errno else e, " (%s)" % reason if reason else "", mount))
 
 
-def download_url_to_file(url, dst, hash_prefix=None, progress=True, mount=None):
-    """torch.hub.download_url_to_file through the mount: the bytes are those
-    the daemon downloaded once (and verified when the name says a hash)."""
+def download_url_to_file(*args, mount=None, **kwargs):
+    """torch.hub.download_url_to_file(url, dst, hash_prefix=None,
+    progress=True) (the installed torch's parameters) through the mount:
+    the bytes are those the daemon downloaded once (and verified when the
+    name says a hash)."""
     from urllib.parse import urlparse
     m = _mount_for_weights(mount)
     if m is None:
         import torch.hub
         return _route_saved.get((torch.hub, "download_url_to_file"),
-                                torch.hub.download_url_to_file)(url, dst, hash_prefix, progress)
+                                torch.hub.download_url_to_file)(*args, **kwargs)
+    a = _torch.bind("download_url_to_file", args, kwargs, import_it=True)
+    url, dst, hash_prefix, progress = a["url"], a["dst"], a.get("hash_prefix"), a.get("progress", True)
     src, size = _open_weight(m, url)
     name = os.path.basename(urlparse(url).path)
     try:
@@ -741,23 +725,29 @@ def download_url_to_file(url, dst, hash_prefix=None, progress=True, mount=None):
         raise
 
 
-def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=True, check_hash=False,
-                             file_name=None, mount=None):
-    """torch.hub.load_state_dict_from_url through the mount.  A file already
-    at model_dir/file_name is loaded as torch.hub would, unless that is the
-    mount's own <cache>/checkpoints/<url basename> (torch.hub's default):
-    that name may hold another URL's file, so the file is always read
-    through the mount, where the daemon keeps one file per URL (streamed,
-    verified, one download per host); with another
+def load_state_dict_from_url(*args, mount=None, **kwargs):
+    """torch.hub.load_state_dict_from_url(url, model_dir=None,
+    map_location=None, progress=True, check_hash=False, file_name=None
+    [, weights_only=False]) (the installed torch's parameters) through the
+    mount.  A file already at model_dir/file_name is loaded as torch.hub
+    would, unless that is the mount's own <cache>/checkpoints/<url basename>
+    (torch.hub's default): that name may hold another URL's file, so the
+    file is always read through the mount, where the daemon keeps one file
+    per URL (streamed, verified, one download per host); with another
     model_dir or file_name it is copied there once (temp file, rename), its
-    hash checked when check_hash."""
+    hash checked when check_hash.  torch.load is told what torch.hub tells
+    it (weights_only, where the installed torch.hub has it)."""
     import torch
     import torch.hub as th
     from urllib.parse import urlparse
     m = _mount_for_weights(mount)
     if m is None:
         orig = _route_saved.get((th, "load_state_dict_from_url"), th.load_state_dict_from_url)
-        return orig(url, model_dir, map_location, progress, check_hash, file_name)
+        return orig(*args, **kwargs)
+    a = _torch.bind("load_state_dict_from_url", args, kwargs, import_it=True)
+    url, model_dir, map_location = a["url"], a.get("model_dir"), a.get("map_location")
+    progress, check_hash, file_name = a.get("progress", True), a.get("check_hash", False), a.get("file_name")
+    load_kw = {"weights_only": a["weights_only"]} if "weights_only" in a else {}
     url_name = os.path.basename(urlparse(url).path)
     name = url_name if file_name is None else file_name
     if model_dir is None:
@@ -775,7 +765,7 @@ def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=Tr
         try:
             with _progress(m, url, url_name, size, progress):
                 if own:  # the daemon's own file: torch reads it through the mount
-                    sd = _load_path(th, torch, src, model_dir, map_location)
+                    sd = _torch.load_path(th, torch, src, model_dir, map_location, load_kw)
                     _await_verified(m, url, url_name)
                     return sd
                 hp = None
@@ -787,11 +777,4 @@ def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=Tr
             if e.errno in (errno.EIO, errno.ENOENT, errno.ETIMEDOUT, errno.EAGAIN):
                 raise _read_error(m, url, url_name, e) from None
             raise
-    return _load_path(th, torch, path, model_dir, map_location)
-
-
-def _load_path(th, torch, path, model_dir, map_location):
-    legacy = getattr(th, "_is_legacy_zip_format", None)
-    if legacy is not None and legacy(path):
-        return th._legacy_zip_load(path, model_dir, map_location)
-    return torch.load(path, map_location=map_location)
+    return _torch.load_path(th, torch, path, model_dir, map_location, load_kw)

@@ -171,3 +171,42 @@ def test_encodings_match_torch(backend, tmp_path, case):
     ref = torch_reference(str(src))
     compare(case, timed(backend, str(src)), ref, {})
 
+
+
+REG = (b'import sys\n_e = {}\n'
+       b'def register(fn):\n    _e[fn.__name__] = fn\n    return register(fn)\n'    # recursive decorator
+       b'def rename(table):\n    for k, v in table.items():\n        _e[k] = v\n')
+
+
+def test_registry_bombs(backend, tmp_path):
+    """Registries built to explode: a recursive decorator, a cyclic package
+    import, a rename table that is a comprehension over 10**9 keys, a
+    registration loop of 300 names.  Each ends within the budget; what
+    cannot be evaluated is an errors line."""
+    loop = b''.join(b'@register\ndef m%d():\n    "m"\n' % i for i in range(300))
+    d = write(tmp_path, 'regbomb',
+              b'import pkg\nglobals().update(pkg.reg._e)\n',
+              {'pkg/__init__.py': b'from . import reg\nfrom . import a\n',
+               'pkg/reg.py': REG,
+               'pkg/a.py': b'from .reg import register, rename\nfrom . import b\n' + loop +
+               b'rename({"k%d" % i: i for i in range(10 ** 9)})\n',
+               'pkg/b.py': b'from . import a\n'})
+    r = timed(backend, d)
+    names = [e['name'] for e in r['entrypoints']]
+    assert 'm0' in names and 'm299' in names
+    one_error(r, 'pkg/a.py:', 'registry entries of pkg.reg._e from an argument that cannot be evaluated')
+
+
+def test_step_budget_is_deterministic(backend, tmp_path):
+    """The step budget stops the same input at the same point: two runs
+    give the same partial result and say `step budget`."""
+    if backend != 'py':
+        pytest.skip('the step budget is overridden per job only in-process')
+    from conftest import hubscan
+    data = b''.join(b'def f%d():\n    "f"\n' % i for i in range(3000))
+    d = write(tmp_path, 'steps', data)
+    r1 = hubscan.analyze_dir(d, limits={'steps_max': 4500})
+    r2 = hubscan.analyze_dir(d, limits={'steps_max': 4500})
+    assert r1 == r2
+    one_error(r1, 'analysis stopped after 4500 steps (step budget)')
+    assert 0 < len(r1['entrypoints']) < 3000

@@ -29,3 +29,34 @@ def test_weights_per_entrypoint(backend):
     assert per['vit_small'] == [W + 'vit_small.pth']
     assert per['vit_base'] == [W + 'vit_base.pth']   # U.VIT_URLS['vit_base'], U = models.urls
     assert per['with_head'] == [W + 'head.pth']      # urls.HEAD_URL after `from . import urls`
+
+
+def test_weights_pruned_by_parameter_defaults(backend):
+    """`if pretrained: if dist: ... elif in_22k: ... else: ...` on the
+    entrypoint's own parameters: the call with pretrained=True and the
+    other defaults takes the else branch; the other URLs are alternatives."""
+    ours = run_ours(backend, fixture_path('effects'))
+    big = [e for e in ours['entrypoints'] if e['name'] == 'big'][0]
+    X = 'https://example.invalid/w/'
+    assert big['weights'] == [X + 'big_plain.pth']
+    assert big['alternatives'] == [X + 'big_22k.pth', X + 'big_dist.pth']
+    assert ours['weights'] == [X + 'big_22k.pth', X + 'big_dist.pth', X + 'big_plain.pth']
+
+
+def test_weights_of_installed_builders(backend):
+    """Weights an entrypoint asks torchvision for, read from torchvision's
+    installed source (Debian's 0.14): the builder's
+    @handle_legacy_interface default for pretrained=True, weights="DEFAULT"
+    through the enum's DEFAULT alias, a builder named by a string passed
+    down two calls into getattr(torchvision.models, name)."""
+    ours = run_ours(backend, fixture_path('tvweights'))
+    per = {e['name']: e['weights'] for e in ours['entrypoints']}
+    M = 'https://download.pytorch.org/models/'
+    assert per['by_name'] == [M + 'resnet50-0676ba61.pth']
+    assert per['direct'] == [M + 'resnet18-f37072fd.pth']
+    assert per['imported'] == [M + 'resnet34-b627a593.pth']
+    assert per['no_weights'] == []
+    # Backbone (a class entrypoint too) is called without a name: unresolved, and said so
+    assert [e for e in ours['errors'] if 'not resolved' in e] == [
+        'nets/backbone.py:8: Backbone: getattr(torchvision.models, name)(pretrained=True) loads weights '
+        'in code outside the repository: not resolved']

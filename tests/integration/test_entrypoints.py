@@ -101,6 +101,8 @@ def test_entrypoints_and_help_equal_torch_hub(served, fixture):
     # What static analysis cannot settle is left out and explained in
     # .hub/errors (tests/analysis checks each line); nothing is ever made up.
     assert set(eps) <= set(want), "not in torch.hub.list(): %s" % sorted(set(eps) - set(want))
+    # lines about an entrypoint's weights (docs/analysis.md) leave no name out
+    errors = "\n".join(l for l in errors.splitlines() if not l.endswith(": not resolved"))
     if not errors:
         assert eps == want
     else:

@@ -184,7 +184,30 @@ def make(base, weight):
     s.commit("refs/heads/v2", paths_files("p2"), "paths v2", *_t(77), parent=c)
     s.run(p)
     out["hx/paths"] = p
+    # hx/forked: a commit in the object store that no branch or tag reaches,
+    # as GitHub serves a fork's commit under the upstream's name (git daemon
+    # sends it: uploadpack.allowAnySHA1InWant), beside main's tip and an
+    # ancestor of it, and a tag on the ancestor's parent
+    p = init_bare(base, "hx", "forked", "main")
+    s = Stream()
+    root = s.commit("refs/heads/main", forked_files("root"), "forked root", *_t(78))
+    old = s.commit("refs/heads/main", forked_files("old"), "forked old", *_t(79), parent=root)
+    tip = s.commit("refs/heads/main", forked_files("tip"), "forked tip", *_t(80), parent=old)
+    fork = s.commit("refs/heads/fork-only", forked_files("fork"), "fork only", *_t(81), parent=tip)
+    marks = s.run(p)
+    make_repos.git(p, "update-ref", "-d", "refs/heads/fork-only")
+    make_repos.git(p, "tag", "v0", marks[root])
+    FORKED.update(root=marks[root], old=marks[old], tip=marks[tip], fork=marks[fork])
+    out["hx/forked"] = p
     return out
+
+
+FORKED = {}  # hx/forked: name -> commit id (root: tag v0, old: an ancestor of main, tip, fork)
+
+
+def forked_files(tag):
+    return {"hubconf.py": "dependencies = []\n\n\ndef who():\n    \"\"\"Which commit this is.\"\"\"\n"
+                          "    return %r\n" % tag}
 
 
 PATHS_HUBCONF = '''"""A repo that puts directories of its own tree on sys.path."""

@@ -31,7 +31,12 @@ DESIGN
       classes      class namespaces, MRO, metaclasses, callability
       docs         __doc__ and signatures as torch.hub.help/inspect
       consteval    constant folding (if tests, __all__, sys.path entries)
+      effects      decorator side effects: registries, __all__
+      nswrites     globals()[k] = v, globals().update, setattr(this module),
+                   loops of them, over folded iterables (dir(m), filter, ...)
       weights      weight URLs of the repository and of each entrypoint
+      argflow      weights asked of installed builders (torchvision), by
+                   following an entrypoint's call with argument values
 
   Threading: called only on the py/ interpreter thread; the parse cache
   (sources._AST_CACHE) and the listings of installed-package directories
@@ -50,11 +55,11 @@ import time
 import warnings
 
 from . import limits
-from .files import Confined, host_path
+from .files import Confined, host_path, set_user_path
 from .job import Budget, Cancelled, Job
 from .limits import job_limits as _caps
 
-__all__ = ['analyze', 'analyze_json', 'analyze_dir', 'embedded_init', 'configure', 'Cancelled',
+__all__ = ['analyze', 'analyze_json', 'analyze_dir', 'after_job', 'embedded_init', 'configure', 'Cancelled',
            'Confined', 'host_path']
 
 
@@ -63,13 +68,15 @@ def configure(caps):
     limits.configure(caps)
 
 
-def embedded_init(caps, recursion_limit=None):
+def embedded_init(caps, recursion_limit=None, user_path=''):
     """Called once by py/pyrt.c after loading this package into the embedded
-    interpreter: the caps of base/limits.h are set, sys.path gains the
+    interpreter: the caps of base/limits.h are set, the directories of
+    analysis_path= (user_path, ':'-separated) are searched first, sys.path gains the
     host's dist-packages (searched as files, never imported from), warnings
     are silenced (nobody reads them in a daemon), and the recursion limit
     fits the big thread stack."""
     limits.configure(caps)
+    set_user_path(user_path)
     for p in host_path():
         if p not in sys.path:
             sys.path.append(p)
@@ -98,10 +105,16 @@ def analyze(read, listdir, limits=None, hard_deadline=None, host=None, cancelled
     soft = time.monotonic() + float(lim['job_seconds'])
     hard = hard_deadline if hard_deadline is not None else float('inf')
     job = Job(read, listdir, lim, soft, hard, host, cancelled)
+    # No cyclic collection during a job: parsing allocates millions of AST
+    # nodes, and the collections they trigger (each walking everything
+    # young) doubled the parse time of a large repository.  The job's cycles
+    # are freed at its end (_collect); its memory is bounded by bytes_max.
+    gc_was = gc.isenabled()
+    gc.disable()
     try:
         res = job.run()
     except Budget:
-        job.error('hubconf.py:0: analysis stopped after %g s (time budget)' % lim['job_seconds'])
+        job.error(job.budget_text())
         res = {'entrypoints': [], 'dependencies': [], 'errors': job.errors}
     except RecursionError:
         job.error('hubconf.py:0: analysis aborted: definitions nested too deep (RecursionError)')
@@ -109,14 +122,26 @@ def analyze(read, listdir, limits=None, hard_deadline=None, host=None, cancelled
     except MemoryError:
         job.error('hubconf.py:0: analysis aborted: out of memory')
         res = {'entrypoints': [], 'dependencies': [], 'errors': job.errors}
-    del job
-    _collect()
+    finally:
+        if gc_was:
+            gc.enable()
+        _LAST_JOB[:] = [job]     # freed by after_job(), once the caller has its answer
     errs = res['errors']
     cap = lim['errors_max']
     if len(errs) > cap:
         n = len(errs) - cap
         res['errors'] = errs[:cap] + ['hubconf.py:0: ... and %d more errors' % n]
     return res
+
+
+_LAST_JOB = []
+
+
+def after_job():
+    """Free the last job's objects and collect its cycles (py/pyrt.c calls
+    this after handing the result over; analyze_dir() before returning)."""
+    _LAST_JOB.clear()
+    _collect()
 
 
 def _collect():
@@ -166,4 +191,7 @@ def analyze_dir(root, limits=None, timeout=None, host=None):
         return conf.listdir(full(p))
 
     hard = time.monotonic() + timeout if timeout else None
-    return analyze(read, listdir, limits, hard, host)
+    try:
+        return analyze(read, listdir, limits, hard, host)
+    finally:
+        after_job()

@@ -57,6 +57,14 @@ class Calls:
             if isinstance(a, DataV) and isinstance(a.value, str):
                 return a
         where = self.where_of(scope, e)
+        if isinstance(fn, LiveV) and fn.obj is getattr and len(e.args) == 2 and not e.keywords:
+            # getattr(module, name) with a name that folds
+            try:
+                name = self.const(e.args[1], scope, depth + 1)
+            except NotConst:
+                name = None
+            if isinstance(name, str):
+                return self.getattr_val(self.ev(e.args[0], scope, depth + 1), name, where)
         args = []
         for a in e.args:
             if isinstance(a, ast.Starred):
@@ -356,10 +364,25 @@ class Calls:
             return self.ev(node.body, sc, 0)
         if isinstance(node, ast.AsyncFunctionDef):
             return DataV()   # a coroutine object
-        for n in ast.walk(node):
-            if isinstance(n, (ast.Yield, ast.YieldFrom)) and self.owner_is(node, n):
-                return DataV()   # a generator object
-        return self.function_result(f, sc, local, where, depth)
+        gen = self.generator_defs.get(id(node))
+        if gen is None:     # once per def: a walk per call cost seconds on large repos
+            gen = any(isinstance(n, (ast.Yield, ast.YieldFrom)) and self.owner_is(node, n)
+                      for n in ast.walk(node))
+            self.generator_defs[id(node)] = gen
+        if gen:
+            return DataV()   # a generator object
+        # A recursive function (or decorator) is not followed into itself:
+        # the depth of nested calls restarts at each return expression, so
+        # only this bounds `def f(x): return f(x)`.
+        key = id(node)
+        active = self.active_defs.get(key, 0)
+        if active >= 2:
+            return UnknownV('%s calls itself: recursion not followed' % self.label(f), where)
+        self.active_defs[key] = active + 1
+        try:
+            return self.function_result(f, sc, local, where, depth)
+        finally:
+            self.active_defs[key] = active
 
     def call_scope(self, f, args, kws, where):
         """Scope of a call of f with its parameters bound."""
@@ -407,6 +430,25 @@ class Calls:
 
     def function_result(self, f, sc, local, where, depth):
         node = f.node
+        self.bind_locals(f, sc, local, depth)
+        returns = []
+        self.collect_returns(node.body, sc, returns)
+        if not returns:
+            return DataV(None)
+        vals = []
+        for r in returns:
+            if r.value is None:
+                vals.append(DataV(None))
+            else:
+                vals.append(self.ev(r.value, sc, 0))
+        first = self.merge_vals(vals, '%s returns different kinds of values' % self.label(f), where)
+        if isinstance(first, UnknownV) and first is vals[0]:
+            return UnknownV('%s returns %s' % (self.label(f), first.reason), first.where or where)
+        return first
+
+    def bind_locals(self, f, sc, local, depth):
+        """The locals of a call of f, in local (its parameters already there)."""
+        node = f.node
         mod = f.mod
         # local bindings (flow-insensitive: names bound once)
         counts = {}
@@ -451,20 +493,6 @@ class Calls:
                     name = st.value.args[0].id
                     w, x = local[name], st.value.args[1]
                     local[name] = Thunk(lambda w=w, x=x: WrappedV(w.get(), self.ev(x, sc, 0)))
-        returns = []
-        self.collect_returns(node.body, sc, returns)
-        if not returns:
-            return DataV(None)
-        vals = []
-        for r in returns:
-            if r.value is None:
-                vals.append(DataV(None))
-            else:
-                vals.append(self.ev(r.value, sc, 0))
-        first = self.merge_vals(vals, '%s returns different kinds of values' % self.label(f), where)
-        if isinstance(first, UnknownV) and first is vals[0]:
-            return UnknownV('%s returns %s' % (self.label(f), first.reason), first.where or where)
-        return first
 
     def label(self, f):
         return '%s()' % (self.qualname(f) or getattr(f.node, 'name', '<lambda>'))

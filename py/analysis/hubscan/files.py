@@ -15,15 +15,27 @@ import stat
 import sys
 
 
+# analysis_path= of the mount (set_user_path()): installed-packages
+# directories the user names (a venv's or conda env's site-packages), searched
+# first, as PYTHONPATH entries are.
+_USER_PATH = []
+
+
+def set_user_path(dirs):
+    """dirs: ':'-separated absolute directories ('' for none)."""
+    _USER_PATH[:] = [d for d in (dirs or '').split(':') if d and os.path.isabs(d)]
+
+
 def host_path():
-    """The host's module search path: the interpreter's sys.path plus Debian's
-    dist-packages (site is never imported, so .pth files are not run)."""
+    """The host's module search path: the directories of analysis_path=,
+    then the interpreter's sys.path plus Debian's dist-packages (site is
+    never imported, so .pth files are not run)."""
     v = '%d.%d' % sys.version_info[:2]
     extra = ['/usr/local/lib/python%s/dist-packages' % v,
              '/usr/lib/python3/dist-packages',
              '/usr/lib/python%s/dist-packages' % v]
     out = []
-    for p in list(sys.path) + extra:
+    for p in _USER_PATH + list(sys.path) + extra:
         if p and os.path.isabs(p) and p not in out and os.path.isdir(p):
             out.append(p)
     return out

@@ -9,12 +9,14 @@ OWNS
   parsed file, import, decorator and call analysed and every name
   classified, raises Cancelled when the caller's deadline passes or
   (polled every 64 ticks) the C side's cancelled() says the job was
-  abandoned, and Budget when the job's own time budget is spent (a
-  partial result, with an errors line).
+  abandoned, and Budget when the job's own budget is spent: its steps
+  (ticks, lim['steps_max']: the same input stops at the same point on any
+  machine) or, as a backstop, its time (a partial result either way, with
+  an errors line).
 
   Job is assembled from one class per concern, each in its own module
   (sources, imports, statements, expressions, calls, classes, docs,
-  consteval, weights): they are parts of one object, call each other
+  consteval, weights, effects, nswrites, argflow): they are parts of one object, call each other
   through self, and keep no state of their own beyond the attributes set
   here.  Each part's docstring names what it uses of the others.
 """
@@ -24,10 +26,13 @@ import errno
 import os
 import time
 
+from .argflow import ArgFlow
 from .calls import Calls
 from .classes import Classes
 from .consteval import ConstEval
 from .docs import Docs, docstring
+from .effects import Effects
+from .nswrites import NsWrites
 from .expressions import Expressions
 from .files import NOT_REGULAR, HostFS, RepoFS, host_path, not_regular_why
 from .imports import Imports
@@ -45,7 +50,8 @@ class Budget(BaseException):
     """The job used up its own time budget: report what is known so far."""
 
 
-class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, ConstEval, Weights):
+class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, ConstEval, Weights,
+          Effects, NsWrites, ArgFlow):
     def __init__(self, read, listdir, lim, soft_deadline, hard_deadline, host, cancelled=None):
         """lim: the caps (limits.job_limits()); deadlines in time.monotonic()
         seconds: soft ends the job with a partial result, hard cancels it."""
@@ -54,7 +60,8 @@ class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, Const
         self.soft = soft_deadline
         self.hard = hard_deadline
         self.cancelled = cancelled
-        self.ticks = 0
+        self.ticks = 0          # steps: against lim['steps_max'], the budget results do not depend on
+        self.over_steps = False
         self.errors = []
         self._err_seen = set()
         self.hub = None         # hubconf.py's Mod
@@ -65,15 +72,29 @@ class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, Const
         self.hostfs = HostFS(self.host)
         self.path = [(self.repo, '')] + [(self.hostfs, p) for p in self.host]   # sys.path
         self.modules = {}       # name -> Mod, like sys.modules
+        self.trees = {}         # (is_repo, path) -> parse() result, this job's
         self.nparsed = 0        # files and bytes parsed, against the caps
         self.bytes = 0
         # docs: `x.__doc__ = ...` seen: id(Val) -> (Val, Thunk of the new doc)
         self.doc_override = {}
         self._doc_busy = set()
+        # effects: decorated top-level defs (Mod, node, decorator thunks,
+        # bound thunk), in evaluation order; id(decorator def) -> effects
+        self.decorated = []
+        self.effects_cache = {}
+        self.toplevel_calls = []  # (Mod, Expr statement, Scope) of f(...) at a module's top level
+        self.active_defs = {}     # id(def node) -> calls of it being evaluated (recursion bound)
+        self.generator_defs = {}  # id(def node) -> whether it is a generator (calls)
         # weights
         self.entry_vals = {}    # entrypoint name -> Val
         self.windex = {}        # repository file -> (urls, names, url set)
         self._pyset = None      # the repository's .py files
+        self.wmods = {}         # (file, module, level) of an import -> repository file or None
+        self.wunresolved = []   # (kind, 'file:line: what') of the entrypoint being walked
+        self.wmemo = {}         # (file, name) -> (URLs, unresolved lines) it reaches, entry-independent
+        self.wbusy = set()      # (file, name) being walked (cycles)
+        self.wflags = [False, False]   # the walk in progress: [entry-dependent, cut short]
+        self.wnodes = {}        # id(node) -> (node, the sub-nodes the weights walk acts on)
 
     # -- bookkeeping
     def tick(self):
@@ -83,8 +104,25 @@ class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, Const
         if t > self.soft:
             raise Budget()
         self.ticks += 1
+        if self.ticks > self.lim['steps_max']:
+            self.over_steps = True
+            raise Budget()
         if not self.ticks & 63 and self.cancelled is not None and self.cancelled():
             raise Cancelled('cancelled')
+
+    def check(self):
+        """tick() without counting a step: the deadlines only (around a
+        parse, which a cached tree skips; steps must not depend on caches)."""
+        t = time.monotonic()
+        if t > self.hard:
+            raise Cancelled('deadline')
+        if t > self.soft:
+            raise Budget()
+
+    def budget_text(self):
+        if self.over_steps:
+            return 'hubconf.py:0: analysis stopped after %d steps (step budget)' % self.lim['steps_max']
+        return 'hubconf.py:0: analysis stopped after %g s (time budget)' % self.lim['job_seconds']
 
     def error(self, text):
         if text in self._err_seen:
@@ -136,8 +174,7 @@ class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, Const
         try:
             self.exec_block(hub, tree.body, ns, Scope(hub, None, None, True), top=True, in_try=False)
         except Budget:
-            self.error('hubconf.py:0: analysis stopped after %g s (time budget): hubconf.py only partly evaluated'
-                       % self.lim['job_seconds'])
+            self.error(self.budget_text() + ': hubconf.py only partly evaluated')
             partial = True
         hub.state = 'done'
         # dependencies
@@ -189,12 +226,10 @@ class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, Const
                                 'signature': self.signature(name, v)})
                 self.entry_vals[name] = v
         except Budget:
-            self.error('hubconf.py:0: analysis stopped after %g s (time budget): entrypoints listed partly'
-                       % self.lim['job_seconds'])
+            self.error(self.budget_text() + ': entrypoints listed partly')
         try:
             self.find_weights(res)
         except Budget:
-            self.error('hubconf.py:0: analysis stopped after %g s (time budget): weights listed partly'
-                       % self.lim['job_seconds'])
+            self.error(self.budget_text() + ': weights listed partly')
         return res
 

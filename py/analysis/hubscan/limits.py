@@ -25,7 +25,8 @@ KEYS = (
     'bytes_max',         # source bytes parsed per job
     'errors_max',        # lines of errors
     'call_depth',        # nested decorator / call-return analysis
-    'job_seconds',       # the job's own time budget (float)
+    'job_seconds',       # the job's own time budget (float), a backstop
+    'steps_max',         # the job's step budget (statements, calls, ... evaluated)
     'ast_cache_bytes',   # source bytes whose AST is kept between jobs
     'ast_cache_file_max',  # largest source kept in that cache
     'expr_depth',        # nesting of one expression evaluated

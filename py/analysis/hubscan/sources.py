@@ -70,6 +70,15 @@ class Sources:
     def parse(self, fs, path, display, data=None):
         """(tree, None) or (None, 'file:line: reason')."""
         self.tick()
+        memo = (fs.is_repo, path)
+        hit = self.trees.get(memo)
+        if hit is not None:     # parsed in this job already: never twice
+            return hit
+        res = self._parse(fs, path, display, data)
+        self.trees[memo] = res
+        return res
+
+    def _parse(self, fs, path, display, data):
         lim = self.lim
         key = ckey = None
         if not fs.is_repo:
@@ -115,7 +124,7 @@ class Sources:
         if line:
             return None, '%s:%d: brackets nested more than %d deep: not analysed' % (
                 display, line, lim['depth_max'])
-        self.tick()
+        self.check()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
@@ -129,7 +138,7 @@ class Sources:
             return None, '%s:0: cannot parse: expression too complex (MemoryError)' % display
         except RecursionError:
             return None, '%s:0: cannot parse: nesting too deep (RecursionError)' % display
-        self.tick()
+        self.check()
         ckey = ckey if fs.is_repo else (path if key is not None else None)
         if ckey is not None:
             cap = lim['ast_cache_bytes']

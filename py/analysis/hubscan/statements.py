@@ -16,6 +16,7 @@ OWNS
 import ast
 
 from .consteval import NotConst
+from .nswrites import is_ns_call, is_this_module, writes_namespace
 from .sources import unparse
 from .values import (UNKNOWN_ALL, ClassV, DataV, Exc, FuncV, ModuleV, Scope, Thunk, UnknownV,
                      WrappedV, known)
@@ -112,6 +113,9 @@ class Statements:
                 base = self.ev_safe(target.value, scope)
                 self.doc_override[id(base)] = (base, value_thunk)
         elif isinstance(target, ast.Subscript):
+            if is_ns_call(target.value) and value_node is not None and \
+                    self.ns_store(mod, target.slice, value_node, ns, scope, node):
+                return
             self.subscript_store(mod, target, node, ns)
 
     def subscript_store(self, mod, target, node, ns):
@@ -138,8 +142,10 @@ class Statements:
             f = FuncV(st, mod, self.enclosing(mod, scope, top), st.name)
             if st.decorator_list:
                 decs = [self.thunk_expr(mod, d, ns, scope, d) for d in st.decorator_list]
-                self.bind(ns, st.name, Thunk(lambda: self.decorate(f, decs, mod.where(st), 0),
-                                             where=mod.where(st)))
+                th = Thunk(lambda: self.decorate(f, decs, mod.where(st), 0), where=mod.where(st))
+                self.bind(ns, st.name, th)
+                if top:
+                    self.decorated_def(mod, st, decs, th)
             else:
                 self.bind(ns, st.name, known(f, mod.where(st)))
             return None
@@ -159,8 +165,10 @@ class Statements:
             c = ClassV(st, mod, bases, self.enclosing(mod, scope, top), meta, st.name)
             if st.decorator_list:
                 decs = [self.thunk_expr(mod, d, ns, scope, d) for d in st.decorator_list]
-                self.bind(ns, st.name, Thunk(lambda: self.decorate(c, decs, mod.where(st), 0),
-                                             where=mod.where(st)))
+                th = Thunk(lambda: self.decorate(c, decs, mod.where(st), 0), where=mod.where(st))
+                self.bind(ns, st.name, th)
+                if top:
+                    self.decorated_def(mod, st, decs, th)
             else:
                 self.bind(ns, st.name, known(c, mod.where(st)))
             return None
@@ -216,6 +224,10 @@ class Statements:
                                 known(UnknownV('bound by `with %s as ...`' % unparse(item.context_expr)[:100],
                                                mod.where(st))), None, ns, scope, st)
             return self.exec_block(mod, st.body, ns, scope, top, in_try)
+        if T is ast.For and top and writes_namespace(st.body):
+            done, e = self.unroll_for(mod, st, ns, scope, top, in_try)
+            if done:
+                return e
         if T in (ast.For, ast.AsyncFor):
             it = st.iter
             tv = known(UnknownV('loop variable of `for ... in %s`' % unparse(it)[:100], mod.where(st)))
@@ -346,6 +358,8 @@ class Statements:
             return
         f = v.func
         where = mod.where(st)
+        if top and isinstance(f, ast.Name):
+            self.toplevel_calls.append((mod, st, scope))   # registry calls (effects.py)
         if isinstance(f, ast.Attribute):
             if f.attr in ('insert', 'append') and self.is_sys_path(f.value, scope):
                 arg = v.args[-1] if v.args else None
@@ -366,11 +380,20 @@ class Statements:
                 return
             if f.attr == 'update' and isinstance(f.value, ast.Call) and \
                     isinstance(f.value.func, ast.Name) and f.value.func.id in ('globals', 'vars', 'locals'):
+                if top and len(v.args) == 1 and not v.keywords and \
+                        (self.ns_update(mod, v.args[0], ns, scope, st) or
+                         self.registry_update(mod, st, v.args[0], ns, scope)):
+                    return
                 self.incomplete(mod, st, '%s().update(...)' % f.value.func.id)
                 return
             if f.attr == 'update' and isinstance(f.value, ast.Attribute) and f.value.attr == '__dict__':
                 self.incomplete(mod, st, '%s.update(...)' % unparse(f.value))
                 return
+        # (not in hubconf.py: torch.hub does not put it in sys.modules)
+        if isinstance(f, ast.Name) and f.id == 'setattr' and top and len(v.args) == 3 and \
+                mod is not self.hub and is_this_module(v.args[0]) and \
+                self.ns_store(mod, v.args[1], v.args[2], ns, scope, st):
+            return
         if isinstance(f, ast.Name) and f.id in ('setattr', 'exec'):
             self.incomplete(mod, st, '%s(...) at import time' % f.id)
             if f.id == 'setattr' and v.args:

@@ -42,6 +42,129 @@ def _weight_suffix(url):
     return path.lower().endswith(WEIGHT_SUFFIXES)
 
 
+def call_env(node):
+    """Parameter values of an entrypoint called as torch.hub.load calls it
+    for weights: pretrained=True when it has that parameter, the other
+    parameters at their literal defaults.  None when there is nothing."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    a = node.args
+    env = {}
+    pos = list(a.posonlyargs) + list(a.args)
+    for p, d in zip(pos[len(pos) - len(a.defaults):], a.defaults):
+        if isinstance(d, ast.Constant):
+            env[p.arg] = d.value
+    for p, d in zip(a.kwonlyargs, a.kw_defaults):
+        if isinstance(d, ast.Constant):
+            env[p.arg] = d.value
+    if 'pretrained' in env or any(p.arg == 'pretrained' for p in pos + list(a.kwonlyargs)):
+        env['pretrained'] = True
+    return env or None
+
+
+_UNDECIDED = object()
+
+
+def _test_value(e, env, depth=0):
+    """The value of an `if` test over the parameters of env, or _UNDECIDED."""
+    if depth > 20:
+        return _UNDECIDED
+    if isinstance(e, ast.Constant):
+        return e.value
+    if isinstance(e, ast.Name):
+        return env.get(e.id, _UNDECIDED)
+    if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Not):
+        v = _test_value(e.operand, env, depth + 1)
+        return _UNDECIDED if v is _UNDECIDED else not v
+    if isinstance(e, ast.BoolOp):
+        vals = [_test_value(x, env, depth + 1) for x in e.values]
+        if isinstance(e.op, ast.And):
+            for v in vals:
+                if v is _UNDECIDED:
+                    return _UNDECIDED
+                if not v:
+                    return v
+            return vals[-1]
+        for v in vals:
+            if v is _UNDECIDED:
+                return _UNDECIDED
+            if v:
+                return v
+        return vals[-1]
+    if isinstance(e, ast.Compare) and len(e.ops) == 1:
+        a = _test_value(e.left, env, depth + 1)
+        b = _test_value(e.comparators[0], env, depth + 1)
+        if a is _UNDECIDED or b is _UNDECIDED:
+            return _UNDECIDED
+        op = type(e.ops[0])
+        try:
+            if op is ast.Eq:
+                return a == b
+            if op is ast.NotEq:
+                return a != b
+            if op is ast.Is:
+                return a is b
+            if op is ast.IsNot:
+                return a is not b
+            if op is ast.In and isinstance(b, (str, tuple)):
+                return a in b
+        except TypeError:
+            return _UNDECIDED
+    return _UNDECIDED
+
+
+def _walk_pruned(node, env, pruned):
+    """ast.walk over node, except that an `if` whose test env decides
+    yields only the branch taken (pruned(branch) gets the other).  A name
+    the body rebinds is no longer a parameter value."""
+    env = dict(env)
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            env.pop(n.id, None)
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        yield n
+        if isinstance(n, ast.If):
+            v = _test_value(n.test, env)
+            if v is not _UNDECIDED:
+                yield n.test
+                take, skip = (n.body, n.orelse) if v else (n.orelse, n.body)
+                pruned(skip)
+                todo.extend(reversed(take))
+                continue
+        todo.extend(reversed(list(ast.iter_child_nodes(n))))
+
+
+def fast_walk(node):
+    """ast.walk's nodes (in another order), at half its cost."""
+    AST = ast.AST
+    todo = [node]
+    pop, push = todo.pop, todo.append
+    while todo:
+        n = pop()
+        yield n
+        for f in n._fields:
+            v = getattr(n, f, None)
+            if type(v) is list:
+                for x in v:
+                    if isinstance(x, AST):
+                        push(x)
+            elif isinstance(v, AST):
+                push(v)
+
+
+def _weights_kw(call):
+    """'pretrained=...' / 'weights=...' of a call asking for weights (the
+    keyword, not literally False or None), else ''."""
+    for k in call.keywords:
+        if k.arg in ('pretrained', 'weights', 'pretrained_backbone', 'weights_backbone'):
+            if isinstance(k.value, ast.Constant) and k.value.value in (False, None):
+                continue
+            return '%s=%s' % (k.arg, ast.unparse(k.value)[:40])
+    return ''
+
+
 def _callee(call):
     f = call.func
     if isinstance(f, ast.Name):
@@ -78,7 +201,7 @@ class Weights:
             return hit
         self.tick()
         tree, _ = self.parse(self.repo, path, path)
-        urls, names = [], {}
+        urls, names, plain = [], {}, {}
         if tree is not None:
             for node in tree.body:
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -91,23 +214,29 @@ class Weights:
                     for a in node.names:
                         if a.asname:
                             names[a.asname] = _WImport(path, a.name, 0, None)
+                        else:        # import a.b binds a: only to tell installed callees (_note_call)
+                            top = a.name.partition('.')[0]
+                            plain.setdefault(top, _WImport(path, top, 0, None))
                 elif isinstance(node, ast.Assign):
                     for t in node.targets:
                         if isinstance(t, ast.Name):
                             names[t.id] = node.value
                 elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
                     names[node.target.id] = node.value
-            loader = set()
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Call) and _callee(node) in WEIGHT_LOADERS:
+            loader, consts = set(), []
+            Call, Constant = ast.Call, ast.Constant
+            for node in fast_walk(tree):     # one walk: large repositories have MBs of source
+                if type(node) is Constant:
+                    if type(node.value) is str and node.value.startswith('http'):
+                        consts.append(node.value)
+                elif type(node) is Call and _callee(node) in WEIGHT_LOADERS:
                     for a in list(node.args[:1]) + [k.value for k in node.keywords if k.arg == 'url']:
-                        if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                        if isinstance(a, Constant) and isinstance(a.value, str):
                             loader.add(a.value)
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
-                        _is_url(node.value) and (node.value in loader or _weight_suffix(node.value)):
-                    urls.append(node.value)
-        hit = (urls, names, set(urls))
+            for c in consts:
+                if _is_url(c) and (c in loader or _weight_suffix(c)):
+                    urls.append(c)
+        hit = (urls, names, set(urls), plain)
         self.windex[path] = hit
         return hit
 
@@ -129,6 +258,13 @@ class Weights:
         """The repository file an import of a weights scan names, or None
         (installed packages are not the repo's weights).  Absolute names
         resolve from the repository root, as torch.hub puts it on sys.path."""
+        key = (imp.src, imp.module, imp.level)
+        hit = self.wmods.get(key, False)
+        if hit is False:
+            hit = self.wmods[key] = self._wmodule_find(imp)
+        return hit
+
+    def _wmodule_find(self, imp):
         parts = (imp.module or '').split('.') if imp.module else []
         if imp.level:
             base = self.repo.dirname(imp.src)
@@ -162,29 +298,62 @@ class Weights:
                 mod = self._wmodule(_WImport(imp.src, full, imp.level, None))
         if mod is None or name is None:
             return
-        key = (mod, name)
+        target = self._weights_index(mod)[1].get(name)
+        if target is not None:
+            self._reach_name(mod, name, target, entry, seen, out, depth)
+
+    def _reach_name(self, path, name, target, entry, seen, out, depth):
+        """A module-level name reached.  Its URLs (and unresolved lines) are
+        kept per (file, name) unless they depend on the entrypoint (a dict
+        selected by its name) or a cycle cut them short: the entrypoints of
+        one repository share most helpers, and 1500 of them walking the same
+        graph cost seconds."""
+        key = (path, name)
         if key in seen:
             return
         seen.add(key)
-        _, names, weights = self._weights_index(mod)
-        target = names.get(name)
-        if target is None:
+        memo = self.wmemo.get(key)
+        if memo is not None:
+            out.extend(memo[0])
+            self.wunresolved.extend(memo[1])
             return
-        if isinstance(target, _WImport):
-            self._reach_import(target, None, entry, seen, out, depth + 1)
-        elif isinstance(target, ast.Dict):
-            self._reach_dict(target, mod, entry, seen, out, depth)
-        else:
-            self._reach(target, mod, entry, seen, out, depth + 1)
+        if key in self.wbusy:        # a cycle: the outer walk has it
+            self.wflags[1] = True
+            return
+        self.wbusy.add(key)
+        saved = list(self.wflags)
+        self.wflags[:] = [False, False]
+        sub, u0 = [], len(self.wunresolved)
+        try:
+            if isinstance(target, _WImport):
+                self._reach_import(target, None, entry, {key}, sub, depth + 1)
+            elif isinstance(target, ast.Dict):
+                self._reach_dict(target, path, entry, {key}, sub, depth, by_entry=True)
+            else:
+                self._reach(target, path, entry, {key}, sub, depth + 1)
+        finally:
+            self.wbusy.discard(key)
+        if not (self.wflags[0] or self.wflags[1]):
+            self.wmemo[key] = (tuple(sub), tuple(self.wunresolved[u0:]))
+        self.wflags[:] = [saved[0] or self.wflags[0], saved[1] or self.wflags[1]]
+        out.extend(sub)
 
-    def _reach(self, node, path, entry, seen, out, depth=0):
-        """Weight URLs that node (of module path) reaches."""
+    def _reach(self, node, path, entry, seen, out, depth=0, env=None, alts=None):
+        """Weight URLs that node (of module path) reaches.  env: parameter
+        values of the entrypoint's own call (its def only): `if` tests
+        decided by them prune the branch not taken, whose URLs go to alts."""
         if depth > self.lim['call_depth']:
+            self.wflags[1] = True    # cut short: not a complete answer to keep
             return
         self.tick()
-        _, names, weights = self._weights_index(path)
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value in weights:
+        _, names, weights, _ = self._weights_index(path)
+        subs = _walk_pruned(node, env, self._pruned(path, alts)) if env else \
+            self._interesting(node, names, weights)
+        for sub in subs:
+            if isinstance(sub, ast.Call):
+                if _callee(sub) in WEIGHT_LOADERS or _weights_kw(sub):
+                    self._note_call(sub, path, names)
+            elif isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value in weights:
                 out.append(sub.value)
             elif isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and \
                     isinstance(names.get(sub.value.id), _WImport):
@@ -197,32 +366,160 @@ class Weights:
                     isinstance(sub.slice, ast.Constant) and isinstance(names.get(sub.value.id), ast.Dict):
                 self._reach_dict(names[sub.value.id], path, sub.slice.value, seen, out, depth)
             elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and sub.id in names:
-                key = (path, sub.id)
-                if key in seen:
-                    continue
-                seen.add(key)
-                target = names[sub.id]
-                if isinstance(target, ast.Dict):
-                    self._reach_dict(target, path, entry, seen, out, depth)
-                else:
-                    self._reach(target, path, entry, seen, out, depth + 1)
+                self._reach_name(path, sub.id, names[sub.id], entry, seen, out, depth)
 
-    def _reach_dict(self, d, path, key, seen, out, depth):
+    def _reach_dict(self, d, path, key, seen, out, depth, by_entry=False):
         """A module-level dict: the entry of `key` if it has one, else all."""
+        if by_entry:
+            self.wflags[0] = True     # depends on the entrypoint's name
         for k, v in zip(d.keys, d.values):
             if isinstance(k, ast.Constant) and k.value == key:
                 self._reach(v, path, key, seen, out, depth + 1)
                 return
         self._reach(d, path, key, seen, out, depth + 1)
 
+    def _interesting(self, node, names, weights):
+        """The nodes below node that _reach acts on, found once per node
+        (entrypoints of one repository share their helpers)."""
+        key = id(node)
+        hit = self.wnodes.get(key)
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        out = []
+        for sub in fast_walk(node):
+            if isinstance(sub, ast.Call):
+                if _callee(sub) in WEIGHT_LOADERS or _weights_kw(sub):
+                    out.append(sub)
+            elif isinstance(sub, ast.Constant):
+                if isinstance(sub.value, str) and sub.value in weights:
+                    out.append(sub)
+            elif isinstance(sub, ast.Name):
+                if isinstance(sub.ctx, ast.Load) and sub.id in names:
+                    out.append(sub)
+            elif isinstance(sub, (ast.Attribute, ast.Subscript)) and isinstance(sub.value, ast.Name) and \
+                    sub.value.id in names:
+                out.append(sub)
+        self.wnodes[key] = (node, out)
+        return out
+
+    def _note_call(self, call, path, names):
+        """A loader call or a pretrained=/weights= call the walk reaches:
+        what it cannot resolve goes to self.wunresolved (file:line: what)."""
+        where = '%s:%d' % (path, getattr(call, 'lineno', 0))
+        if _callee(call) in WEIGHT_LOADERS:
+            args = list(call.args[:1]) + [k.value for k in call.keywords if k.arg == 'url']
+            if args and not (isinstance(args[0], ast.Constant) and isinstance(args[0].value, str)):
+                self.wunresolved.append(('loader', '%s: weight URL %s computed at run time: not resolved'
+                                         % (where, ast.unparse(args[0])[:120])))
+            return
+        f = call.func
+        head = f
+        while isinstance(head, (ast.Attribute, ast.Call, ast.Subscript)):
+            if isinstance(head, ast.Call):
+                # getattr(torchvision.models, name)(...): the module read
+                head = head.args[0] if isinstance(head.func, ast.Name) and head.func.id == 'getattr' \
+                    and head.args else head.func
+            else:
+                head = head.value
+        # only a callee imported from an installed package: the repository's
+        # own code is walked, and a local or parameter is not known here
+        imp = None
+        if isinstance(head, ast.Name):
+            imp = names.get(head.id)
+            if imp is None:
+                imp = self._weights_index(path)[3].get(head.id)
+        if not isinstance(imp, _WImport) or self._wmodule(imp) is not None:
+            return
+        self.wunresolved.append(('installed', '%s: %s(%s) loads weights in code outside the repository: '
+                                 'not resolved' % (where, ast.unparse(f)[:80], _weights_kw(call))))
+
+    def _name_table(self, path, name, found, alts):
+        """A table of the entrypoint's module keyed by its name: a
+        module-level dict display (or one passed to a call, as in
+        `cfgs = make_cfgs({...})`) with a key `name` or `name.<tag>`.  The
+        first such key's weight URLs are the default, the others (other
+        tags) alternatives.  For registries that look a model's weights up
+        by its name at run time."""
+        tree, _ = self.parse(self.repo, path, path)
+        if tree is None:
+            return
+        weights = self._weights_index(path)[2]
+        if not weights:
+            return
+        first = True
+        for st in tree.body:
+            if not isinstance(st, (ast.Assign, ast.AnnAssign)) or st.value is None:
+                continue
+            v = st.value
+            if isinstance(v, ast.Call) and v.args:
+                v = v.args[0]
+            if not isinstance(v, ast.Dict):
+                continue
+            for k, val in zip(v.keys, v.values):
+                if not (isinstance(k, ast.Constant) and isinstance(k.value, str)):
+                    continue
+                if k.value != name and not k.value.startswith(name + '.'):
+                    continue
+                urls = [n.value for n in fast_walk(val)
+                        if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in weights]
+                if urls and first:
+                    found.extend(urls)
+                    first = False
+                else:
+                    alts.extend(urls)
+
+    def _pruned(self, path, alts):
+        weights = self._weights_index(path)[2]
+
+        def cb(branch):
+            if alts is None:
+                return
+            for st in branch:
+                for n in ast.walk(st):
+                    if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in weights:
+                        alts.append(n.value)
+        return cb
+
     def find_weights(self, res):
         allw = []
         for path in self._repo_py_files():
+            if path not in self.windex:
+                try:      # a file without 'http' has no weight URL: not parsed for that
+                    data = self.repo.read(path, self.lim['source_max'])
+                except OSError:
+                    data = None
+                if data is not None and b'http' not in data:
+                    continue
             allw.extend(self._weights_index(path)[0])
         res['weights'] = sorted(set(allw))
+        extra = set()
         for e in res['entrypoints']:
             node, mod = self._entry_def(self.entry_vals.get(e['name']))
-            found = []
+            found, alts = [], []
+            self.wunresolved = []
             if node is not None and mod is not None and mod.is_repo and mod.file:
-                self._reach(node, mod.file, e['name'], set(), found)
+                self._reach(node, mod.file, e['name'], set(), found, env=call_env(node), alts=alts)
+            if not found and node is not None and mod is not None and mod.is_repo and mod.file:
+                self._name_table(mod.file, e['name'], found, alts)
+            if any(k == 'installed' for k, _ in self.wunresolved):
+                # weights asked of an installed package: follow the call's values (argflow.py)
+                flow = []
+                self.flow_weights(node, mod.file, call_env(node) or {}, flow)
+                if flow:
+                    found.extend(flow)
+                    self.wunresolved = [x for x in self.wunresolved if x[0] != 'installed']
             e['weights'] = sorted(set(found))
+            # what the walk could not resolve, per entrypoint: a computed URL
+            # only when nothing was found (else its value is likely among
+            # them), weights of installed code always
+            for kind, text in self.wunresolved:
+                if kind == 'installed' or not found:
+                    path, line, rest = text.split(':', 2)
+                    self.error('%s:%s: %s:%s' % (path, line, e['name'], rest))
+            alts = sorted(set(alts) - set(found))
+            if alts:
+                e['alternatives'] = alts
+            # .hub/weights/ names every file an entrypoint lists, also those
+            # of an installed package it asks for (argflow.py)
+            extra.update(found)
+        res['weights'] = sorted(set(res['weights']) | extra)

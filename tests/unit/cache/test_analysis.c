@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/repo_fixture.h"
+
 #include "base/files.h"
 #include "base/limits.h"
 #include "cache/analysis.h"
@@ -46,16 +48,6 @@ struct fixture {
 	char dir[256];
 	char path[512]; /* the result path of f->sha */
 };
-
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
 
 static void set_paths(struct fixture *f)
 {
@@ -83,7 +75,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	hub_cache_free(f->cache);
 	hub_py_free(f->py);
-	sh("rm -rf %s", f->root);
+	hub_test_sh("rm -rf %s", f->root);
 	free(f);
 	return 0;
 }
@@ -275,24 +267,10 @@ static int setup_repo(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	strcpy(f->root, "/tmp/hubfs-test-analysis-XXXXXX");
 	assert_non_null(mkdtemp(f->root));
-	int rc = sh("set -e; cd %s; export GIT_AUTHOR_DATE='2023-01-02T03:04:05Z' "
-		    "GIT_COMMITTER_DATE='2023-01-02T03:04:05Z' GIT_AUTHOR_NAME=t "
-		    "GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t; "
-		    "git init -q -b main w; cd w; "
-		    "printf 'dependencies = [\"torch\"]\\n\\n\\ndef tiny(pretrained=False):\\n"
-		    "    \"\"\"A tiny model.\"\"\"\\n    return None\\n' > hubconf.py; "
-		    "git add -A; git commit -qm one; git rev-parse HEAD > ../sha; "
-		    "mkdir -p ../hubfs/repos/alice/tiny; "
-		    "git clone -q --bare . ../hubfs/repos/alice/tiny/git",
-		    f->root);
-	assert_int_equal(rc, 0);
-	char path[128];
-	snprintf(path, sizeof(path), "%s/sha", f->root);
-	FILE *fp = fopen(path, "r");
-	assert_non_null(fp);
-	assert_non_null(fgets(f->sha, sizeof(f->sha), fp));
-	fclose(fp);
-	assert_int_equal(strlen(f->sha), 40);
+	hub_test_bare_repo(f->sha, NULL, f->root, "alice", "tiny",
+			   "printf 'dependencies = [\"torch\"]\\n\\n\\ndef tiny(pretrained=False):\\n"
+			   "    \"\"\"A tiny model.\"\"\"\\n    return None\\n' > hubconf.py; "
+			   "git add -A; git commit -qm one");
 	f->opts.offline = true;
 	assert_int_equal(hub_cache_new(&f->cache, f->root, &f->opts), 0);
 	set_paths(f);

@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/repo_fixture.h"
+
 #include "base/files.h"
 #include "base/limits.h"
 #include "cache/repo.h"
@@ -34,47 +36,13 @@ struct fixture {
 	struct hub_cache *cache;
 };
 
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-static void read_line(char *out, size_t n, const char *path)
-{
-	FILE *f = fopen(path, "r");
-	assert_non_null(f);
-	assert_non_null(fgets(out, (int)n, f));
-	fclose(f);
-	out[strcspn(out, "\n")] = '\0';
-}
-
 /* <root>/hubfs/repos/alice/vision/git: main (2 commits), tag v1 on the first. */
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	strcpy(f->root, "/tmp/hubfs-test-cache-XXXXXX");
 	assert_non_null(mkdtemp(f->root));
-	int rc = sh("set -e; cd %s; export GIT_AUTHOR_DATE='2023-01-02T03:04:05Z' "
-		    "GIT_COMMITTER_DATE='2023-01-02T03:04:05Z' GIT_AUTHOR_NAME=t "
-		    "GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t; "
-		    "git init -q -b main w; cd w; mkdir -p pkg; printf 'print(1)\\n' > pkg/a.py; "
-		    "printf '#!/bin/sh\\n' > run.sh; chmod +x run.sh; ln -s pkg/a.py link; "
-		    "git add -A; git commit -qm one; git tag v1; echo two > two.txt; git add -A; "
-		    "git commit -qm two; git rev-parse HEAD > ../sha; git rev-parse v1 > ../tag; "
-		    "mkdir -p ../hubfs/repos/alice/vision; "
-		    "git clone -q --bare . ../hubfs/repos/alice/vision/git",
-		    f->root);
-	assert_int_equal(rc, 0);
-	char path[128];
-	snprintf(path, sizeof(path), "%s/sha", f->root);
-	read_line(f->sha, sizeof(f->sha), path);
-	snprintf(path, sizeof(path), "%s/tag", f->root);
-	read_line(f->tag_sha, sizeof(f->tag_sha), path);
+	hub_test_bare_repo(f->sha, f->tag_sha, f->root, "alice", "vision", HUB_TEST_TWO_COMMITS);
 	f->opts.git_url = "https://github.com/{owner}/{repo}.git";
 	f->opts.offline = true;
 	f->opts.ref_ttl = 60;
@@ -88,7 +56,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	hub_cache_free(f->cache);
-	sh("rm -rf %s", f->root);
+	hub_test_sh("rm -rf %s", f->root);
 	free(f);
 	return 0;
 }
@@ -169,7 +137,7 @@ static void test_listing_owners_and_repos(void **state)
 		 f->sha, f->sha, f->tag_sha);
 	write_state(f, json);
 	/* Invalid names in the cache directory are not listed. */
-	assert_int_equal(sh("mkdir -p %s/hubfs/repos/.bad %s/hubfs/repos/alice/.git", f->root,
+	assert_int_equal(hub_test_sh("mkdir -p %s/hubfs/repos/.bad %s/hubfs/repos/alice/.git", f->root,
 			    f->root),
 			 0);
 	char **owners;
@@ -263,7 +231,7 @@ static void test_atomic_write_honours_umask(void **state)
 	assert_string_equal(text, "abcd");
 	free(text);
 	/* No temp file is left beside it. */
-	assert_int_equal(sh("test $(ls %s | grep -c 'file.tmp') -eq 0", f->root), 0);
+	assert_int_equal(hub_test_sh("test $(ls %s | grep -c 'file.tmp') -eq 0", f->root), 0);
 	snprintf(path, sizeof(path), "%s/a/b/c", f->root);
 	assert_int_equal(hub_mkdir_p(path), 0);
 	assert_int_equal(hub_mkdir_p(path), 0);

@@ -10,7 +10,8 @@
  * HEAD), shallow fetch and later fetches into the same shallow repository,
  * unshallow, fetch by object id (allowed, refused, nonexistent), every
  * errno of the header's table, GITHUB_TOKEN over https, and concurrency
- * (init_bare racing on one path, fetches in parallel).
+ * (init_bare racing on one path, fetches in parallel); git_reach.c's verdicts
+ * (tips, ancestors, a shallow repository, a fork's commit, the deadline).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -37,6 +38,7 @@
 #include <git2.h>
 
 #include "fetch/git.h"
+#include "fetch/git_reach.h"
 #include "base/log.h"
 
 #define PYTHON "/usr/bin/python3"
@@ -53,6 +55,7 @@ static struct {
 	char cert[160];
 	/* commit ids of a.git: master is c5, c4 is referenced by nothing */
 	char c1[41], c2[41], c3[41], c4[41], c5[41], s2[41], tag_v1[41];
+	char fork[42];         /* in fork.git's object store, reachable from no ref */
 	int n;                 /* counter for fresh gitdir names */
 } fx;
 
@@ -206,6 +209,9 @@ static const char make_repos[] =
 	"c 1; git tag v2; c 2; git tag -a v1 -m v1; git checkout -qb side; c s1; c s2; "
 	"git checkout -q master; c 3; git branch dev; c 4; c 5; cd ..; "
 	"git clone -q --bare w srv/a.git; git -C srv/a.git config uploadpack.allowAnySHA1InWant true; "
+	"git clone -q --bare w srv/fork.git; git -C srv/fork.git config uploadpack.allowAnySHA1InWant true; "
+	/* fork.git: a commit on top of master that no ref reaches (a fork's, as GitHub serves it) */
+	"git -C srv/fork.git commit-tree -p master -m fork 'master^{tree}' > fork.id; "
 	"git clone -q --bare w srv/strict.git; "
 	"git clone -q --bare w srv/nohead.git; git -C srv/nohead.git symbolic-ref HEAD refs/heads/gone; "
 	"openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 2 "
@@ -229,6 +235,14 @@ static int group_setup(void **state)
 	rev_parse(fx.c5, w, "master");
 	rev_parse(fx.s2, w, "side");
 	rev_parse(fx.tag_v1, w, "v1");
+	char forkid[128];
+	snprintf(forkid, sizeof(forkid), "%s/fork.id", fx.dir);
+	FILE *ff = fopen(forkid, "r");
+	assert_non_null(ff);
+	assert_non_null(fgets(fx.fork, sizeof(fx.fork), ff));
+	fclose(ff);
+	fx.fork[strcspn(fx.fork, "\n")] = '\0';
+	assert_int_equal(strlen(fx.fork), 40);
 
 	int port = free_port();
 	char portarg[32], base[160];
@@ -764,6 +778,54 @@ static void test_parallel_fetches(void **state)
 	assert_true(fsck_ok(dirs[0]));
 }
 
+/* hub_git_reach: tips (branch, annotated and lightweight tag), ancestors
+ * (also into a shallow repository), the fork's commit, the deadline. */
+static void test_reach(void **state)
+{
+	(void)state;
+	char u[256];
+	url(u, sizeof(u), fx.git, "fork.git");
+	struct hub_git_reach v;
+	const char *g = new_gitdir();
+	assert_int_equal(hub_git_reach(&v, g, u, fx.c5, 60), 0);
+	assert_true(v.reachable);
+	assert_string_equal(v.via, "refs/heads/master");
+	assert_int_equal(hub_git_reach(&v, g, u, fx.c2, 60), 0); /* v1 peels to it */
+	assert_true(v.reachable);
+	assert_string_equal(v.via, "refs/tags/v1");
+	assert_int_equal(hub_git_reach(&v, g, u, fx.c1, 60), 0); /* v2, and dev's root */
+	assert_true(v.reachable);
+	/* a shallow repository first: the fork's commit, depth 1, as hubfs
+	 * fetches <repo>@<sha> */
+	char spec[128];
+	snprintf(spec, sizeof(spec), "%s:refs/hubfs/commits/%s", fx.fork, fx.fork);
+	const char *specs[] = {spec};
+	assert_int_equal(hub_git_fetch(g, u, specs, 1, 1), 0);
+	assert_int_equal(hub_git_reach(&v, g, u, fx.c4, 60), 0); /* an ancestor of master */
+	assert_true(v.reachable);
+	assert_string_equal(v.via, "");
+	assert_int_equal(hub_git_reach(&v, g, u, fx.fork, 60), 0);
+	assert_false(v.reachable);
+	/* side's first commit, from another fresh repository (nothing local) */
+	char s1[41];
+	char w[128];
+	snprintf(w, sizeof(w), "%s/w", fx.dir);
+	rev_parse(s1, w, "side~1");
+	assert_int_equal(hub_git_reach(&v, new_gitdir(), u, s1, 60), 0);
+	assert_true(v.reachable);
+	/* no time left after the listing: a tip still answers, the rest times out */
+	assert_int_equal(hub_git_reach(&v, new_gitdir(), u, fx.c5, 0), 0);
+	assert_true(v.reachable);
+	assert_int_equal(hub_git_reach(&v, new_gitdir(), u, fx.c3 /* dev */, 0), 0);
+	assert_true(v.reachable);
+	assert_int_equal(hub_git_reach(&v, new_gitdir(), u, fx.c4, 0), -ETIMEDOUT);
+	assert_false(v.reachable);
+	/* bad input, a repository that does not exist */
+	assert_int_equal(hub_git_reach(&v, g, u, "c5", 60), -EINVAL);
+	url(u, sizeof(u), fx.git, "nope.git");
+	assert_int_equal(hub_git_reach(&v, new_gitdir(), u, fx.c5, 60), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -785,6 +847,7 @@ int main(void)
 		cmocka_unit_test(test_fetch_args),
 		cmocka_unit_test(test_init_bare_race),
 		cmocka_unit_test(test_parallel_fetches),
+		cmocka_unit_test(test_reach),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/repo_fixture.h"
+
 #include "base/files.h"
 #include "base/limits.h"
 #include "cache/repo.h"
@@ -35,25 +37,6 @@ struct fixture {
 	struct hub_ns *ns;
 };
 
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-static void read_line(char *out, size_t n, const char *path)
-{
-	FILE *f = fopen(path, "r");
-	assert_non_null(f);
-	assert_non_null(fgets(out, (int)n, f));
-	fclose(f);
-	out[strcspn(out, "\n")] = '\0';
-}
-
 /* <root>/hubfs/repos/alice/vision/git: main (2 commits), tag v1 on the
  * first, and a state.json recording both (offline: served from it). */
 static int setup(void **state)
@@ -61,22 +44,8 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	strcpy(f->root, "/tmp/hubfs-test-ns-XXXXXX");
 	assert_non_null(mkdtemp(f->root));
-	int rc = sh("set -e; cd %s; export GIT_AUTHOR_DATE='2023-01-02T03:04:05Z' "
-		    "GIT_COMMITTER_DATE='2023-01-02T03:04:05Z' GIT_AUTHOR_NAME=t "
-		    "GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t; "
-		    "git init -q -b main w; cd w; mkdir -p pkg; printf 'print(1)\\n' > pkg/a.py; "
-		    "printf '#!/bin/sh\\n' > run.sh; chmod +x run.sh; ln -s pkg/a.py link; "
-		    "git add -A; git commit -qm one; git tag v1; echo two > two.txt; git add -A; "
-		    "git commit -qm two; git rev-parse HEAD > ../sha; git rev-parse v1 > ../tag; "
-		    "mkdir -p ../hubfs/repos/alice/vision; "
-		    "git clone -q --bare . ../hubfs/repos/alice/vision/git",
-		    f->root);
-	assert_int_equal(rc, 0);
+	hub_test_bare_repo(f->sha, f->tag_sha, f->root, "alice", "vision", HUB_TEST_TWO_COMMITS);
 	char path[160];
-	snprintf(path, sizeof(path), "%s/sha", f->root);
-	read_line(f->sha, sizeof(f->sha), path);
-	snprintf(path, sizeof(path), "%s/tag", f->root);
-	read_line(f->tag_sha, sizeof(f->tag_sha), path);
 	char json[512];
 	snprintf(json, sizeof(json),
 		 "{\"version\":1,\"head\":\"refs/heads/main\",\"head_time\":1,"
@@ -104,7 +73,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	hub_ns_free(f->ns);
 	hub_cache_free(f->cache);
-	sh("rm -rf %s", f->root);
+	hub_test_sh("rm -rf %s", f->root);
 	free(f);
 	return 0;
 }

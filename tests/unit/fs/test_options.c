@@ -938,6 +938,45 @@ static void test_cache_root(void **state)
 	hub_options_dispose(&o);
 }
 
+/* ---- analysis_path ---------------------------------------------------- */
+
+static void test_analysis_path(void **state)
+{
+	(void)state;
+	struct hub_options o;
+	assert_int_equal(parse(&o, "-o", "analysis_path=/opt/venv/lib/site-packages:/src/timm", "/m",
+			       NULL),
+			 0);
+	assert_string_equal(o.analysis_path, "/opt/venv/lib/site-packages:/src/timm");
+	hub_options_dispose(&o);
+
+	/* the command line wins over the config */
+	const char *path = write_file("ap.json", "{\"analysis_path\": \"/from/config\"}");
+	char arg[PATH_MAX + 64];
+	snprintf(arg, sizeof(arg), "config=%s", path);
+	assert_int_equal(parse(&o, "-o", arg, "/m", NULL), 0);
+	assert_string_equal(o.analysis_path, "/from/config");
+	hub_options_dispose(&o);
+	snprintf(arg, sizeof(arg), "config=%s,analysis_path=/cli", path);
+	assert_int_equal(parse(&o, "-o", arg, "/m", NULL), 0);
+	assert_string_equal(o.analysis_path, "/cli");
+	hub_options_dispose(&o);
+
+	static const char *const bad[] = {
+		"analysis_path=", "analysis_path", "analysis_path=relative/dir",
+		"analysis_path=/a::/b", "analysis_path=/a:b", "analysis_path=/a:",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (parse(&o, "-o", bad[i], "/m", NULL) != -EINVAL)
+			fail_msg("'%s' was accepted", bad[i]);
+		assert_failed(&o);
+	}
+	const char *badcfg = write_file("ap2.json", "{\"analysis_path\": [\"/a\"]}");
+	snprintf(arg, sizeof(arg), "config=%s", badcfg);
+	assert_int_equal(parse(&o, "-o", arg, "/m", NULL), -EINVAL);
+	assert_non_null(strstr(err, "analysis_path must be a string"));
+}
+
 /* ---- token_host ------------------------------------------------------- */
 
 static void test_token_host_option(void **state)
@@ -1050,6 +1089,7 @@ int main(void)
 		T(test_git_url),
 		T(test_cache_root),
 		T(test_token_host_option),
+		T(test_analysis_path),
 		T(test_token_host_bad),
 	};
 #undef T

@@ -1,0 +1,271 @@
+"""argflow: weights an entrypoint asks an installed package for.
+
+OWNS
+  The weights walk (weights.py) is syntactic and does not know argument
+  values; this part follows one entrypoint's call with values: from its
+  def, with the values of call_env() (pretrained=True, the other literal
+  defaults), into the repository functions and classes (their __init__) it
+  calls, binding each parameter to the argument when that is a constant or
+  a parameter whose value is known, at most HUB_PY_CALL_DEPTH calls deep.
+  A call of an installed model builder with `pretrained=<not False/None>`
+  or `weights=...` -- `torchvision.models.resnet50(...)`,
+  `getattr(torchvision.models, name)(...)` with `name` known -- is resolved
+  from the package's source (never imported; only the module files that
+  lead to the builder's def by `from .x import *` / `import name` are
+  read): the builder's
+  `@handle_legacy_interface(weights=("pretrained", E.MEMBER))` decorator
+  names the enum member pretrained=True selects; `weights="DEFAULT"`,
+  `weights=E.MEMBER` name it directly; the member's `Weights(url=...)` in
+  the enum class's body gives the URL (`DEFAULT = MEMBER` aliases are
+  followed).  Used by weights.py (find_weights); uses self.import_dotted
+  (which finds an installed module without evaluating it), self.parse,
+  self._weights_index, self._wmodule.
+"""
+
+import ast
+
+from .weights import _WImport
+
+_UNKNOWN = object()
+
+
+def _const(e, env):
+    if isinstance(e, ast.Constant):
+        return e.value
+    if isinstance(e, ast.Name) and e.id in env:
+        return env[e.id]
+    return _UNKNOWN
+
+
+def _dotted(e):
+    """'a.b.c' of an attribute chain of names, else None."""
+    parts = []
+    while isinstance(e, ast.Attribute):
+        parts.append(e.attr)
+        e = e.value
+    if not isinstance(e, ast.Name):
+        return None
+    parts.append(e.id)
+    return '.'.join(reversed(parts))
+
+
+def _bind(fn, call, env, skip_self):
+    """Parameter values of fn for call (constants and known names)."""
+    a = fn.args
+    pos = [p.arg for p in list(a.posonlyargs) + list(a.args)]
+    if skip_self and pos:
+        pos = pos[1:]
+    out = {}
+    for p, d in zip(pos[len(pos) - len(a.defaults):] if a.defaults else [], a.defaults):
+        if isinstance(d, ast.Constant):
+            out[p] = d.value
+    for p, d in zip(a.kwonlyargs, a.kw_defaults):
+        if isinstance(d, ast.Constant):
+            out[p.arg] = d.value
+    for p, x in zip(pos, call.args):
+        if isinstance(x, ast.Starred):
+            break
+        v = _const(x, env)
+        if v is _UNKNOWN:
+            out.pop(p, None)
+        else:
+            out[p] = v
+    for k in call.keywords:
+        if k.arg is None:
+            continue
+        v = _const(k.value, env)
+        if v is _UNKNOWN:
+            out.pop(k.arg, None)
+        else:
+            out[k.arg] = v
+    return out
+
+
+class ArgFlow:
+    """Part of the Job (job.py): installed builders' weights by argument flow."""
+
+    def flow_weights(self, node, path, env, out, depth=0, seen=None):
+        """URLs of installed builders that node's call reaches (into out)."""
+        if seen is None:
+            seen = set()
+        if depth > self.lim['call_depth'] or (id(node), tuple(sorted(env.items()))) in seen:
+            return
+        seen.add((id(node), tuple(sorted(env.items()))))
+        self.tick()
+        _, names, _, plain = self._weights_index(path)
+        for call in ast.walk(node):
+            if not isinstance(call, ast.Call):
+                continue
+            f = call.func
+            # getattr(<installed module>, <name>)(...) / <installed>.builder(...)
+            if isinstance(f, ast.Call) and isinstance(f.func, ast.Name) and f.func.id == 'getattr' and \
+                    len(f.args) == 2:
+                name = _const(f.args[1], env)
+                modname = self._installed_module(_dotted(f.args[0]), names, plain)
+                if isinstance(name, str) and modname:
+                    self._installed_call(modname, name, call, env, names, plain, out)
+                continue
+            d = _dotted(f)
+            if d is None:
+                continue
+            head = d.split('.')[0]
+            target = names.get(head)
+            if '.' not in d and isinstance(target, (ast.FunctionDef, ast.ClassDef)):
+                self._flow_into(target, path, call, env, out, depth, seen)
+                continue
+            imp = target if isinstance(target, _WImport) else plain.get(head)
+            if not isinstance(imp, _WImport):
+                continue
+            rmod = self._wmodule(imp)
+            if rmod is not None:
+                if '.' not in d and imp.name is not None:
+                    t = self._weights_index(rmod)[1].get(imp.name)
+                    if isinstance(t, (ast.FunctionDef, ast.ClassDef)):
+                        self._flow_into(t, rmod, call, env, out, depth, seen)
+                continue
+            full = self._installed_module(d, names, plain)
+            if full:
+                mod, _, attr = full.rpartition('.')
+                self._installed_call(mod, attr, call, env, names, plain, out)
+
+    def _installed_module(self, d, names, plain):
+        """The dotted name an expression `a.b.c` names when `a` is an import
+        of an installed package (`import torchvision`, `import x.y as a`,
+        `from pkg import a`), else None."""
+        if not d:
+            return None
+        head, _, rest = d.partition('.')
+        imp = names.get(head)
+        if not isinstance(imp, _WImport):
+            imp = plain.get(head)
+        if not isinstance(imp, _WImport) or self._wmodule(imp) is not None or imp.level:
+            return None
+        base = imp.module if imp.name is None else \
+            (imp.module + '.' + imp.name if imp.module else imp.name)
+        return base + ('.' + rest if rest else '')
+
+    def _flow_into(self, target, path, call, env, out, depth, seen):
+        if isinstance(target, ast.ClassDef):
+            init = next((s for s in target.body if isinstance(s, ast.FunctionDef) and s.name == '__init__'),
+                        None)
+            if init is None:
+                return
+            self.flow_weights(init, path, _bind(init, call, env, True), out, depth + 1, seen)
+        else:
+            self.flow_weights(target, path, _bind(target, call, env, False), out, depth + 1, seen)
+
+    def _installed_call(self, modname, attr, call, env, names, plain, out):
+        """modname.attr(...) of an installed package, asked for weights."""
+        want = None
+        for k in call.keywords:
+            if k.arg == 'pretrained':
+                v = _const(k.value, env)
+                if v is False or v is None:
+                    return
+                want = 'pretrained'
+            elif k.arg == 'weights':
+                v = _const(k.value, env)
+                if v is None:
+                    return
+                want = ('weights', k.value, v)
+        if want is None or not modname:
+            return
+        found = self._find_def(modname, attr, 0)
+        if found is None:
+            return
+        fnode, ftree = found
+        member = None
+        if want == 'pretrained':
+            member = _legacy_default(fnode)
+        elif isinstance(want[2], str) and want[2] == 'DEFAULT':
+            member = self._weights_enum_of(fnode)
+        elif isinstance(want[1], ast.Attribute):
+            member = want[1]
+        if member is None:
+            return
+        url = _enum_url(ftree, member)
+        if url:
+            out.append(url)
+
+    def _find_def(self, modname, attr, depth):
+        """(def node, module tree) of modname.attr in an installed package,
+        read syntactically: a top-level def of that module, or one it
+        imports by name or by `*` (a few levels).  Nothing else of the
+        package is evaluated, so a large package costs a few files."""
+        if depth > 4:
+            return None
+        self.tick()
+        mod, _ = self.import_dotted(modname, 'hubconf.py:0')
+        if mod is None or mod.is_repo or mod.kind != 'source':
+            return None
+        tree, _ = self.parse(mod.fs, mod.file, mod.show())
+        if tree is None:
+            return None
+        pkg = modname if mod.pkg_dirs is not None else modname.rpartition('.')[0]
+        for st in tree.body:
+            if isinstance(st, ast.FunctionDef) and st.name == attr:
+                return st, tree
+        for st in reversed(tree.body):
+            if not isinstance(st, ast.ImportFrom):
+                continue
+            names = [a for a in st.names if a.name == '*' or (a.asname or a.name) == attr]
+            if not names:
+                continue
+            if st.level:
+                base = pkg.split('.')
+                base = base[:len(base) - (st.level - 1)] if st.level > 1 else base
+                src = '.'.join(base + ([st.module] if st.module else []))
+            else:
+                src = st.module
+            if not src:
+                continue
+            for a in names:
+                r = self._find_def(src, attr if a.name == '*' else a.name, depth + 1)
+                if r is not None:
+                    return r
+        return None
+
+    @staticmethod
+    def _weights_enum_of(fnode):
+        """E.DEFAULT for a builder whose `weights` parameter is annotated E."""
+        a = fnode.args
+        for p in list(a.args) + list(a.kwonlyargs):
+            if p.arg == 'weights' and p.annotation is not None:
+                ann = p.annotation
+                if isinstance(ann, ast.Subscript):      # Optional[E]
+                    ann = ann.slice
+                if isinstance(ann, ast.Name):
+                    return ast.Attribute(value=ann, attr='DEFAULT', ctx=ast.Load())
+        return None
+
+
+def _legacy_default(fnode):
+    """E.MEMBER of @handle_legacy_interface(weights=("pretrained", E.MEMBER))."""
+    for d in fnode.decorator_list:
+        if not isinstance(d, ast.Call):
+            continue
+        for k in d.keywords:
+            if k.arg == 'weights' and isinstance(k.value, ast.Tuple) and len(k.value.elts) == 2 and \
+                    isinstance(k.value.elts[0], ast.Constant) and k.value.elts[0].value == 'pretrained' and \
+                    isinstance(k.value.elts[1], ast.Attribute):
+                return k.value.elts[1]
+    return None
+
+
+def _enum_url(tree, member, depth=0):
+    """url= of E.MEMBER = Weights(url=...) in the class E of tree."""
+    if depth > 4 or not isinstance(member.value, ast.Name):
+        return None
+    cls = next((s for s in tree.body if isinstance(s, ast.ClassDef) and s.name == member.value.id), None)
+    if cls is None:
+        return None
+    for s in cls.body:
+        if isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id == member.attr for t in s.targets):
+            v = s.value
+            if isinstance(v, ast.Name):                        # DEFAULT = IMAGENET1K_V2
+                return _enum_url(tree, ast.Attribute(value=member.value, attr=v.id), depth + 1)
+            if isinstance(v, ast.Call):
+                for k in v.keywords:
+                    if k.arg == 'url' and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str):
+                        return k.value.value
+    return None

@@ -1,0 +1,76 @@
+/*
+ * What pyrt.c (the interpreter thread, the queue, the public API) and
+ * pyrt_tree.c (the tree callbacks the scanner calls) share.  Locking: see
+ * pyrt.c's LOCKING: py->mu guards the fields marked (mu).
+ */
+#ifndef HUB_PY_PYRT_INT_H
+#define HUB_PY_PYRT_INT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/limits.h"
+#include "py/pyrt.h"
+
+enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+
+struct py_job {
+	int refs;                   /* (mu) caller + queue/py thread */
+	enum job_state state;       /* (mu) */
+	bool cancelled;             /* (mu) caller gave up, or shutdown */
+	bool shutdown;              /* (mu) cancelled by hub_py_free */
+	bool in_callback;           /* (mu) py thread is inside a tree callback */
+	atomic_int cancel;          /* == cancelled; read by the py thread without mu */
+	int rc;                     /* (mu) result, valid when JOB_DONE */
+	char *json;                 /* (mu) result, valid when JOB_DONE and rc == 0 */
+	pthread_cond_t cv;          /* signalled on state and in_callback changes */
+	/* immutable after submission */
+	struct hub_tree_reader tree;
+	double deadline;            /* CLOCK_MONOTONIC seconds */
+	uint64_t seq;
+	unsigned flags;
+	struct hub_py *py;
+};
+
+struct hub_py {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;          /* work for the py thread; users dropping to 0 */
+	struct py_job *queue[HUB_PY_QUEUE_MAX]; /* (mu) ring */
+	size_t head, count;         /* (mu) */
+	struct py_job *running;     /* (mu) */
+	uint64_t next_seq;          /* (mu) */
+	bool stopping;              /* (mu) */
+	bool started;               /* (mu) py thread finished its start-up */
+	int start_rc;               /* (mu) its result */
+	int users;                  /* (mu) callers inside hub_py_analyze */
+	unsigned test_flags;        /* (mu) */
+	unsigned long flag_cancels; /* (mu) jobs stopped by their cancel flag */
+	bool thread_created;
+	pthread_t thread;
+	/* (py thread) */
+	PyObject *analyze_fn;
+	PyObject *after_fn; /* hubscan.after_job: the last job's memory, freed off the clock */
+	PyObject *cancelled_exc;
+};
+
+/* The callables a job hands the scanner (read, listdir, cancelled), bound
+ * to the job through a capsule that is cleared when the job ends: one that
+ * Python kept alive past its job raises instead of touching a freed job.
+ * Py thread only. */
+struct job_ref;
+struct py_tree_fns {
+	PyObject *cap, *read, *listdir, *cancelled;
+	struct job_ref *ref;
+};
+/* 0, or -ENOMEM with a Python error set (what was made is released by
+ * hub_py_tree_fns_release all the same). */
+int hub_py_tree_fns_new(struct py_tree_fns *out, struct py_job *job);
+/* Detach the job and drop the callables. */
+void hub_py_tree_fns_release(struct py_tree_fns *f);
+
+#endif
