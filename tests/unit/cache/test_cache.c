@@ -257,39 +257,67 @@ static double mono(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* state.json: 30,000 records load in linear time (the old loader searched
- * the list per record: seconds), and a save keeps the HUB_STATE_REFS_MAX
- * newest, so the file stays far below HUB_JSON_MAX. */
-static void test_state_is_bounded_and_loads_fast(void **state)
+/* A state.json of n records at path (times 1000 + i). */
+static void write_big_state(struct fixture *f, const char *path, int n)
 {
-	struct fixture *f = *state;
 	struct hub_state st;
 	memset(&st, 0, sizeof(st));
-	enum { N = 30000 };
 	char ref[32];
-	st.refs = calloc(N, sizeof(*st.refs));
+	st.refs = calloc((size_t)n, sizeof(*st.refs));
 	assert_non_null(st.refs);
-	st.cap = N;
-	for (int i = 0; i < N; i++) {
+	st.cap = (size_t)n;
+	for (int i = 0; i < n; i++) {
 		snprintf(ref, sizeof(ref), "%07x", i * 7919);
-		/* appended as new: the file is written from it below */
 		st.refs[st.n].ref = strdup(ref);
 		memcpy(st.refs[st.n].sha, f->sha, 41);
 		st.refs[st.n].kind = KIND_COMMIT;
 		st.refs[st.n].time = 1000.0 + i;
 		st.n++;
 	}
-	char path[160];
-	snprintf(path, sizeof(path), "%s/state-big.json", f->root);
 	assert_int_equal(hub_state_save(&st, path), 0);
 	hub_state_dispose(&st);
+}
 
-	double t0 = mono();
+/* Best of three loads of path, in seconds. */
+static double load_time(const char *path, size_t want)
+{
+	double best = 1e9;
+	for (int k = 0; k < 3; k++) {
+		struct hub_state st;
+		double t0 = mono();
+		assert_int_equal(hub_state_load(&st, path), 0);
+		double took = mono() - t0;
+		assert_int_equal(st.n, want);
+		hub_state_dispose(&st);
+		if (took < best)
+			best = took;
+	}
+	return best;
+}
+
+/* state.json: loading is linear in the records (the old loader searched the
+ * list per record: 1.2 s for 30,000 in a release build), and a save keeps
+ * the HUB_STATE_REFS_MAX newest, so the file stays far below HUB_JSON_MAX. */
+static void test_state_is_bounded_and_loads_fast(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 30000 };
+	char path[160];
+	snprintf(path, sizeof(path), "%s/state-big.json", f->root);
+	write_big_state(f, path, N);
+	double t_big = load_time(path, N);
+	print_message("state.json: %d records loaded in %.3f s\n", N, t_big);
+	/* the quadratic loader took 1.2 s in a release build (seconds more
+	 * under ASan); linear, 0.04-0.2 s (ASan: 0.4-1.6 s on a loaded machine) */
+#if defined(__SANITIZE_ADDRESS__)
+	assert_true(t_big < 6.0);
+#else
+	assert_true(t_big < 0.6);
+#endif
+
+	struct hub_state st;
+	char ref[32];
 	assert_int_equal(hub_state_load(&st, path), 0);
-	double took = mono() - t0;
-	print_message("state.json: %d records loaded in %.3f s\n", N, took);
-	assert_int_equal(st.n, N);
-	assert_true(took < 1.0); /* the quadratic loader: 1.2 s in a release build */
 	snprintf(ref, sizeof(ref), "%07x", 123 * 7919);
 	assert_non_null(hub_state_find(&st, ref));
 
