@@ -213,7 +213,12 @@ static int build_fuse_args(struct fuse_args *args, const struct hub_options *o)
 	/* Read-only for the kernel too; no default_permissions: every file is
 	 * world-readable, and without it path walks need no GETATTR of the
 	 * root and owner directories, whose attributes are never cached. */
-	snprintf(opt, sizeof(opt), "-oro,subtype=hubfs,fsname=%s",
+	/* For tests only (tests/integration/test_erofs.py): without the
+	 * kernel's "ro" every mutating call reaches fs/ops.c's handlers, which
+	 * must answer EROFS themselves. */
+	const char *rw = getenv("HUBFS_TEST_KERNEL_RW");
+	bool kernel_ro = !(rw && !strcmp(rw, "1"));
+	snprintf(opt, sizeof(opt), "-o%ssubtype=hubfs,fsname=%s", kernel_ro ? "ro," : "",
 		 o->source ? o->source : "hubfs");
 	if (fuse_opt_add_arg(args, opt))
 		return -ENOMEM;
