@@ -511,24 +511,59 @@ static uint64_t stream_front(const struct hub_weight *f)
 					 : hub_rset_prefix(&f->have);
 }
 
-static ssize_t weight_read(char *buf, size_t size, off_t off, struct hub_weight *f);
+static int weight_span(struct hub_weight_span *out, size_t size, off_t off, struct hub_weight *f);
 
 /* Reads in progress and the time of the last one keep the file's download
- * going (nobody_reads, weights_dl.c). */
-ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f)
+ * going (nobody_reads, weights_dl.c): a span counts as a reader until it is
+ * released. */
+int hub_weight_span(struct hub_weight_span *out, size_t size, off_t off, struct hub_weight *f)
 {
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
 	pthread_mutex_lock(&f->lock);
 	f->readers++;
 	pthread_mutex_unlock(&f->lock);
-	ssize_t rc = weight_read(buf, size, off, f);
+	int rc = weight_span(out, size, off, f);
+	if (rc) {
+		pthread_mutex_lock(&f->lock);
+		f->readers--;
+		f->read_t = mono_now();
+		pthread_mutex_unlock(&f->lock);
+		return rc;
+	}
+	out->f = f;
+	return 0;
+}
+
+void hub_weight_span_release(struct hub_weight_span *s)
+{
+	struct hub_weight *f = s->f;
+	if (!f)
+		return;
 	pthread_mutex_lock(&f->lock);
+	if (s->busy)
+		hw_busy_leave(f);
 	f->readers--;
 	f->read_t = mono_now();
 	pthread_mutex_unlock(&f->lock);
-	return rc;
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
 }
 
-static ssize_t weight_read(char *buf, size_t size, off_t off, struct hub_weight *f)
+ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f)
+{
+	struct hub_weight_span s;
+	int rc = hub_weight_span(&s, size, off, f);
+	if (rc)
+		return rc;
+	ssize_t got = s.len ? pread_full(s.fd, buf, s.len, s.off) : 0;
+	hub_weight_span_release(&s);
+	return got;
+}
+
+/* The span of [off, off + size) clipped at EOF, once its bytes are on disk
+ * (see hub_weight_span); out->f is set by the caller. */
+static int weight_span(struct hub_weight_span *out, size_t size, off_t off, struct hub_weight *f)
 {
 	if (off < 0)
 		return -EINVAL;
@@ -537,7 +572,7 @@ static ssize_t weight_read(char *buf, size_t size, off_t off, struct hub_weight 
 	bool strict = f->w->cfg.strict;
 	uint64_t o = (uint64_t)off;
 	double since = mono_now();
-	ssize_t rc;
+	int rc;
 	pthread_mutex_lock(&f->lock);
 	hw_load(f);
 	hw_adopt_checkpoint(f);
@@ -561,9 +596,12 @@ static ssize_t weight_read(char *buf, size_t size, off_t off, struct hub_weight 
 					break;
 				}
 			}
-			int fd = f->ck_fd;
+			/* ck_fd stays open until the last put: no busy count */
+			out->fd = f->ck_fd;
+			out->off = o;
+			out->len = o >= f->size ? 0 : size > f->size - o ? (size_t)(f->size - o) : size;
 			pthread_mutex_unlock(&f->lock);
-			return pread_full(fd, buf, size, o);
+			return 0;
 		}
 		if (f->bad) {
 			if (real_now() < f->bad_until) {
@@ -594,14 +632,15 @@ static ssize_t weight_read(char *buf, size_t size, off_t off, struct hub_weight 
 						continue; /* renamed meanwhile */
 					break;
 				}
-				int fd = f->part_fd;
+				/* busy until the span is released: the fd is not
+				 * closed while the caller reads or splices from it */
 				hw_busy_enter(f);
+				out->busy = true;
+				out->fd = f->part_fd;
+				out->off = o;
+				out->len = (size_t)(end - o);
 				pthread_mutex_unlock(&f->lock);
-				rc = pread_full(fd, buf, (size_t)(end - o), o);
-				pthread_mutex_lock(&f->lock);
-				hw_busy_leave(f);
-				pthread_mutex_unlock(&f->lock);
-				return rc;
+				return 0;
 			}
 		}
 		if (!f->size_known && offline && !f->thread_running) {
