@@ -520,6 +520,16 @@ int hub_weight_span(struct hub_weight_span *out, size_t size, off_t off, struct 
 {
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
+	if (off >= 0 && __atomic_load_n(&f->ck_fast, __ATOMIC_ACQUIRE)) {
+		/* complete and open: no lock, no bookkeeping (no download to
+		 * keep going); ck_fd stays open while the caller holds f */
+		uint64_t o = (uint64_t)off;
+		out->fd = f->ck_fd;
+		out->off = o;
+		uint64_t n = f->ck_size;
+		out->len = o >= n ? 0 : size > n - o ? (size_t)(n - o) : size;
+		return 0;
+	}
 	pthread_mutex_lock(&f->lock);
 	f->readers++;
 	pthread_mutex_unlock(&f->lock);
@@ -597,6 +607,8 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 				}
 			}
 			/* ck_fd stays open until the last put: no busy count */
+			f->ck_size = f->size;
+			__atomic_store_n(&f->ck_fast, 1, __ATOMIC_RELEASE);
 			out->fd = f->ck_fd;
 			out->off = o;
 			out->len = o >= f->size ? 0 : size > f->size - o ? (size_t)(f->size - o) : size;
