@@ -132,6 +132,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--hubfs", default=os.path.join(TOP, "build", "hubfs"))
     ap.add_argument("--json", help="also write the figures there (tests/bench/report.py)")
+    ap.add_argument("--https", action="store_true",
+                    help="also the cold read over https from a local TLS server (nginx, self-signed)")
     a = ap.parse_args()
     res = Results("weights")
     work = tempfile.mkdtemp(prefix="hubfs-bench-w-", dir="/var/tmp")
@@ -141,11 +143,23 @@ def main():
     os.chmod(srv, 0o755)
     os.makedirs(os.path.join(work, "nginx"))
     port = free_port()
+    tls = ""
+    if a.https:
+        # a local TLS server: decryption costs every contender alike
+        tport = free_port()
+        cert, key = os.path.join(work, "nginx", "cert.pem"), os.path.join(work, "nginx", "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+        os.environ["SSL_CERT_FILE"] = cert  # curl, torch (urllib) and hubfs (libcurl) trust it
+        os.environ["CURL_CA_BUNDLE"] = cert
+        tls = ("  server { listen 127.0.0.1:%d ssl; ssl_certificate %s; ssl_certificate_key %s;"
+               " root %s; }\n" % (tport, cert, key, srv))
     with open(os.path.join(work, "nginx", "nginx.conf"), "w") as f:
         f.write("daemon off; worker_processes 1; pid %s/nginx/nginx.pid; error_log %s/nginx/error.log;\n"
                 "events { worker_connections 64; }\n"
                 "http { access_log off; sendfile on; tcp_nopush on;\n"
-                "  server { listen 127.0.0.1:%d; root %s; } }\n" % (work, work, port, srv))
+                "  server { listen 127.0.0.1:%d; root %s; }\n%s}\n" % (work, work, port, srv, tls))
     nginx = subprocess.Popen(["/usr/sbin/nginx", "-c", os.path.join(work, "nginx", "nginx.conf"),
                               "-p", os.path.join(work, "nginx")])
     mnt = os.path.join(work, "mnt")
@@ -183,7 +197,7 @@ def main():
         curl, cold, tdl, first, curl_first, rss = [], [], [], [], [], []
         native, curl_null, loads = [], [], []
 
-        def c_curl(i):
+        def c_curl(i, url=url, curl=curl):
             out = os.path.join(work, "curl.out")
             t, _ = timed(lambda: subprocess.run(["curl", "-sf", "-o", out, url],
                                                 capture_output=True, check=True))
@@ -203,7 +217,7 @@ def main():
                                  "%{time_starttransfer}", url], capture_output=True, check=True)
             curl_first.append(float(r2.stdout))
 
-        def c_torch(i):
+        def c_torch(i, url=url, tdl=tdl):
             tt = subprocess.run(["/usr/bin/python3", "-c",
                                  "import torch.hub, time, sys\n"
                                  "t = time.perf_counter()\n"
@@ -215,8 +229,8 @@ def main():
             tdl.append(float(tt.stdout))
             os.unlink(os.path.join(work, "torch.out"))
 
-        def c_hubfs(i):
-            cache = os.path.join(work, "cache")
+        def c_hubfs(i, url=url, cold=cold, rss=rss, keep_last=True, cache_name="cache"):
+            cache = os.path.join(work, cache_name)
             m = Mount(a.hubfs, mnt, cache)
             try:
                 p = url_path(mnt, url)
@@ -234,7 +248,7 @@ def main():
                     time.sleep(0.05)
             finally:
                 m.close()
-            if i < a.runs - 1:
+            if i < a.runs - 1 or not keep_last:
                 shutil.rmtree(cache)  # the last one is kept for the warm figures
 
         def c_hubfs_first(i):
@@ -255,6 +269,12 @@ def main():
             shutil.rmtree(cache2)
 
         contenders = [c_curl, c_torch, c_hubfs, c_curl_first, c_hubfs_first, c_curl_null, c_native]
+        s_curl, s_tdl, s_cold, s_rss = [], [], [], []
+        if a.https:
+            surl = "https://127.0.0.1:%d/%s" % (tport, big)
+            contenders += [
+                lambda i: c_curl(i, surl, s_curl), lambda i: c_torch(i, surl, s_tdl),
+                lambda i: c_hubfs(i, surl, s_cold, s_rss, keep_last=False, cache_name="cache-tls")]
         for i in range(a.runs):
             k = i % len(contenders)
             for c in contenders[k:] + contenders[:k]:
@@ -303,6 +323,16 @@ def main():
         r_curl = line("hubfs cat, empty cache", cold, curl, higher_is_better=True)
         line("torch.hub.download_url_to_file (baseline)", tdl, tdl)
         r_torch = line("hubfs cat, empty cache", cold, tdl, higher_is_better=True)
+        if a.https:
+            print("cold read over https (local TLS server):")
+            line("curl -o FILE (baseline)", s_curl, s_curl)
+            r_scurl = line("hubfs cat, empty cache", s_cold, s_curl, higher_is_better=True)
+            line("torch.hub.download_url_to_file (baseline)", s_tdl, s_tdl)
+            r_storch = line("hubfs cat, empty cache", s_cold, s_tdl, higher_is_better=True)
+            res.figure(17, "cold read over https, %d MiB (speed)" % a.size_mib, s_cold, s_curl,
+                       "curl -o FILE", ratio=r_scurl, goal=">= 0.9x", met=r_scurl >= 0.9)
+            res.figure(17, "cold read over https, %d MiB (speed)" % a.size_mib, s_cold, s_tdl,
+                       "torch.hub.download_url_to_file", ratio=r_storch, goal=">= 2x", met=r_storch >= 2)
         print("first 4 KiB of a cold file:")
         line("curl time to first byte (baseline)", curl_first, curl_first)
         r_first = line("hubfs open+pread(4096)", first, curl_first)
