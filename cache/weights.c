@@ -548,14 +548,14 @@ int hub_weight_span(struct hub_weight_span *out, size_t size, off_t off, struct 
 void hub_weight_span_release(struct hub_weight_span *s)
 {
 	struct hub_weight *f = s->f;
-	if (!f)
-		return;
-	pthread_mutex_lock(&f->lock);
-	if (s->busy)
-		hw_busy_leave(f);
-	f->readers--;
-	f->read_t = mono_now();
-	pthread_mutex_unlock(&f->lock);
+	if (f) { /* NULL: a complete file's span, nothing held */
+		pthread_mutex_lock(&f->lock);
+		if (s->busy)
+			hw_busy_leave(f);
+		f->readers--;
+		f->read_t = mono_now();
+		pthread_mutex_unlock(&f->lock);
+	}
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
 }
