@@ -518,24 +518,69 @@ static uint64_t stream_front(const struct hub_weight *f)
 					 : hub_rset_prefix(&f->have);
 }
 
-static ssize_t weight_read(char *buf, size_t size, off_t off, struct hub_weight *f);
+static int weight_span(struct hub_weight_span *out, size_t size, off_t off, struct hub_weight *f);
 
 /* Reads in progress and the time of the last one keep the file's download
- * going (nobody_reads, weights_dl.c). */
-ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f)
+ * going (nobody_reads, weights_dl.c): a span counts as a reader until it is
+ * released. */
+int hub_weight_span(struct hub_weight_span *out, size_t size, off_t off, struct hub_weight *f)
 {
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	if (off >= 0 && __atomic_load_n(&f->ck_fast, __ATOMIC_ACQUIRE)) {
+		/* complete and open: no lock, no bookkeeping (no download to
+		 * keep going); ck_fd stays open while the caller holds f */
+		uint64_t o = (uint64_t)off;
+		out->fd = f->ck_fd;
+		out->off = o;
+		uint64_t n = f->ck_size;
+		out->len = o >= n ? 0 : size > n - o ? (size_t)(n - o) : size;
+		return 0;
+	}
 	pthread_mutex_lock(&f->lock);
 	f->readers++;
 	pthread_mutex_unlock(&f->lock);
-	ssize_t rc = weight_read(buf, size, off, f);
-	pthread_mutex_lock(&f->lock);
-	f->readers--;
-	f->read_t = mono_now();
-	pthread_mutex_unlock(&f->lock);
-	return rc;
+	int rc = weight_span(out, size, off, f);
+	if (rc) {
+		pthread_mutex_lock(&f->lock);
+		f->readers--;
+		f->read_t = mono_now();
+		pthread_mutex_unlock(&f->lock);
+		return rc;
+	}
+	out->f = f;
+	return 0;
 }
 
-static ssize_t weight_read(char *buf, size_t size, off_t off, struct hub_weight *f)
+void hub_weight_span_release(struct hub_weight_span *s)
+{
+	struct hub_weight *f = s->f;
+	if (f) { /* NULL: a complete file's span, nothing held */
+		pthread_mutex_lock(&f->lock);
+		if (s->busy)
+			hw_busy_leave(f);
+		f->readers--;
+		f->read_t = mono_now();
+		pthread_mutex_unlock(&f->lock);
+	}
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+}
+
+ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f)
+{
+	struct hub_weight_span s;
+	int rc = hub_weight_span(&s, size, off, f);
+	if (rc)
+		return rc;
+	ssize_t got = s.len ? pread_full(s.fd, buf, s.len, s.off) : 0;
+	hub_weight_span_release(&s);
+	return got;
+}
+
+/* The span of [off, off + size) clipped at EOF, once its bytes are on disk
+ * (see hub_weight_span); out->f is set by the caller. */
+static int weight_span(struct hub_weight_span *out, size_t size, off_t off, struct hub_weight *f)
 {
 	if (off < 0)
 		return -EINVAL;
@@ -544,7 +589,7 @@ static ssize_t weight_read(char *buf, size_t size, off_t off, struct hub_weight 
 	bool strict = f->w->cfg.strict;
 	uint64_t o = (uint64_t)off;
 	double since = mono_now();
-	ssize_t rc;
+	int rc;
 	pthread_mutex_lock(&f->lock);
 	hw_load(f);
 	hw_adopt_checkpoint(f);
@@ -568,9 +613,14 @@ static ssize_t weight_read(char *buf, size_t size, off_t off, struct hub_weight 
 					break;
 				}
 			}
-			int fd = f->ck_fd;
+			/* ck_fd stays open until the last put: no busy count */
+			f->ck_size = f->size;
+			__atomic_store_n(&f->ck_fast, 1, __ATOMIC_RELEASE);
+			out->fd = f->ck_fd;
+			out->off = o;
+			out->len = o >= f->size ? 0 : size > f->size - o ? (size_t)(f->size - o) : size;
 			pthread_mutex_unlock(&f->lock);
-			return pread_full(fd, buf, size, o);
+			return 0;
 		}
 		if (f->bad) {
 			if (real_now() < f->bad_until) {
@@ -601,14 +651,15 @@ static ssize_t weight_read(char *buf, size_t size, off_t off, struct hub_weight 
 						continue; /* renamed meanwhile */
 					break;
 				}
-				int fd = f->part_fd;
+				/* busy until the span is released: the fd is not
+				 * closed while the caller reads or splices from it */
 				hw_busy_enter(f);
+				out->busy = true;
+				out->fd = f->part_fd;
+				out->off = o;
+				out->len = (size_t)(end - o);
 				pthread_mutex_unlock(&f->lock);
-				rc = pread_full(fd, buf, (size_t)(end - o), o);
-				pthread_mutex_lock(&f->lock);
-				hw_busy_leave(f);
-				pthread_mutex_unlock(&f->lock);
-				return rc;
+				return 0;
 			}
 		}
 		if (!f->size_known && offline && !f->thread_running) {

@@ -127,6 +127,23 @@ int hub_weight_size(uint64_t *out, struct hub_weight *f);
  * other reads return as soon as their bytes are there.  Thread-safe. */
 ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f);
 
+/* Where the bytes of a read are, for a caller that moves them itself (the
+ * FUSE layer splices them to the kernel, no copy through user memory):
+ * [off, off + len) of fd, all of them written to disk (never a byte not
+ * yet downloaded), len short only at EOF (0: at or past the end).  The
+ * same waits, verdicts and errors as hub_weight_read, which is a span, a
+ * pread and a release.  fd stays open and the read counts as in progress
+ * until hub_weight_span_release, which must follow every 0 return. */
+struct hub_weight_span {
+	int fd;
+	uint64_t off;
+	size_t len;
+	struct hub_weight *f; /* private */
+	bool busy;            /* private */
+};
+int hub_weight_span(struct hub_weight_span *out, size_t size, off_t off, struct hub_weight *f);
+void hub_weight_span_release(struct hub_weight_span *s);
+
 /* Bytes of the file on disk in this store (the whole size once complete,
  * *out_complete then true): what st_blocks counts.  No network. */
 uint64_t hub_weight_present(bool *out_complete, struct hub_weight *f);

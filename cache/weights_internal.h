@@ -172,6 +172,11 @@ struct hub_weight {
 	int adopt;               /* checkpoints/N tried as this URL's file: 0 not yet,
 				  * 1 a thread is hashing it, 2 done */
 	int ck_fd, part_fd;      /* -1 until needed; closed by the last put */
+	int ck_fast;             /* __atomic (release after ck_fd, size are set):
+				  * ck_fd is open on the complete file, reads
+				  * take no lock (hub_weight_span); cleared
+				  * before ck_fd is closed */
+	uint64_t ck_size;        /* the size for those reads, set before ck_fast */
 	uint64_t part_id;        /* identity of part_fd's inode (records must name it) */
 	int graveyard[8];        /* replaced part fds, closed when no thread uses
 				  * a part fd with f->lock dropped (busy == 0),

@@ -28,6 +28,7 @@ static void graveyard_close(struct hub_weight *f)
 
 void hw_close_fds(struct hub_weight *f)
 {
+	__atomic_store_n(&f->ck_fast, 0, __ATOMIC_RELEASE);
 	if (f->ck_fd >= 0)
 		close(f->ck_fd);
 	if (f->part_fd >= 0)

@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "cache/weights.h"
 #include "fs/options.h"
 
 struct hub_cache;
@@ -69,13 +70,17 @@ struct hub_ns_list {
  * uses the same value); stat gives the real inode number. */
 #define HUB_NS_UNKNOWN_INO 0xffffffffu
 
-/* Bytes of a file: data/len is the slice asked for (len 0: end of file).
- * Release with hub_ns_data_release. */
+/* Bytes of a file: data/len is the slice asked for (len 0: end of file);
+ * or, for a weight file (data NULL, fd >= 0), len bytes of fd at fd_off,
+ * all on disk, for the caller to splice or pread (no copy through the
+ * core).  Release with hub_ns_data_release. */
 struct hub_ns_data {
 	const void *data;
 	size_t len;
-	void *blob; /* the core's */
-	void *buf;  /* the core's */
+	int fd;
+	uint64_t fd_off;
+	void *blob;                  /* the core's */
+	struct hub_weight_span span; /* the core's */
 };
 
 /* opts and cache must outlive the namespace.  Files are owned by the

@@ -428,6 +428,7 @@ int hub_ns_read(struct hub_ns_data *out, struct hub_ns *ns, uint64_t ino, size_t
 		uid_t uid)
 {
 	memset(out, 0, sizeof(*out));
+	out->fd = -1;
 	struct hub_ns_node *n = hub_ns_node_get(ns, ino);
 	if (!n)
 		return -ESTALE;
@@ -449,17 +450,14 @@ int hub_ns_read(struct hub_ns_data *out, struct hub_ns *ns, uint64_t ino, size_t
 	case N_WEIGHT: {
 		if (n->parent && n->parent->type == N_URL_DIR && hub_ns_url_denied(ns, uid))
 			return -EACCES; /* an entry the owner looked up */
-		if (posix_memalign(&out->buf, 4096, size ? size : 1)) {
-			out->buf = NULL;
-			return -ENOMEM;
+		int rc = hub_weight_span(&out->span, size, off, n->weight);
+		if (rc) {
+			out->span.f = NULL;
+			return rc;
 		}
-		ssize_t got = hub_weight_read(out->buf, size, off, n->weight);
-		if (got < 0) {
-			hub_ns_data_release(out);
-			return (int)got;
-		}
-		out->data = out->buf;
-		out->len = (size_t)got;
+		out->fd = out->span.len ? out->span.fd : -1;
+		out->fd_off = out->span.off;
+		out->len = out->span.len;
 		return 0;
 	}
 	default:
@@ -471,8 +469,9 @@ void hub_ns_data_release(struct hub_ns_data *d)
 {
 	if (d->blob)
 		hub_blob_put(d->blob);
-	free(d->buf);
+	hub_weight_span_release(&d->span);
 	memset(d, 0, sizeof(*d));
+	d->fd = -1;
 }
 
 /* --------------------------------------------------------------- xattrs */

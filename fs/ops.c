@@ -147,7 +147,19 @@ static void hub_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fuse_reply_buf(req, d.data, d.len);
+	if (d.fd >= 0) {
+		/* Weight bytes on disk: handed to the kernel by splice (libfuse
+		 * moves the file's pages through a pipe, FUSE_CAP_SPLICE_WRITE),
+		 * no copy through this process; libfuse falls back to a read
+		 * where splice is not available. */
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(d.len);
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+		bv.buf[0].fd = d.fd;
+		bv.buf[0].pos = (off_t)d.fd_off;
+		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+	} else {
+		fuse_reply_buf(req, d.data, d.len);
+	}
 	hub_ns_data_release(&d);
 }
 
@@ -326,6 +338,15 @@ static void hub_init(void *userdata, struct fuse_conn_info *conn)
 	(void)userdata;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* Reads of weight files are spliced from the cache file (hub_read). */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	/* Request sizes: libfuse 3.14 already asks for max_pages 256 (1 MiB
+	 * requests, its buffers' size) and keeps the kernel's offered
+	 * readahead, the most INIT can get; the mount raises the readahead
+	 * afterwards (hub_fs_tune_bdi). */
 	/* Ref symlinks move: their targets must not be cached. */
 	conn->want &= ~FUSE_CAP_CACHE_SYMLINKS;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;

@@ -152,11 +152,13 @@ def main():
     plan = [
         ("bench_namespace.py", ["--runs", str(runs)]),
         ("bench_entrypoints.py", ["--runs", str(runs)]),
-        ("bench_weights.py", ["--runs", str(runs), "--size-mib", "256" if a.quick else "1024"]),
+        ("bench_weights.py", ["--runs", str(runs if a.quick else max(runs, 5)), "--https",
+                              "--size-mib", "256" if a.quick else "1024"]),
         ("bench_sizes.py", ["--runs", str(runs), "--sizes", "1,16" if a.quick else "1,4,16,64,256"]),
     ]
     if os.path.exists(os.path.join(HERE, "bench_helper.py")):
         plan.append(("bench_helper.py", ["--runs", str(runs)]))
+    load0 = os.getloadavg()
     results, failures = [], []
     for script, args in plan:
         res, err = run_bench(script, args, os.path.join(work, script + ".json"), log)
@@ -178,6 +180,11 @@ def main():
         "values are medians, ± is half the range of the runs relative to the median. The machine "
         "is noisy (±25 %% between runs, docs/design.md#measured-facts-of-the-machine): compare ratios, not absolute times." % (
             " --quick" if a.quick else "", t0.strftime("%Y-%m-%d %H:%M"), runs),
+        "",
+        "Load (1-, 5-, 15-minute averages, %d CPUs) at the start: %.2f %.2f %.2f; at the end: %.2f %.2f %.2f%s." % (
+            (os.cpu_count(),) + load0 + os.getloadavg() +
+            (" — a LOADED run (above half the CPUs): its figures are not results"
+             if max(load0[0], os.getloadavg()[0]) > 0.5 * os.cpu_count() else "",)),
         "",
         "## Machine",
         "",

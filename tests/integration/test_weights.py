@@ -434,3 +434,38 @@ def test_two_mounts_on_one_cache_download_once(env):
     assert out["a"] == data and out["b"] == data
     s = env["srv"].stats(name)
     assert s["bytes"] <= len(data) * 1.1, "two mounts fetched %d bytes of a %d-byte file" % (s["bytes"], len(data))
+
+
+def test_reads_are_spliced_from_the_cache_file_partial_and_complete(env):
+    """Weight bytes go to the kernel by splice from the cache file (no copy
+    through the daemon), while the file downloads (its .part, only bytes on
+    disk) and once complete; the bytes are the source's either way."""
+    name, data = make_weight(env["files"], "spl", 6 * MiB + 11, 21)
+    opts = "cache=%s,allow_private" % env["cache"]
+    m = harness.Mount(os.path.join(env["work"], "mnt"), opts, logdir=env["work"],
+                      args=["-f", "-d", "-o", opts, os.path.join(env["work"], "mnt")]).start()
+    env["mounts"].append(m)
+    p = url_path(m, env["srv"].url(name))
+    env["srv"].ctl("_fault?path=/%s&mode=throttle&rate=%d" % (name, 4 * MiB))
+    fd = harness.call(os.open, p, os.O_RDONLY, timeout=30)
+    try:
+        # while the download runs: a read of its start is served from .part
+        assert harness.call(os.pread, fd, 65536, 0, timeout=60) == data[:65536]
+        assert not harness.call(os.path.exists, os.path.join(
+            env["cache"], "checkpoints", name), timeout=10), "complete already: not a partial read"
+    finally:
+        os.close(fd)
+    partial = m.stderr().count("(splice)")
+    assert partial > 0, "no READ of the partial file was spliced"
+    assert harness.read_file(p, timeout=60) == data
+    ck = os.path.join(env["cache"], "checkpoints", name)
+    harness.poll_until(lambda: os.path.exists(ck), 30, what="checkpoint file")
+    # the complete file, its pages dropped from the kernel's cache: read again
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    before = m.stderr().count("(splice)")
+    assert harness.read_file(p, timeout=60) == data
+    assert m.stderr().count("(splice)") > before, "no READ of the complete file was spliced"

@@ -433,6 +433,52 @@ static void test_cold_read(void **state)
 	free(src);
 }
 
+/* Spans (what the FUSE layer splices): an fd range whose bytes are all on
+ * disk and equal the source, clipped at EOF, while downloading and once
+ * complete (no lock then); empty at and past the end. */
+static void check_span(struct hub_weight *f, const unsigned char *src, size_t n, uint64_t off,
+		       size_t size)
+{
+	struct hub_weight_span sp;
+	assert_int_equal(hub_weight_span(&sp, size, (off_t)off, f), 0);
+	size_t want = off >= n ? 0 : size < n - off ? size : n - off;
+	assert_int_equal(sp.len, want);
+	if (want) {
+		bool complete;
+		assert_true(hub_weight_present(&complete, f) >= want);
+		assert_int_equal(sp.off, off);
+		unsigned char *buf = malloc(want);
+		assert_non_null(buf);
+		assert_int_equal(pread(sp.fd, buf, want, (off_t)sp.off), (ssize_t)want);
+		assert_memory_equal(buf, src + off, want);
+		free(buf);
+	}
+	hub_weight_span_release(&sp);
+	assert_int_equal(sp.len, 0);
+}
+
+static void test_spans(void **state)
+{
+	(void)state;
+	size_t n = 3 * MiB + 77;
+	unsigned char *src = mkfile("span.bin", n, 9);
+	struct hub_weights *w = store();
+	struct hub_weight *f = wget(w, "span.bin");
+	check_span(f, src, n, 0, 65536);         /* the download's first bytes */
+	check_span(f, src, n, MiB + 5, 131072); /* waits for its own range only */
+	assert_true(wait_complete(f, 5));
+	for (int i = 0; i < 2; i++) { /* the first opens the file, the second is lock-free */
+		check_span(f, src, n, 0, 1 << 20);
+		check_span(f, src, n, n - 100, 4096);
+		check_span(f, src, n, n, 4096);
+		check_span(f, src, n, n + 10, 4096);
+	}
+	assert_read_equals(f, src, n);
+	hub_weight_put(f);
+	hub_weights_free(w);
+	free(src);
+}
+
 static void put_file(const char *path, const unsigned char *data, size_t n)
 {
 	FILE *fp = fopen(path, "wb");
@@ -1497,6 +1543,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_sha256_vs_sha256sum, setup, teardown),
 		cmocka_unit_test(test_name),
 		cmocka_unit_test_setup_teardown(test_cold_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spans, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preplaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_readers, setup, teardown),
