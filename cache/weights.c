@@ -654,6 +654,8 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 				/* busy until the span is released: the fd is not
 				 * closed while the caller reads or splices from it */
 				hw_busy_enter(f);
+				HW_FIRST_STEP(f, "its bytes served");
+				f->first_t = 0;
 				out->busy = true;
 				out->fd = f->part_fd;
 				out->off = o;
@@ -667,6 +669,8 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 			break;
 		}
 		if (!f->thread_running) {
+			if (!f->first_t && hub_rset_bytes(&f->have) == 0)
+				f->first_t = mono_now();
 			if ((rc = hw_ensure_thread(f)) == -EBUSY) {
 				/* queued behind dl_max downloads: wait, not a stall */
 				f->progress_t = mono_now();

@@ -34,8 +34,10 @@ int hw_ensure_head(struct hub_weight *f)
 		return -ENOENT;
 	f->head_busy = true;
 	pthread_mutex_unlock(&f->lock);
+	double t0 = mono_now();
 	struct hub_http_meta *m = malloc(sizeof(*m));
 	int rc = m ? hub_http_head(m, f->w->http, f->fetch_url) : -ENOMEM;
+	hub_debug("weights: %s: HEAD in %.3f ms", f->name, (mono_now() - t0) * 1e3);
 	pthread_mutex_lock(&f->lock);
 	f->head_busy = false;
 	if (rc == 0) {
@@ -189,6 +191,8 @@ static int seq_sink(void *ctx, uint64_t off, const char *data, size_t len)
 		d->hashed = end;
 	}
 	pthread_mutex_lock(&f->lock);
+	if (off == d->hole_a)
+		HW_FIRST_STEP(f, "first bytes of the GET written");
 	hub_rset_add(&f->have, off, end);
 	f->dirty = true;
 	if (off >= d->hole_a) {
@@ -325,6 +329,7 @@ static int hold_inner(struct dl *d)
 		struct hub_http_meta *m = malloc(sizeof(*m));
 		if (!m)
 			return -ENOMEM;
+		HW_FIRST_STEP(f, "GET starts");
 		pthread_mutex_unlock(&f->lock);
 		rc = hub_http_get(m, w->http, &g);
 		pthread_mutex_lock(&f->lock);
@@ -398,6 +403,7 @@ static void *dl_main(void *arg)
 	struct dl d = {.f = f, .lock_fd = -1, .fd = -1};
 	int rc = 0;
 	pthread_mutex_lock(&f->lock);
+	HW_FIRST_STEP(f, "download thread runs");
 	for (;;) {
 		if (stopping(w)) {
 			rc = -ECANCELED;

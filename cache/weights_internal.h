@@ -219,7 +219,20 @@ struct hub_weight {
 	unsigned readers;        /* reads and size waits in progress */
 	double read_t;           /* mono time the last of them ended */
 	bool idle_stop;          /* the holder stopped: no reader for idle_s */
+	double first_t;          /* the first read's timeline (debug log only):
+				  * mono time the read that started the
+				  * download came in, 0 once it was served */
 };
+
+/* f->lock held.  Debug log of a step of the first read of a cold file, in
+ * ms since it came in (tests/bench/bench_first_byte.py --log reads them). */
+#define HW_FIRST_STEP(f, what)                                                              \
+	do {                                                                                \
+		double t0_ = (f)->first_t;                                                  \
+		if (t0_ > 0)                                                                \
+			hub_debug("weights: %s: first read: %s at +%.3f ms", (f)->name, (what), \
+				  (mono_now() - t0_) * 1e3);                                \
+	} while (0)
 
 /* ---- on-disk formats (weights_disk.c) ---- */
 
