@@ -669,8 +669,11 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 			break;
 		}
 		if (!f->thread_running) {
-			if (!f->first_t && hub_rset_bytes(&f->have) == 0)
+			if (!f->first_t && hub_rset_bytes(&f->have) == 0) {
 				f->first_t = mono_now();
+				hub_debug("weights: %s: first read: [%llu, +%zu) asks for the download",
+					  f->name, (unsigned long long)o, size);
+			}
 			if ((rc = hw_ensure_thread(f)) == -EBUSY) {
 				/* queued behind dl_max downloads: wait, not a stall */
 				f->progress_t = mono_now();

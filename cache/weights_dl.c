@@ -238,10 +238,8 @@ static int reset_partial(struct dl *d)
 	return 0;
 }
 
-/* Remove the temporary files of atomic writes of N.ranges and N.head
- * ("N.ranges.tmp.XXXXXX") that a killed process left, older than max_age
- * seconds (0: all; only once the download is over, when no other process
- * writes them any more). */
+/* f->lock held, N.lock held.  The holder's download: the holes of N.part
+ * in order, one GET each, then hw_finalize. */
 static int hold_inner(struct dl *d)
 {
 	struct hub_weight *f = d->f;
@@ -250,8 +248,9 @@ static int hold_inner(struct dl *d)
 	int restarts = 0;
 	uint64_t last_a = UINT64_MAX;
 	/* what the previous holder (maybe killed) left: records and its stream */
+	HW_FIRST_STEP(f, "N.lock held");
 	follow(d);
-	hw_remove_temps(f, 60);
+	HW_FIRST_STEP(f, "records read");
 	if (!f->size_known && !offline) {
 		int rc = hw_ensure_head(f);
 		if (rc)
@@ -262,6 +261,7 @@ static int hold_inner(struct dl *d)
 	int rc = hw_part_open(f, true);
 	if (rc)
 		return rc;
+	HW_FIRST_STEP(f, "N.part open");
 	d->hashing = f->hash_prefix[0] != '\0';
 	if (d->hashing) {
 		pthread_mutex_unlock(&f->lock);
@@ -375,6 +375,10 @@ static int hold_inner(struct dl *d)
 static int hold(struct dl *d)
 {
 	int rc = hold_inner(d);
+	/* a killed holder's temporary files: looked for when the download
+	 * stops, not before its GET (a scan of the store's directory that the
+	 * first read of a cold file would wait for) */
+	hw_remove_temps(d->f, 60);
 	if (d->sha_live)
 		hub_sha256_dispose(&d->sha);
 	d->sha_live = false;
