@@ -9,7 +9,10 @@
  * readers cause one download; random reads; a far read does not wait for a
  * throttled sequential download; every fault mode of the server ends in the
  * right bytes or a clean errno; sha256 mismatch discards the bytes (EIO,
- * nothing in checkpoints/, remembered across stores); verify=strict; resume
+ * nothing in checkpoints/, remembered across stores); the sha256 of a
+ * download comes from the bytes it writes (a fresh download reads nothing
+ * back to hash; a resume reads back only what was present: rchar of
+ * /proc/self/io); verify=strict; resume
  * after a store is freed mid-download fetches only what is missing; two
  * stores on one root, and two processes (fork), download once; offline.
  *
