@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 
 #include "base/files.h"
 #include "base/log.h"
@@ -227,13 +226,8 @@ static int reset_partial(struct dl *d)
 	rc = hw_part_open(f, true);
 	if (rc)
 		return rc;
-	if (d->hashing) {
-		pthread_mutex_unlock(&f->lock);
-		rc = hw_hash_reset(d);
-		pthread_mutex_lock(&f->lock);
-		if (rc)
-			return rc;
-	}
+	if (d->hashing && (rc = hw_hash_reset(d)))
+		return rc;
 	pthread_cond_broadcast(&f->cond);
 	return 0;
 }
@@ -263,13 +257,8 @@ static int hold_inner(struct dl *d)
 		return rc;
 	HW_FIRST_STEP(f, "N.part open");
 	d->hashing = f->hash_prefix[0] != '\0';
-	if (d->hashing) {
-		pthread_mutex_unlock(&f->lock);
-		rc = hw_hash_reset(d);
-		pthread_mutex_lock(&f->lock);
-		if (rc)
-			return rc;
-	}
+	if (d->hashing && (rc = hw_hash_reset(d)))
+		return rc;
 	for (;;) {
 		if (stopping(w))
 			return -ECANCELED;

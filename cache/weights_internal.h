@@ -403,11 +403,13 @@ int hw_ensure_head(struct hub_weight *f);
 /* Start the file's downloader thread unless it runs: 0, -EBUSY when
  * tuning dl_max downloads run already (wait and call again), or -errno. */
 int hw_ensure_thread(struct hub_weight *f);
-/* weights_verify.c (no lock held) */
-/* Start (or restart, from byte 0) the download's sha256.  0 or -errno. */
+/* weights_verify.c, the downloader thread's hash (d->sha: no lock) */
+/* Start (or restart, from byte 0) the download's sha256 (in memory: f->lock
+ * may be held).  0 or -errno. */
 int hw_hash_reset(struct dl *d);
-/* Bring the hash up to `to` by reading [d->hashed, to) back from fd.
- * 0, -ECANCELED, -EIO (the file ends before to) or -errno. */
+/* Bring the hash up to `to` by reading [d->hashed, to) back from fd (f->lock
+ * not held: bulk reads).  0, -ECANCELED, -EIO (the file ends before to) or
+ * -errno. */
 int hw_hash_catchup(struct dl *d, int fd, uint64_t to);
 
 /* weights_verify.c (f->lock held) */
