@@ -613,9 +613,13 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 					break;
 				}
 			}
-			/* ck_fd stays open until the last put: no busy count */
-			f->ck_size = f->size;
-			__atomic_store_n(&f->ck_fast, 1, __ATOMIC_RELEASE);
+			/* ck_fd stays open until the last put: no busy count.
+			 * ck_size is written only while ck_fast is clear: a
+			 * lock-free reader may be reading it once it is set */
+			if (!__atomic_load_n(&f->ck_fast, __ATOMIC_RELAXED)) {
+				f->ck_size = f->size;
+				__atomic_store_n(&f->ck_fast, 1, __ATOMIC_RELEASE);
+			}
 			out->fd = f->ck_fd;
 			out->off = o;
 			out->len = o >= f->size ? 0 : size > f->size - o ? (size_t)(f->size - o) : size;
@@ -654,6 +658,8 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 				/* busy until the span is released: the fd is not
 				 * closed while the caller reads or splices from it */
 				hw_busy_enter(f);
+				HW_FIRST_STEP(f, "its bytes served");
+				f->first_t = 0;
 				out->busy = true;
 				out->fd = f->part_fd;
 				out->off = o;
@@ -667,6 +673,11 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 			break;
 		}
 		if (!f->thread_running) {
+			if (!f->first_t && hub_rset_bytes(&f->have) == 0) {
+				f->first_t = mono_now();
+				hub_debug("weights: %s: first read: [%llu, +%zu) asks for the download",
+					  f->name, (unsigned long long)o, size);
+			}
 			if ((rc = hw_ensure_thread(f)) == -EBUSY) {
 				/* queued behind dl_max downloads: wait, not a stall */
 				f->progress_t = mono_now();

@@ -294,6 +294,11 @@ bool hw_record_matches(const struct hub_weight *f, const struct record *rec)
 	return rec->id == f->part_id && rec->size_known == f->size_known &&
 	       (!f->size_known || rec->size == f->size) && !strcmp(rec->etag, f->etag);
 }
+
+/* Remove the temporary files of atomic writes of N.ranges and N.head
+ * ("N.ranges.tmp.XXXXXX") that a killed process left, older than max_age
+ * seconds (0: all; only once the download is over, when no other process
+ * writes them any more). */
 void hw_remove_temps(struct hub_weight *f, double max_age)
 {
 	DIR *dir = opendir(f->w->dir);

@@ -2,10 +2,11 @@
  * Weights: the downloader thread of a file (one at a time, started by a
  * read through hw_ensure_thread, joined at the next start or at free).  It
  * is the holder (holds N.lock, streams the holes of N.part in order with
- * one GET each, a hasher thread behind it, then hw_finalize) or a follower
- * (watches another process's download and takes over when N.lock is free).
- * Also the HEAD request.  Locks: f->lock held except across HTTP and bulk
- * I/O; the stream's sink takes it per piece; the hasher takes it to wait.
+ * one GET each, hashing what it writes as it writes it, then hw_finalize)
+ * or a follower (watches another process's download and takes over when
+ * N.lock is free).  Also the HEAD request.  Locks: f->lock held except
+ * across HTTP and bulk I/O; the stream's sink takes it per piece.  The
+ * download's sha256 (d->sha) is this thread's alone: no lock.
  */
 #include "cache/weights_internal.h"
 
@@ -15,7 +16,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 
 #include "base/files.h"
 #include "base/log.h"
@@ -33,8 +33,10 @@ int hw_ensure_head(struct hub_weight *f)
 		return -ENOENT;
 	f->head_busy = true;
 	pthread_mutex_unlock(&f->lock);
+	double t0 = mono_now();
 	struct hub_http_meta *m = malloc(sizeof(*m));
 	int rc = m ? hub_http_head(m, f->w->http, f->fetch_url) : -ENOMEM;
+	hub_debug("weights: %s: HEAD in %.3f ms", f->name, (mono_now() - t0) * 1e3);
 	pthread_mutex_lock(&f->lock);
 	f->head_busy = false;
 	if (rc == 0) {
@@ -51,97 +53,6 @@ int hw_ensure_head(struct hub_weight *f)
 	return rc;
 }
 /* ---- the downloader thread ---- */
-
-static void *hasher_main(void *arg)
-{
-	struct hasher *h = arg;
-	struct hub_weight *f = h->f;
-	char *buf = NULL;
-	if (posix_memalign((void **)&buf, 4096, HUB_WEIGHTS_IO_BUFFER)) {
-		h->rc = -ENOMEM;
-		return NULL;
-	}
-	/* behind the readers and the download: it only has to finish by the end */
-	setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
-	pthread_mutex_lock(&f->lock);
-	while (!h->stop && !stopping(f->w) && h->hashed < h->size) {
-		uint64_t avail = hub_rset_prefix(&f->have);
-		if (avail > h->size)
-			avail = h->size;
-		if (avail <= h->hashed) {
-			uint64_t need = h->hashed + (4u << 20);
-			if (need < f->wake_at)
-				f->wake_at = need;
-			struct timespec ts;
-			hw_abs_deadline(&ts, 0.1);
-			pthread_cond_timedwait(&f->cond, &f->lock, &ts);
-			continue;
-		}
-		pthread_mutex_unlock(&f->lock);
-		while (h->hashed < avail) {
-			size_t want = avail - h->hashed < HUB_WEIGHTS_IO_BUFFER
-					      ? (size_t)(avail - h->hashed)
-					      : HUB_WEIGHTS_IO_BUFFER;
-			ssize_t got = pread_full(h->fd, buf, want, h->hashed);
-			if (got <= 0) {
-				h->rc = got < 0 ? (int)got : -EIO;
-				break;
-			}
-			hub_sha256_update(&h->sha, buf, (size_t)got);
-			h->hashed += (uint64_t)got;
-		}
-		pthread_mutex_lock(&f->lock);
-		if (h->rc)
-			break;
-	}
-	pthread_mutex_unlock(&f->lock);
-	free(buf);
-	return NULL;
-}
-
-/* f->lock held. */
-static void hasher_start(struct dl *d)
-{
-	struct hasher *h = &d->hs;
-	struct hub_weight *f = d->f;
-	memset(h, 0, sizeof(*h));
-	h->f = f;
-	h->fd = -1;
-	if (!d->hashing || !f->size_known || f->part_fd < 0)
-		return;
-	if (hub_sha256_init(&h->sha))
-		return; /* hw_finalize hashes (and reports -ENOMEM) */
-	h->size = f->size;
-	h->fd = dup(f->part_fd);
-	if (h->fd < 0) {
-		hub_sha256_dispose(&h->sha);
-		return;
-	}
-	if (pthread_create(&h->thread, NULL, hasher_main, h) == 0)
-		h->running = true;
-}
-
-/* f->lock held (dropped to join).  stop: abandon; else let it finish. */
-void hw_hasher_join(struct dl *d, bool stop)
-{
-	struct hasher *h = &d->hs;
-	if (h->running) {
-		if (stop) {
-			h->stop = true;
-			pthread_cond_broadcast(&d->f->cond);
-		}
-		pthread_mutex_unlock(&d->f->lock);
-		pthread_join(h->thread, NULL);
-		pthread_mutex_lock(&d->f->lock);
-		h->running = false;
-	}
-	if (stop) {
-		hub_sha256_dispose(&h->sha);
-		if (h->fd >= 0)
-			close(h->fd);
-		h->fd = -1;
-	}
-}
 
 static void dl_unlock_file(struct dl *d)
 {
@@ -273,7 +184,14 @@ static int seq_sink(void *ctx, uint64_t off, const char *data, size_t len)
 		hub_err("weights: %s: write: %s", f->name, strerror(-rc));
 		return rc;
 	}
+	if (d->sha_live && off <= d->hashed && end > d->hashed) {
+		/* the bytes just written, next in order: hashed from memory */
+		hub_sha256_update(&d->sha, data + (d->hashed - off), (size_t)(end - d->hashed));
+		d->hashed = end;
+	}
 	pthread_mutex_lock(&f->lock);
+	if (off == d->hole_a)
+		HW_FIRST_STEP(f, "first bytes of the GET written");
 	hub_rset_add(&f->have, off, end);
 	f->dirty = true;
 	if (off >= d->hole_a) {
@@ -298,7 +216,6 @@ static int reset_partial(struct dl *d)
 	char u[512];
 	hub_warn("weights: %s changed upstream (%s): downloading it again", f->name,
 		 hw_log_url(u, sizeof(u), f->url));
-	hw_hasher_join(d, true);
 	hw_part_remove(f);
 	f->size_known = false;
 	f->head_done = false;
@@ -309,15 +226,14 @@ static int reset_partial(struct dl *d)
 	rc = hw_part_open(f, true);
 	if (rc)
 		return rc;
-	hasher_start(d);
+	if (d->hashing && (rc = hw_hash_reset(d)))
+		return rc;
 	pthread_cond_broadcast(&f->cond);
 	return 0;
 }
 
-/* Remove the temporary files of atomic writes of N.ranges and N.head
- * ("N.ranges.tmp.XXXXXX") that a killed process left, older than max_age
- * seconds (0: all; only once the download is over, when no other process
- * writes them any more). */
+/* f->lock held, N.lock held.  The holder's download: the holes of N.part
+ * in order, one GET each, then hw_finalize. */
 static int hold_inner(struct dl *d)
 {
 	struct hub_weight *f = d->f;
@@ -326,8 +242,9 @@ static int hold_inner(struct dl *d)
 	int restarts = 0;
 	uint64_t last_a = UINT64_MAX;
 	/* what the previous holder (maybe killed) left: records and its stream */
+	HW_FIRST_STEP(f, "N.lock held");
 	follow(d);
-	hw_remove_temps(f, 60);
+	HW_FIRST_STEP(f, "records read");
 	if (!f->size_known && !offline) {
 		int rc = hw_ensure_head(f);
 		if (rc)
@@ -338,8 +255,10 @@ static int hold_inner(struct dl *d)
 	int rc = hw_part_open(f, true);
 	if (rc)
 		return rc;
+	HW_FIRST_STEP(f, "N.part open");
 	d->hashing = f->hash_prefix[0] != '\0';
-	hasher_start(d);
+	if (d->hashing && (rc = hw_hash_reset(d)))
+		return rc;
 	for (;;) {
 		if (stopping(w))
 			return -ECANCELED;
@@ -363,8 +282,20 @@ static int hold_inner(struct dl *d)
 		uint64_t b = hub_rset_next_start(&f->have, a);
 		if (b == UINT64_MAX || (f->size_known && b >= f->size))
 			b = 0; /* to the end */
-		d->hole_a = a;
 		d->fd = f->part_fd;
+		if (d->sha_live && d->hashed < a) {
+			/* bytes before the hole this thread's stream did not write (a
+			 * resume's prefix, a far read's range): read back once, so that
+			 * the stream's bytes continue the hash */
+			int fd = d->fd;
+			pthread_mutex_unlock(&f->lock);
+			rc = hw_hash_catchup(d, fd, a);
+			pthread_mutex_lock(&f->lock);
+			if (rc)
+				return rc;
+			continue; /* the state may have changed meanwhile */
+		}
+		d->hole_a = a;
 		f->seq_pos = a;
 		f->streaming = true;
 		if (!f->dirty)
@@ -387,6 +318,7 @@ static int hold_inner(struct dl *d)
 		struct hub_http_meta *m = malloc(sizeof(*m));
 		if (!m)
 			return -ENOMEM;
+		HW_FIRST_STEP(f, "GET starts");
 		pthread_mutex_unlock(&f->lock);
 		rc = hub_http_get(m, w->http, &g);
 		pthread_mutex_lock(&f->lock);
@@ -431,9 +363,14 @@ static int hold_inner(struct dl *d)
 
 static int hold(struct dl *d)
 {
-	d->hs.fd = -1;
 	int rc = hold_inner(d);
-	hw_hasher_join(d, true);
+	/* a killed holder's temporary files: looked for when the download
+	 * stops, not before its GET (a scan of the store's directory that the
+	 * first read of a cold file would wait for) */
+	hw_remove_temps(d->f, 60);
+	if (d->sha_live)
+		hub_sha256_dispose(&d->sha);
+	d->sha_live = false;
 	return rc;
 }
 
@@ -459,6 +396,7 @@ static void *dl_main(void *arg)
 	struct dl d = {.f = f, .lock_fd = -1, .fd = -1};
 	int rc = 0;
 	pthread_mutex_lock(&f->lock);
+	HW_FIRST_STEP(f, "download thread runs");
 	for (;;) {
 		if (stopping(w)) {
 			rc = -ECANCELED;

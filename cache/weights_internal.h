@@ -12,7 +12,7 @@
  *   weights_record.c  a file's descriptors, what is on disk adopted into
  *                     memory, the record writer and the flusher thread
  *   weights_dl.c      the downloader thread: the holder (sequential stream,
- *                     hasher) or a follower; HEAD
+ *                     sha256 of its stream) or a follower; HEAD
  *   weights_verify.c  verification and completion (finalize), publishing as
  *                     checkpoints/<name>, adopting a checkpoints/<name>
  *   weights_far.c     far reads (a reader's own Range request)
@@ -50,9 +50,10 @@
  *   the holder: it holds N.lock and fetches the holes of N.part in order,
  *     from the start, one GET per hole, into N.part; then verifies (size,
  *     sha256 prefix), fsyncs and renames N.part to N.data.  For a
- *     name carrying a hash, a second thread (lower priority) computes the
- *     sha256 behind the download, reading N.part back from the page cache,
- *     so that hashing (slower than loopback HTTP) never slows the stream;
+ *     name carrying a hash, the same thread computes the sha256 from the
+ *     bytes it writes, as it writes them: a fresh download is verified
+ *     without reading N.part back (only a resume's prefix and ranges a far
+ *     read fetched are read back, once);
  *   a follower: another process holds N.lock; it watches N.ranges, N.head
  *     and the shared page every poll_s, and takes over when the flock is
  *     free (the holder finished, failed, or died: flock dies with it).
@@ -218,7 +219,20 @@ struct hub_weight {
 	unsigned readers;        /* reads and size waits in progress */
 	double read_t;           /* mono time the last of them ended */
 	bool idle_stop;          /* the holder stopped: no reader for idle_s */
+	double first_t;          /* the first read's timeline (debug log only):
+				  * mono time the read that started the
+				  * download came in, 0 once it was served */
 };
+
+/* f->lock held.  Debug log of a step of the first read of a cold file, in
+ * ms since it came in (tests/bench/bench_first_byte.py --log reads them). */
+#define HW_FIRST_STEP(f, what)                                                              \
+	do {                                                                                \
+		double t0_ = (f)->first_t;                                                  \
+		if (t0_ > 0)                                                                \
+			hub_debug("weights: %s: first read: %s at +%.3f ms", (f)->name, (what), \
+				  (mono_now() - t0_) * 1e3);                                \
+	} while (0)
 
 /* ---- on-disk formats (weights_disk.c) ---- */
 
@@ -243,28 +257,19 @@ struct record {
 
 /* ---- the downloader thread ---- */
 
-/* The sha256 of a download is computed by its own thread, reading back
- * from the page cache behind the download (at a lower priority): the
- * download itself never waits for hashing, which is slower than loopback
- * HTTP here on some machines. */
-struct hasher {
-	struct hub_weight *f;
-	int fd;            /* a dup of part_fd */
-	uint64_t size;
-	struct hub_sha256 sha;
-	uint64_t hashed;   /* sha covers [0, hashed); the hasher's until joined */
-	bool stop;         /* f->lock */
-	bool running;
-	int rc;
-	pthread_t thread;
-};
-
 struct dl {
 	struct hub_weight *f;
 	int lock_fd;
 	struct live_page *live;
-	bool hashing;
-	struct hasher hs;
+	bool hashing;      /* the name carries a hash prefix: sha256 is computed */
+	/* The sha256 of the download, computed by this thread from the bytes
+	 * its stream writes, in order, as it writes them (no read-back).  Bytes
+	 * it did not write (a resume's prefix, a far read's range) are read back
+	 * from N.part once, when the hash reaches them (hw_hash_catchup). */
+	struct hub_sha256 sha;
+	bool sha_live;     /* sha initialised (disposed by hold) */
+	uint64_t hashed;   /* sha covers [0, hashed) */
+	uint64_t reread;   /* bytes of those read back from N.part */
 	uint64_t hole_a;   /* start of the current GET */
 	int fd;            /* part_fd at the GET's start (kept open by f) */
 };
@@ -398,7 +403,14 @@ int hw_ensure_head(struct hub_weight *f);
 /* Start the file's downloader thread unless it runs: 0, -EBUSY when
  * tuning dl_max downloads run already (wait and call again), or -errno. */
 int hw_ensure_thread(struct hub_weight *f);
-void hw_hasher_join(struct dl *d, bool stop);
+/* weights_verify.c, the downloader thread's hash (d->sha: no lock) */
+/* Start (or restart, from byte 0) the download's sha256 (in memory: f->lock
+ * may be held).  0 or -errno. */
+int hw_hash_reset(struct dl *d);
+/* Bring the hash up to `to` by reading [d->hashed, to) back from fd (f->lock
+ * not held: bulk reads).  0, -ECANCELED, -EIO (the file ends before to) or
+ * -errno. */
+int hw_hash_catchup(struct dl *d, int fd, uint64_t to);
 
 /* weights_verify.c (f->lock held) */
 void hw_adopt_checkpoint(struct hub_weight *f);

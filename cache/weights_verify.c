@@ -2,8 +2,11 @@
  * Weights: the end of a download (verify size and sha256 prefix, fsync,
  * rename N.part to <key>.data, publish as checkpoints/<name>), the discard
  * of a file that fails verification, and the adoption of a file already at
- * checkpoints/<name> whose name's hash prefix it verifies.  Locks: called
- * with f->lock held; it is dropped while hashing.
+ * checkpoints/<name> whose name's hash prefix it verifies; the download's
+ * sha256 state (started here, fed by the stream in weights_dl.c, brought up
+ * to date here from N.part for bytes the stream did not write).  Locks:
+ * called with f->lock held; it is dropped while hashing.  d->sha is the
+ * downloader thread's alone.
  */
 #include "cache/weights_internal.h"
 
@@ -18,10 +21,10 @@
 /* ---- checkpoints/N as this URL's file ---- */
 
 /* Feed bytes [*pos, to) of fd into c, advancing *pos (to UINT64_MAX: up
- * to the end of the file).  The one hashing loop of this file: adopting a
- * checkpoint hashes a whole file, the end of a download what its hasher
- * thread has not covered.  0, -ECANCELED (the store stops), -EIO (the file
- * ends before to), or -errno. */
+ * to the end of the file).  The one read-back hashing loop: adopting a
+ * checkpoint hashes a whole file; a download, only the bytes its stream
+ * did not write (hw_hash_catchup).  0, -ECANCELED (the store stops), -EIO
+ * (the file ends before to), or -errno. */
 static int hash_range(struct hub_sha256 *c, uint64_t *pos, int fd, uint64_t to,
 		      const struct hub_weights *w)
 {
@@ -136,6 +139,31 @@ void hw_adopt_checkpoint(struct hub_weight *f)
 	}
 	pthread_cond_broadcast(&f->cond);
 }
+/* ---- the download's hash ---- */
+
+int hw_hash_reset(struct dl *d)
+{
+	if (d->sha_live)
+		hub_sha256_dispose(&d->sha);
+	d->sha_live = false;
+	d->hashed = 0;
+	int rc = hub_sha256_init(&d->sha);
+	if (!rc)
+		d->sha_live = true;
+	return rc;
+}
+
+int hw_hash_catchup(struct dl *d, int fd, uint64_t to)
+{
+	uint64_t from = d->hashed;
+	int rc = hash_range(&d->sha, &d->hashed, fd, to, d->f->w);
+	d->reread += d->hashed - from;
+	if (d->hashed > from)
+		hub_debug("weights: %s: sha256: read back [%llu, %llu) (not written by this stream)",
+			  d->f->name, (unsigned long long)from, (unsigned long long)d->hashed);
+	return rc;
+}
+
 /* ---- verification and completion ---- */
 
 /* f->lock held: discard a file that failed verification. */
@@ -183,9 +211,6 @@ int hw_finalize(struct dl *d)
 	int fd = f->part_fd;
 	char hex[HUB_SHA256_HEX_LEN + 1] = "";
 	char why[200] = "";
-	/* the hasher ends by itself once everything is present */
-	hw_hasher_join(d, false);
-	struct hasher *h = &d->hs;
 	pthread_mutex_unlock(&f->lock);
 
 	int rc = 0;
@@ -197,16 +222,11 @@ int hw_finalize(struct dl *d)
 			 (unsigned long long)st.st_size, (unsigned long long)size);
 	}
 	if (!rc && !why[0] && d->hashing) {
-		if (h->fd < 0) {
-			/* no hasher (size was unknown at the start): hash here */
-			hub_sha256_dispose(&h->sha);
-			rc = hub_sha256_init(&h->sha);
-			h->hashed = 0;
-		}
+		rc = d->sha_live ? 0 : -EINVAL;
 		if (!rc)
-			rc = hash_range(&h->sha, &h->hashed, fd, size, w);
+			rc = hw_hash_catchup(d, fd, size);
 		if (!rc) {
-			rc = hash_final(hex, &h->sha);
+			rc = hash_final(hex, &d->sha);
 			if (!rc && strncmp(hex, f->hash_prefix, strlen(f->hash_prefix)))
 				snprintf(why, sizeof(why), "sha256-mismatch: %s does not start with %s", hex,
 					 f->hash_prefix);
@@ -249,8 +269,12 @@ int hw_finalize(struct dl *d)
 	unlink(f->lock_path); /* we hold it: the next holder checks the path's inode */
 	hw_fail_clear(w, f);
 	pthread_cond_broadcast(&f->cond);
-	hub_info("weights: %s complete (%llu bytes%s%s)", f->name, (unsigned long long)size,
-		 d->hashing ? ", sha256 " : "", d->hashing ? hex : "");
+	if (d->hashing)
+		hub_info("weights: %s complete (%llu bytes, sha256 %s; %llu of them read back to "
+			 "hash)", f->name, (unsigned long long)size, hex,
+			 (unsigned long long)d->reread);
+	else
+		hub_info("weights: %s complete (%llu bytes)", f->name, (unsigned long long)size);
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Read throughput and first-byte latency of weight files against file size.
 
-  sudo /usr/bin/python3 tests/bench/bench_sizes.py [--sizes 1,4,16,64,256] [--runs 3] [--json F]
+  sudo /usr/bin/python3 tests/bench/bench_sizes.py [--sizes 1,4,16,64,256,1024] [--runs 3] [--json F]
+      [--warm-only]
 
 For each size, nginx on loopback serves a file (named in torch's convention,
 so hubfs verifies it) and, in this same invocation:
@@ -79,7 +80,9 @@ class Passthrough:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="1,4,16,64,256", help="MiB, comma-separated")
+    ap.add_argument("--sizes", default="1,4,16,64,256,1024", help="MiB, comma-separated")
+    ap.add_argument("--warm-only", action="store_true",
+                    help="only the warm re-read (hubfs, passthrough, native): no cold or first-byte runs")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--hubfs", default=os.path.join(TOP, "build", "hubfs"))
     ap.add_argument("--passthrough", default=os.path.join(TOP, "build", "tests", "hubfs-passthrough"))
@@ -104,7 +107,7 @@ def main():
             url = "http://127.0.0.1:%d/%s" % (port, name)
             read_all(src)
             curl, cold, curl_first, first = [], [], [], []
-            for i in range(a.runs):
+            for i in range(0 if a.warm_only else a.runs):
                 out = os.path.join(work, "curl.out")
                 curl.append(timed(lambda: subprocess.run(["curl", "-sf", "-o", out, url], check=True))[0])
                 os.unlink(out)
@@ -158,6 +161,12 @@ def main():
             shutil.rmtree(cache)
             os.unlink(src)
             mb = size * MiB / 1e6
+            if a.warm_only:
+                print("%5d MiB  warm %7.0f MB/s: %.2fx the passthrough (%7.0f), %.2fx native (%7.0f)" % (
+                    size, mb / statistics.median(warm), statistics.median(passt) / statistics.median(warm),
+                    mb / statistics.median(passt), statistics.median(native) / statistics.median(warm),
+                    mb / statistics.median(native)), flush=True)
+                continue
             row = {"size_mib": size,
                    "cold_mbps": mb / statistics.median(cold), "curl_mbps": mb / statistics.median(curl),
                    "warm_mbps": mb / statistics.median(warm), "native_mbps": mb / statistics.median(native),
@@ -173,10 +182,12 @@ def main():
                        ratio=statistics.median(native) / statistics.median(warm))
             res.figure(4, "warm re-read, %d MiB (speed)" % size, warm, passt, "minimal passthrough",
                        ratio=statistics.median(passt) / statistics.median(warm))
-            print("%5d MiB  cold %7.0f MB/s (curl %7.0f, ±%.0f%%)  warm %7.0f MB/s (native %7.0f, "
-                  "passthrough %7.0f)  first 4 KiB %6.2f ms (curl %5.2f ms)" % (
+            print("%5d MiB  cold %7.0f MB/s (curl %7.0f, ±%.0f%%)  warm %7.0f MB/s (%.2fx passthrough "
+                  "%7.0f, %.2fx native %7.0f)  first 4 KiB %6.2f ms (curl %5.2f ms, %+.2f ms)" % (
                       size, row["cold_mbps"], row["curl_mbps"], sp(cold) * 100, row["warm_mbps"],
-                      row["native_mbps"], row["passthrough_mbps"], row["first_ms"], row["curl_first_ms"]),
+                      row["warm_mbps"] / row["passthrough_mbps"], row["passthrough_mbps"],
+                      row["warm_mbps"] / row["native_mbps"], row["native_mbps"], row["first_ms"],
+                      row["curl_first_ms"], row["first_ms"] - row["curl_first_ms"]),
                   flush=True)
         res.info["sweep"] = rows
         res.write(a.json)

@@ -9,7 +9,10 @@
  * readers cause one download; random reads; a far read does not wait for a
  * throttled sequential download; every fault mode of the server ends in the
  * right bytes or a clean errno; sha256 mismatch discards the bytes (EIO,
- * nothing in checkpoints/, remembered across stores); verify=strict; resume
+ * nothing in checkpoints/, remembered across stores); the sha256 of a
+ * download comes from the bytes it writes (a fresh download reads nothing
+ * back to hash; a resume reads back only what was present: rchar of
+ * /proc/self/io); verify=strict; resume
  * after a store is freed mid-download fetches only what is missing; two
  * stores on one root, and two processes (fork), download once; offline.
  *
@@ -755,6 +758,11 @@ static void test_far_read(void **state)
 	free(src);
 }
 
+static unsigned char *mk_hashed(char name[96], const char *stem, size_t n, uint64_t seed);
+
+/* Every fault mode of the server, on files named with their hash prefix:
+ * the sha256 computed from the stream holds across cut connections, a
+ * server that ignores ranges or gives no length, and redirects. */
 static void test_faults(void **state)
 {
 	(void)state;
@@ -772,10 +780,16 @@ static void test_faults(void **state)
 	};
 	size_t n = 3 * MiB + 5;
 	unsigned char *target = mkfile("fault-target.bin", n, 50);
+	char thex[65];
+	digest_hex(thex, target, n);
 	for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
-		char name[64];
-		snprintf(name, sizeof(name), "fault%zu.bin", i);
-		unsigned char *src = strstr(specs[i], "redirect") ? NULL : mkfile(name, n, 10 + i);
+		char name[96], stem[32];
+		snprintf(stem, sizeof(stem), "fault%zu", i);
+		unsigned char *src = NULL;
+		if (strstr(specs[i], "redirect"))
+			snprintf(name, sizeof(name), "%s-%.8s.bin", stem, thex);
+		else
+			src = mk_hashed(name, stem, n, 10 + i);
 		srv_fault(&fx.srv, spath(name), specs[i]);
 		struct hub_weights *w = store();
 		struct hub_weight *f = wget(w, name);
@@ -909,6 +923,114 @@ static void test_bad_sha(void **state)
 	assert_int_equal(gets(bad), g);
 	hub_weight_put(f);
 	hub_weights_free(w);
+	free(data);
+}
+
+/* Bytes this process has read with read(2)-family calls (rchar of
+ * /proc/self/io): page-cache hits count too, which is the point here. */
+static long long rchar_now(void)
+{
+	FILE *fp = fopen("/proc/self/io", "r");
+	assert_non_null(fp);
+	char line[128];
+	long long v = -1;
+	while (fgets(line, sizeof(line), fp))
+		if (sscanf(line, "rchar: %lld", &v) == 1)
+			break;
+	fclose(fp);
+	assert_true(v >= 0);
+	return v;
+}
+
+/* A hash-named file of n bytes (data filled from seed) served as
+ * "<stem>-<8 hex of its sha256>.pth"; name receives that name. */
+static unsigned char *mk_hashed(char name[96], const char *stem, size_t n, uint64_t seed)
+{
+	unsigned char *data = malloc(n);
+	assert_non_null(data);
+	h_fill(data, n, seed);
+	char hex[65];
+	digest_hex(hex, data, n);
+	snprintf(name, 96, "%s-%.8s.pth", stem, hex);
+	char p[300];
+	snprintf(p, sizeof(p), "%s/%s", fx.files, name);
+	put_file(p, data, n);
+	return data;
+}
+
+/* The sha256 of a hash-named file is computed from the bytes the download
+ * writes, as it writes them: a fresh download reads nothing back to verify.
+ * (It read the whole file back, from the page cache at best: rchar grew by
+ * the file's size on top of the reader's own reads.) */
+static void test_hash_in_stream(void **state)
+{
+	(void)state;
+	size_t n = 24 * MiB;
+	char name[96];
+	unsigned char *data = mk_hashed(name, "inline", n, 41);
+	struct hub_weights *w = store();
+	struct hub_weight *f = wget(w, name);
+	long long r0 = rchar_now();
+	unsigned char *buf = malloc(n + 4096);
+	assert_non_null(buf);
+	ssize_t got = read_all(f, buf, n + 4096, 1 * MiB);
+	assert_int_equal(got, (ssize_t)n);
+	assert_true(wait_complete(f, 20));
+	long long extra = rchar_now() - r0 - (long long)n;
+	print_message("hash in stream: %lld bytes read besides the reader's %zu\n", extra, n);
+	assert_memory_equal(buf, data, n);
+	assert_true(extra < (long long)MiB);
+	assert_file_equals(ckpath(name), data, n);
+	hub_weight_put(f);
+	hub_weights_free(w);
+	free(buf);
+	free(data);
+}
+
+/* A resumed download of a hash-named file hashes the prefix already on disk
+ * once, then the stream; ranges a far read fetched are read back when the
+ * stream reaches them.  The file verifies, and what is read back to hash is
+ * at most what the first store left (not the whole file). */
+static void test_hash_resume(void **state)
+{
+	(void)state;
+	size_t n = 16 * MiB;
+	char name[96];
+	unsigned char *data = mk_hashed(name, "hresume", n, 43);
+	char spec[120];
+	snprintf(spec, sizeof(spec), "/%s", name);
+	srv_fault(&fx.srv, spec, "mode=throttle&rate=8000000");
+	struct hub_weights *w = store();
+	struct hub_weight *f = wget(w, name);
+	char b4[4096];
+	assert_int_equal(hub_weight_read(b4, 4096, 0, f), 4096);
+	/* a far read: a range the stream will find present */
+	assert_int_equal(hub_weight_read(b4, 4096, (off_t)(n - 4 * MiB), f), 4096);
+	assert_memory_equal(b4, data + n - 4 * MiB, 4096);
+	usleep(700000);
+	hub_weight_put(f);
+	hub_weights_free(w); /* cancelled mid-download */
+	assert_int_equal(access(ckpath(name), F_OK), -1);
+	usleep(200000);
+	srv_reset(&fx.srv);
+	w = store();
+	f = wget(w, name);
+	long long r0 = rchar_now();
+	unsigned char *buf = malloc(n + 4096);
+	assert_non_null(buf);
+	assert_int_equal(read_all(f, buf, n + 4096, 1 * MiB), (ssize_t)n);
+	assert_true(wait_complete(f, 20));
+	long long extra = rchar_now() - r0 - (long long)n;
+	long long second = served(name);
+	print_message("hash resume: %lld bytes read back to hash, %lld fetched again of %zu\n",
+		      extra, second, n);
+	assert_memory_equal(buf, data, n);
+	assert_file_equals(ckpath(name), data, n);
+	/* the bytes not fetched again were present: read back once each, at most */
+	assert_true(extra <= (long long)n - second + (long long)MiB);
+	hub_weight_put(f);
+	hub_weights_free(w);
+	free(buf);
 	free(data);
 }
 
@@ -1552,6 +1674,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_sha, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hash_in_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hash_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_strict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_verdict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_pause, setup, teardown),
