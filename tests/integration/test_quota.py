@@ -130,6 +130,27 @@ def test_quota_two_mounts_concurrent_readers(hub, monkeypatch):
         srv.stop()
 
 
+@pytest.mark.timeout_s(90)
+def test_weight_larger_than_quota_served_not_kept(hub, monkeypatch):
+    quota_env(monkeypatch)
+    files = os.path.join(hub.work, "files")
+    os.makedirs(files)
+    srv = Server(files)
+    name, data = make_weight(files, "huge", 3 * MiB + 5, 80)
+    m = hub.mount(extra=("cache_max=1M",))
+    try:
+        assert harness.read_file(url_path(m, srv.url(name)), timeout=60) == data
+        harness.poll_until(lambda: store_inode(hub, len(data)) is None, 20,
+                           what="the file larger than cache_max evicted")
+        harness.poll_until(lambda: "larger than cache_max" in m.stderr(), 10,
+                           what="the log line")
+        drop_pages(url_path(m, srv.url(name)))
+        assert harness.read_file(url_path(m, srv.url(name)), timeout=60) == data
+    finally:
+        hub.unmount(m)
+        srv.stop()
+
+
 @pytest.mark.timeout_s(120)
 def test_gc_and_forget_live(hub, monkeypatch):
     quota_env(monkeypatch, every="1000")  # no quota thread rounds: gc does it
