@@ -188,14 +188,21 @@ def test_gc_and_forget_live(hub, monkeypatch):
                     with open(os.path.join(commit, target), "rb") as f:
                         if f.read() != want:
                             errors.append("wrong bytes")
+                        # the next read reaches the daemon (its object database)
+                        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
                 except OSError as e:
                     errors.append(repr(e))
         t = threading.Thread(target=read_loop, daemon=True)
         t.start()
         time.sleep(0.3)
+        assert "vision" in os.listdir(hub.p("alice"))
         p = cache("forget", "alice/vision", hub.mnt)
         assert p.returncode == 0 and p.stdout == b"forgot alice/vision\n", (p.stdout, p.stderr)
         assert not os.path.exists(os.path.join(hub.cache, "hubfs", "repos", "alice", "vision"))
+        # the owner's listing (revalidated by the kernel against the cache's
+        # mtime) no longer shows it
+        harness.poll_until(lambda: "vision" not in os.listdir(hub.p("alice")), 5,
+                           what="vision gone from the listing of /alice")
         time.sleep(0.5)
         stop[0] = True
         t.join(10)
