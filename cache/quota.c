@@ -303,7 +303,12 @@ int hub_quota_round(struct hub_quota_result *out, const char *root,
 	}
 done:
 	out->used_after = used;
-	write_record(root, p, out);
+	/* not every 5 s of every mount (each write is an fsync): when the round
+	 * did something or found the root over the quota, and the first time */
+	char rec[PATH_MAX + 32];
+	snprintf(rec, sizeof(rec), "%s/hubfs/quota.json", root);
+	if (out->used_before > p->max || out->evicted || access(rec, F_OK))
+		write_record(root, p, out);
 	hub_inventory_dispose(&inv);
 	hub_file_unlock(qfd);
 	return rc;
