@@ -569,6 +569,19 @@ static void note_use(struct hub_weight *f, int fd)
 	}
 }
 
+void hw_pin_published(struct hub_weight *f)
+{
+	if (f->ck_fd >= 0 || !f->size_known)
+		return;
+	int fd = open_pinned(f->ck_path);
+	if (fd < 0)
+		return; /* the next read opens it (or finds it gone) */
+	f->ck_fd = fd;
+	f->ck_size = f->size;
+	note_use(f, fd);
+	__atomic_store_n(&f->ck_fast, 1, __ATOMIC_RELEASE);
+}
+
 /* Reads in progress and the time of the last one keep the file's download
  * going (nobody_reads, weights_dl.c): a span counts as a reader until it is
  * released. */

@@ -179,7 +179,9 @@ struct hub_weight {
 	bool complete;           /* <key>.data exists */
 	int adopt;               /* checkpoints/N tried as this URL's file: 0 not yet,
 				  * 1 a thread is hashing it, 2 done */
-	int ck_fd, part_fd;      /* -1 until needed; closed by the last put */
+	int ck_fd, part_fd;      /* -1 until needed; closed by the last put (ck_fd
+				  * also by hw_unpin_idle; it holds N.data's
+				  * shared flock, the quota's pin) */
 	int ck_fast;             /* __atomic (release after ck_fd, size are set):
 				  * ck_fd is open on the complete file, reads
 				  * take no lock (hub_weight_span); cleared
@@ -406,6 +408,11 @@ void hw_flush_all(struct hub_weights *w, bool force);
  * shared flocks go, an eviction round may remove them. */
 void hw_unpin_idle(struct hub_weights *w);
 void *hw_flusher_main(void *arg);
+
+/* weights.c, f->lock held: the complete file just published, opened with
+ * its pin, so that an eviction round cannot take it between the download's
+ * end and its readers' next read (they would download it again). */
+void hw_pin_published(struct hub_weight *f);
 
 /* weights_dl.c (f->lock held) */
 int hw_ensure_head(struct hub_weight *f);
