@@ -354,7 +354,7 @@ static void *quota_main(void *arg)
 	return NULL;
 }
 
-int hub_quota_start(struct hub_quota **out, const char *root, const struct hub_quota_policy *p,
+int hub_quota_new(struct hub_quota **out, const char *root, const struct hub_quota_policy *p,
 		    double interval_s)
 {
 	*out = NULL;
@@ -385,7 +385,7 @@ int hub_quota_start(struct hub_quota **out, const char *root, const struct hub_q
 	return 0;
 }
 
-void hub_quota_stop(struct hub_quota *q)
+void hub_quota_free(struct hub_quota *q)
 {
 	if (!q)
 		return;

@@ -63,9 +63,9 @@ int hub_quota_round(struct hub_quota_result *out, const char *root,
 
 /* A thread running a round every interval_s seconds (HUB_QUOTA_CHECK_S
  * unless tests lower it); no thread when p->max is 0 (*out NULL). */
-int hub_quota_start(struct hub_quota **out, const char *root, const struct hub_quota_policy *p,
+int hub_quota_new(struct hub_quota **out, const char *root, const struct hub_quota_policy *p,
 		    double interval_s);
-void hub_quota_stop(struct hub_quota *q);
+void hub_quota_free(struct hub_quota *q);
 
 /* Remove owner/repo from root: waits for its fetch lock (a fetch in
  * progress finishes first), moves the directory out of the tree (one

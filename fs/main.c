@@ -357,7 +357,7 @@ int main(int argc, char **argv)
 		hub_err("cannot start the page invalidation thread");
 		goto out;
 	}
-	if (hub_quota_start(&quota, root, &qpol, tq ? atof(tq) : HUB_QUOTA_CHECK_S)) {
+	if (hub_quota_new(&quota, root, &qpol, tq ? atof(tq) : HUB_QUOTA_CHECK_S)) {
 		hub_err("cannot start the cache quota thread");
 		goto out;
 	}
@@ -385,7 +385,7 @@ out:
 		fuse_remove_signal_handlers(se);
 		fuse_session_destroy(se);
 	}
-	hub_quota_stop(quota);
+	hub_quota_free(quota);
 	hub_py_free(py);
 	hub_fs_free(fs); /* drops its references to weight files */
 	hub_weights_free(weights);

@@ -534,5 +534,6 @@ void hub_options_usage(const char *prog)
 	       "                         command line wins over it\n"
 	       "                         (default: $XDG_CONFIG_HOME/hubfs/config.json,\n"
 	       "                         else ~/.config/hubfs/config.json, if it exists)\n",
-	       prog, prog, prog, prog, prog, HUB_GIT_URL_DEFAULT, HUB_QUOTA_LOW_PCT, HUB_REF_TTL_DEFAULT, HUB_NEG_TTL_DEFAULT);
+	       prog, prog, prog, prog, prog, HUB_GIT_URL_DEFAULT, HUB_QUOTA_LOW_PCT,
+	       HUB_REF_TTL_DEFAULT, HUB_NEG_TTL_DEFAULT);
 }
