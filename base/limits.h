@@ -520,4 +520,32 @@
 
 /* --- end weights --- */
 
+/* --- the cache quota (cache/quota.c, issue 16) --- */
+
+/* cache_max: an eviction round that finds the root over the quota removes
+ * weight files down to this percentage of it (the low-water mark), so the
+ * next few downloads do not start a round each. */
+#ifndef HUB_QUOTA_LOW_PCT
+#define HUB_QUOTA_LOW_PCT 90
+#endif
+/* A mounted daemon checks the root against cache_max this often (a scan of
+ * the store's directory and the repositories' sizes: milliseconds for
+ * hundreds of files). */
+#ifndef HUB_QUOTA_CHECK_S
+#define HUB_QUOTA_CHECK_S 5.0
+#endif
+/* A complete weight file is pinned (a shared flock on its .data held by the
+ * daemon that serves it) while it is read and this long after its last
+ * read: OPEN answers ENOSYS, so the daemon never sees opens and closes, and
+ * a loader pausing between tensors must not lose its file. */
+#ifndef HUB_WEIGHTS_PIN_S
+#define HUB_WEIGHTS_PIN_S 30.0
+#endif
+/* Last use of a weight file is recorded as its .data's access time
+ * (futimens), at most this often per file and process: a read of a hot
+ * file costs no system call, and LRU order needs no finer clock. */
+#ifndef HUB_WEIGHTS_USE_RECORD_S
+#define HUB_WEIGHTS_USE_RECORD_S 60
+#endif
+
 #endif

@@ -11,6 +11,8 @@
 #include "cache/weights_internal.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,7 @@
 		.dl_max = HUB_WEIGHTS_DL_MAX, \
 		.idle_s = HUB_WEIGHTS_IDLE_S, \
 		.idle_finish = HUB_WEIGHTS_IDLE_FINISH, \
+		.pin_s = HUB_WEIGHTS_PIN_S, \
 	}
 
 static struct hub_weights_tuning tuning = WEIGHTS_TUNING_DEFAULTS;
@@ -520,6 +523,65 @@ static uint64_t stream_front(const struct hub_weight *f)
 
 static int weight_span(struct hub_weight_span *out, size_t size, off_t off, struct hub_weight *f);
 
+/* The complete file, opened with its pin: a shared flock (an eviction
+ * round's exclusive one excludes it; cache/quota.c).  A file evicted
+ * between the open and the flock has no link left: ENOENT, as if the open
+ * had not found it.  The fd, or -1 with errno set. */
+static int open_pinned(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_SH)) {
+		if (errno != EINTR) {
+			int e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+	}
+	struct stat st;
+	if (fstat(fd, &st) || st.st_nlink == 0) {
+		close(fd);
+		errno = ENOENT;
+		return -1;
+	}
+	return fd;
+}
+
+/* A read of the complete file through fd: the pin's clock, and N.data's
+ * access time as its last use (for the quota's LRU order), set at most
+ * every HUB_WEIGHTS_USE_RECORD_S per file.  No lock. */
+static void note_use(struct hub_weight *f, int fd)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	if (__atomic_load_n(&f->read_s, __ATOMIC_RELAXED) != (int64_t)ts.tv_sec)
+		__atomic_store_n(&f->read_s, (int64_t)ts.tv_sec, __ATOMIC_RELAXED);
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	int64_t now = (int64_t)ts.tv_sec;
+	int64_t last = __atomic_load_n(&f->used_s, __ATOMIC_RELAXED);
+	if (now - last >= HUB_WEIGHTS_USE_RECORD_S &&
+	    __atomic_compare_exchange_n(&f->used_s, &last, now, false, __ATOMIC_RELAXED,
+					__ATOMIC_RELAXED)) {
+		const struct timespec t[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_OMIT}};
+		futimens(fd, t);
+	}
+}
+
+void hw_pin_published(struct hub_weight *f)
+{
+	if (f->ck_fd >= 0 || !f->size_known)
+		return;
+	int fd = open_pinned(f->ck_path);
+	if (fd < 0)
+		return; /* the next read opens it (or finds it gone) */
+	f->ck_fd = fd;
+	f->ck_size = f->size;
+	note_use(f, fd);
+	__atomic_store_n(&f->ck_fast, 1, __ATOMIC_RELEASE);
+}
+
 /* Reads in progress and the time of the last one keep the file's download
  * going (nobody_reads, weights_dl.c): a span counts as a reader until it is
  * released. */
@@ -527,16 +589,21 @@ int hub_weight_span(struct hub_weight_span *out, size_t size, off_t off, struct 
 {
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
-	if (off >= 0 && __atomic_load_n(&f->ck_fast, __ATOMIC_ACQUIRE)) {
+	__atomic_add_fetch(&f->fast_users, 1, __ATOMIC_SEQ_CST);
+	if (off >= 0 && __atomic_load_n(&f->ck_fast, __ATOMIC_SEQ_CST)) {
 		/* complete and open: no lock, no bookkeeping (no download to
-		 * keep going); ck_fd stays open while the caller holds f */
+		 * keep going); ck_fd stays open while fast_users counts us
+		 * (hw_unpin_idle closes it only when nobody does) */
 		uint64_t o = (uint64_t)off;
 		out->fd = f->ck_fd;
 		out->off = o;
 		uint64_t n = f->ck_size;
 		out->len = o >= n ? 0 : size > n - o ? (size_t)(n - o) : size;
+		out->fast = f;
+		note_use(f, out->fd);
 		return 0;
 	}
+	__atomic_sub_fetch(&f->fast_users, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&f->lock);
 	f->readers++;
 	pthread_mutex_unlock(&f->lock);
@@ -554,6 +621,8 @@ int hub_weight_span(struct hub_weight_span *out, size_t size, off_t off, struct 
 
 void hub_weight_span_release(struct hub_weight_span *s)
 {
+	if (s->fast)
+		__atomic_sub_fetch(&s->fast->fast_users, 1, __ATOMIC_SEQ_CST);
 	struct hub_weight *f = s->f;
 	if (f) { /* NULL: a complete file's span, nothing held */
 		pthread_mutex_lock(&f->lock);
@@ -597,9 +666,10 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 		uint64_t need = UINT64_MAX;
 		if (hw_check_complete(f)) {
 			if (f->ck_fd < 0) {
-				f->ck_fd = open(f->ck_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+				f->ck_fd = open_pinned(f->ck_path);
 				if (f->ck_fd < 0 && errno == ENOENT) {
-					/* removed from checkpoints/ by hand: download it again */
+					/* removed from checkpoints/ by hand, evicted or
+					 * forgotten by another process: download it again */
 					f->complete = false;
 					f->loaded = false;
 					hub_rset_clear(&f->have);
@@ -613,9 +683,11 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 					break;
 				}
 			}
-			/* ck_fd stays open until the last put: no busy count.
-			 * ck_size is written only while ck_fast is clear: a
-			 * lock-free reader may be reading it once it is set */
+			/* ck_fd stays open until the last put or until
+			 * hw_unpin_idle (never while f->readers counts us): no
+			 * busy count.  ck_size is written only while ck_fast is
+			 * clear: a lock-free reader may be reading it once set */
+			note_use(f, f->ck_fd);
 			if (!__atomic_load_n(&f->ck_fast, __ATOMIC_RELAXED)) {
 				f->ck_size = f->size;
 				__atomic_store_n(&f->ck_fast, 1, __ATOMIC_RELEASE);

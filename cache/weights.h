@@ -139,6 +139,7 @@ struct hub_weight_span {
 	uint64_t off;
 	size_t len;
 	struct hub_weight *f; /* private */
+	struct hub_weight *fast; /* private: a lock-free read of a complete file */
 	bool busy;            /* private */
 };
 int hub_weight_span(struct hub_weight_span *out, size_t size, off_t off, struct hub_weight *f);
@@ -179,6 +180,7 @@ struct hub_weights_tuning {
 	unsigned dl_max;         /* downloads running at once per store; more wait */
 	double idle_s;           /* a download no reader asked anything of for this long stops... */
 	uint64_t idle_finish;    /* ...unless fewer bytes than this are missing */
+	double pin_s;            /* a complete file stays pinned (not evictable) this long after a read */
 };
 void hub_weights_tuning_default(struct hub_weights_tuning *out);
 void hub_weights_set_tuning(const struct hub_weights_tuning *t);

@@ -74,6 +74,14 @@
  *               process's bytes); the sequential stream broadcasts only when
  *               it passes f->wake_at, the lowest offset a waiter needs.
  *   Order: w->lock before f->lock before w->fail_lock.
+ *   Pins (the cache quota, cache/quota.h): ck_fd holds a shared flock on
+ *   N.data while it is open; the flusher closes it once no read used it for
+ *   pin_s (f->lock held, ck_fast cleared first, and only when no lock-free
+ *   reader counts itself in f->fast_users and no slow reader is in
+ *   f->readers), so another process's eviction round (exclusive flock,
+ *   never waiting) skips files read recently through any mount.  The last
+ *   use is N.data's atime, set with futimens at most every
+ *   HUB_WEIGHTS_USE_RECORD_S per file.
  *   f->refs is atomic: the last put closes the file's descriptors.
  * A flusher thread per store rewrites records of files with new bytes every
  * record_s (so the sequential download never waits for an fsync), and merges
@@ -172,12 +180,17 @@ struct hub_weight {
 	bool complete;           /* <key>.data exists */
 	int adopt;               /* checkpoints/N tried as this URL's file: 0 not yet,
 				  * 1 a thread is hashing it, 2 done */
-	int ck_fd, part_fd;      /* -1 until needed; closed by the last put */
+	int ck_fd, part_fd;      /* -1 until needed; closed by the last put (ck_fd
+				  * also by hw_unpin_idle; it holds N.data's
+				  * shared flock, the quota's pin) */
 	int ck_fast;             /* __atomic (release after ck_fd, size are set):
 				  * ck_fd is open on the complete file, reads
 				  * take no lock (hub_weight_span); cleared
 				  * before ck_fd is closed */
 	uint64_t ck_size;        /* the size for those reads, set before ck_fast */
+	int fast_users;          /* __atomic: lock-free reads using ck_fd right now */
+	int64_t read_s;          /* __atomic: mono seconds of the last read (pin) */
+	int64_t used_s;          /* __atomic: real seconds N.data's atime was last set */
 	uint64_t part_id;        /* identity of part_fd's inode (records must name it) */
 	int graveyard[8];        /* replaced part fds, closed when no thread uses
 				  * a part fd with f->lock dropped (busy == 0),
@@ -396,7 +409,15 @@ void hw_note_bytes(struct hub_weight *f, size_t n);
 /* no lock held: */
 struct hub_weight **hw_all_files(struct hub_weights *w, size_t *n);
 void hw_flush_all(struct hub_weights *w, bool force);
+/* Close the complete files' descriptors no read used for pin_s: their
+ * shared flocks go, an eviction round may remove them. */
+void hw_unpin_idle(struct hub_weights *w);
 void *hw_flusher_main(void *arg);
+
+/* weights.c, f->lock held: the complete file just published, opened with
+ * its pin, so that an eviction round cannot take it between the download's
+ * end and its readers' next read (they would download it again). */
+void hw_pin_published(struct hub_weight *f);
 
 /* weights_dl.c (f->lock held) */
 int hw_ensure_head(struct hub_weight *f);

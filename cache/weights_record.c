@@ -344,6 +344,38 @@ void hw_flush_all(struct hub_weights *w, bool force)
 	free(v);
 }
 
+void hw_unpin_idle(struct hub_weights *w)
+{
+	size_t n;
+	struct hub_weight **v = hw_all_files(w, &n);
+	if (!v)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	double pin_s = hw_tuning().pin_s;
+	for (size_t i = 0; i < n; i++) {
+		struct hub_weight *f = v[i];
+		if (__atomic_load_n(&f->ck_fast, __ATOMIC_RELAXED) == 0)
+			continue; /* nothing pinned (or a slow path owns it) */
+		if ((double)(ts.tv_sec - __atomic_load_n(&f->read_s, __ATOMIC_RELAXED)) < pin_s)
+			continue;
+		pthread_mutex_lock(&f->lock);
+		if (f->ck_fd >= 0 && f->readers == 0) {
+			/* Dekker with hub_weight_span's fast path: it counts itself
+			 * in fast_users before it loads ck_fast */
+			__atomic_store_n(&f->ck_fast, 0, __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&f->fast_users, __ATOMIC_SEQ_CST) == 0) {
+				close(f->ck_fd); /* the shared flock goes with it */
+				f->ck_fd = -1;
+			} else {
+				__atomic_store_n(&f->ck_fast, 1, __ATOMIC_SEQ_CST);
+			}
+		}
+		pthread_mutex_unlock(&f->lock);
+	}
+	free(v);
+}
+
 void *hw_flusher_main(void *arg)
 {
 	struct hub_weights *w = arg;
@@ -357,6 +389,7 @@ void *hw_flusher_main(void *arg)
 			break;
 		pthread_mutex_unlock(&w->lock);
 		hw_flush_all(w, false);
+		hw_unpin_idle(w);
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);

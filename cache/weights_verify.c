@@ -263,6 +263,7 @@ int hw_finalize(struct dl *d)
 		f->complete = true;
 	}
 	publish(f);
+	hw_pin_published(f); /* before N.lock goes: no round can take it between */
 	/* N.head stays: it tells people (and `hubfs cache`) which URL <key>.data is */
 	hw_sidecar_write(f, NULL);
 	hw_remove_temps(f, 0);

@@ -31,12 +31,14 @@
 #include "base/limits.h"
 #include "base/redact.h"
 #include "cache/inventory.h"
+#include "cache/quota.h"
 #include "cache/weights.h"
 
 static void usage_line(const char *msg, const char *arg)
 {
-	fprintf(stderr, "hubfs: cache: %s%s%s (usage: hubfs cache ls|du [-b]|verify [--repair] "
-			"ROOT|MOUNTPOINT)\n", msg, arg ? ": " : "", arg ? arg : "");
+	fprintf(stderr, "hubfs: cache: %s%s%s (usage: hubfs cache ls|du [-b]|verify [--repair]|"
+			"gc [--max SIZE]|forget OWNER/REPO ROOT|MOUNTPOINT)\n", msg, arg ? ": " : "",
+		arg ? arg : "");
 }
 
 static void human(char *out, size_t n, uint64_t bytes)
@@ -326,8 +328,118 @@ static int cmd_verify(const struct hub_inventory *inv, bool fix)
 	return bad || failed ? 1 : 0;
 }
 
+/* ---- gc, forget (cache/quota.h) ---- */
+
+/* The max of the last round a mount ran on root (<root>/hubfs/quota.json),
+ * 0 if none. */
+static uint64_t recorded_max(const char *root)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/hubfs/quota.json", root);
+	char *txt = NULL;
+	size_t n = 0;
+	unsigned long long v = 0;
+	if (hub_file_read(&txt, &n, path, 4096) == 0) {
+		const char *p = strstr(txt, "\"max\": ");
+		if (p)
+			v = strtoull(p + 7, NULL, 10);
+		free(txt);
+	}
+	return v;
+}
+
+/* hubfs cache gc [--max SIZE] ROOT|MOUNTPOINT */
+static int cmd_gc(int argc, char **argv)
+{
+	const char *max_s = NULL, *path = NULL;
+	bool all = false;
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--max") && i + 1 < argc)
+			max_s = argv[++i];
+		else if (!strncmp(argv[i], "--max=", 6))
+			max_s = argv[i] + 6;
+		else if (!strcmp(argv[i], "--evict-checkpoints=all"))
+			all = true;
+		else if (argv[i][0] == '-' || path) {
+			usage_line("unexpected argument", argv[i]);
+			return 2;
+		} else
+			path = argv[i];
+	}
+	if (!path || !*path) {
+		usage_line("missing ROOT or MOUNTPOINT", NULL);
+		return 2;
+	}
+	char root[PATH_MAX], why[128];
+	if (resolve_root(root, sizeof(root), path))
+		return 1;
+	uint64_t max = 0;
+	if (max_s) {
+		if (hub_quota_parse_size(&max, max_s, root, why, sizeof(why))) {
+			usage_line("bad value for --max", why);
+			return 2;
+		}
+	} else if (!(max = recorded_max(root))) {
+		usage_line("no quota recorded for this root (no mount with cache_max=): give --max",
+			   NULL);
+		return 2;
+	}
+	struct hub_quota_policy p;
+	hub_quota_policy_init(&p, max, all);
+	struct hub_quota_result r;
+	int rc = hub_quota_round(&r, root, &p);
+	if (rc) {
+		fprintf(stderr, "hubfs: cache: gc of %s failed: %s\n", root, strerror(-rc));
+		return 1;
+	}
+	printf("used %llu bytes, max %llu, low-water mark %llu\n"
+	       "evicted %u file(s), %llu bytes; %u in use (kept); now %llu bytes\n",
+	       (unsigned long long)r.used_before, (unsigned long long)p.max,
+	       (unsigned long long)p.low, r.evicted, (unsigned long long)r.evicted_bytes, r.pinned,
+	       (unsigned long long)r.used_after);
+	return 0;
+}
+
+/* hubfs cache forget OWNER/REPO ROOT|MOUNTPOINT */
+static int cmd_forget(int argc, char **argv)
+{
+	if (argc != 4 || argv[2][0] == '-' || argv[3][0] == '-') {
+		usage_line(argc < 4 ? "missing OWNER/REPO or ROOT" : "unexpected argument",
+			   argc > 4 ? argv[4] : NULL);
+		return 2;
+	}
+	char owner[NAME_MAX + 1];
+	const char *slash = strchr(argv[2], '/');
+	if (!slash || (size_t)(slash - argv[2]) > NAME_MAX || strchr(slash + 1, '/')) {
+		usage_line("expected OWNER/REPO", argv[2]);
+		return 2;
+	}
+	snprintf(owner, sizeof(owner), "%.*s", (int)(slash - argv[2]), argv[2]);
+	char root[PATH_MAX];
+	if (resolve_root(root, sizeof(root), argv[3]))
+		return 1;
+	int rc = hub_quota_forget(root, owner, slash + 1);
+	char a[4 * NAME_MAX + 8];
+	if (rc == -EINVAL) {
+		usage_line("not an OWNER/REPO name", esc(argv[2], a, sizeof(a)));
+		return 2;
+	}
+	if (rc) {
+		fprintf(stderr, "hubfs: cache: forget %s: %s\n", esc(argv[2], a, sizeof(a)),
+			rc == -ENOENT ? "not in this cache" : strerror(-rc));
+		return 1;
+	}
+	printf("forgot %s\n", esc(argv[2], a, sizeof(a)));
+	return 0;
+}
+
 int hub_cache_cmd(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "gc"))
+		return cmd_gc(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "forget"))
+		return cmd_forget(argc, argv);
+
 	if (argc < 2) {
 		usage_line("missing subcommand", NULL);
 		return 2;

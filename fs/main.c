@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/files.h"
+#include "cache/quota.h"
 #include "cache/repo.h"
 #include "cache/weights.h"
 #include "fetch/git.h"
@@ -264,6 +265,7 @@ int main(int argc, char **argv)
 	struct hub_fs *fs = NULL;
 	struct hub_py *py = NULL;
 	struct hub_weights *weights = NULL;
+	struct hub_quota *quota = NULL;
 	bool mounted = false, git_up = false;
 
 	hub_log_init(true, opts.debug);
@@ -274,6 +276,19 @@ int main(int argc, char **argv)
 	}
 	if (check_mountpoint(opts.mountpoint) || check_cache(root))
 		goto out;
+	struct hub_quota_policy qpol;
+	hub_quota_policy_init(&qpol, 0, opts.evict_checkpoints_all);
+	if (opts.cache_max) {
+		uint64_t max;
+		char why[128];
+		if (hub_quota_parse_size(&max, opts.cache_max, root, why, sizeof(why))) {
+			char v[256];
+			hub_escape_text(v, sizeof(v), opts.cache_max);
+			fprintf(stderr, "hubfs: bad value for cache_max: '%s' (%s)\n", v, why);
+			goto out;
+		}
+		hub_quota_policy_init(&qpol, max, opts.evict_checkpoints_all);
+	}
 	if (build_fuse_args(&args, &opts))
 		goto out;
 	struct hub_cache_config ccfg = {
@@ -325,12 +340,25 @@ int main(int argc, char **argv)
 		.rewrites = &opts.rewrites,
 		.proxy = opts.proxy,
 	};
+	/* For tests only (tests/integration/test_quota.py): shorter pins and
+	 * rounds than HUB_WEIGHTS_PIN_S and HUB_QUOTA_CHECK_S. */
+	const char *tpin = getenv("HUBFS_TEST_PIN_S"), *tq = getenv("HUBFS_TEST_QUOTA_S");
+	if (tpin) {
+		struct hub_weights_tuning t;
+		hub_weights_tuning_default(&t);
+		t.pin_s = atof(tpin);
+		hub_weights_set_tuning(&t);
+	}
 	if (hub_weights_new(&weights, root, &wcfg)) {
 		hub_err("cannot start the weight store under %s", root);
 		goto out;
 	}
 	if (hub_fs_set_weights(fs, weights, se)) {
 		hub_err("cannot start the page invalidation thread");
+		goto out;
+	}
+	if (hub_quota_new(&quota, root, &qpol, tq ? atof(tq) : HUB_QUOTA_CHECK_S)) {
+		hub_err("cannot start the cache quota thread");
 		goto out;
 	}
 	hub_info("mounted on %s, cache %s", opts.mountpoint, root);
@@ -357,6 +385,7 @@ out:
 		fuse_remove_signal_handlers(se);
 		fuse_session_destroy(se);
 	}
+	hub_quota_free(quota);
 	hub_py_free(py);
 	hub_fs_free(fs); /* drops its references to weight files */
 	hub_weights_free(weights);

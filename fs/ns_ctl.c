@@ -50,6 +50,9 @@ static char *render_options(const struct hub_ns *ns)
 			hub_redact_url(a, HUB_URL_MAX, o->proxy);
 			fprintf(m, "proxy=%s\n", a);
 		}
+		if (o->cache_max)
+			fprintf(m, "cache_max=%s\nevict_checkpoints=%s\n", o->cache_max,
+				o->evict_checkpoints_all ? "all" : "ours");
 		for (size_t i = 0; i < o->n_token_host; i++)
 			fprintf(m, "token_host=%s\n", o->token_host[i]);
 		fprintf(m, "allow_private=%d\nurl_access=%s\n", o->allow_private,

@@ -76,6 +76,8 @@ enum cli_key {
 	KEY_CONFIG,
 	KEY_ANALYSIS_PATH,
 	KEY_PROXY,
+	KEY_CACHE_MAX,
+	KEY_EVICT_CKPT,
 };
 
 /* An option of ours matches "name" and "name=...": everything else (even
@@ -99,6 +101,8 @@ static const struct fuse_opt cli_opts[] = {
 	OWN("config", KEY_CONFIG),
 	OWN("analysis_path", KEY_ANALYSIS_PATH),
 	OWN("proxy", KEY_PROXY),
+	OWN("cache_max", KEY_CACHE_MAX),
+	OWN("evict_checkpoints", KEY_EVICT_CKPT),
 	FUSE_OPT_END,
 };
 #undef OWN
@@ -216,12 +220,22 @@ static int apply_own(struct cli *c, enum cli_key key, const char *opt)
 		}
 		o->cli_set |= HUB_OPT_VERIFY;
 		return 0;
+	case KEY_EVICT_CKPT:
+		if (strcmp(val, "ours") && strcmp(val, "all")) {
+			hub_opt_err(c->err, c->errsz,
+				    "bad value for evict_checkpoints: '%.200s' (expected ours or all)",
+				    val);
+			return -EINVAL;
+		}
+		o->evict_checkpoints_all = val[0] == 'a';
+		o->cli_set |= HUB_OPT_EVICT_CKPT;
+		return 0;
 	case KEY_ANALYSIS_PATH:
 		if (hub_opt_set_analysis_path(o, "", val, c->err, c->errsz) < 0)
 			return -EINVAL;
 		o->cli_set |= HUB_OPT_ANALYSIS_PATH;
 		return 0;
-	default: /* cache=, git_url=, proxy=, config= */
+	default: /* cache=, git_url=, proxy=, cache_max=, config= */
 		break;
 	}
 	int rc = hub_opt_check_value("", name, val, c->err, c->errsz);
@@ -236,6 +250,9 @@ static int apply_own(struct cli *c, enum cli_key key, const char *opt)
 	} else if (key == KEY_PROXY) {
 		rc = hub_opt_set_string(&o->proxy, val, strlen(val));
 		o->cli_set |= HUB_OPT_PROXY;
+	} else if (key == KEY_CACHE_MAX) {
+		rc = hub_opt_set_string(&o->cache_max, val, strlen(val));
+		o->cli_set |= HUB_OPT_CACHE_MAX;
 	} else {
 		rc = hub_opt_set_string(&c->config, val, strlen(val));
 	}
@@ -452,7 +469,8 @@ void hub_options_usage(const char *prog)
 	printf("Usage: %s [-f] [-d] [-s] [-o OPTION[,OPTION...]] MOUNTPOINT\n"
 	       "       %s SOURCE MOUNTPOINT [-o OPTION[,OPTION...]]   (mount.fuse3, fstab)\n"
 	       "       %s status MOUNTPOINT\n"
-	       "       %s cache ls|du [-b]|verify [--repair] ROOT|MOUNTPOINT\n"
+	       "       %s cache ls|du [-b]|verify [--repair]|gc [--max SIZE]|forget OWNER/REPO\n"
+	       "             ROOT|MOUNTPOINT\n"
 	       "       %s --help | --version\n"
 	       "\n"
 	       "Mount PyTorch Hub read-only at MOUNTPOINT: /OWNER/REPO, /OWNER/REPO:REF and\n"
@@ -467,6 +485,11 @@ void hub_options_usage(const char *prog)
 	       "  cache verify [--repair] ROOT|MNT\n"
 	       "                         re-hash complete weight files named name-<sha256\n"
 	       "                         prefix>.ext; --repair removes the bad ones\n"
+	       "  cache gc [--max SIZE] ROOT|MNT\n"
+	       "                         one eviction round now (cache_max's policy; default\n"
+	       "                         SIZE: the cache_max a mount last applied to ROOT)\n"
+	       "  cache forget OWNER/REPO ROOT|MNT\n"
+	       "                         remove a repository from the cache (safe while mounted)\n"
 	       "\n"
 	       "Flags:\n"
 	       "  -f                     stay in the foreground, log to stderr\n"
@@ -488,6 +511,11 @@ void hub_options_usage(const char *prog)
 	       "                         github.com alone); repeatable\n"
 	       "  proxy=URL              fetch weight files through this HTTP(S) proxy (default:\n"
 	       "                         libcurl's http_proxy, https_proxy, all_proxy, no_proxy)\n"
+	       "  cache_max=SIZE         keep the cache root under SIZE (K, M, G, T suffixes, or\n"
+	       "                         N%% of its filesystem): least recently used weight\n"
+	       "                         files are evicted down to %d%% of it (default: no limit)\n"
+	       "  evict_checkpoints=ours|all  evict only hubfs's own checkpoints/ links (default)\n"
+	       "                         or torch.hub's own files there too\n"
 	       "  offline                make no network request; serve only what is cached\n"
 	       "  allow_private          weight URLs may reach loopback, private and link-local\n"
 	       "                         addresses (default: only rewrite= targets may)\n"
@@ -506,5 +534,6 @@ void hub_options_usage(const char *prog)
 	       "                         command line wins over it\n"
 	       "                         (default: $XDG_CONFIG_HOME/hubfs/config.json,\n"
 	       "                         else ~/.config/hubfs/config.json, if it exists)\n",
-	       prog, prog, prog, prog, prog, HUB_GIT_URL_DEFAULT, HUB_REF_TTL_DEFAULT, HUB_NEG_TTL_DEFAULT);
+	       prog, prog, prog, prog, prog, HUB_GIT_URL_DEFAULT, HUB_QUOTA_LOW_PCT,
+	       HUB_REF_TTL_DEFAULT, HUB_NEG_TTL_DEFAULT);
 }

@@ -38,6 +38,8 @@ enum hub_opt_bit {
 	HUB_OPT_URL_ACCESS = 1u << 7,
 	HUB_OPT_ANALYSIS_PATH = 1u << 8,
 	HUB_OPT_PROXY = 1u << 9,
+	HUB_OPT_CACHE_MAX = 1u << 10,
+	HUB_OPT_EVICT_CKPT = 1u << 11,
 };
 
 struct hub_options {
@@ -52,6 +54,13 @@ struct hub_options {
 	/* proxy=: the HTTP(S) proxy of weight downloads (fetch/http.h); NULL:
 	 * libcurl's environment (http_proxy, https_proxy, all_proxy, no_proxy). */
 	char *proxy;
+	/* cache_max=: the quota of the cache root as given ("20G", "10%"),
+	 * checked and measured at mount (cache/quota.h); NULL: none. */
+	char *cache_max;
+	/* evict_checkpoints=all: checkpoints/ files torch.hub wrote itself are
+	 * evicted too (default "ours": only hubfs's own links, with their
+	 * store files). */
+	bool evict_checkpoints_all;
 	struct hub_rewrites rewrites; /* rewrite=, command line first, then the config's */
 	/* token_host=: hosts besides github.com that may receive GITHUB_TOKEN
 	 * (fetch/git.h), as given (a name or an IP address, no port);

@@ -246,6 +246,7 @@ void hub_options_dispose(struct hub_options *o)
 	free(o->cache_dir);
 	free(o->git_url);
 	free(o->proxy);
+	free(o->cache_max);
 	free(o->config_path);
 	free(o->analysis_path);
 	hub_rewrite_dispose(&o->rewrites);
@@ -404,6 +405,30 @@ static int config_key(struct hub_options *o, const char *where, const cJSON *ite
 		      size_t errsz)
 {
 	const char *key = item->string;
+	if (strcmp(key, "cache_max") == 0) {
+		if (!cJSON_IsString(item) || !item->valuestring[0]) {
+			hub_opt_err(err, errsz, "%scache_max must be a string such as \"20G\" or \"10%%\"",
+				    where);
+			return -EINVAL;
+		}
+		if (o->cli_set & HUB_OPT_CACHE_MAX)
+			return 0;
+		int rc = hub_opt_set_string(&o->cache_max, item->valuestring,
+					    strlen(item->valuestring));
+		if (rc < 0)
+			hub_opt_err(err, errsz, "out of memory");
+		return rc;
+	}
+	if (strcmp(key, "evict_checkpoints") == 0) {
+		if (!cJSON_IsString(item) || (strcmp(item->valuestring, "ours") &&
+					      strcmp(item->valuestring, "all"))) {
+			hub_opt_err(err, errsz, "%sevict_checkpoints must be \"ours\" or \"all\"", where);
+			return -EINVAL;
+		}
+		if (!(o->cli_set & HUB_OPT_EVICT_CKPT))
+			o->evict_checkpoints_all = item->valuestring[0] == 'a';
+		return 0;
+	}
 	bool str_key = strcmp(key, "cache") == 0 || strcmp(key, "git_url") == 0 ||
 		       strcmp(key, "proxy") == 0 || strcmp(key, "verify") == 0;
 	if (str_key && !cJSON_IsString(item)) {

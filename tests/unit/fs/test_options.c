@@ -1094,6 +1094,50 @@ static void test_proxy_option(void **state)
 	assert_non_null(strstr(err, "proxy must be a string"));
 }
 
+/* cache_max= and evict_checkpoints=: command line, config keys, precedence,
+ * bad values (cache_max's value itself is checked at mount: fs/main.c) */
+static void test_quota_options(void **state)
+{
+	(void)state;
+	struct hub_options o;
+	assert_int_equal(parse(&o, "-o", "cache_max=20G,evict_checkpoints=all", "/m", NULL), 0);
+	assert_string_equal(o.cache_max, "20G");
+	assert_true(o.evict_checkpoints_all);
+	assert_int_equal(o.cli_set, HUB_OPT_CACHE_MAX | HUB_OPT_EVICT_CKPT);
+	hub_options_dispose(&o);
+
+	assert_int_equal(parse(&o, "/m", NULL), 0);
+	assert_null(o.cache_max);
+	assert_false(o.evict_checkpoints_all);
+	hub_options_dispose(&o);
+
+	const char *path = write_file("quota.json",
+				      "{\"cache_max\": \"10%\", \"evict_checkpoints\": \"all\"}");
+	char opt[PATH_MAX + 16];
+	snprintf(opt, sizeof(opt), "config=%s", path);
+	assert_int_equal(parse(&o, "-o", opt, "/m", NULL), 0);
+	assert_string_equal(o.cache_max, "10%");
+	assert_true(o.evict_checkpoints_all);
+	hub_options_dispose(&o);
+	assert_int_equal(parse(&o, "-o", opt, "-o", "cache_max=1T,evict_checkpoints=ours", "/m",
+			       NULL), 0);
+	assert_string_equal(o.cache_max, "1T");
+	assert_false(o.evict_checkpoints_all);
+	hub_options_dispose(&o);
+
+	assert_int_equal(parse(&o, "-o", "evict_checkpoints=some", "/m", NULL), -EINVAL);
+	assert_failed(&o);
+	assert_non_null(strstr(err, "evict_checkpoints"));
+	assert_int_equal(parse(&o, "-o", "cache_max", "/m", NULL), -EINVAL);
+	assert_failed(&o);
+	assert_non_null(strstr(err, "missing value for cache_max"));
+	path = write_file("quota_bad.json", "{\"cache_max\": 3}");
+	snprintf(opt, sizeof(opt), "config=%s", path);
+	assert_int_equal(parse(&o, "-o", opt, "/m", NULL), -EINVAL);
+	assert_failed(&o);
+	assert_non_null(strstr(err, "cache_max must be a string"));
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1130,6 +1174,7 @@ int main(void)
 		T(test_analysis_path),
 		T(test_token_host_bad),
 		T(test_proxy_option),
+		T(test_quota_options),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);

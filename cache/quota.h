@@ -1,0 +1,78 @@
+/*
+ * The cache quota (issue 16): cache_max=SIZE for a cache root, the eviction
+ * round that keeps the root under it, and `hubfs cache forget`.
+ *
+ * A round (hub_quota_round) measures the whole root (repositories, weight
+ * files, checkpoints/, analyses: cache/inventory.h, what the filesystem
+ * says, never an in-memory guess) under <root>/hubfs/quota.lock (flock: one
+ * round at a time among all daemons and `hubfs cache gc` on the root) and,
+ * above max, removes complete weight files, least recently used first, down
+ * to the low-water mark (HUB_QUOTA_LOW_PCT of max).  It writes what it saw
+ * to <root>/hubfs/quota.json (replaced atomically).
+ *
+ * Never removed:
+ *   - a weight file a daemon serves: it holds a shared flock on <key>.data
+ *     while it reads it and HUB_WEIGHTS_PIN_S after (cache/weights.c); the
+ *     round takes an exclusive flock without waiting and skips the file
+ *     when it cannot;
+ *   - a download in flight or paused (<key>.part: only complete files are
+ *     candidates), and a file whose <key>.lock is held (being published);
+ *   - repositories (counted, not evicted by rounds: `hubfs cache forget`);
+ *   - checkpoints/ files torch.hub wrote itself, unless evict_foreign.
+ * checkpoints/<name> when it is the store file's own hard link (hubfs made
+ * it) goes with the store file: otherwise removing the store file would
+ * free nothing.
+ * A file larger than max is served like any other; it is the first
+ * candidate once nobody reads it, and the round logs why it is not kept.
+ */
+#ifndef HUB_CACHE_QUOTA_H
+#define HUB_CACHE_QUOTA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hub_quota;
+
+struct hub_quota_policy {
+	uint64_t max;       /* bytes; 0: no quota */
+	uint64_t low;       /* evict down to this (<= max) */
+	bool evict_foreign; /* checkpoints/ files torch.hub wrote are candidates too */
+};
+
+/* What a round saw and did. */
+struct hub_quota_result {
+	uint64_t used_before, used_after;
+	unsigned evicted, pinned; /* files removed; candidates skipped as in use */
+	uint64_t evicted_bytes;
+};
+
+/* "SIZE": a number with an optional K, M, G or T suffix (powers of 1024,
+ * an optional trailing "B" or "iB"), or "N%" of the filesystem holding root
+ * (1..100).  0 or -EINVAL (nonsense, zero, overflow), or -errno of statvfs
+ * for a percentage.  why (may be NULL) says what was wrong. */
+int hub_quota_parse_size(uint64_t *out, const char *s, const char *root, char *why,
+			 size_t whysz);
+/* max and its low-water mark into a policy. */
+void hub_quota_policy_init(struct hub_quota_policy *out, uint64_t max, bool evict_foreign);
+
+/* One round on root (see above); waits for a round in progress elsewhere.
+ * 0, or -errno (the root unreadable, out of memory). */
+int hub_quota_round(struct hub_quota_result *out, const char *root,
+		    const struct hub_quota_policy *p);
+
+/* A thread running a round every interval_s seconds (HUB_QUOTA_CHECK_S
+ * unless tests lower it); no thread when p->max is 0 (*out NULL). */
+int hub_quota_new(struct hub_quota **out, const char *root, const struct hub_quota_policy *p,
+		    double interval_s);
+void hub_quota_free(struct hub_quota *q);
+
+/* Remove owner/repo from root: waits for its fetch lock (a fetch in
+ * progress finishes first), moves the directory out of the tree (one
+ * rename: a daemon never sees half a repository) and deletes it.  Safe
+ * while mounted: a daemon that used it resolves it again on its next
+ * lookup (cache/repo.c checks the directory's identity).  0, -ENOENT (not
+ * cached), -EINVAL (not an owner/repo name), or -errno. */
+int hub_quota_forget(const char *root, const char *owner, const char *repo);
+
+#endif

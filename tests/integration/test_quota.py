@@ -1,0 +1,234 @@
+"""The cache quota (issue 16): cache_max with two mounts on one cache root
+and readers on both (files being read are never evicted, the root is back
+under the quota after each round, an evicted file read again gives correct
+bytes, downloaded again); `hubfs cache gc` and `hubfs cache forget` against
+a live mount; nonsense cache_max values refused at mount with one line."""
+
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+import harness
+import make_repos
+from harness import HUBFS_BIN
+from test_cache_cmd import cache
+from test_weights import MiB, Server, make_weight, url_path
+
+
+def drop_pages(path):
+    """The kernel's pages of path go: the next read reaches the daemon."""
+    with open(path, "rb") as f:
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def du(path):
+    """Bytes allocated under path, each inode once (checkpoints/ links)."""
+    seen, total = set(), 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for n in [dirpath] + [os.path.join(dirpath, f) for f in filenames]:
+            st = os.lstat(n)
+            if st.st_ino not in seen:
+                seen.add(st.st_ino)
+                total += st.st_blocks * 512
+    return total
+
+
+def store_inode(hub, data_len):
+    """{size: inode} of the complete files in the store."""
+    d = os.path.join(hub.cache, "hubfs", "weights")
+    out = {}
+    for f in os.listdir(d) if os.path.isdir(d) else ():
+        if f.endswith(".data"):
+            st = os.stat(os.path.join(d, f))
+            out[st.st_size] = st.st_ino
+    return out.get(data_len)
+
+
+class Reader(threading.Thread):
+    """Reads a file through a mount again and again, checking every byte;
+    drops its pages after each pass so that its reads reach the daemon (a
+    loader going through a file larger than the page cache)."""
+
+    def __init__(self, path, data):
+        super().__init__(daemon=True)
+        self.path, self.data = path, data
+        self.stop, self.errors, self.passes = False, [], 0
+
+    def run(self):
+        try:
+            with open(self.path, "rb") as f:
+                while not self.stop:
+                    f.seek(0)
+                    got = f.read()
+                    if got != self.data:
+                        self.errors.append("wrong bytes (%d)" % len(got))
+                    os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                    self.passes += 1
+                    time.sleep(0.2)
+        except OSError as e:
+            self.errors.append(repr(e))
+
+
+
+def quota_env(monkeypatch, pin="1.5", every="0.3"):
+    monkeypatch.setenv("HUBFS_TEST_PIN_S", pin)
+    monkeypatch.setenv("HUBFS_TEST_QUOTA_S", every)
+
+
+@pytest.mark.timeout_s(120)
+def test_quota_two_mounts_concurrent_readers(hub, monkeypatch):
+    quota_env(monkeypatch)
+    files = os.path.join(hub.work, "files")
+    os.makedirs(files)
+    srv = Server(files)
+    ws = [make_weight(files, "q%d" % i, 2 * MiB + 100 * i, 60 + i) for i in range(5)]
+    limit = 7 * MiB
+    opts = dict(extra=("cache_max=7M",))
+    mnt2 = os.path.join(hub.work, "mnt2")
+    os.makedirs(mnt2)
+    ma = hub.mount(**opts)
+    mb = hub.mount(mountpoint=mnt2, **opts)
+    readers = []
+    try:
+        # one reader per mount, each on its own file, for the whole test
+        for m, (name, data) in ((ma, ws[0]), (mb, ws[1])):
+            assert harness.read_file(url_path(m, srv.url(name)), timeout=60) == data
+            r = Reader(url_path(m, srv.url(name)), data)
+            r.start()
+            readers.append(r)
+        pinned = {len(ws[i][1]): store_inode(hub, len(ws[i][1])) for i in (0, 1)}
+        assert all(pinned.values()), pinned
+        for i in (2, 3, 4):
+            name, data = ws[i]
+            m = (ma, mb)[i % 2]
+            assert harness.read_file(url_path(m, srv.url(name)), timeout=60) == data
+            # a round brings the root back under the quota once the new
+            # file's pin is gone; the readers' files are never touched
+            harness.poll_until(lambda: du(hub.cache) <= limit, 20,
+                               what="root under cache_max after file %d" % i)
+            for size, ino in pinned.items():
+                assert store_inode(hub, size) == ino, "a file being read was evicted"
+        assert not any(r.errors for r in readers), [r.errors for r in readers]
+        assert all(r.passes > 3 for r in readers), [r.passes for r in readers]
+        # q2 was evicted (least recently used): read again, downloaded again
+        name, data = ws[2]
+        assert store_inode(hub, len(data)) is None
+        before = srv.stats(name)["bytes"]
+        drop_pages(url_path(ma, srv.url(name)))
+        assert harness.read_file(url_path(ma, srv.url(name)), timeout=60) == data
+        assert srv.stats(name)["bytes"] - before >= len(data)
+    finally:
+        for r in readers:
+            r.stop = True
+        for r in readers:
+            r.join(10)
+        hub.unmount(mb)
+        hub.unmount(ma)
+        srv.stop()
+
+
+@pytest.mark.timeout_s(90)
+def test_weight_larger_than_quota_served_not_kept(hub, monkeypatch):
+    quota_env(monkeypatch)
+    files = os.path.join(hub.work, "files")
+    os.makedirs(files)
+    srv = Server(files)
+    name, data = make_weight(files, "huge", 3 * MiB + 5, 80)
+    m = hub.mount(extra=("cache_max=1M",))
+    try:
+        assert harness.read_file(url_path(m, srv.url(name)), timeout=60) == data
+        harness.poll_until(lambda: store_inode(hub, len(data)) is None, 20,
+                           what="the file larger than cache_max evicted")
+        harness.poll_until(lambda: "larger than cache_max" in m.stderr(), 10,
+                           what="the log line")
+        drop_pages(url_path(m, srv.url(name)))
+        assert harness.read_file(url_path(m, srv.url(name)), timeout=60) == data
+    finally:
+        hub.unmount(m)
+        srv.stop()
+
+
+@pytest.mark.timeout_s(120)
+def test_gc_and_forget_live(hub, monkeypatch):
+    quota_env(monkeypatch, every="1000")  # no quota thread rounds: gc does it
+    files = os.path.join(hub.work, "files")
+    os.makedirs(files)
+    srv = Server(files)
+    ws = [make_weight(files, "g%d" % i, MiB + i, 70 + i) for i in range(2)]
+    m = hub.mount()
+    try:
+        for name, data in ws:
+            assert harness.read_file(url_path(m, srv.url(name)), timeout=60) == data
+        sha = hub.rev("alice", "vision", "main")
+        commit = hub.p("alice", "vision@" + sha)
+        names = sorted(os.listdir(commit))
+        target = [n for n in names if os.path.isfile(os.path.join(commit, n))][0]
+        want = make_repos.git(hub.gitdir("alice", "vision"), "show", sha + ":" + target)
+        # gc: everything not read for the pin's 1.5 s goes, repositories stay
+        time.sleep(2.5)
+        p = cache("gc", "--max", "1K", hub.mnt)
+        assert p.returncode == 0, p.stderr
+        assert b"evicted 2 file(s)" in p.stdout, p.stdout
+        assert store_inode(hub, len(ws[0][1])) is None
+        assert not os.path.exists(os.path.join(hub.cache, "checkpoints", ws[0][0]))
+        before = srv.stats(ws[0][0])["bytes"]
+        drop_pages(url_path(m, srv.url(ws[0][0])))
+        assert harness.read_file(url_path(m, srv.url(ws[0][0])), timeout=60) == ws[0][1]
+        assert srv.stats(ws[0][0])["bytes"] - before >= len(ws[0][1])
+
+        # forget a repository while a reader reads one of its files
+        errors, stop = [], [False]
+
+        def read_loop():
+            while not stop[0]:
+                try:
+                    with open(os.path.join(commit, target), "rb") as f:
+                        if f.read() != want:
+                            errors.append("wrong bytes")
+                        # the next read reaches the daemon (its object database)
+                        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                except OSError as e:
+                    errors.append(repr(e))
+        t = threading.Thread(target=read_loop, daemon=True)
+        t.start()
+        time.sleep(0.3)
+        assert "vision" in os.listdir(hub.p("alice"))
+        p = cache("forget", "alice/vision", hub.mnt)
+        assert p.returncode == 0 and p.stdout == b"forgot alice/vision\n", (p.stdout, p.stderr)
+        assert not os.path.exists(os.path.join(hub.cache, "hubfs", "repos", "alice", "vision"))
+        # the owner's listing (revalidated by the kernel against the cache's
+        # mtime) no longer shows it
+        harness.poll_until(lambda: "vision" not in os.listdir(hub.p("alice")), 5,
+                           what="vision gone from the listing of /alice")
+        time.sleep(0.5)
+        stop[0] = True
+        t.join(10)
+        assert not errors, errors[:3]
+        # the mount resolves and fetches it again: the same bytes
+        assert harness.read_file(os.path.join(hub.p("alice", "vision:main"), target),
+                                 timeout=60) == want
+        assert os.path.isdir(os.path.join(hub.cache, "hubfs", "repos", "alice", "vision"))
+        # bad input: not cached, not a name, missing arguments
+        for args, rc, words in ((["forget", "alice/nothere", hub.cache], 1, "not in this cache"),
+                                (["forget", "../x", hub.cache], 2, "OWNER/REPO"),
+                                (["forget", "alice/vision"], 2, "missing"),
+                                (["gc", "--max", "lots", hub.cache], 2, "--max")):
+            p = cache(*args)
+            lines = [l for l in p.stderr.decode().splitlines() if l.strip()]
+            assert p.returncode == rc and len(lines) == 1 and words in lines[0], (args, p, lines)
+    finally:
+        hub.unmount(m)
+        srv.stop()
+
+
+@pytest.mark.parametrize("value", ["banana", "0", "200%", "5X", "-3G", "99999999999T", ""])
+def test_bad_cache_max_refused(hub, value):
+    p = subprocess.run([HUBFS_BIN, "-f", "-o", ",".join(hub.options()) + ",cache_max=" + value,
+                        hub.mnt], capture_output=True, timeout=30, env=hub.env())
+    lines = [l for l in p.stderr.decode().splitlines() if l.strip()]
+    assert p.returncode != 0, p.stderr
+    assert len(lines) == 1 and "cache_max" in lines[0], lines
+    assert not harness.is_mounted(hub.mnt)
