@@ -105,6 +105,9 @@ class Sources:
             size = '%d bytes' % len(data) if fs.is_repo else 'more than %d bytes' % lim['source_max']
             return None, '%s:0: file too large (%s, limit %d): not analysed' % (display, size, lim['source_max'])
         if fs.is_repo:
+            # a file without 'http' has no weight URL: the weights index
+            # skips walking its tree (weights.py)
+            self.src_http[path] = b'http' in data
             # different commits of a repository share most files
             ckey = 'b2:' + _blake2b(data, digest_size=20).hexdigest()
             hit = _AST_CACHE.get(ckey)

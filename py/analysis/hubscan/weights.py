@@ -63,6 +63,7 @@ def call_env(node):
 
 
 _UNDECIDED = object()
+_NO_CUT = float('inf')    # Weights.wlow: no cycle cut in the walk
 
 
 def _test_value(e, env, depth=0):
@@ -118,14 +119,15 @@ def _walk_pruned(node, env, pruned):
     yields only the branch taken (pruned(branch) gets the other).  A name
     the body rebinds is no longer a parameter value."""
     env = dict(env)
-    for n in ast.walk(node):
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+    Name, Store, If, AST = ast.Name, ast.Store, ast.If, ast.AST
+    for n in fast_walk(node):
+        if type(n) is Name and type(n.ctx) is Store:
             env.pop(n.id, None)
     todo = [node]
     while todo:
         n = todo.pop()
         yield n
-        if isinstance(n, ast.If):
+        if type(n) is If:
             v = _test_value(n.test, env)
             if v is not _UNDECIDED:
                 yield n.test
@@ -133,18 +135,52 @@ def _walk_pruned(node, env, pruned):
                 pruned(skip)
                 todo.extend(reversed(take))
                 continue
-        todo.extend(reversed(list(ast.iter_child_nodes(n))))
+        # ast.iter_child_nodes(n), reversed onto the stack, at a third of its cost
+        kids = []
+        t = type(n)
+        for f in _FIELDS.get(t) or _node_fields(t):
+            v = getattr(n, f, None)
+            if type(v) is list:
+                kids.extend(x for x in v if isinstance(x, AST))
+            elif isinstance(v, AST):
+                kids.append(v)
+        kids.reverse()
+        todo.extend(kids)
+
+
+# Fields that never hold a node, per node type: fast_walk skips them.  The
+# expression context (ctx: Load/Store/Del) is a node of no interest to any
+# walk here, and about a fifth of all nodes.
+_NOT_NODES = {'Constant': ('value', 'kind'), 'Name': ('id',), 'Attribute': ('attr',),
+              'keyword': ('arg',), 'arg': ('arg', 'type_comment'), 'alias': ('name', 'asname'),
+              'FunctionDef': ('name', 'type_comment'), 'AsyncFunctionDef': ('name', 'type_comment'),
+              'ClassDef': ('name',), 'ImportFrom': ('module', 'level'), 'Global': ('names',),
+              'Nonlocal': ('names',), 'FormattedValue': ('conversion',),
+              'comprehension': ('is_async',), 'ExceptHandler': ('name',)}
+_FIELDS = {}
+
+
+def _node_fields(t):
+    skip = ('ctx', 'type_comment') + _NOT_NODES.get(t.__name__, ())
+    f = _FIELDS[t] = tuple(x for x in t._fields if x not in skip)
+    return f
 
 
 def fast_walk(node):
-    """ast.walk's nodes (in another order), at half its cost."""
+    """ast.walk's nodes but the expression contexts (ctx), in another
+    order, at a third of its cost."""
     AST = ast.AST
     todo = [node]
     pop, push = todo.pop, todo.append
+    fields = _FIELDS
     while todo:
         n = pop()
         yield n
-        for f in n._fields:
+        t = type(n)
+        fs = fields.get(t)
+        if fs is None:
+            fs = _node_fields(t)
+        for f in fs:
             v = getattr(n, f, None)
             if type(v) is list:
                 for x in v:
@@ -225,7 +261,9 @@ class Weights:
                     names[node.target.id] = node.value
             loader, consts = set(), []
             Call, Constant = ast.Call, ast.Constant
-            for node in fast_walk(tree):     # one walk: large repositories have MBs of source
+            # one walk, and none of a file whose bytes have no 'http' (no URL
+            # constant): large repositories have MBs of source
+            for node in fast_walk(tree) if self.src_http.get(path, True) else ():
                 if type(node) is Constant:
                     if type(node.value) is str and node.value.startswith('http'):
                         consts.append(node.value)
@@ -305,24 +343,37 @@ class Weights:
     def _reach_name(self, path, name, target, entry, seen, out, depth):
         """A module-level name reached.  Its URLs (and unresolved lines) are
         kept per (file, name) unless they depend on the entrypoint (a dict
-        selected by its name) or a cycle cut them short: the entrypoints of
+        selected by its name) or the walk was cut short: the entrypoints of
         one repository share most helpers, and 1500 of them walking the same
-        graph cost seconds."""
+        graph cost seconds.
+
+        What is kept is exact: a walk that met dicts selected by the
+        entrypoint's name but found none of their keys equal to it took the
+        whole dicts, which any other name those keys do not contain would
+        take too, so it is kept with those dicts (reused only for such a
+        name); a cycle back to a name being walked cuts the names inside the
+        cycle short, but not the outermost one, whose walk covers the cycle
+        (Tarjan's low link: kept when no cut reaches above it)."""
         key = (path, name)
         if key in seen:
             return
         seen.add(key)
         memo = self.wmemo.get(key)
-        if memo is not None:
+        if memo is not None and all(entry not in self._dict_keys(d) for d in memo[2]):
             out.extend(memo[0])
             self.wunresolved.extend(memo[1])
+            self.wdeps.update(memo[2])
             return
-        if key in self.wbusy:        # a cycle: the outer walk has it
-            self.wflags[1] = True
+        at = self.wbusy.get(key)
+        if at is not None:           # a cycle: the outer walk has it
+            if at < self.wlow:
+                self.wlow = at
             return
-        self.wbusy.add(key)
-        saved = list(self.wflags)
+        at = len(self.wbusy)
+        self.wbusy[key] = at
+        saved = (self.wflags[0], self.wflags[1], self.wlow, self.wdeps)
         self.wflags[:] = [False, False]
+        self.wlow, self.wdeps = _NO_CUT, set()
         sub, u0 = [], len(self.wunresolved)
         try:
             if isinstance(target, _WImport):
@@ -332,11 +383,19 @@ class Weights:
             else:
                 self._reach(target, path, entry, {key}, sub, depth + 1)
         finally:
-            self.wbusy.discard(key)
-        if not (self.wflags[0] or self.wflags[1]):
-            self.wmemo[key] = (tuple(sub), tuple(self.wunresolved[u0:]))
+            del self.wbusy[key]
+        low = self.wlow
+        if not (self.wflags[0] or self.wflags[1]) and low >= at:
+            self.wmemo[key] = (tuple(sub), tuple(self.wunresolved[u0:]), frozenset(self.wdeps))
         self.wflags[:] = [saved[0] or self.wflags[0], saved[1] or self.wflags[1]]
+        self.wlow = min(saved[2], low if low < at else _NO_CUT)
+        saved[3].update(self.wdeps)
+        self.wdeps = saved[3]
         out.extend(sub)
+
+    def _dict_keys(self, d):
+        """The constant keys of a dict display (of self.wdicts, by id)."""
+        return self.wdicts[d][1]
 
     def _reach(self, node, path, entry, seen, out, depth=0, env=None, alts=None):
         """Weight URLs that node (of module path) reaches.  env: parameter
@@ -371,7 +430,14 @@ class Weights:
     def _reach_dict(self, d, path, key, seen, out, depth, by_entry=False):
         """A module-level dict: the entry of `key` if it has one, else all."""
         if by_entry:
-            self.wflags[0] = True     # depends on the entrypoint's name
+            hit = self.wdicts.get(id(d))
+            if hit is None or hit[0] is not d:
+                hit = self.wdicts[id(d)] = (d, frozenset(
+                    k.value for k in d.keys if isinstance(k, ast.Constant)))
+            if key in hit[1]:
+                self.wflags[0] = True     # depends on the entrypoint's name
+            else:                         # the whole dict, for any name not a key
+                self.wdeps.add(id(d))
         for k, v in zip(d.keys, d.values):
             if isinstance(k, ast.Constant) and k.value == key:
                 self._reach(v, path, key, seen, out, depth + 1)
@@ -440,13 +506,30 @@ class Weights:
         first such key's weight URLs are the default, the others (other
         tags) alternatives.  For registries that look a model's weights up
         by its name at run time."""
-        tree, _ = self.parse(self.repo, path, path)
-        if tree is None:
-            return
         weights = self._weights_index(path)[2]
         if not weights:
             return
         first = True
+        for val in self._name_tables(path).get(name, ()):
+            urls = [n.value for n in fast_walk(val)
+                    if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in weights]
+            if urls and first:
+                found.extend(urls)
+                first = False
+            else:
+                alts.extend(urls)
+
+    def _name_tables(self, path):
+        """The values of path's name-keyed tables (see _name_table), by the
+        name before the first '.' of their key, in source order: found once
+        per file, not once per entrypoint."""
+        hit = self.wtables.get(path)
+        if hit is not None:
+            return hit
+        hit = self.wtables[path] = {}
+        tree, _ = self.parse(self.repo, path, path)
+        if tree is None:
+            return hit
         for st in tree.body:
             if not isinstance(st, (ast.Assign, ast.AnnAssign)) or st.value is None:
                 continue
@@ -456,17 +539,10 @@ class Weights:
             if not isinstance(v, ast.Dict):
                 continue
             for k, val in zip(v.keys, v.values):
-                if not (isinstance(k, ast.Constant) and isinstance(k.value, str)):
-                    continue
-                if k.value != name and not k.value.startswith(name + '.'):
-                    continue
-                urls = [n.value for n in fast_walk(val)
-                        if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in weights]
-                if urls and first:
-                    found.extend(urls)
-                    first = False
-                else:
-                    alts.extend(urls)
+                if isinstance(k, ast.Constant) and isinstance(k.value, str):
+                    # an entrypoint's name has no '.': `name` or `name.<tag>`
+                    hit.setdefault(k.value.partition('.')[0], []).append(val)
+        return hit
 
     def _pruned(self, path, alts):
         weights = self._weights_index(path)[2]
@@ -490,6 +566,8 @@ class Weights:
         allw = []
         for path in self._repo_py_files():
             if path not in self.windex:
+                if self.src_http.get(path) is False:
+                    continue
                 try:      # a file without 'http' has no weight URL: not parsed for that
                     data = self.repo.read(path, self.lim['source_max'])
                 except OSError:
@@ -503,6 +581,8 @@ class Weights:
             node, mod = self._entry_def(self.entry_vals.get(e['name']))
             found, alts = [], []
             self.wunresolved = []
+            self.wflags[:] = [False, False]
+            self.wlow, self.wdeps = _NO_CUT, set()
             if node is not None and mod is not None and mod.is_repo and mod.file:
                 self._reach(node, mod.file, e['name'], set(), found, env=call_env(node), alts=alts)
             if not found and node is not None and mod is not None and mod.is_repo and mod.file:
