@@ -188,11 +188,12 @@ static const struct wname *find_weight(const struct wname *w, size_t n, const ch
 	return bsearch(&key, w, n, sizeof(*w), cmp_wname);
 }
 
-/* A weights/ directory of the URLs in list (all of them when list is NULL). */
-static int add_weights_dir(struct hub_view *parent, const struct wname *w, size_t n,
-			   const cJSON *list)
+/* A directory `dname` (weights/, alternatives/) of weight files: the URLs
+ * in list (all of them when list is NULL). */
+static int add_weights_dir(struct hub_view *parent, const char *dname, const struct wname *w,
+			   size_t n, const cJSON *list)
 {
-	struct hub_view *dir = add(parent, "weights", true, NULL, 0);
+	struct hub_view *dir = add(parent, dname, true, NULL, 0);
 	if (!dir)
 		return -ENOMEM;
 	const cJSON *it;
@@ -244,8 +245,16 @@ static int add_entrypoints(struct hub_view *root, const cJSON *eps, const struct
 			  : !add_text(e, "signature", "")))
 			return -ENOMEM;
 		const cJSON *ew = cJSON_GetObjectItemCaseSensitive(ep, "weights");
-		if (weights && add_weights_dir(e, w, nw, cJSON_IsArray(ew) ? ew : NULL))
+		if (weights && add_weights_dir(e, "weights", w, nw, cJSON_IsArray(ew) ? ew : NULL))
 			return -ENOMEM;
+		/* alternatives/: files only another value of an argument selects
+		 * (docs/analysis.md); weights/ is what the default call downloads.
+		 * Present only when there are some. */
+		const cJSON *ea = cJSON_GetObjectItemCaseSensitive(ep, "alternatives");
+		if (weights && cJSON_IsArray(ea) && cJSON_GetArraySize(ea) > 0 &&
+		    add_weights_dir(e, "alternatives", w, nw, ea))
+			return -ENOMEM;
+		sort_unique(e);
 	}
 	sort_unique(dir); /* names are unique in a Python namespace; repeats dropped all the same */
 	return 0;
@@ -279,7 +288,7 @@ int hub_view_from_json(struct hub_view **out, const char *sha, const char *json)
 		rc = add_entrypoints(root, cJSON_GetObjectItemCaseSensitive(doc, "entrypoints"), w,
 				     nw, cJSON_IsArray(wl));
 	if (!rc && cJSON_IsArray(wl))
-		rc = add_weights_dir(root, w, nw, NULL);
+		rc = add_weights_dir(root, "weights", w, nw, NULL);
 	for (size_t i = 0; i < nw; i++)
 		free(w[i].name);
 	free(w);

@@ -138,6 +138,7 @@ def score(repo, exp, ours):
     r = {'repo': repo, 'entrypoints_exact': te == oe, 'missing': sorted(te - oe),
          'extra': sorted(oe - te), 'help_total': 0, 'help_equal': 0, 'help_diff': [],
          'truth_w': 0, 'found_w': 0, 'listed_w': 0, 'missed_w': [], 'wrong_w': [],
+         'alt_w': 0, 'alt_traced': 0,
          'cold': ours.get('cold'), 'warm': ours.get('warm')}
     for name in sorted(te & oe):
         h = exp['help'].get(name)
@@ -152,6 +153,11 @@ def score(repo, exp, ours):
         if tu is None:
             continue
         mine = ours['entrypoints'].get(name, {}).get('weights', set())
+        # alternatives/ (what another argument value selects) is not counted
+        # in recall or precision: those are of weights/, the default call's
+        alts = ours['entrypoints'].get(name, {}).get('alternatives', set()) - mine
+        r['alt_w'] += len(alts)
+        r['alt_traced'] += len(alts & tu)
         r['truth_w'] += len(tu)
         r['listed_w'] += len(mine)
         r['found_w'] += len(tu & mine)
@@ -166,7 +172,7 @@ def ratio(a, b):
 
 def totals(rows):
     t = {k: sum(r[k] for r in rows) for k in ('help_total', 'help_equal', 'truth_w', 'found_w',
-                                                'listed_w')}
+                                                'listed_w', 'alt_w', 'alt_traced')}
     t['repos'] = len(rows)
     t['entrypoints_exact'] = sum(1 for r in rows if r['entrypoints_exact'])
     t['recall'] = ratio(t['found_w'], t['truth_w'])
@@ -195,11 +201,13 @@ def format_report(rows, verbose=False):
                 if len(r[k]) > 40:
                     out.append('    %s ... %d more' % (k, len(r[k]) - 40))
     t = totals(rows)
-    out.append('TOTAL: entrypoints exact %d/%d repos, help equal %d/%d, weights recall %.3f '
-               '(%d/%d) precision %.3f (%d/%d), cold max %s s, warm max %s ms' % (
+    out.append('TOTAL: entrypoints exact %d/%d repos, help equal %d/%d, weights (default set, '
+               'weights/) recall %.3f (%d/%d) precision %.3f (%d/%d); alternatives/ %d files '
+               '(%d of them traced), cold max %s s, warm max %s ms' % (
                    t['entrypoints_exact'], t['repos'], t['help_equal'], t['help_total'],
                    t['recall'], t['found_w'], t['truth_w'], t['precision'], t['found_w'],
-                   t['listed_w'], '%.3f' % t['cold_max'] if t['cold_max'] is not None else '-',
+                   t['listed_w'], t['alt_w'], t['alt_traced'],
+                   '%.3f' % t['cold_max'] if t['cold_max'] is not None else '-',
                    '%.3f' % (t['warm_max'] * 1000) if t['warm_max'] is not None else '-'))
     return '\n'.join(out)
 
@@ -270,7 +278,9 @@ def read_hub(commit_dir, harness):
         warm.append(time.monotonic() - t0)
         # names only: a lookup of a weight file asks its server for the size
         ws = {view_name(f) for f in os.listdir(os.path.join(d, 'weights'))}
-        ours['entrypoints'][n] = {'help': helptext, 'weights': ws}
+        alt = os.path.join(d, 'alternatives')     # present only when there are some
+        alts = {view_name(f) for f in os.listdir(alt)} if os.path.isdir(alt) else set()
+        ours['entrypoints'][n] = {'help': helptext, 'weights': ws, 'alternatives': alts}
     if warm:
         ours['warm'] = sorted(warm)[len(warm) // 2]
     with open(os.path.join(hub, 'errors'), 'rb') as f:

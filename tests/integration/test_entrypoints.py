@@ -143,6 +143,25 @@ def test_malicious_hubconf_leaves_no_trace(served):
             assert t not in filenames
 
 
+def test_default_weights_and_alternatives_apart(served):
+    """weights/ lists what the default call (pretrained=True, the other
+    parameters at their defaults) downloads; alternatives/ what only other
+    argument values select (the effects fixture's `big`, issue 14); an
+    entrypoint without alternatives has no alternatives/."""
+    m = served["mount"]
+    eps = os.path.join(commit_dir(m, "effects"), ".hub", "entrypoints")
+    big = os.path.join(eps, "big")
+    assert sorted(harness.call(os.listdir, big, timeout=60)) == \
+        ["alternatives", "help", "signature", "weights"]
+    assert harness.call(os.listdir, os.path.join(big, "weights"), timeout=60) == ["big_plain.pth"]
+    assert sorted(harness.call(os.listdir, os.path.join(big, "alternatives"), timeout=60)) == \
+        ["big_22k.pth", "big_dist.pth"]
+    others = [e for e in harness.call(os.listdir, eps, timeout=60) if e != "big"]
+    assert others
+    for e in others:
+        assert "alternatives" not in os.listdir(os.path.join(eps, e)), e
+
+
 def test_analysis_path_is_used_and_shown_in_options(served):
     """analysis_path= (issue 14): the analysis reads installed packages from
     the directories it names, and /.hubfs/options shows it (empty without)."""

@@ -272,6 +272,29 @@ static void test_entrypoint_weights(void **state)
 	free(a);
 }
 
+/* ---- alternatives: what only another value of an argument selects ---- */
+
+static void test_entrypoint_alternatives(void **state)
+{
+	(void)state;
+	struct hub_view *v = from_json(
+		"{\"weights\":[\"" U_B "\",\"" U_F "\"],"
+		"\"entrypoints\":["
+		"{\"name\":\"alt\",\"weights\":[\"" U_B "\"],\"alternatives\":[\"" U_F "\"]},"
+		"{\"name\":\"plain\",\"weights\":[\"" U_B "\"],\"alternatives\":[]}]}");
+	const struct hub_view *eps = kid(v, "entrypoints", true);
+	const struct hub_view *e = kid(eps, "alt", true);
+	kids_are(e, (const char *const[]){ "alternatives", "help", "signature", "weights", NULL });
+	kids_are(kid(e, "weights", true), (const char *const[]){ "resnet18.pth", NULL });
+	const struct hub_view *a = kid(e, "alternatives", true);
+	kids_are(a, (const char *const[]){ "solo.bin", NULL });
+	assert_string_equal(a->kids[0].url, U_F);
+	/* none: no alternatives/ directory */
+	kids_are(kid(eps, "plain", true), (const char *const[]){ "help", "signature", "weights", NULL });
+	check_sorted(v);
+	hub_view_free(v);
+}
+
 /* ---- sorting and names ---- */
 
 static void test_sorted_children(void **state)
@@ -401,6 +424,7 @@ int main(void)
 		cmocka_unit_test(test_clean_analysis_empty_files),
 		cmocka_unit_test(test_weight_names),
 		cmocka_unit_test(test_entrypoint_weights),
+		cmocka_unit_test(test_entrypoint_alternatives),
 		cmocka_unit_test(test_sorted_children),
 		cmocka_unit_test(test_not_json),
 	};
