@@ -162,6 +162,20 @@ def test_default_weights_and_alternatives_apart(served):
         assert "alternatives" not in os.listdir(os.path.join(eps, e)), e
 
 
+def test_torch_hub_load_is_a_link_to_that_entrypoint(served):
+    """An entrypoint that calls torch.hub.load('owner/repo:ref', 'model')
+    has a `loads` file naming that entrypoint's directory in this mount
+    (the weights fixture's `linked` loads the basic fixture's model_a);
+    following it gives that entrypoint's help (issue 14)."""
+    m = served["mount"]
+    eps = os.path.join(commit_dir(m, "weights"), ".hub", "entrypoints")
+    text = harness.read_file(os.path.join(eps, "linked", "loads")).decode()
+    assert text == "/%s/basic:main/.hub/entrypoints/model_a\n" % OWNER
+    there = m.path + text.strip()
+    assert harness.read_file(os.path.join(there, "help")).decode().startswith("Docstring of model_a.")
+    assert "loads" not in os.listdir(os.path.join(eps, "small"))
+
+
 def test_analysis_path_is_used_and_shown_in_options(served):
     """analysis_path= (issue 14): the analysis reads installed packages from
     the directories it names, and /.hubfs/options shows it (empty without)."""

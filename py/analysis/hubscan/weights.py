@@ -14,6 +14,7 @@ OWNS
 """
 
 import ast
+import re
 
 from . import limits
 from .values import ClassV, DecorV, FuncV, UndecoratedV, WrappedV
@@ -199,6 +200,39 @@ def _weights_kw(call):
                 continue
             return '%s=%s' % (k.arg, ast.unparse(k.value)[:40])
     return ''
+
+
+_HUB_REPO = re.compile(r'[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\Z')
+_UNRESOLVED_LOAD = object()
+
+
+def _hub_load(call):
+    """torch.hub.load(repo_or_dir, model, ...) (or hub.load after `from torch
+    import hub`) of a GitHub repository: (owner/repo, ref or None, model)
+    when both are string constants, _UNRESOLVED_LOAD when they are not,
+    None when call is not such a load (not one, or source= not 'github')."""
+    f = call.func
+    if not (isinstance(f, ast.Attribute) and f.attr == 'load' and (
+            (isinstance(f.value, ast.Name) and f.value.id == 'hub') or
+            (isinstance(f.value, ast.Attribute) and f.value.attr == 'hub' and
+             isinstance(f.value.value, ast.Name) and f.value.value.id == 'torch'))):
+        return None
+    args = {'repo_or_dir': call.args[0] if call.args else None,
+            'model': call.args[1] if len(call.args) > 1 else None}
+    for k in call.keywords:
+        if k.arg in args and args[k.arg] is None:
+            args[k.arg] = k.value
+        elif k.arg == 'source':
+            if not (isinstance(k.value, ast.Constant) and k.value.value == 'github'):
+                return None      # a local directory, or not known: not a repository link
+    vals = [a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else None
+            for a in (args['repo_or_dir'], args['model'])]
+    if vals[0] is None or vals[1] is None:
+        return _UNRESOLVED_LOAD
+    repo, _, ref = vals[0].partition(':')
+    if not _HUB_REPO.match(repo) or not vals[1].isidentifier():
+        return _UNRESOLVED_LOAD
+    return repo, ref or None, vals[1]
 
 
 def _callee(call):
@@ -410,7 +444,7 @@ class Weights:
             self._interesting(node, names, weights)
         for sub in subs:
             if isinstance(sub, ast.Call):
-                if _callee(sub) in WEIGHT_LOADERS or _weights_kw(sub):
+                if _callee(sub) in WEIGHT_LOADERS or _weights_kw(sub) or _hub_load(sub) is not None:
                     self._note_call(sub, path, names)
             elif isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value in weights:
                 out.append(sub.value)
@@ -454,7 +488,7 @@ class Weights:
         out = []
         for sub in fast_walk(node):
             if isinstance(sub, ast.Call):
-                if _callee(sub) in WEIGHT_LOADERS or _weights_kw(sub):
+                if _callee(sub) in WEIGHT_LOADERS or _weights_kw(sub) or _hub_load(sub) is not None:
                     out.append(sub)
             elif isinstance(sub, ast.Constant):
                 if isinstance(sub.value, str) and sub.value in weights:
@@ -472,6 +506,16 @@ class Weights:
         """A loader call or a pretrained=/weights= call the walk reaches:
         what it cannot resolve goes to self.wunresolved (file:line: what)."""
         where = '%s:%d' % (path, getattr(call, 'lineno', 0))
+        hl = _hub_load(call)
+        if hl is _UNRESOLVED_LOAD:
+            self.wunresolved.append(('installed', '%s: %s(%s) of a repository or entrypoint named at '
+                                     'run time: not resolved' % (where, ast.unparse(call.func)[:80],
+                                                                 ast.unparse(call.args[0])[:80]
+                                                                 if call.args else '')))
+            return
+        if hl is not None:       # a link to that repository's entrypoint (find_weights)
+            self.wunresolved.append(('hubload', (where,) + hl))
+            return
         if _callee(call) in WEIGHT_LOADERS:
             args = list(call.args[:1]) + [k.value for k in call.keywords if k.arg == 'url']
             if args and not (isinstance(args[0], ast.Constant) and isinstance(args[0].value, str)):
@@ -596,10 +640,21 @@ class Weights:
                     found.extend(flow)
                     self.wunresolved = [x for x in self.wunresolved if x[0] not in ('installed', 'loader')]
             e['weights'] = sorted(set(found))
+            # torch.hub.load(other_repo, model) calls reached: links to that
+            # repository's entrypoint (whose weights are its own)
+            loads = {}
+            for kind, x in self.wunresolved:
+                if kind == 'hubload':
+                    loads.setdefault((x[1], x[2] or '', x[3]), x[0])
+            if loads:
+                e['loads'] = [{'repo': r, 'ref': ref or None, 'entrypoint': m, 'where': w}
+                              for (r, ref, m), w in sorted(loads.items())]
             # what the walk could not resolve, per entrypoint: a computed URL
             # only when nothing was found (else its value is likely among
             # them), weights of installed code always
             for kind, text in self.wunresolved:
+                if kind == 'hubload':
+                    continue
                 if kind == 'installed' or not found:
                     path, line, rest = text.split(':', 2)
                     self.error('%s:%s: %s:%s' % (path, line, e['name'], rest))
