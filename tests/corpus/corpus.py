@@ -139,7 +139,7 @@ def score(repo, exp, ours):
          'extra': sorted(oe - te), 'help_total': 0, 'help_equal': 0, 'help_diff': [],
          'truth_w': 0, 'found_w': 0, 'listed_w': 0, 'missed_w': [], 'wrong_w': [],
          'alt_w': 0, 'alt_traced': 0,
-         'cold': ours.get('cold'), 'warm': ours.get('warm')}
+         'cold': ours.get('cold'), 'cold_cpu': ours.get('cold_cpu'), 'warm': ours.get('warm')}
     for name in sorted(te & oe):
         h = exp['help'].get(name)
         if isinstance(h, str):
@@ -185,14 +185,15 @@ def totals(rows):
 
 
 def format_report(rows, verbose=False):
-    out = ['%-36s %5s %9s %13s %9s %9s %8s %8s' % ('repo', 'eps', 'help', 'weights', 'recall',
-                                                   'precis.', 'cold s', 'warm ms')]
+    out = ['%-36s %5s %9s %13s %9s %9s %8s %8s %8s' % ('repo', 'eps', 'help', 'weights', 'recall',
+                                                        'precis.', 'cold s', 'cpu s', 'warm ms')]
     for r in rows:
-        out.append('%-36s %5s %4d/%-4d %6d/%-6d %9.2f %9.2f %8s %8s' % (
+        out.append('%-36s %5s %4d/%-4d %6d/%-6d %9.2f %9.2f %8s %8s %8s' % (
             r['repo'][:36], 'yes' if r['entrypoints_exact'] else 'NO', r['help_equal'],
             r['help_total'], r['found_w'], r['truth_w'], ratio(r['found_w'], r['truth_w']),
             ratio(r['found_w'], r['listed_w']),
             '%.3f' % r['cold'] if r['cold'] is not None else '-',
+            '%.2f' % r['cold_cpu'] if r.get('cold_cpu') is not None else '-',
             '%.3f' % (r['warm'] * 1000) if r['warm'] is not None else '-'))
         if verbose:
             for k in ('missing', 'extra', 'help_diff', 'missed_w', 'wrong_w'):
@@ -258,15 +259,29 @@ def _harness():
     return harness
 
 
-def read_hub(commit_dir, harness):
+def proc_cpu(pid):
+    """CPU seconds (user + system) process pid has used, or None."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rpartition(')')[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def read_hub(commit_dir, harness, pid=None):
     """The .hub/ view of one commit as score() takes it; cold = the first
     listing of .hub/entrypoints (runs the analysis), warm = the median of
     the second `cat help` of each entrypoint (answered from the view)."""
     hub = os.path.join(commit_dir, '.hub')
+    c0 = proc_cpu(pid) if pid else None
     t0 = time.monotonic()
     names = harness.call(os.listdir, os.path.join(hub, 'entrypoints'), timeout=120)
     cold = time.monotonic() - t0
-    ours = {'entrypoints': {}, 'cold': cold, 'warm': None}
+    c1 = proc_cpu(pid) if pid else None
+    # CPU the daemon spent on it (the analysis, mostly): what load changes least
+    cpu = c1 - c0 if c0 is not None and c1 is not None else None
+    ours = {'entrypoints': {}, 'cold': cold, 'cold_cpu': cpu, 'warm': None}
     warm = []
     for n in names:
         d = os.path.join(hub, 'entrypoints', n)
@@ -326,7 +341,7 @@ class MountedCorpus:
         out = []
         for repo, exp, needs_timm in repos_to_score(self.truth, only):
             m = self.with_timm if needs_timm else self.plain
-            ours = read_hub(self.commit_dir(m, repo), self.h)
+            ours = read_hub(self.commit_dir(m, repo), self.h, m.proc.pid if m.proc else None)
             out.append(score(repo, exp, ours))
         return out
 
