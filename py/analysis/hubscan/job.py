@@ -73,7 +73,7 @@ class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, Const
         self.path = [(self.repo, '')] + [(self.hostfs, p) for p in self.host]   # sys.path
         self.modules = {}       # name -> Mod, like sys.modules
         self.trees = {}         # (is_repo, path) -> parse() result, this job's
-        self.src_http = {}      # repository file -> whether its bytes contain 'http'
+        self.src_http = {}      # repository file -> the lines of its bytes containing 'http'
         self.nparsed = 0        # files and bytes parsed, against the caps
         self.bytes = 0
         # docs: `x.__doc__ = ...` seen: id(Val) -> (Val, Thunk of the new doc)

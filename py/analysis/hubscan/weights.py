@@ -15,6 +15,7 @@ OWNS
 
 import ast
 import re
+from bisect import bisect_left
 
 from . import limits
 from .values import ClassV, DecorV, FuncV, UndecoratedV, WrappedV
@@ -191,6 +192,36 @@ def fast_walk(node):
                 push(v)
 
 
+def _walk_lines(tree, lines):
+    """fast_walk's nodes of tree, without the subtrees whose source lines
+    (lineno..end_lineno) contain none of lines (ascending)."""
+    AST = ast.AST
+    todo = [tree]
+    pop, push = todo.pop, todo.append
+    fields = _FIELDS
+    n_lines = len(lines)
+    while todo:
+        n = pop()
+        a = getattr(n, 'lineno', None)
+        if a is not None:
+            i = bisect_left(lines, a)
+            if i == n_lines or lines[i] > (getattr(n, 'end_lineno', None) or a):
+                continue
+        yield n
+        t = type(n)
+        fs = fields.get(t)
+        if fs is None:
+            fs = _node_fields(t)
+        for f in fs:
+            v = getattr(n, f, None)
+            if type(v) is list:
+                for x in v:
+                    if isinstance(x, AST):
+                        push(x)
+            elif isinstance(v, AST):
+                push(v)
+
+
 def _weights_kw(call):
     """'pretrained=...' / 'weights=...' of a call asking for weights (the
     keyword, not literally False or None), else ''."""
@@ -295,9 +326,10 @@ class Weights:
                     names[node.target.id] = node.value
             loader, consts = set(), []
             Call, Constant = ast.Call, ast.Constant
-            # one walk, and none of a file whose bytes have no 'http' (no URL
-            # constant): large repositories have MBs of source
-            for node in fast_walk(tree) if self.src_http.get(path, True) else ():
+            # one walk, of the nodes spanning a line with 'http' (a URL
+            # constant is written on one): large repositories have MBs of source
+            lines = self.src_http.get(path)
+            for node in (fast_walk(tree) if lines is None else _walk_lines(tree, lines)):
                 if type(node) is Constant:
                     if type(node.value) is str and node.value.startswith('http'):
                         consts.append(node.value)
@@ -610,7 +642,7 @@ class Weights:
         allw = []
         for path in self._repo_py_files():
             if path not in self.windex:
-                if self.src_http.get(path) is False:
+                if self.src_http.get(path) == ():
                     continue
                 try:      # a file without 'http' has no weight URL: not parsed for that
                     data = self.repo.read(path, self.lim['source_max'])
