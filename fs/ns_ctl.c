@@ -57,6 +57,9 @@ static char *render_options(const struct hub_ns *ns)
 			fprintf(m, "token_host=%s\n", o->token_host[i]);
 		fprintf(m, "allow_private=%d\nurl_access=%s\n", o->allow_private,
 			o->url_access == HUB_URL_ACCESS_ALL ? "all" : "owner");
+		/* the installed-packages directories the analysis models, as
+		 * given (absolute paths, ':'-separated; empty: none) */
+		fprintf(m, "analysis_path=%s\n", o->analysis_path ? o->analysis_path : "");
 		if (fclose(m)) {
 			free(out);
 			out = NULL;

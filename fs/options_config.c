@@ -176,6 +176,14 @@ int hub_opt_set_analysis_path(struct hub_options *o, const char *where, const ch
 {
 	if (hub_opt_check_value(where, "analysis_path", val, err, errsz) < 0)
 		return -EINVAL;
+	/* /.hubfs/options shows the value as one line */
+	for (const char *s = val; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+			hub_opt_err(err, errsz,
+				    "%sbad value for analysis_path: control character 0x%02x",
+				    where, (unsigned char)*s);
+			return -EINVAL;
+		}
 	for (const char *s = val;;) {
 		size_t n = strcspn(s, ":");
 		if (n == 0 || s[0] != '/') { /* also an empty last component: "/a:" */

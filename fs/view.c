@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/names.h"
 #include "base/strhash.h"
 #include "cache/analysis.h"
 #include "cache/repo.h"
@@ -188,11 +189,74 @@ static const struct wname *find_weight(const struct wname *w, size_t n, const ch
 	return bsearch(&key, w, n, sizeof(*w), cmp_wname);
 }
 
-/* A weights/ directory of the URLs in list (all of them when list is NULL). */
-static int add_weights_dir(struct hub_view *parent, const struct wname *w, size_t n,
-			   const cJSON *list)
+/* loads: one line per torch.hub.load(other_repo, model) the entrypoint
+ * reaches, the path of that entrypoint in this mount:
+ * "/<owner>/<repo>[:<ref>]/.hub/entrypoints/<model>\n" (the ref encoded as
+ * a path component).  Items whose names could not be paths here are
+ * skipped.  NULL with *len 0 when there is none; -ENOMEM in *rc. */
+static bool load_model_valid(const char *m)
 {
-	struct hub_view *dir = add(parent, "weights", true, NULL, 0);
+	if (!*m || !strcmp(m, ".") || !strcmp(m, "..") || strlen(m) > 255 /* NAME_MAX */)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)m; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '/')
+			return false;
+	return true;
+}
+
+static char *loads_text(const cJSON *loads, int *rc)
+{
+	char *out = NULL;
+	size_t len = 0;
+	*rc = 0;
+	FILE *m = open_memstream(&out, &len);
+	if (!m) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	const cJSON *it;
+	cJSON_ArrayForEach(it, loads)
+	{
+		const cJSON *repo = cJSON_GetObjectItemCaseSensitive(it, "repo");
+		const cJSON *ref = cJSON_GetObjectItemCaseSensitive(it, "ref");
+		const cJSON *model = cJSON_GetObjectItemCaseSensitive(it, "entrypoint");
+		if (!cJSON_IsString(repo) || !cJSON_IsString(model) ||
+		    !load_model_valid(model->valuestring))
+			continue;
+		char owner[HUB_REPO_MAX + 1], name[HUB_REPO_MAX + 1], eref[3 * HUB_REF_MAX + 1];
+		const char *slash = strchr(repo->valuestring, '/');
+		if (!slash || (size_t)(slash - repo->valuestring) > HUB_REPO_MAX ||
+		    strlen(slash + 1) > HUB_REPO_MAX)
+			continue;
+		memcpy(owner, repo->valuestring, (size_t)(slash - repo->valuestring));
+		owner[slash - repo->valuestring] = '\0';
+		strcpy(name, slash + 1);
+		if (!hub_name_owner_valid(owner) || !hub_name_repo_valid(name))
+			continue;
+		eref[0] = '\0';
+		if (cJSON_IsString(ref) && (!hub_name_ref_valid(ref->valuestring) ||
+					    hub_name_encode_ref(eref, sizeof(eref), ref->valuestring) < 0))
+			continue;
+		fprintf(m, "/%s/%s%s%s/.hub/entrypoints/%s\n", owner, name, eref[0] ? ":" : "", eref,
+			model->valuestring);
+	}
+	if (fclose(m)) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	if (!len) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* A directory `dname` (weights/, alternatives/) of weight files: the URLs
+ * in list (all of them when list is NULL). */
+static int add_weights_dir(struct hub_view *parent, const char *dname, const struct wname *w,
+			   size_t n, const cJSON *list)
+{
+	struct hub_view *dir = add(parent, dname, true, NULL, 0);
 	if (!dir)
 		return -ENOMEM;
 	const cJSON *it;
@@ -244,8 +308,25 @@ static int add_entrypoints(struct hub_view *root, const cJSON *eps, const struct
 			  : !add_text(e, "signature", "")))
 			return -ENOMEM;
 		const cJSON *ew = cJSON_GetObjectItemCaseSensitive(ep, "weights");
-		if (weights && add_weights_dir(e, w, nw, cJSON_IsArray(ew) ? ew : NULL))
+		if (weights && add_weights_dir(e, "weights", w, nw, cJSON_IsArray(ew) ? ew : NULL))
 			return -ENOMEM;
+		/* alternatives/: files only another value of an argument selects
+		 * (docs/analysis.md); weights/ is what the default call downloads.
+		 * Present only when there are some. */
+		const cJSON *ea = cJSON_GetObjectItemCaseSensitive(ep, "alternatives");
+		if (weights && cJSON_IsArray(ea) && cJSON_GetArraySize(ea) > 0 &&
+		    add_weights_dir(e, "alternatives", w, nw, ea))
+			return -ENOMEM;
+		const cJSON *el = cJSON_GetObjectItemCaseSensitive(ep, "loads");
+		if (cJSON_IsArray(el)) {
+			int lrc;
+			char *lt = loads_text(el, &lrc);
+			if (lrc)
+				return lrc;
+			if (lt && !add(e, "loads", false, lt, strlen(lt)))
+				return -ENOMEM;
+		}
+		sort_unique(e);
 	}
 	sort_unique(dir); /* names are unique in a Python namespace; repeats dropped all the same */
 	return 0;
@@ -279,7 +360,7 @@ int hub_view_from_json(struct hub_view **out, const char *sha, const char *json)
 		rc = add_entrypoints(root, cJSON_GetObjectItemCaseSensitive(doc, "entrypoints"), w,
 				     nw, cJSON_IsArray(wl));
 	if (!rc && cJSON_IsArray(wl))
-		rc = add_weights_dir(root, w, nw, NULL);
+		rc = add_weights_dir(root, "weights", w, nw, NULL);
 	for (size_t i = 0; i < nw; i++)
 		free(w[i].name);
 	free(w);

@@ -79,3 +79,28 @@ def test_weights_computed_from_arguments(backend):
         'builders.py:11: build: weight URL url computed at run time: not resolved',
         'hubconf.py:31: unknown: weight URL path computed at run time: not resolved']
     assert B + 'v2/model.pth' in ours['weights']
+
+
+def test_torch_hub_load_of_another_repository(backend):
+    """torch.hub.load('owner/repo:ref', 'model', ...) inside an entrypoint
+    is a link to that repository's entrypoint (`loads`), not an installed
+    package's unresolved weights (issue 14)."""
+    ours = run_ours(backend, fixture_path('weights'))
+    e = [e for e in ours['entrypoints'] if e['name'] == 'linked'][0]
+    assert e['loads'] == [{'repo': 'hubfstest/basic', 'ref': 'main', 'entrypoint': 'model_a',
+                           'where': 'hubconf.py:61'}]
+    assert e['weights'] == []
+    assert not [x for x in ours['errors'] if 'linked' in x], ours['errors']
+    assert all('loads' not in x for x in ours['entrypoints'] if x['name'] != 'linked')
+
+
+def test_shared_helper_walk_reused_only_where_exact(backend):
+    """The weights walk of a helper is kept and reused across entrypoints
+    (speed, issue 14), but a walk that took a name-keyed dict whole (`huge`:
+    no key of its name) is not reused for a name that is a key (`other`,
+    walked after it), and one that selected a key (`big`) is not reused."""
+    ours = run_ours(backend, fixture_path('weights'))
+    per = {e['name']: e['weights'] for e in ours['entrypoints']}
+    assert per['big'] == [W + 'big.pth']
+    assert per['huge'] == [W + 'big.pth', W + 'other.pth']
+    assert per['other'] == [W + 'other.pth']

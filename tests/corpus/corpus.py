@@ -138,7 +138,8 @@ def score(repo, exp, ours):
     r = {'repo': repo, 'entrypoints_exact': te == oe, 'missing': sorted(te - oe),
          'extra': sorted(oe - te), 'help_total': 0, 'help_equal': 0, 'help_diff': [],
          'truth_w': 0, 'found_w': 0, 'listed_w': 0, 'missed_w': [], 'wrong_w': [],
-         'cold': ours.get('cold'), 'warm': ours.get('warm')}
+         'alt_w': 0, 'alt_traced': 0,
+         'cold': ours.get('cold'), 'cold_cpu': ours.get('cold_cpu'), 'warm': ours.get('warm')}
     for name in sorted(te & oe):
         h = exp['help'].get(name)
         if isinstance(h, str):
@@ -152,6 +153,11 @@ def score(repo, exp, ours):
         if tu is None:
             continue
         mine = ours['entrypoints'].get(name, {}).get('weights', set())
+        # alternatives/ (what another argument value selects) is not counted
+        # in recall or precision: those are of weights/, the default call's
+        alts = ours['entrypoints'].get(name, {}).get('alternatives', set()) - mine
+        r['alt_w'] += len(alts)
+        r['alt_traced'] += len(alts & tu)
         r['truth_w'] += len(tu)
         r['listed_w'] += len(mine)
         r['found_w'] += len(tu & mine)
@@ -166,7 +172,7 @@ def ratio(a, b):
 
 def totals(rows):
     t = {k: sum(r[k] for r in rows) for k in ('help_total', 'help_equal', 'truth_w', 'found_w',
-                                                'listed_w')}
+                                                'listed_w', 'alt_w', 'alt_traced')}
     t['repos'] = len(rows)
     t['entrypoints_exact'] = sum(1 for r in rows if r['entrypoints_exact'])
     t['recall'] = ratio(t['found_w'], t['truth_w'])
@@ -179,14 +185,15 @@ def totals(rows):
 
 
 def format_report(rows, verbose=False):
-    out = ['%-36s %5s %9s %13s %9s %9s %8s %8s' % ('repo', 'eps', 'help', 'weights', 'recall',
-                                                   'precis.', 'cold s', 'warm ms')]
+    out = ['%-36s %5s %9s %13s %9s %9s %8s %8s %8s' % ('repo', 'eps', 'help', 'weights', 'recall',
+                                                        'precis.', 'cold s', 'cpu s', 'warm ms')]
     for r in rows:
-        out.append('%-36s %5s %4d/%-4d %6d/%-6d %9.2f %9.2f %8s %8s' % (
+        out.append('%-36s %5s %4d/%-4d %6d/%-6d %9.2f %9.2f %8s %8s %8s' % (
             r['repo'][:36], 'yes' if r['entrypoints_exact'] else 'NO', r['help_equal'],
             r['help_total'], r['found_w'], r['truth_w'], ratio(r['found_w'], r['truth_w']),
             ratio(r['found_w'], r['listed_w']),
             '%.3f' % r['cold'] if r['cold'] is not None else '-',
+            '%.2f' % r['cold_cpu'] if r.get('cold_cpu') is not None else '-',
             '%.3f' % (r['warm'] * 1000) if r['warm'] is not None else '-'))
         if verbose:
             for k in ('missing', 'extra', 'help_diff', 'missed_w', 'wrong_w'):
@@ -195,11 +202,13 @@ def format_report(rows, verbose=False):
                 if len(r[k]) > 40:
                     out.append('    %s ... %d more' % (k, len(r[k]) - 40))
     t = totals(rows)
-    out.append('TOTAL: entrypoints exact %d/%d repos, help equal %d/%d, weights recall %.3f '
-               '(%d/%d) precision %.3f (%d/%d), cold max %s s, warm max %s ms' % (
+    out.append('TOTAL: entrypoints exact %d/%d repos, help equal %d/%d, weights (default set, '
+               'weights/) recall %.3f (%d/%d) precision %.3f (%d/%d); alternatives/ %d files '
+               '(%d of them traced), cold max %s s, warm max %s ms' % (
                    t['entrypoints_exact'], t['repos'], t['help_equal'], t['help_total'],
                    t['recall'], t['found_w'], t['truth_w'], t['precision'], t['found_w'],
-                   t['listed_w'], '%.3f' % t['cold_max'] if t['cold_max'] is not None else '-',
+                   t['listed_w'], t['alt_w'], t['alt_traced'],
+                   '%.3f' % t['cold_max'] if t['cold_max'] is not None else '-',
                    '%.3f' % (t['warm_max'] * 1000) if t['warm_max'] is not None else '-'))
     return '\n'.join(out)
 
@@ -250,15 +259,29 @@ def _harness():
     return harness
 
 
-def read_hub(commit_dir, harness):
+def proc_cpu(pid):
+    """CPU seconds (user + system) process pid has used, or None."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rpartition(')')[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def read_hub(commit_dir, harness, pid=None):
     """The .hub/ view of one commit as score() takes it; cold = the first
     listing of .hub/entrypoints (runs the analysis), warm = the median of
     the second `cat help` of each entrypoint (answered from the view)."""
     hub = os.path.join(commit_dir, '.hub')
+    c0 = proc_cpu(pid) if pid else None
     t0 = time.monotonic()
     names = harness.call(os.listdir, os.path.join(hub, 'entrypoints'), timeout=120)
     cold = time.monotonic() - t0
-    ours = {'entrypoints': {}, 'cold': cold, 'warm': None}
+    c1 = proc_cpu(pid) if pid else None
+    # CPU the daemon spent on it (the analysis, mostly): what load changes least
+    cpu = c1 - c0 if c0 is not None and c1 is not None else None
+    ours = {'entrypoints': {}, 'cold': cold, 'cold_cpu': cpu, 'warm': None}
     warm = []
     for n in names:
         d = os.path.join(hub, 'entrypoints', n)
@@ -270,7 +293,9 @@ def read_hub(commit_dir, harness):
         warm.append(time.monotonic() - t0)
         # names only: a lookup of a weight file asks its server for the size
         ws = {view_name(f) for f in os.listdir(os.path.join(d, 'weights'))}
-        ours['entrypoints'][n] = {'help': helptext, 'weights': ws}
+        alt = os.path.join(d, 'alternatives')     # present only when there are some
+        alts = {view_name(f) for f in os.listdir(alt)} if os.path.isdir(alt) else set()
+        ours['entrypoints'][n] = {'help': helptext, 'weights': ws, 'alternatives': alts}
     if warm:
         ours['warm'] = sorted(warm)[len(warm) // 2]
     with open(os.path.join(hub, 'errors'), 'rb') as f:
@@ -316,7 +341,7 @@ class MountedCorpus:
         out = []
         for repo, exp, needs_timm in repos_to_score(self.truth, only):
             m = self.with_timm if needs_timm else self.plain
-            ours = read_hub(self.commit_dir(m, repo), self.h)
+            ours = read_hub(self.commit_dir(m, repo), self.h, m.proc.pid if m.proc else None)
             out.append(score(repo, exp, ours))
         return out
 

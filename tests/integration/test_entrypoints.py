@@ -143,6 +143,76 @@ def test_malicious_hubconf_leaves_no_trace(served):
             assert t not in filenames
 
 
+def test_default_weights_and_alternatives_apart(served):
+    """weights/ lists what the default call (pretrained=True, the other
+    parameters at their defaults) downloads; alternatives/ what only other
+    argument values select (the effects fixture's `big`, issue 14); an
+    entrypoint without alternatives has no alternatives/."""
+    m = served["mount"]
+    eps = os.path.join(commit_dir(m, "effects"), ".hub", "entrypoints")
+    big = os.path.join(eps, "big")
+    assert sorted(harness.call(os.listdir, big, timeout=60)) == \
+        ["alternatives", "help", "signature", "weights"]
+    assert harness.call(os.listdir, os.path.join(big, "weights"), timeout=60) == ["big_plain.pth"]
+    assert sorted(harness.call(os.listdir, os.path.join(big, "alternatives"), timeout=60)) == \
+        ["big_22k.pth", "big_dist.pth"]
+    others = [e for e in harness.call(os.listdir, eps, timeout=60) if e != "big"]
+    assert others
+    for e in others:
+        assert "alternatives" not in os.listdir(os.path.join(eps, e)), e
+
+
+def test_torch_hub_load_is_a_link_to_that_entrypoint(served):
+    """An entrypoint that calls torch.hub.load('owner/repo:ref', 'model')
+    has a `loads` file naming that entrypoint's directory in this mount
+    (the weights fixture's `linked` loads the basic fixture's model_a);
+    following it gives that entrypoint's help (issue 14)."""
+    m = served["mount"]
+    eps = os.path.join(commit_dir(m, "weights"), ".hub", "entrypoints")
+    text = harness.read_file(os.path.join(eps, "linked", "loads")).decode()
+    assert text == "/%s/basic:main/.hub/entrypoints/model_a\n" % OWNER
+    there = m.path + text.strip()
+    assert harness.read_file(os.path.join(there, "help")).decode().startswith("Docstring of model_a.")
+    assert "loads" not in os.listdir(os.path.join(eps, "small"))
+
+
+def test_analysis_path_is_used_and_shown_in_options(served):
+    """analysis_path= (issue 14): the analysis reads installed packages from
+    the directories it names, and /.hubfs/options shows it (empty without)."""
+    work = served["work"]
+    ext = os.path.join(work, "ext")
+    os.makedirs(os.path.join(ext, "hubfsext_pkg"), exist_ok=True)
+    with open(os.path.join(ext, "hubfsext_pkg", "__init__.py"), "w") as f:
+        f.write('def net(pretrained=False):\n    """Net from the analysis path."""\n')
+    src = os.path.join(work, "src", "extuser")
+    os.makedirs(src, exist_ok=True)
+    with open(os.path.join(src, "hubconf.py"), "w") as f:
+        f.write("dependencies = []\nfrom hubfsext_pkg import net\n")
+    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"],
+                ["git", "commit", "-qm", "ext"]):
+        subprocess.run(cmd, cwd=src, check=True, env=GIT_ENV, capture_output=True)
+    subprocess.run(["git", "clone", "-q", "--bare", src,
+                    os.path.join(work, "serve", OWNER, "extuser.git")], check=True)
+    plain = served["mount"]
+    assert "\nanalysis_path=\n" in harness.read_file(plain.p(".hubfs", "options")).decode()
+    d = commit_dir(plain, "extuser")
+    assert "net" not in harness.call(os.listdir, os.path.join(d, ".hub", "entrypoints"), timeout=60)
+    assert "hubfsext_pkg" in harness.read_file(os.path.join(d, ".hub", "errors")).decode()
+    opts = served["opts"].replace("cache=%s" % os.path.join(work, "cache"),
+                                  "cache=%s" % os.path.join(work, "cache-ext"))
+    m = harness.Mount(os.path.join(work, "mnt-ext"), opts + ",analysis_path=" + ext,
+                      logdir=work, name="hubfs-ext").start()
+    try:
+        shown = harness.read_file(m.p(".hubfs", "options")).decode()
+        assert "\nanalysis_path=%s\n" % ext in shown, shown
+        d = commit_dir(m, "extuser")
+        assert harness.call(os.listdir, os.path.join(d, ".hub", "entrypoints"), timeout=60) == ["net"]
+        assert harness.read_file(os.path.join(d, ".hub", "entrypoints", "net", "help")) == \
+            b"Net from the analysis path."
+    finally:
+        assert not m.stop()
+
+
 def test_results_are_kept_per_commit_across_remount(served):
     m = served["mount"]
     d = commit_dir(m, "basic")

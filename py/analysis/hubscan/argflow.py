@@ -185,29 +185,52 @@ class ArgFlow:
         the locals a def binds once to a value that folds (`url = f"..."`)."""
         if not isinstance(node, ast.FunctionDef):
             return env
+        shape = self._def_shape(node, names, path)
         env = dict(env)
-        a = node.args
-        pos = list(a.posonlyargs) + list(a.args)
-        pairs = list(zip(pos[len(pos) - len(a.defaults):] if a.defaults else [], a.defaults)) + \
-            [(p, d) for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
-        for p, d in pairs:
-            if p.arg not in env and not isinstance(d, ast.Constant):
-                v = self._fold_str(d, {}, names, path, 0)
-                if v is not _UNKNOWN:
-                    env[p.arg] = v
-        counts, assigns = {}, []
-        for n in ast.walk(node):
-            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
-                counts[n.id] = counts.get(n.id, 0) + 1
-            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
-                assigns.append(n)
-        for n in assigns:
+        for p, v in shape[1]:
+            if p not in env:
+                env[p] = v
+        for n in shape[2]:
             name = n.targets[0].id
-            if counts.get(name) == 1 and name not in env:
+            if name not in env:
                 v = self._fold_str(n.value, env, names, path, 0)
                 if isinstance(v, str):
                     env[name] = v
         return env
+
+    def _def_shape(self, node, names, path):
+        """What _with_locals needs of a def, found once per def for the job
+        (the entrypoints of a repository call the same helpers with other
+        values): (node, [(parameter, folded non-literal default)], [the
+        `name = value` assignments of names the def binds once]).  The
+        defaults fold without the call's values, so they are kept too."""
+        hit = self.flow_shapes.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit
+        a = node.args
+        pos = list(a.posonlyargs) + list(a.args)
+        pairs = list(zip(pos[len(pos) - len(a.defaults):] if a.defaults else [], a.defaults)) + \
+            [(p, d) for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
+        defaults = []
+        for p, d in pairs:
+            if not isinstance(d, ast.Constant):
+                v = self._fold_str(d, {}, names, path, 0)
+                if v is not _UNKNOWN:
+                    defaults.append((p.arg, v))
+        counts, assigns = {}, []
+        Name, Store, Assign = ast.Name, ast.Store, ast.Assign
+        for n in fast_walk(node):
+            t = type(n)
+            if t is Name and type(n.ctx) is Store:
+                counts[n.id] = counts.get(n.id, 0) + 1
+            elif t is Assign and len(n.targets) == 1 and type(n.targets[0]) is Name:
+                assigns.append(n)
+        # fast_walk's order is not the source's: the assignments in source order
+        assigns.sort(key=lambda n: (n.lineno, n.col_offset))
+        once = [n for n in assigns if counts.get(n.targets[0].id) == 1]
+        hit = (node, defaults, once)
+        self.flow_shapes[id(node)] = hit
+        return hit
 
     def _fold_str(self, e, env, names, path, depth):
         """The str value of e with the call's values (env) and the

@@ -73,6 +73,7 @@ class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, Const
         self.path = [(self.repo, '')] + [(self.hostfs, p) for p in self.host]   # sys.path
         self.modules = {}       # name -> Mod, like sys.modules
         self.trees = {}         # (is_repo, path) -> parse() result, this job's
+        self.src_http = {}      # repository file -> the lines of its bytes containing 'http'
         self.nparsed = 0        # files and bytes parsed, against the caps
         self.bytes = 0
         # docs: `x.__doc__ = ...` seen: id(Val) -> (Val, Thunk of the new doc)
@@ -91,11 +92,17 @@ class Job(Sources, Imports, Statements, Expressions, Calls, Classes, Docs, Const
         self._pyset = None      # the repository's .py files
         self.wmods = {}         # (file, module, level) of an import -> repository file or None
         self.wunresolved = []   # (kind, 'file:line: what') of the entrypoint being walked
-        self.wmemo = {}         # (file, name) -> (URLs, unresolved lines) it reaches, entry-independent
-        self.wbusy = set()      # (file, name) being walked (cycles)
-        self.wflags = [False, False]   # the walk in progress: [entry-dependent, cut short]
+        self.wmemo = {}         # (file, name) -> (URLs, unresolved lines, ids of the dicts
+        #                         it took whole) it reaches, for any name not a key of those
+        self.wbusy = {}         # (file, name) being walked -> its depth in the walk (cycles)
+        self.wflags = [False, False]   # the walk in progress: [entry-dependent, cut short by depth]
+        self.wlow = float('inf')       # the walk in progress: shallowest busy name a cycle met
+        self.wdeps = set()             # the walk in progress: ids of dicts taken whole
+        self.wtables = {}       # repository file -> name -> values of its name-keyed tables
+        self.wdicts = {}        # id(dict display) -> (it, its constant keys)
         self.flow_memo = {}     # (id(def), values) -> (def, URLs) of argflow.py
         self.flow_calls = {}    # id(def) -> (def, its Call nodes)
+        self.flow_shapes = {}   # id(def) -> (def, folded defaults, locals bound once) of argflow.py
         self.wnodes = {}        # id(node) -> (node, the sub-nodes the weights walk acts on)
 
     # -- bookkeeping

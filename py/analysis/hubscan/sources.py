@@ -49,6 +49,19 @@ def nesting_error(data, limit):
     return 0
 
 
+def _http_lines(data):
+    """Numbers (1-based, ascending) of the lines of data containing 'http'."""
+    out, line, at = [], 1, 0
+    while True:
+        i = data.find(b'http', at)
+        if i < 0:
+            return tuple(out)
+        line += data.count(b'\n', at, i)
+        if not out or out[-1] != line:
+            out.append(line)
+        at = i + 4
+
+
 def unparse(node):
     """Source text of node, '...' when it cannot be printed."""
     try:
@@ -105,6 +118,9 @@ class Sources:
             size = '%d bytes' % len(data) if fs.is_repo else 'more than %d bytes' % lim['source_max']
             return None, '%s:0: file too large (%s, limit %d): not analysed' % (display, size, lim['source_max'])
         if fs.is_repo:
+            # a file without 'http' has no weight URL: the weights index
+            # skips walking its tree (weights.py)
+            self.src_http[path] = _http_lines(data) if b'http' in data else ()
             # different commits of a repository share most files
             ckey = 'b2:' + _blake2b(data, digest_size=20).hexdigest()
             hit = _AST_CACHE.get(ckey)

@@ -18,6 +18,7 @@ import ast
 from .consteval import NotConst
 from .nswrites import is_ns_call, is_this_module, writes_namespace
 from .sources import unparse
+from .weights import fast_walk
 from .values import (UNKNOWN_ALL, ClassV, DataV, Exc, FuncV, ModuleV, Scope, Thunk, UnknownV,
                      WrappedV, known)
 
@@ -45,8 +46,9 @@ class Statements:
         module level a name bound later is a NameError (builtins still
         resolve); in a class body the enclosing scopes stay visible."""
         snap = {}
-        for n in ast.walk(expr):
-            if isinstance(n, ast.Name):
+        Name = ast.Name
+        for n in fast_walk(expr):     # order does not matter: one binding per name
+            if type(n) is Name:
                 t = ns.get(n.id)
                 if t is not None:
                     snap[n.id] = t

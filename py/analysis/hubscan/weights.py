@@ -14,6 +14,8 @@ OWNS
 """
 
 import ast
+import re
+from bisect import bisect_left
 
 from . import limits
 from .values import ClassV, DecorV, FuncV, UndecoratedV, WrappedV
@@ -63,6 +65,7 @@ def call_env(node):
 
 
 _UNDECIDED = object()
+_NO_CUT = float('inf')    # Weights.wlow: no cycle cut in the walk
 
 
 def _test_value(e, env, depth=0):
@@ -118,14 +121,15 @@ def _walk_pruned(node, env, pruned):
     yields only the branch taken (pruned(branch) gets the other).  A name
     the body rebinds is no longer a parameter value."""
     env = dict(env)
-    for n in ast.walk(node):
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+    Name, Store, If, AST = ast.Name, ast.Store, ast.If, ast.AST
+    for n in fast_walk(node):
+        if type(n) is Name and type(n.ctx) is Store:
             env.pop(n.id, None)
     todo = [node]
     while todo:
         n = todo.pop()
         yield n
-        if isinstance(n, ast.If):
+        if type(n) is If:
             v = _test_value(n.test, env)
             if v is not _UNDECIDED:
                 yield n.test
@@ -133,18 +137,82 @@ def _walk_pruned(node, env, pruned):
                 pruned(skip)
                 todo.extend(reversed(take))
                 continue
-        todo.extend(reversed(list(ast.iter_child_nodes(n))))
+        # ast.iter_child_nodes(n), reversed onto the stack, at a third of its cost
+        kids = []
+        t = type(n)
+        for f in _FIELDS.get(t) or _node_fields(t):
+            v = getattr(n, f, None)
+            if type(v) is list:
+                kids.extend(x for x in v if isinstance(x, AST))
+            elif isinstance(v, AST):
+                kids.append(v)
+        kids.reverse()
+        todo.extend(kids)
+
+
+# Fields that never hold a node, per node type: fast_walk skips them.  The
+# expression context (ctx: Load/Store/Del) is a node of no interest to any
+# walk here, and about a fifth of all nodes.
+_NOT_NODES = {'Constant': ('value', 'kind'), 'Name': ('id',), 'Attribute': ('attr',),
+              'keyword': ('arg',), 'arg': ('arg', 'type_comment'), 'alias': ('name', 'asname'),
+              'FunctionDef': ('name', 'type_comment'), 'AsyncFunctionDef': ('name', 'type_comment'),
+              'ClassDef': ('name',), 'ImportFrom': ('module', 'level'), 'Global': ('names',),
+              'Nonlocal': ('names',), 'FormattedValue': ('conversion',),
+              'comprehension': ('is_async',), 'ExceptHandler': ('name',)}
+_FIELDS = {}
+
+
+def _node_fields(t):
+    skip = ('ctx', 'type_comment') + _NOT_NODES.get(t.__name__, ())
+    f = _FIELDS[t] = tuple(x for x in t._fields if x not in skip)
+    return f
 
 
 def fast_walk(node):
-    """ast.walk's nodes (in another order), at half its cost."""
+    """ast.walk's nodes but the expression contexts (ctx), in another
+    order, at a third of its cost."""
     AST = ast.AST
     todo = [node]
     pop, push = todo.pop, todo.append
+    fields = _FIELDS
     while todo:
         n = pop()
         yield n
-        for f in n._fields:
+        t = type(n)
+        fs = fields.get(t)
+        if fs is None:
+            fs = _node_fields(t)
+        for f in fs:
+            v = getattr(n, f, None)
+            if type(v) is list:
+                for x in v:
+                    if isinstance(x, AST):
+                        push(x)
+            elif isinstance(v, AST):
+                push(v)
+
+
+def _walk_lines(tree, lines):
+    """fast_walk's nodes of tree, without the subtrees whose source lines
+    (lineno..end_lineno) contain none of lines (ascending)."""
+    AST = ast.AST
+    todo = [tree]
+    pop, push = todo.pop, todo.append
+    fields = _FIELDS
+    n_lines = len(lines)
+    while todo:
+        n = pop()
+        a = getattr(n, 'lineno', None)
+        if a is not None:
+            i = bisect_left(lines, a)
+            if i == n_lines or lines[i] > (getattr(n, 'end_lineno', None) or a):
+                continue
+        yield n
+        t = type(n)
+        fs = fields.get(t)
+        if fs is None:
+            fs = _node_fields(t)
+        for f in fs:
             v = getattr(n, f, None)
             if type(v) is list:
                 for x in v:
@@ -163,6 +231,39 @@ def _weights_kw(call):
                 continue
             return '%s=%s' % (k.arg, ast.unparse(k.value)[:40])
     return ''
+
+
+_HUB_REPO = re.compile(r'[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\Z')
+_UNRESOLVED_LOAD = object()
+
+
+def _hub_load(call):
+    """torch.hub.load(repo_or_dir, model, ...) (or hub.load after `from torch
+    import hub`) of a GitHub repository: (owner/repo, ref or None, model)
+    when both are string constants, _UNRESOLVED_LOAD when they are not,
+    None when call is not such a load (not one, or source= not 'github')."""
+    f = call.func
+    if not (isinstance(f, ast.Attribute) and f.attr == 'load' and (
+            (isinstance(f.value, ast.Name) and f.value.id == 'hub') or
+            (isinstance(f.value, ast.Attribute) and f.value.attr == 'hub' and
+             isinstance(f.value.value, ast.Name) and f.value.value.id == 'torch'))):
+        return None
+    args = {'repo_or_dir': call.args[0] if call.args else None,
+            'model': call.args[1] if len(call.args) > 1 else None}
+    for k in call.keywords:
+        if k.arg in args and args[k.arg] is None:
+            args[k.arg] = k.value
+        elif k.arg == 'source':
+            if not (isinstance(k.value, ast.Constant) and k.value.value == 'github'):
+                return None      # a local directory, or not known: not a repository link
+    vals = [a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else None
+            for a in (args['repo_or_dir'], args['model'])]
+    if vals[0] is None or vals[1] is None:
+        return _UNRESOLVED_LOAD
+    repo, _, ref = vals[0].partition(':')
+    if not _HUB_REPO.match(repo) or not vals[1].isidentifier():
+        return _UNRESOLVED_LOAD
+    return repo, ref or None, vals[1]
 
 
 def _callee(call):
@@ -225,7 +326,10 @@ class Weights:
                     names[node.target.id] = node.value
             loader, consts = set(), []
             Call, Constant = ast.Call, ast.Constant
-            for node in fast_walk(tree):     # one walk: large repositories have MBs of source
+            # one walk, of the nodes spanning a line with 'http' (a URL
+            # constant is written on one): large repositories have MBs of source
+            lines = self.src_http.get(path)
+            for node in (fast_walk(tree) if lines is None else _walk_lines(tree, lines)):
                 if type(node) is Constant:
                     if type(node.value) is str and node.value.startswith('http'):
                         consts.append(node.value)
@@ -305,24 +409,37 @@ class Weights:
     def _reach_name(self, path, name, target, entry, seen, out, depth):
         """A module-level name reached.  Its URLs (and unresolved lines) are
         kept per (file, name) unless they depend on the entrypoint (a dict
-        selected by its name) or a cycle cut them short: the entrypoints of
+        selected by its name) or the walk was cut short: the entrypoints of
         one repository share most helpers, and 1500 of them walking the same
-        graph cost seconds."""
+        graph cost seconds.
+
+        What is kept is exact: a walk that met dicts selected by the
+        entrypoint's name but found none of their keys equal to it took the
+        whole dicts, which any other name those keys do not contain would
+        take too, so it is kept with those dicts (reused only for such a
+        name); a cycle back to a name being walked cuts the names inside the
+        cycle short, but not the outermost one, whose walk covers the cycle
+        (Tarjan's low link: kept when no cut reaches above it)."""
         key = (path, name)
         if key in seen:
             return
         seen.add(key)
         memo = self.wmemo.get(key)
-        if memo is not None:
+        if memo is not None and all(entry not in self._dict_keys(d) for d in memo[2]):
             out.extend(memo[0])
             self.wunresolved.extend(memo[1])
+            self.wdeps.update(memo[2])
             return
-        if key in self.wbusy:        # a cycle: the outer walk has it
-            self.wflags[1] = True
+        at = self.wbusy.get(key)
+        if at is not None:           # a cycle: the outer walk has it
+            if at < self.wlow:
+                self.wlow = at
             return
-        self.wbusy.add(key)
-        saved = list(self.wflags)
+        at = len(self.wbusy)
+        self.wbusy[key] = at
+        saved = (self.wflags[0], self.wflags[1], self.wlow, self.wdeps)
         self.wflags[:] = [False, False]
+        self.wlow, self.wdeps = _NO_CUT, set()
         sub, u0 = [], len(self.wunresolved)
         try:
             if isinstance(target, _WImport):
@@ -332,11 +449,19 @@ class Weights:
             else:
                 self._reach(target, path, entry, {key}, sub, depth + 1)
         finally:
-            self.wbusy.discard(key)
-        if not (self.wflags[0] or self.wflags[1]):
-            self.wmemo[key] = (tuple(sub), tuple(self.wunresolved[u0:]))
+            del self.wbusy[key]
+        low = self.wlow
+        if not (self.wflags[0] or self.wflags[1]) and low >= at:
+            self.wmemo[key] = (tuple(sub), tuple(self.wunresolved[u0:]), frozenset(self.wdeps))
         self.wflags[:] = [saved[0] or self.wflags[0], saved[1] or self.wflags[1]]
+        self.wlow = min(saved[2], low if low < at else _NO_CUT)
+        saved[3].update(self.wdeps)
+        self.wdeps = saved[3]
         out.extend(sub)
+
+    def _dict_keys(self, d):
+        """The constant keys of a dict display (of self.wdicts, by id)."""
+        return self.wdicts[d][1]
 
     def _reach(self, node, path, entry, seen, out, depth=0, env=None, alts=None):
         """Weight URLs that node (of module path) reaches.  env: parameter
@@ -351,7 +476,7 @@ class Weights:
             self._interesting(node, names, weights)
         for sub in subs:
             if isinstance(sub, ast.Call):
-                if _callee(sub) in WEIGHT_LOADERS or _weights_kw(sub):
+                if _callee(sub) in WEIGHT_LOADERS or _weights_kw(sub) or _hub_load(sub) is not None:
                     self._note_call(sub, path, names)
             elif isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value in weights:
                 out.append(sub.value)
@@ -371,7 +496,14 @@ class Weights:
     def _reach_dict(self, d, path, key, seen, out, depth, by_entry=False):
         """A module-level dict: the entry of `key` if it has one, else all."""
         if by_entry:
-            self.wflags[0] = True     # depends on the entrypoint's name
+            hit = self.wdicts.get(id(d))
+            if hit is None or hit[0] is not d:
+                hit = self.wdicts[id(d)] = (d, frozenset(
+                    k.value for k in d.keys if isinstance(k, ast.Constant)))
+            if key in hit[1]:
+                self.wflags[0] = True     # depends on the entrypoint's name
+            else:                         # the whole dict, for any name not a key
+                self.wdeps.add(id(d))
         for k, v in zip(d.keys, d.values):
             if isinstance(k, ast.Constant) and k.value == key:
                 self._reach(v, path, key, seen, out, depth + 1)
@@ -388,7 +520,7 @@ class Weights:
         out = []
         for sub in fast_walk(node):
             if isinstance(sub, ast.Call):
-                if _callee(sub) in WEIGHT_LOADERS or _weights_kw(sub):
+                if _callee(sub) in WEIGHT_LOADERS or _weights_kw(sub) or _hub_load(sub) is not None:
                     out.append(sub)
             elif isinstance(sub, ast.Constant):
                 if isinstance(sub.value, str) and sub.value in weights:
@@ -406,6 +538,16 @@ class Weights:
         """A loader call or a pretrained=/weights= call the walk reaches:
         what it cannot resolve goes to self.wunresolved (file:line: what)."""
         where = '%s:%d' % (path, getattr(call, 'lineno', 0))
+        hl = _hub_load(call)
+        if hl is _UNRESOLVED_LOAD:
+            self.wunresolved.append(('installed', '%s: %s(%s) of a repository or entrypoint named at '
+                                     'run time: not resolved' % (where, ast.unparse(call.func)[:80],
+                                                                 ast.unparse(call.args[0])[:80]
+                                                                 if call.args else '')))
+            return
+        if hl is not None:       # a link to that repository's entrypoint (find_weights)
+            self.wunresolved.append(('hubload', (where,) + hl))
+            return
         if _callee(call) in WEIGHT_LOADERS:
             args = list(call.args[:1]) + [k.value for k in call.keywords if k.arg == 'url']
             if args and not (isinstance(args[0], ast.Constant) and isinstance(args[0].value, str)):
@@ -440,13 +582,30 @@ class Weights:
         first such key's weight URLs are the default, the others (other
         tags) alternatives.  For registries that look a model's weights up
         by its name at run time."""
-        tree, _ = self.parse(self.repo, path, path)
-        if tree is None:
-            return
         weights = self._weights_index(path)[2]
         if not weights:
             return
         first = True
+        for val in self._name_tables(path).get(name, ()):
+            urls = [n.value for n in fast_walk(val)
+                    if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in weights]
+            if urls and first:
+                found.extend(urls)
+                first = False
+            else:
+                alts.extend(urls)
+
+    def _name_tables(self, path):
+        """The values of path's name-keyed tables (see _name_table), by the
+        name before the first '.' of their key, in source order: found once
+        per file, not once per entrypoint."""
+        hit = self.wtables.get(path)
+        if hit is not None:
+            return hit
+        hit = self.wtables[path] = {}
+        tree, _ = self.parse(self.repo, path, path)
+        if tree is None:
+            return hit
         for st in tree.body:
             if not isinstance(st, (ast.Assign, ast.AnnAssign)) or st.value is None:
                 continue
@@ -456,17 +615,10 @@ class Weights:
             if not isinstance(v, ast.Dict):
                 continue
             for k, val in zip(v.keys, v.values):
-                if not (isinstance(k, ast.Constant) and isinstance(k.value, str)):
-                    continue
-                if k.value != name and not k.value.startswith(name + '.'):
-                    continue
-                urls = [n.value for n in fast_walk(val)
-                        if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in weights]
-                if urls and first:
-                    found.extend(urls)
-                    first = False
-                else:
-                    alts.extend(urls)
+                if isinstance(k, ast.Constant) and isinstance(k.value, str):
+                    # an entrypoint's name has no '.': `name` or `name.<tag>`
+                    hit.setdefault(k.value.partition('.')[0], []).append(val)
+        return hit
 
     def _pruned(self, path, alts):
         weights = self._weights_index(path)[2]
@@ -490,6 +642,8 @@ class Weights:
         allw = []
         for path in self._repo_py_files():
             if path not in self.windex:
+                if self.src_http.get(path) == ():
+                    continue
                 try:      # a file without 'http' has no weight URL: not parsed for that
                     data = self.repo.read(path, self.lim['source_max'])
                 except OSError:
@@ -503,6 +657,8 @@ class Weights:
             node, mod = self._entry_def(self.entry_vals.get(e['name']))
             found, alts = [], []
             self.wunresolved = []
+            self.wflags[:] = [False, False]
+            self.wlow, self.wdeps = _NO_CUT, set()
             if node is not None and mod is not None and mod.is_repo and mod.file:
                 self._reach(node, mod.file, e['name'], set(), found, env=call_env(node), alts=alts)
             if not found and node is not None and mod is not None and mod.is_repo and mod.file:
@@ -516,10 +672,21 @@ class Weights:
                     found.extend(flow)
                     self.wunresolved = [x for x in self.wunresolved if x[0] not in ('installed', 'loader')]
             e['weights'] = sorted(set(found))
+            # torch.hub.load(other_repo, model) calls reached: links to that
+            # repository's entrypoint (whose weights are its own)
+            loads = {}
+            for kind, x in self.wunresolved:
+                if kind == 'hubload':
+                    loads.setdefault((x[1], x[2] or '', x[3]), x[0])
+            if loads:
+                e['loads'] = [{'repo': r, 'ref': ref or None, 'entrypoint': m, 'where': w}
+                              for (r, ref, m), w in sorted(loads.items())]
             # what the walk could not resolve, per entrypoint: a computed URL
             # only when nothing was found (else its value is likely among
             # them), weights of installed code always
             for kind, text in self.wunresolved:
+                if kind == 'hubload':
+                    continue
                 if kind == 'installed' or not found:
                     path, line, rest = text.split(':', 2)
                     self.error('%s:%s: %s:%s' % (path, line, e['name'], rest))

@@ -971,6 +971,11 @@ static void test_analysis_path(void **state)
 			fail_msg("'%s' was accepted", bad[i]);
 		assert_failed(&o);
 	}
+	/* a control character (one line of /.hubfs/options): from a config */
+	const char *nlcfg = write_file("ap3.json", "{\"analysis_path\": \"/a\\nb\"}");
+	snprintf(arg, sizeof(arg), "config=%s", nlcfg);
+	assert_int_equal(parse(&o, "-o", arg, "/m", NULL), -EINVAL);
+	assert_non_null(strstr(err, "control character 0x0a"));
 	const char *badcfg = write_file("ap2.json", "{\"analysis_path\": [\"/a\"]}");
 	snprintf(arg, sizeof(arg), "config=%s", badcfg);
 	assert_int_equal(parse(&o, "-o", arg, "/m", NULL), -EINVAL);

@@ -272,6 +272,58 @@ static void test_entrypoint_weights(void **state)
 	free(a);
 }
 
+/* ---- alternatives: what only another value of an argument selects ---- */
+
+static void test_entrypoint_alternatives(void **state)
+{
+	(void)state;
+	struct hub_view *v = from_json(
+		"{\"weights\":[\"" U_B "\",\"" U_F "\"],"
+		"\"entrypoints\":["
+		"{\"name\":\"alt\",\"weights\":[\"" U_B "\"],\"alternatives\":[\"" U_F "\"]},"
+		"{\"name\":\"plain\",\"weights\":[\"" U_B "\"],\"alternatives\":[]}]}");
+	const struct hub_view *eps = kid(v, "entrypoints", true);
+	const struct hub_view *e = kid(eps, "alt", true);
+	kids_are(e, (const char *const[]){ "alternatives", "help", "signature", "weights", NULL });
+	kids_are(kid(e, "weights", true), (const char *const[]){ "resnet18.pth", NULL });
+	const struct hub_view *a = kid(e, "alternatives", true);
+	kids_are(a, (const char *const[]){ "solo.bin", NULL });
+	assert_string_equal(a->kids[0].url, U_F);
+	/* none: no alternatives/ directory */
+	kids_are(kid(eps, "plain", true), (const char *const[]){ "help", "signature", "weights", NULL });
+	check_sorted(v);
+	hub_view_free(v);
+}
+
+/* ---- loads: torch.hub.load of another repository's entrypoint ---- */
+
+static void test_entrypoint_loads(void **state)
+{
+	(void)state;
+	struct hub_view *v = from_json(
+		"{\"weights\":[],\"entrypoints\":["
+		"{\"name\":\"midas\",\"weights\":[],\"loads\":["
+		"{\"repo\":\"facebookresearch/WSL-Images\",\"ref\":null,\"entrypoint\":\"r101\"},"
+		"{\"repo\":\"o/r\",\"ref\":\"feature/x\",\"entrypoint\":\"net\"},"
+		/* not paths of this mount: skipped */
+		"{\"repo\":\"../etc\",\"entrypoint\":\"x\"},{\"repo\":\"o/r\",\"entrypoint\":\"../x\"},"
+		"{\"repo\":\"o/r\",\"ref\":\"a..b\",\"entrypoint\":\"x\"},{\"repo\":\"o/r\",\"entrypoint\":\"a\\nb\"},"
+		"{\"repo\":\"o\",\"entrypoint\":\"x\"},{\"repo\":5}]},"
+		"{\"name\":\"bad_only\",\"weights\":[],\"loads\":[{\"repo\":\"../x\",\"entrypoint\":\"x\"}]},"
+		"{\"name\":\"plain\",\"weights\":[]}]}");
+	const struct hub_view *eps = kid(v, "entrypoints", true);
+	const struct hub_view *e = kid(eps, "midas", true);
+	kids_are(e, (const char *const[]){ "help", "loads", "signature", "weights", NULL });
+	file_is(e, "loads",
+		"/facebookresearch/WSL-Images/.hub/entrypoints/r101\n"
+		"/o/r:feature%2Fx/.hub/entrypoints/net\n");
+	/* nothing usable, or no loads: no file */
+	kids_are(kid(eps, "bad_only", true), (const char *const[]){ "help", "signature", "weights", NULL });
+	kids_are(kid(eps, "plain", true), (const char *const[]){ "help", "signature", "weights", NULL });
+	check_sorted(v);
+	hub_view_free(v);
+}
+
 /* ---- sorting and names ---- */
 
 static void test_sorted_children(void **state)
@@ -401,6 +453,8 @@ int main(void)
 		cmocka_unit_test(test_clean_analysis_empty_files),
 		cmocka_unit_test(test_weight_names),
 		cmocka_unit_test(test_entrypoint_weights),
+		cmocka_unit_test(test_entrypoint_alternatives),
+		cmocka_unit_test(test_entrypoint_loads),
 		cmocka_unit_test(test_sorted_children),
 		cmocka_unit_test(test_not_json),
 	};
