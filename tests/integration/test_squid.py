@@ -1,0 +1,111 @@
+"""Many hosts behind one proxy (issue 16): 8 mounts with caches of their
+own (standing for 8 hosts) behind one real squid on loopback (configured as
+docs/usage.md's recipe says: tests/integration/squidproxy.py), all reading
+the same cold weight file at once through `proxy=`.  Half of them start
+with its tail (a far read: a Range request of their own), half from the
+start.  Every byte each mount reads is compared with the source, and the
+origin (tests/weights/httpd.py, throttled so that all 8 arrive while the
+file is still cold) counts the body bytes it sent: each byte exactly once,
+in one GET.  A ninth mount afterwards is served from squid's cache alone."""
+
+import os
+import shutil
+import tempfile
+import threading
+
+import pytest
+
+import harness
+from squidproxy import SQUID, Squid
+from test_weights import MiB, Server, make_weight, url_path
+
+HOSTS = 8
+
+
+@pytest.fixture
+def site():
+    if not os.path.exists(SQUID):
+        pytest.fail("squid is not installed (tests/setup_deps.sh installs it)")
+    work = tempfile.mkdtemp(prefix="hubfs-it-squid-", dir=os.environ.get("HUBFS_TEST_TMP", "/tmp"))
+    files = os.path.join(work, "files")
+    os.makedirs(files)
+    state = {"work": work, "files": files, "mounts": [], "srv": None, "squid": None}
+    env = dict(os.environ)
+    for k in ("http_proxy", "https_proxy", "HTTPS_PROXY", "HTTP_PROXY", "all_proxy",
+              "ALL_PROXY", "no_proxy", "NO_PROXY"):
+        env.pop(k, None)
+
+    def mount(i):
+        m = harness.Mount(os.path.join(work, "mnt%d" % i),
+                          "cache=%s,proxy=%s" % (os.path.join(work, "cache%d" % i),
+                                                 state["squid"].url),
+                          env=env, logdir=work, name="hubfs%d" % i).start()
+        state["mounts"].append(m)
+        return m
+    state["mount"] = mount
+    try:
+        state["srv"] = Server(files)
+        state["squid"] = Squid(work).start()
+        yield state
+    finally:
+        problems = []
+        for m in state["mounts"]:
+            if m.alive:
+                problems += m.stop() or []
+        if state["squid"]:
+            state["squid"].stop()
+        if state["srv"]:
+            state["srv"].stop()
+        if not problems:
+            shutil.rmtree(work, ignore_errors=True)
+    assert not problems, problems
+
+
+def test_eight_hosts_one_squid_each_byte_from_upstream_once(site):
+    size = 12 * MiB + 4321
+    name, data = make_weight(site["files"], "fanout", size, 77)
+    srv = site["srv"]
+    url = srv.url(name)
+    # slow enough that all mounts ask while the file is still cold
+    srv.ctl("_fault?path=/%s&mode=throttle&rate=%d" % (name, 8 * MiB))
+    mounts = [site["mount"](i) for i in range(HOSTS)]
+    start = threading.Barrier(HOSTS)
+    errors = []
+
+    def host(i, m):
+        try:
+            p = url_path(m, url)
+            start.wait(30)
+            if i % 2:
+                # the tail first: beyond the sequential stream, a Range request
+                tail = size - 3 * MiB - 17
+
+                def rd():
+                    with open(p, "rb") as f:
+                        f.seek(tail)
+                        return f.read()
+                got = harness.call(rd, timeout=120)
+                assert got == data[tail:], "host %d: wrong tail bytes" % i
+            got = harness.read_file(p, timeout=120)
+            assert got == data, "host %d: wrong bytes" % i
+        except BaseException as e:  # noqa: B902 (reported below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=host, args=(i, m)) for i, m in enumerate(mounts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    assert not errors, errors[0]
+    st = srv.stats(name)
+    log = "\n".join(site["squid"].access_log())
+    assert st["bytes"] == size, ("origin sent %d body bytes for a %d-byte file: %r\n%s"
+                                 % (st["bytes"], size, st, log))
+    assert st["get"] == 1, (st, log)
+    # every host went through squid (a GET each, at least)
+    assert log.count(url) >= HOSTS, log
+
+    # a ninth host, later: squid's cache alone
+    m = site["mount"](HOSTS)
+    assert harness.read_file(url_path(m, url), timeout=60) == data
+    assert srv.stats(name)["bytes"] == size
