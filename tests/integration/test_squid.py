@@ -6,7 +6,9 @@ with its tail (a far read: a Range request of their own), half from the
 start.  Every byte each mount reads is compared with the source, and the
 origin (tests/weights/httpd.py, throttled so that all 8 arrive while the
 file is still cold) counts the body bytes it sent: each byte exactly once,
-in one GET.  A ninth mount afterwards is served from squid's cache alone."""
+in one GET.  A ninth mount afterwards is served from squid's cache alone.
+And the repositories' half: a git mirror made and kept with git's own
+tools, reached through rewrite=."""
 
 import os
 import shutil
@@ -16,6 +18,8 @@ import threading
 import pytest
 
 import harness
+import make_repos
+from harness import read_file, readlink
 from squidproxy import SQUID, Squid
 from test_weights import MiB, Server, make_weight, url_path
 
@@ -109,3 +113,37 @@ def test_eight_hosts_one_squid_each_byte_from_upstream_once(site):
     m = site["mount"](HOSTS)
     assert harness.read_file(url_path(m, url), timeout=60) == data
     assert srv.stats(name)["bytes"] == size
+
+
+def test_repos_through_a_git_mirror(hub):
+    """The repository half of the recipe, with git's own tools: a mirror
+    made by `git clone --mirror`, served by `git daemon`, kept fresh by the
+    cron line `git remote update --prune`; hosts reach it with `rewrite=`.
+    Nothing reaches the upstream from the mount."""
+    up = hub.gitdir("alice", "vision")
+    mbase = os.path.join(hub.work, "mirror")
+    mirror = os.path.join(mbase, "alice", "vision.git")
+    os.makedirs(os.path.dirname(mirror))
+    harness.run(["git", "clone", "-q", "--mirror", up, mirror], check=True)
+    gd = harness.GitDaemon(mbase, logdir=hub.logs).start()
+    try:
+        hub.mount(rewrite=False, extra=["rewrite=https://github.com/=git://127.0.0.1:%d/"
+                                        % gd.port])
+        old = hub.rev("alice", "vision", "main")
+        assert readlink(hub.p("alice", "vision:main")) == "vision@" + old
+        tree = make_repos.git(up, "rev-parse", old + "^{tree}").decode().strip()
+        new = make_repos.git(up, "commit-tree", tree, "-p", old, "-m", "moved",
+                             env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                                  "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+                             ).decode().strip()
+        make_repos.git(up, "update-ref", "refs/heads/main", new)
+        resolve = hub.p(".hubfs", "resolve", "alice%2Fvision:main")
+        # the mirror has not fetched yet: still the old commit
+        assert read_file(resolve, timeout=60).decode().split()[0] == old
+        make_repos.git(mirror, "remote", "update", "--prune")  # the cron line
+        assert read_file(resolve, timeout=60).decode().split()[0] == new
+        assert read_file(hub.p("alice", "vision@" + new, ".hub", "commit")) == (
+            new + "\n").encode()
+        assert hub.proxy.count() == 0, "the mount reached the upstream"
+    finally:
+        gd.stop()
