@@ -19,11 +19,19 @@ import harness
 SQUID = shutil.which("squid") or "/usr/sbin/squid"
 
 
-def config(d, port, user, cache_mb=1024, mem_mb=256, dirs=(16, 256)):
+def config(d, port, user, cache_mb=1024, mem_mb=256, dirs=(16, 256), origin=None):
     """squid.conf for a weights cache in directory d, listening on
-    127.0.0.1:port.  What each line is for: docs/usage.md."""
-    return "\n".join([
-        "http_port 127.0.0.1:%d" % port,
+    127.0.0.1:port.  What each line is for: docs/usage.md.  origin
+    ("host:port"): a reverse proxy (accelerator) of that origin instead of a
+    forward proxy (the recipe for https origins, here with an http one)."""
+    if origin:
+        host, oport = origin.rsplit(":", 1)
+        front = ["http_port 127.0.0.1:%d accel defaultsite=%s no-vhost" % (port, origin),
+                 "cache_peer %s parent %s 0 no-query originserver name=origin" % (host, oport),
+                 "cache_peer_access origin allow all"]
+    else:
+        front = ["http_port 127.0.0.1:%d" % port]
+    return "\n".join(front + [
         "http_access allow localhost",
         "http_access deny all",
         # a cold file asked for by many clients at once: one origin fetch,
@@ -58,7 +66,7 @@ def config(d, port, user, cache_mb=1024, mem_mb=256, dirs=(16, 256)):
 
 
 class Squid:
-    def __init__(self, workdir, user=None, dirs=(1, 1)):
+    def __init__(self, workdir, user=None, dirs=(1, 1), origin=None):
         """dirs: cache_dir's L1 and L2 directory counts (squid's default
         16 x 256 directories take seconds to create and remove: a test's
         cache holds a few files)."""
@@ -73,7 +81,7 @@ class Squid:
         self.port = harness.free_port()
         self.conf = os.path.join(self.dir, "squid.conf")
         with open(self.conf, "w") as f:
-            f.write(config(self.dir, self.port, self.user, dirs=dirs))
+            f.write(config(self.dir, self.port, self.user, dirs=dirs, origin=origin))
         self.proc = None
         self.url = "http://127.0.0.1:%d" % self.port
 
