@@ -80,6 +80,13 @@
  * a fetch finding the queue full skips the check; the next fetch of that
  * repository queues it again. */
 #define HUB_REPACK_QUEUE_MAX 64
+/* The repack thread finding a repository's lock held (a fetch, a state.json
+ * update: milliseconds, a fetch up to HUB_GIT_FETCH_MAX_SECONDS) tries again
+ * every HUB_REPACK_RETRY_MS, HUB_REPACK_RETRIES times (10 s in all), then
+ * leaves it to the next fetch's hand-over; waiting on the lock itself would
+ * hold an unmount behind another daemon's fetch. */
+#define HUB_REPACK_RETRY_MS 200
+#define HUB_REPACK_RETRIES 50
 /* Upper bound for one whole fetch, so a trickling server cannot hold a
  * lookup forever: a 1 GB pack at a slow 2 MB/s takes ~8 minutes. */
 #define HUB_GIT_FETCH_MAX_SECONDS 900

@@ -7,7 +7,10 @@
  * handler ever waits for a repack of its own making, and a repack never
  * runs during a fetch of the same repository: hub_repack_run takes the
  * fetch lock without waiting and skips a repository being fetched (the
- * fetch's own hand-over queues it again).  A fetch that starts during a
+ * fetch's own hand-over queues it again).  It first takes the repository's
+ * own lock (<repo>/lock, the one fetches and state.json updates take
+ * across processes), also without waiting: under it a fetch removes
+ * libgit2's temporary packs, which the repack's pack is while written.  A fetch that starts during a
  * repack waits for it (the fetch lock), across processes too.
  *
  * After a repack the mount's read handle of that repository is closed
@@ -24,10 +27,12 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base/files.h"
 #include "base/log.h"
 #include "fetch/repack.h"
 
@@ -36,6 +41,30 @@ void hub_repack_queue_init(struct hub_cache *c)
 	struct hub_repack_queue *q = &c->repack;
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->cond, NULL);
+}
+
+/* r's lock, trying again while it is busy (bounded; see
+ * HUB_REPACK_RETRY_MS); q->lock not held.  The fd, or -errno (-EBUSY, or
+ * -ECANCELED once the thread is told to stop). */
+static int lock_repo(struct hub_repack_queue *q, struct hub_repo *r)
+{
+	int lfd = hub_file_trylock(r->lockpath);
+	for (int i = 0; lfd == -EBUSY && i < HUB_REPACK_RETRIES; i++) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += (long)HUB_REPACK_RETRY_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_mutex_lock(&q->lock);
+		while (!q->stop && pthread_cond_timedwait(&q->cond, &q->lock, &until) != ETIMEDOUT)
+			;
+		bool stop = q->stop;
+		pthread_mutex_unlock(&q->lock);
+		if (stop)
+			return -ECANCELED;
+		lfd = hub_file_trylock(r->lockpath);
+	}
+	return lfd;
 }
 
 static void *repack_main(void *arg)
@@ -54,8 +83,15 @@ static void *repack_main(void *arg)
 		memmove(q->q, q->q + 1, --q->n * sizeof(q->q[0]));
 		pthread_mutex_unlock(&q->lock);
 
-		size_t before, after;
-		int rc = hub_repack_run(&before, &after, r->gitdir, HUB_GIT_PACKS_MAX, &q->stop);
+		/* The repository's lock too: a fetch removes libgit2's temporary
+		 * packs (a killed fetch's) under it before it takes the fetch lock,
+		 * and the repack's new pack is one until it is complete. */
+		size_t before = 0, after = 0;
+		int lfd = lock_repo(q, r);
+		int rc = lfd < 0 ? lfd
+				 : hub_repack_run(&before, &after, r->gitdir, HUB_GIT_PACKS_MAX,
+						  &q->stop);
+		hub_file_unlock(lfd);
 		if (!rc && after < before) {
 			pthread_mutex_lock(&r->odb_lock);
 			hub_odb_close(r->odb);
