@@ -87,7 +87,11 @@ static void *repack_main(void *arg)
 		 * packs (a killed fetch's) under it before it takes the fetch lock,
 		 * and the repack's new pack is one until it is complete. */
 		size_t before = 0, after = 0;
-		int lfd = lock_repo(q, r);
+		int lfd = hub_repack_count(&before, r->gitdir);
+		if (lfd == 0 && before <= HUB_GIT_PACKS_MAX)
+			lfd = -EALREADY; /* the common case: nothing to do, no lock */
+		else if (lfd == 0)
+			lfd = lock_repo(q, r);
 		int rc = lfd < 0 ? lfd
 				 : hub_repack_run(&before, &after, r->gitdir, HUB_GIT_PACKS_MAX,
 						  &q->stop);
@@ -100,7 +104,7 @@ static void *repack_main(void *arg)
 		} else if (rc == -EBUSY) {
 			hub_debug("%s/%s: %zu packs, not repacked: a fetch is running", r->owner,
 				  r->name, before);
-		} else if (rc && rc != -ECANCELED && rc != -ENOENT) {
+		} else if (rc && rc != -EALREADY && rc != -ECANCELED && rc != -ENOENT) {
 			hub_warn("%s/%s: repack of %zu packs failed: %s", r->owner, r->name, before,
 				 strerror(-rc));
 		}
