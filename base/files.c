@@ -165,6 +165,21 @@ int hub_file_lock(const char *path)
 	return fd;
 }
 
+int hub_file_trylock(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0666);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX | LOCK_NB)) {
+		if (errno != EINTR) {
+			int e = errno == EWOULDBLOCK ? -EBUSY : -errno;
+			close(fd);
+			return e;
+		}
+	}
+	return fd;
+}
+
 void hub_file_unlock(int fd)
 {
 	if (fd >= 0) {

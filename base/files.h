@@ -30,6 +30,8 @@ char *hub_path_join(const char *a, const char *b);
 int hub_mkdir_p(const char *path);
 /* Open (creating) path and take an exclusive flock on it; returns the fd or -errno. */
 int hub_file_lock(const char *path);
+/* The same without waiting: the fd, -EBUSY when another holds it, or -errno. */
+int hub_file_trylock(const char *path);
 void hub_file_unlock(int fd);
 
 #endif

@@ -64,6 +64,29 @@
 /* Pack files libgit2 keeps open at once (it has no limit by default): every
  * fetch adds a pack, and this machine caps open files at 20,000. */
 #define HUB_GIT_PACK_FILES_MAX 128
+/* A cache repository with more packs than this is repacked into one
+ * (fetch/repack.c, in the background after a fetch): each fetch adds a
+ * pack, libgit2 keeps at most HUB_GIT_PACK_FILES_MAX of them open (it
+ * closes and reopens the least recently used past that) and looks an object
+ * up in every pack's index in turn.  A quarter of that cap keeps lookups
+ * cheap; a shallow hub repository repacks in well under a second. */
+#ifndef HUB_GIT_PACKS_MAX
+#define HUB_GIT_PACKS_MAX 32
+#endif
+#if HUB_GIT_PACKS_MAX < 2 || HUB_GIT_PACKS_MAX > HUB_GIT_PACK_FILES_MAX
+#error "HUB_GIT_PACKS_MAX must be 2..HUB_GIT_PACK_FILES_MAX"
+#endif
+/* Repositories waiting for the repack thread of one mount (cache/repack.c):
+ * a fetch finding the queue full skips the check; the next fetch of that
+ * repository queues it again. */
+#define HUB_REPACK_QUEUE_MAX 64
+/* The repack thread finding a repository's lock held (a fetch, a state.json
+ * update: milliseconds, a fetch up to HUB_GIT_FETCH_MAX_SECONDS) tries again
+ * every HUB_REPACK_RETRY_MS, HUB_REPACK_RETRIES times (10 s in all), then
+ * leaves it to the next fetch's hand-over; waiting on the lock itself would
+ * hold an unmount behind another daemon's fetch. */
+#define HUB_REPACK_RETRY_MS 200
+#define HUB_REPACK_RETRIES 50
 /* Upper bound for one whole fetch, so a trickling server cannot hold a
  * lookup forever: a 1 GB pack at a slow 2 MB/s takes ~8 minutes. */
 #define HUB_GIT_FETCH_MAX_SECONDS 900

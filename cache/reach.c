@@ -110,6 +110,7 @@ int hub_repo_reach(char **out, struct hub_repo *r, const char *sha)
 	struct hub_git_reach v;
 	rc = hub_git_reach(&v, r->gitdir, url, sha, HUB_REACH_MAX_SECONDS);
 	hub_file_unlock(lfd);
+	hub_repack_queue_add(r); /* its fetch of the history added a pack */
 	if (rc) {
 		hub_info("%s/%s: reachability of %s unknown: %s", r->owner, r->name, sha, strerror(-rc));
 		rc = asprintf(&text, "unknown %s\n", why(rc)) < 0 ? -ENOMEM : 0;

@@ -26,6 +26,8 @@
  * - A resolution reaches state.json only after its commit and root tree are
  *   readable from the object database.  A fetch killed midway leaves pack
  *   temp files (removed at the next fetch), never a dangling resolution.
+ * - After each fetch the repository goes to the mount's repack thread
+ *   (repack.c), which merges its packs past HUB_GIT_PACKS_MAX.
  */
 #include "cache/repo.h"
 #include "cache/repo_internal.h"
@@ -50,6 +52,7 @@ int hub_cache_new(struct hub_cache **out, const char *root, const struct hub_cac
 	c->root = strdup(root);
 	c->cfg = *cfg;
 	pthread_mutex_init(&c->lock, NULL);
+	hub_repack_queue_init(c);
 	if (!c->root || hub_htab_init(&c->blobs, HUB_BLOB_TABLE_INITIAL, HUB_BLOB_TABLE_MAX)) {
 		hub_cache_free(c);
 		return -ENOMEM;
@@ -83,6 +86,7 @@ void hub_cache_free(struct hub_cache *c)
 {
 	if (!c)
 		return;
+	hub_repack_queue_fini(c); /* before the repos it may hold */
 	for (struct hub_repo *r = c->repos, *nx; r; r = nx) {
 		nx = r->next;
 		repo_free(r);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "base/htab.h"
+#include "base/limits.h"
 #include "cache/repo.h"
 #include "fetch/odb.h"
 
@@ -69,6 +70,19 @@ struct stale_ent {
 	struct stale_ent *next;
 };
 
+/* The repack thread of one mount (repack.c): repositories a fetch wrote
+ * into, checked for too many packs off the FUSE threads.  Its own lock,
+ * a leaf: taken with no other lock held. */
+struct hub_repack_queue {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool started;     /* lock */
+	bool stop;        /* lock to set; read __atomic by the repack in flight */
+	struct hub_repo *q[HUB_REPACK_QUEUE_MAX]; /* lock; each holds a reference */
+	size_t n;         /* lock */
+};
+
 struct hub_cache {
 	char *root;
 	struct hub_cache_config cfg;
@@ -82,6 +96,7 @@ struct hub_cache {
 	size_t lru_staged;   /* staged (mapped) blobs in the LRU */
 	bool stage_warned;   /* atomic: a staging failure was logged */
 	struct hub_cache_stats stats; /* __atomic */
+	struct hub_repack_queue repack;
 };
 
 /* ---- repo_state.c: state.json ---- */
@@ -107,6 +122,16 @@ int hub_repo_odb_open_locked(struct hub_repo *r);
 /* 1 if sha is a commit whose root tree is present, 0 if not, -errno
  * (takes r->odb_lock). */
 int hub_repo_commit_in_odb(struct hub_repo *r, const char *sha);
+
+/* ---- repack.c: the repack thread ---- */
+
+void hub_repack_queue_init(struct hub_cache *c);
+/* After a fetch into r (its locks released): have the repack thread check
+ * r's pack count (started on first use).  Never blocks on I/O. */
+void hub_repack_queue_add(struct hub_repo *r);
+/* Stop the thread (a repack in flight is abandoned) and give back the
+ * queued references; before the repos are freed. */
+void hub_repack_queue_fini(struct hub_cache *c);
 
 /* ---- blobs.c: the blob LRU ---- */
 

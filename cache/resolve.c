@@ -200,6 +200,8 @@ static int fetch(struct hub_repo *r, const struct hub_odb_want *w)
 		stat_inc(r->cache, &r->cache->stats.fetch_failures);
 	hub_file_unlock(lfd);
 	odb_refresh(r);
+	if (rc == 0)
+		hub_repack_queue_add(r); /* each fetch adds a pack */
 	return rc;
 }
 

@@ -85,6 +85,9 @@ int hub_git_open_cache(git_repository **out, const char *gitdir);
 
 /* flock <gitdir>/hubfs-fetch.lock exclusively: the fd to close, or -errno. */
 int hub_git_lock_fetch(const char *gitdir);
+/* The same lock, not waiting: the fd, -EBUSY when somebody holds it, or
+ * -errno. */
+int hub_git_trylock_fetch(const char *gitdir);
 
 /* A set of object ids (the shallow file's roots). */
 struct hub_git_oids {

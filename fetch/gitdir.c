@@ -319,6 +319,24 @@ int hub_git_lock_fetch(const char *gitdir)
 	return fd;
 }
 
+int hub_git_trylock_fetch(const char *gitdir)
+{
+	char path[HUB_URL_MAX];
+	if ((size_t)snprintf(path, sizeof(path), "%s/hubfs-fetch.lock", gitdir) >= sizeof(path))
+		return -ENAMETOOLONG;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EINTR) {
+			int e = errno == EWOULDBLOCK ? EBUSY : errno;
+			close(fd);
+			return -e;
+		}
+	}
+	return fd;
+}
+
 /* Open the cache repository gitdir, creating it if need be. */
 int hub_git_open_cache(git_repository **out, const char *gitdir)
 {

@@ -17,6 +17,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,4 +308,120 @@ void hub_odb_clean_leftovers(const char *gitdir)
 			free(p);
 		}
 	}
+}
+
+/* ---- hub_odb_verify ---- */
+
+struct verify_ctx {
+	struct hub_odb_verdict *out;
+	git_odb *odb;
+};
+
+__attribute__((format(printf, 2, 3))) static void verdict_bad(struct hub_odb_verdict *out,
+							    const char *fmt, ...)
+{
+	if (out->bad++ == 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(out->first, sizeof(out->first), fmt, ap);
+		va_end(ap);
+	}
+}
+
+static int verify_object(const git_oid *id, void *payload)
+{
+	struct verify_ctx *v = payload;
+	char hex[GIT_OID_MAX_HEXSIZE + 1];
+	git_oid_tostr(hex, sizeof(hex), id);
+	git_odb_object *obj = NULL;
+	int rc = git_odb_read(&obj, v->odb, id);
+	v->out->objects++;
+	if (rc < 0) {
+		verdict_bad(v->out, "object %s: %s", hex, hub_git_last_message());
+		return 0;
+	}
+	/* libgit2 checks the id when strict hash verification is on (its
+	 * default); hash again so the check does not hang on that option. */
+	git_oid again;
+	if (git_odb_hash(&again, git_odb_object_data(obj), git_odb_object_size(obj),
+			 git_odb_object_type(obj)) < 0 ||
+	    !git_oid_equal(&again, id))
+		verdict_bad(v->out, "object %s: contents do not hash to its id", hex);
+	git_odb_object_free(obj);
+	return 0;
+}
+
+/* name's target (a ref name or a 40-hex commit) is a commit with its tree. */
+static void verify_commitish(struct hub_odb_verdict *out, git_repository *repo, const char *what,
+			     const git_oid *id)
+{
+	char hex[GIT_OID_MAX_HEXSIZE + 1];
+	git_oid_tostr(hex, sizeof(hex), id);
+	git_object *obj = NULL, *peeled = NULL;
+	git_tree *tree = NULL;
+	out->refs++;
+	int rc = git_object_lookup(&obj, repo, id, GIT_OBJECT_ANY);
+	if (rc == 0)
+		rc = git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT);
+	if (rc == GIT_EPEEL)
+		rc = 0; /* a tag of a tree or blob: present is all it can be */
+	else if (rc == 0)
+		rc = git_commit_tree(&tree, (git_commit *)peeled);
+	if (rc < 0)
+		verdict_bad(out, "%s -> %s: %s", what, hex, hub_git_last_message());
+	git_tree_free(tree);
+	git_object_free(peeled);
+	git_object_free(obj);
+}
+
+int hub_odb_verify(struct hub_odb_verdict *out, const char *gitdir, const char *const *commits,
+		   size_t n)
+{
+	memset(out, 0, sizeof(*out));
+	git_repository *repo = NULL;
+	if (hub_git_open_bare(&repo, gitdir) < 0)
+		return -ENOENT;
+	git_odb *odb = NULL;
+	git_reference_iterator *it = NULL;
+	if (git_repository_odb(&odb, repo) < 0) {
+		verdict_bad(out, "object database: %s", hub_git_last_message());
+		goto done;
+	}
+	struct verify_ctx v = {out, odb};
+	int rc = git_odb_foreach(odb, verify_object, &v);
+	if (rc < 0)
+		verdict_bad(out, "listing objects: %s", hub_git_last_message());
+	if (git_reference_iterator_new(&it, repo) < 0) {
+		verdict_bad(out, "refs: %s", hub_git_last_message());
+	} else {
+		git_reference *ref;
+		while ((rc = git_reference_next(&ref, it)) == 0) {
+			git_reference *res = NULL;
+			const char *name = git_reference_name(ref);
+			if (git_reference_resolve(&res, ref) < 0) {
+				out->refs++;
+				verdict_bad(out, "ref %s: %s", name, hub_git_last_message());
+			} else {
+				verify_commitish(out, repo, name, git_reference_target(res));
+			}
+			git_reference_free(res);
+			git_reference_free(ref);
+		}
+		if (rc != GIT_ITEROVER)
+			verdict_bad(out, "refs: %s", hub_git_last_message());
+	}
+	for (size_t i = 0; i < n; i++) {
+		git_oid id;
+		if (git_oid_fromstr(&id, commits[i]) < 0) {
+			out->refs++;
+			verdict_bad(out, "commit %.40s: not an object id", commits[i]);
+			continue;
+		}
+		verify_commitish(out, repo, "state.json", &id);
+	}
+done:
+	git_reference_iterator_free(it);
+	git_odb_free(odb);
+	git_repository_free(repo);
+	return 0;
 }

@@ -78,6 +78,28 @@ int hub_odb_path_lookup(struct hub_oid *out, uint32_t *out_mode, struct hub_odb 
 int hub_odb_blob_read(char **out_data, size_t *out_size, struct hub_odb *o,
 		      const struct hub_oid *blob);
 
+/* ---- checking a whole repository (`hubfs cache verify`) ---- */
+
+/* What hub_odb_verify found. */
+struct hub_odb_verdict {
+	size_t objects;    /* objects read */
+	size_t refs;       /* refs and commits checked */
+	size_t bad;        /* problems found: 0 for a sound repository */
+	char first[256];   /* the first problem, one line (libgit2's message) */
+};
+
+/* A git fsck of the cache repository gitdir, as far as hubfs needs one:
+ * every object the object database lists (packs and loose objects) is
+ * read, which inflates it (zlib's checksum) and checks its id against the
+ * hash of its contents; every ref and each of commits[0..n) (40 hex digits,
+ * the commits state.json names) must name a commit whose root tree is
+ * present.  Connectivity below the root trees is not walked (the reads
+ * already found every object that is there; a shallow repository lacks
+ * history by design).  0 with *out filled (out->bad counts problems),
+ * -ENOENT when gitdir is no repository, -ENOMEM. */
+int hub_odb_verify(struct hub_odb_verdict *out, const char *gitdir, const char *const *commits,
+		   size_t n);
+
 /* ---- fetching into the cache's repository (with hub_git_fetch) ---- */
 
 /* What hub_git_fetch is asked for: refspecs into refs/hubfs/ and a depth. */

@@ -1,7 +1,11 @@
 /*
  * `hubfs cache ls|du|verify ROOT|MOUNTPOINT`: what a cache root holds, how
  * much room it takes, and whether its complete weight files still match
- * the sha256 prefix of their names.  fs/main.c hands over argv when
+ * the sha256 prefix of their names and its git repositories are sound
+ * (every object readable and hashing to its id, every ref and recorded
+ * commit present: fetch/odb.h's hub_odb_verify).  --repair removes a bad
+ * weight file, and drops a bad repository whole (under its lock, moved
+ * out of hubfs/repos/ and deleted): the next use fetches it again.  fs/main.c hands over argv when
  * argv[1] is "cache"; the cache is read through cache/inventory.h (no
  * lock, no daemon needed: safe while mounted, on a root no daemon uses,
  * and by another user than the daemon's as far as file permissions allow).
@@ -18,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +38,8 @@
 #include "cache/inventory.h"
 #include "cache/quota.h"
 #include "cache/weights.h"
+#include "fetch/git.h"
+#include "fetch/odb.h"
 
 static void usage_line(const char *msg, const char *arg)
 {
@@ -433,6 +440,104 @@ static int cmd_forget(int argc, char **argv)
 	return 0;
 }
 
+/* ---- verify: the repositories ---- */
+
+static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	return remove(path) < 0 ? -1 : 0;
+}
+
+/* Drop a bad repository: under its lock (a fetch in progress ends first),
+ * move its directory out of hubfs/repos/ into a fresh hubfs/trash-XXXXXX,
+ * then remove that.  A mount resolving it again finds no state.json and
+ * fetches anew. */
+static int drop_repo(const struct hub_inventory *inv, const char *dir)
+{
+	char lock[PATH_MAX], trash[PATH_MAX], dest[PATH_MAX];
+	if ((size_t)snprintf(lock, sizeof(lock), "%s/lock", dir) >= sizeof(lock) ||
+	    (size_t)snprintf(trash, sizeof(trash), "%s/hubfs/trash-XXXXXX", inv->root) >=
+		    sizeof(trash) - 8)
+		return -ENAMETOOLONG;
+	if (!mkdtemp(trash))
+		return -errno;
+	snprintf(dest, sizeof(dest), "%.*s/repo", (int)(sizeof(dest) - 8), trash);
+	int lfd = hub_file_lock(lock);
+	int rc = rename(dir, dest) ? -errno : 0;
+	if (lfd >= 0)
+		hub_file_unlock(lfd);
+	nftw(trash, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return rc;
+}
+
+/* git fsck of each repository (fetch/odb.h's hub_odb_verify), the commits
+ * its state.json names included.  *bad_out: repositories found bad. */
+static int verify_repos(size_t *bad_out, const struct hub_inventory *inv, bool fix)
+{
+	size_t ok = 0, bad = 0;
+	char a[4 * PATH_MAX];
+	*bad_out = 0;
+	int rc = hub_git_global_init();
+	if (rc) {
+		printf("error: libgit2 cannot start: %s\n", strerror(-rc));
+		return rc;
+	}
+	for (size_t i = 0; i < inv->nrepos; i++) {
+		const struct hub_inv_repo *r = &inv->repos[i];
+		char name[2 * NAME_MAX + 2], dir[PATH_MAX], gitdir[PATH_MAX];
+		snprintf(name, sizeof(name), "%s/%s", r->owner, r->repo);
+		if ((size_t)snprintf(dir, sizeof(dir), "%s/hubfs/repos/%s", inv->root, name) >=
+			    sizeof(dir) ||
+		    (size_t)snprintf(gitdir, sizeof(gitdir), "%s/git", dir) >= sizeof(gitdir))
+			continue;
+		const char **shas = calloc(r->nrefs + 1, sizeof(*shas));
+		if (!shas) {
+			hub_git_global_shutdown();
+			return -ENOMEM;
+		}
+		for (size_t j = 0; j < r->nrefs; j++)
+			shas[j] = r->refs[j].sha;
+		struct hub_odb_verdict v;
+		rc = hub_odb_verify(&v, gitdir, shas, r->nrefs);
+		free(shas);
+		if (rc == -ENOENT && r->nrefs == 0)
+			continue; /* nothing fetched yet, nothing recorded */
+		if (rc == -ENOENT) {
+			v.bad = 1;
+			snprintf(v.first, sizeof(v.first), "state.json names %zu refs but there is "
+				 "no git repository", r->nrefs);
+		} else if (rc) {
+			hub_git_global_shutdown();
+			return rc;
+		}
+		if (!v.bad) {
+			printf("ok repo %s (%zu objects, %zu refs)\n", esc(name, a, sizeof(a)),
+			       v.objects, v.refs);
+			ok++;
+			continue;
+		}
+		bad++;
+		char why[4 * sizeof(v.first)];
+		printf("BAD repo %s: %s", esc(name, a, sizeof(a)), esc(v.first, why, sizeof(why)));
+		if (v.bad > 1)
+			printf(" (and %zu more problems)", v.bad - 1);
+		if (fix) {
+			rc = drop_repo(inv, dir);
+			if (rc)
+				printf("; not removed: %s", strerror(-rc));
+			else
+				printf("; removed (fetched again on next use)");
+		}
+		printf("\n");
+	}
+	printf("repositories verified %zu, bad %zu\n", ok, bad);
+	hub_git_global_shutdown();
+	*bad_out = bad;
+	return 0;
+}
+
 int hub_cache_cmd(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "gc"))
@@ -474,8 +579,12 @@ int hub_cache_cmd(int argc, char **argv)
 		status = cmd_ls(&inv);
 	else if (!strcmp(sub, "du"))
 		status = cmd_du(&inv, exact);
-	else
+	else {
 		status = cmd_verify(&inv, fix);
+		size_t bad_repos;
+		if (verify_repos(&bad_repos, &inv, fix) || bad_repos)
+			status = 1;
+	}
 	hub_inventory_dispose(&inv);
 	if (fflush(stdout) || ferror(stdout))
 		status = 1;

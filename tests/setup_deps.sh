@@ -3,11 +3,14 @@
 # all there already.  Defines hubfs_setup_deps; returns non-zero on failure.
 #
 # libgit2 >= 1.7 comes from bookworm-backports (Debian 12 itself ships 1.5).
+# squid: the many-hosts fan-out test and benchmark run one of their own, on a
+# loopback port with a generated config (tests/integration/squidproxy.py); the
+# package's own service is not used.
 
 HUBFS_APT_PACKAGES="build-essential cmake pkg-config git fuse3 libfuse3-dev
  libcurl4-openssl-dev libssl-dev libcjson-dev libcmocka-dev python3-dev python3-pytest
  python3-torch python3-torchvision python3-pip python3-setuptools openssl
- clang libclang-rt-14-dev"
+ clang libclang-rt-14-dev squid"
 HUBFS_BACKPORTS_LINE="deb http://deb.debian.org/debian bookworm-backports main"
 
 hubfs_deps_present() {
