@@ -504,6 +504,15 @@
  * short enough for their sidecars' suffixes.  Not an override: it names files
  * on disk. */
 #define HUB_WEIGHTS_KEY_LEN 32
+/* Weight files (one per distinct URL looked up) kept in memory while
+ * nothing uses them: no handle or node holds one, no download or record
+ * write runs.  Past it the least recently looked up unused ones are dropped
+ * (down to three quarters of it; what is on disk stays there and is read
+ * again at the next lookup).  Made-up URLs under /.hubfs/url/ would
+ * otherwise add one entry each, for the mount's life. */
+#ifndef HUB_WEIGHTS_FILES_MAX
+#define HUB_WEIGHTS_FILES_MAX 256
+#endif
 /* Failed downloads listed in /.hubfs/downloads. */
 #ifndef HUB_WEIGHTS_FAILED_MAX
 #define HUB_WEIGHTS_FAILED_MAX 32

@@ -304,7 +304,8 @@ void hw_note_bytes(struct hub_weight *f, size_t n)
 }
 /* ---- the flusher ---- */
 
-/* Snapshot of the table (files are never freed before the store). */
+/* Snapshot of the table, each file referenced (an eviction frees only
+ * unreferenced files): the caller puts each. */
 struct hub_weight **hw_all_files(struct hub_weights *w, size_t *n)
 {
 	size_t cap = 0, k = 0;
@@ -313,8 +314,11 @@ struct hub_weight **hw_all_files(struct hub_weights *w, size_t *n)
 	cap = w->table.n;
 	v = malloc((cap ? cap : 1) * sizeof(*v));
 	if (v) {
-		HUB_HTAB_EACH(&w->table, l)
-			v[k++] = hub_container_of(l, struct hub_weight, link);
+		HUB_HTAB_EACH(&w->table, l) {
+			struct hub_weight *f = hub_container_of(l, struct hub_weight, link);
+			__atomic_add_fetch(&f->refs, 1, __ATOMIC_ACQ_REL);
+			v[k++] = f;
+		}
 	}
 	pthread_mutex_unlock(&w->lock);
 	*n = k;
@@ -340,6 +344,7 @@ void hw_flush_all(struct hub_weights *w, bool force)
 		else if (f->holder && f->part_fd >= 0)
 			hw_adopt_record(f, false); /* what followers fetched */
 		pthread_mutex_unlock(&f->lock);
+		hw_put(f);
 	}
 	free(v);
 }

@@ -171,3 +171,38 @@ def test_cat_and_cp_of_a_corrupt_weight_fail_with_verify_stream(hub, weights, si
         assert f.read() == gdata
     for n in (bad, bad2):
         assert not os.path.exists(os.path.join(hub.cache, "checkpoints", n))
+
+
+@pytest.mark.timeout_s(240)
+def test_cat_of_a_corrupt_weight_fails_after_its_end_was_read_first(hub, weights):
+    """The end of a hash-named file read first, far ahead of the download
+    (as torch reads a zip's directory), is served before the verdict; the
+    kernel keeps pages across opens, so a `cat` that follows must not end
+    with those pages (and status 0) without the final read that waits for
+    the verdict.  The server is throttled so the download still runs when
+    cat reaches the end."""
+    files, srv = weights
+    size = 24 * MiB + 4096
+    bad, _ = make_weight(files, "tail", size, 51, good_hash=False)
+    srv.ctl("_fault?path=/%s&mode=throttle&rate=%d" % (bad, 12 * MiB))
+    m = hub.mount()
+    p = url_path(m, srv.url(bad))
+    fd = harness.call(os.open, p, os.O_RDONLY, timeout=60)
+    try:
+        tail = harness.call(os.pread, fd, 4096, size - 4096, timeout=60)
+        assert len(tail) == 4096
+    finally:
+        os.close(fd)
+    assert run_rc(["cat", p]) != 0, "cat of a corrupt file exited 0 after its end was read"
+    assert not os.path.exists(os.path.join(hub.cache, "checkpoints", bad))
+    # a good file read the same way copies whole
+    good, gdata = make_weight(files, "tailok", 12 * MiB + 4096, 52)
+    srv.ctl("_fault?path=/%s&mode=throttle&rate=%d" % (good, 12 * MiB))
+    p = url_path(m, srv.url(good))
+    fd = harness.call(os.open, p, os.O_RDONLY, timeout=60)
+    try:
+        assert harness.call(os.pread, fd, 4096, len(gdata) - 4096, timeout=60) == gdata[-4096:]
+    finally:
+        os.close(fd)
+    out = subprocess.run(["cat", p], stdout=subprocess.PIPE, timeout=120)
+    assert out.returncode == 0 and out.stdout == gdata
