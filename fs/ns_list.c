@@ -1,24 +1,29 @@
 /*
- * Directory listings of the namespace core (hub_ns_list, fs/ns.h).
+ * Directory listings of the namespace core (hub_ns_list, hub_ns_opendir,
+ * fs/ns.h).
  *
- * readdir is stateless (OPENDIR answers ENOSYS, so there is no handle to
- * keep a snapshot in): a listing is rebuilt per call and each entry carries
- * a cookie, the offset that continues after it; a call returns the entries
- * whose cookies are greater than its offset, in cookie order.  Immutable
- * directories (commit trees, .hub/, /.hubfs) number their entries (the
- * cookie is the index + 1).  The root and owner directories change while
- * they are listed (repositories enter the cache): their cookies are a hash
- * of the name (entry_cookie), and entries are listed in that order, so an
- * entry present for the whole listing is returned exactly once whatever is
- * added or removed between two calls (an index would skip or repeat
- * entries).  Commit trees list from their cached listing without copying
- * names; the root and owner directories are read from the cache each time
- * (the kernel caches them and revalidates against the directory's mtime,
- * hub_ns_node_mtime).
+ * Each entry carries a cookie, the offset that continues after it; a call
+ * returns the entries whose cookies are greater than its offset, in cookie
+ * order.  Immutable directories (commit trees, .hub/, /.hubfs) number their
+ * entries (the cookie is the index + 1) and are listed per call, from the
+ * tree's cached listing without copying names.  The root and owner
+ * directories change while they are listed (repositories enter the cache):
+ * a directory handle (hub_ns_opendir, the FUSE layer's OPENDIR) holds a
+ * snapshot of the listing, taken at open and again at a rewind, that every
+ * readdir of the handle is served from, so one listing is the directory at
+ * one moment: nothing skipped, repeated, or added halfway.  Their cookies
+ * are a hash of the name (entry_cookie), listed in that order, so that a
+ * call without a handle (rebuilding the listing) and a seek to a cookie of
+ * another snapshot still continue after that name.
+ * Locks: a handle's lock guards its snapshot pointer; snapshots are
+ * reference counted (the handle and each list that points into it), so a
+ * rewind never frees names a list still points to.  ns->lock is taken for
+ * readdirplus nodes only.
  */
 #include "fs/ns_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +46,15 @@ struct snap {
 	struct snap_ent *e;
 	size_t n, cap;
 	struct hub_ns_node *dir;
+	int refs; /* __atomic: a directory handle's, and each list's from it */
+};
+
+/* A directory handle (OPENDIR) of the root or an owner directory: the
+ * snapshot its readdir calls are served from. */
+struct hub_ns_dir {
+	pthread_mutex_t lock;
+	struct snap *s; /* lock: replaced at a rewind (offset 0 after entries) */
+	bool served;    /* lock: s gave entries */
 };
 
 static int snap_add_ref(struct snap *s, const char *name, enum hub_ns_type type, bool copy)
@@ -73,6 +87,8 @@ static int snap_add(struct snap *s, const char *name, enum hub_ns_type type)
 
 static void snap_free(struct snap *s)
 {
+	if (s && __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return; /* still used by a handle or a list */
 	for (size_t i = 0; s && i < s->n; i++)
 		if (s->e[i].owned)
 			free((char *)s->e[i].name);
@@ -118,6 +134,7 @@ static int snap_build(struct snap **out, struct hub_ns *ns, struct hub_ns_node *
 	if (!s)
 		return -ENOMEM;
 	s->dir = d;
+	s->refs = 1;
 	int rc = snap_add_ref(s, ".", N_TREE, false);
 	if (!rc)
 		rc = snap_add_ref(s, "..", N_TREE, false);
@@ -238,8 +255,73 @@ static struct hub_ns_node *plus_node(struct hub_ns *ns, struct snap *s, struct s
 	return NULL;
 }
 
+/* The snapshot a directory handle serves (a reference), rebuilt when its
+ * listing starts again after it gave entries (rewinddir: the directory as
+ * it is now, as a new opendir would see it). */
+static int dir_snap(struct snap **out, struct hub_ns *ns, struct hub_ns_dir *h, int64_t off)
+{
+	*out = NULL;
+	pthread_mutex_lock(&h->lock);
+	int rc = 0;
+	if (off == 0 && h->served) {
+		struct snap *s;
+		if (!(rc = snap_build(&s, ns, h->s->dir))) {
+			snap_cookies(s);
+			snap_free(h->s);
+			h->s = s;
+			h->served = false;
+		}
+	}
+	if (!rc) {
+		h->served = true;
+		__atomic_add_fetch(&h->s->refs, 1, __ATOMIC_ACQ_REL);
+		*out = h->s;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+int hub_ns_opendir(struct hub_ns_dir **out, struct hub_ns *ns, uint64_t ino, uid_t uid)
+{
+	*out = NULL;
+	struct hub_ns_node *d = hub_ns_node_get(ns, ino);
+	if (!d)
+		return -ESTALE;
+	if (d->type == N_URL_DIR && hub_ns_url_denied(ns, uid))
+		return -EACCES;
+	if (d->type != N_ROOT && d->type != N_OWNER)
+		return 0; /* immutable (or always empty): listed per call */
+	struct hub_ns_dir *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	int rc = snap_build(&h->s, ns, d);
+	if (rc) {
+		free(h);
+		return rc;
+	}
+	snap_cookies(h->s);
+	pthread_mutex_init(&h->lock, NULL);
+	*out = h;
+	return 0;
+}
+
+void hub_ns_releasedir(struct hub_ns_dir *h)
+{
+	if (!h)
+		return;
+	snap_free(h->s);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
 int hub_ns_list(struct hub_ns_list **out, struct hub_ns *ns, uint64_t ino, int64_t off, size_t max,
 		bool plus, uid_t uid)
+{
+	return hub_ns_list_dir(out, ns, ino, NULL, off, max, plus, uid);
+}
+
+int hub_ns_list_dir(struct hub_ns_list **out, struct hub_ns *ns, uint64_t ino,
+		    struct hub_ns_dir *h, int64_t off, size_t max, bool plus, uid_t uid)
 {
 	*out = NULL;
 	struct hub_ns_node *d = hub_ns_node_get(ns, ino);
@@ -248,10 +330,11 @@ int hub_ns_list(struct hub_ns_list **out, struct hub_ns *ns, uint64_t ino, int64
 	if (d->type == N_URL_DIR && hub_ns_url_denied(ns, uid))
 		return -EACCES;
 	struct snap *s;
-	int rc = snap_build(&s, ns, d);
+	int rc = h ? dir_snap(&s, ns, h, off) : snap_build(&s, ns, d);
 	if (rc)
 		return rc;
-	snap_cookies(s);
+	if (!h)
+		snap_cookies(s);
 	size_t first = 0;
 	while (first < s->n && off > 0 && s->e[first].cookie <= (uint64_t)off)
 		first++;

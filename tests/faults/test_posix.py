@@ -110,7 +110,9 @@ def test_du_counts_bytes_downloaded(hub, weights):
 def test_listing_while_the_cache_changes(hub):
     """300 tags enter the cache (one lookup each) while another thread lists
     /alice again and again: no listing repeats a name, and every name that
-    was there before the listing started is in it."""
+    was there before the listing started is in it.  A listing opened before
+    the second half entered and read a few entries at a time until after is
+    the directory at its open: no name of the second half in it."""
     gitdir = hub.gitdir("alice", "vision")
     sha = hub.manifest["alice/vision"]["refs"]["main"]
     subprocess.run(["git", "-C", gitdir, "update-ref", "--stdin"], check=True, text=True,
@@ -119,6 +121,12 @@ def test_listing_while_the_cache_changes(hub):
     owner = hub.p("alice")
     for i in range(0, 300, 2):   # half before the listings
         assert harness.call(os.readlink, os.path.join(owner, "vision:t%03d" % i), timeout=60)
+    # one listing read a few entries at a time, from before the other half
+    # enters until after: the directory as it was when opened (a snapshot
+    # held by the open directory)
+    fd = os.open(owner, os.O_RDONLY | os.O_DIRECTORY)
+    slow = getdents(fd, 512)
+    assert slow, "the first read gave nothing"
     stop = threading.Event()
     errors = []
 
@@ -142,12 +150,42 @@ def test_listing_while_the_cache_changes(hub):
             missing = before - set(now)
             assert not missing, "a listing missed entries: %s" % sorted(missing)[:5]
             listings += 1
+        while True:
+            more = getdents(fd, 512)
+            if not more:
+                break
+            slow += more
     finally:
         stop.set()
         t.join(60)
+        os.close(fd)
     assert not errors, errors[:3]
     assert listings >= 3
+    names = [n for n in slow if n not in (".", "..")]
+    assert len(names) == len(set(names)), "a slow listing repeated entries"
+    added = {"vision:t%03d" % i for i in range(1, 300, 2)} & set(names)
+    assert not added, "%d names added halfway through one listing: %s" % (
+        len(added), sorted(added)[:5])
+    assert {"vision:t%03d" % i for i in range(0, 300, 2)} <= set(names), "a slow listing missed"
     assert {"vision:t%03d" % i for i in range(300)} <= set(os.listdir(owner))
+
+
+def getdents(fd, size):
+    """One getdents64 call on fd with a buffer of size bytes: the names."""
+    import ctypes
+    import struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(size)
+    n = libc.syscall(217, fd, buf, size)   # SYS_getdents64 (x86_64)
+    if n < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    raw, names, at = buf.raw[:n], [], 0
+    while at < n:
+        reclen = struct.unpack_from("<H", raw, at + 16)[0]
+        names.append(raw[at + 19:at + reclen].split(b"\0", 1)[0].decode())
+        at += reclen
+    return names
 
 
 def run_rc(cmd):
