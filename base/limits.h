@@ -99,6 +99,14 @@
  * the blob table stops doubling at HUB_BLOB_TABLE_MAX (the LRU bounds its
  * entries anyway: HUB_BLOB_CACHE_BYTES of blobs of at least one byte). */
 #define HUB_NS_TABLE_INITIAL 1024
+/* Listings of the root and owner directories kept so that the readdir
+ * calls continuing one are served from the snapshot it started with
+ * (fs/ns_list.c): this many listings in progress at once keep their
+ * snapshot (finished ones give their slot first, then the least recently
+ * continued); one that lost it goes on from the cache as it is, in
+ * name-hash order (nothing present throughout is skipped or repeated).
+ * Each holds one directory's names. */
+#define HUB_NS_LIST_SNAPS 16
 #define HUB_WEIGHTS_TABLE_INITIAL 64
 #define HUB_BLOB_TABLE_INITIAL 256
 #define HUB_BLOB_TABLE_MAX 65536

@@ -119,15 +119,6 @@ void hub_ns_data_release(struct hub_ns_data *d);
  * has them (immutable directories), counted.  *out is never NULL on 0. */
 int hub_ns_list(struct hub_ns_list **out, struct hub_ns *ns, uint64_t ino, int64_t off, size_t max,
 		bool plus, uid_t uid);
-/* A directory handle: for the root and owner directories, a snapshot of
- * the listing that hub_ns_list_dir serves (fs/ns_list.c); NULL (and 0) for
- * the others, listed per call.  uid as for hub_ns_list. */
-struct hub_ns_dir;
-int hub_ns_opendir(struct hub_ns_dir **out, struct hub_ns *ns, uint64_t ino, uid_t uid);
-void hub_ns_releasedir(struct hub_ns_dir *h);
-/* hub_ns_list through handle h (NULL: as hub_ns_list). */
-int hub_ns_list_dir(struct hub_ns_list **out, struct hub_ns *ns, uint64_t ino,
-		    struct hub_ns_dir *h, int64_t off, size_t max, bool plus, uid_t uid);
 /* Entries from index taken on were not given to the kernel: their counts
  * are undone.  Frees l. */
 void hub_ns_list_release(struct hub_ns *ns, struct hub_ns_list *l, size_t taken);

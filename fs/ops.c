@@ -5,13 +5,11 @@
  * returns with none held).  A reply the kernel did not take gives its
  * lookup counts back to the core (hub_ns_forget, hub_ns_list_release).
  *
- * Kernel caching (docs/design.md): OPEN answers ENOSYS, so the kernel
- * never sends it (nor RELEASE) again and keeps file pages cached across
- * opens (the fastest read path on libfuse 3.14).  OPENDIR gives the root
- * and owner directories a handle with a snapshot of their listing
- * (hub_opendir); other directories are immutable and their listings stay
- * cached in the kernel across opens.  Timeouts of entries and attributes
- * come from the core.
+ * Kernel caching (docs/design.md): OPEN and OPENDIR answer ENOSYS, so the
+ * kernel never sends them (nor RELEASE, RELEASEDIR) again, keeps file pages
+ * cached across opens (the fastest read path on libfuse 3.14) and caches
+ * directory entries, revalidating a cached listing against the directory's
+ * mtime.  Timeouts of entries and attributes come from the core.
  *
  * Also here: every mutating operation (EROFS), and the thread that drops
  * the kernel's pages of weight files whose bytes were discarded, or whose
@@ -178,42 +176,17 @@ static void hub_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 /* ------------------------------------------------------------ directories */
 
-/* OPENDIR gives the root and owner directories, whose listings change
- * while they are read, a handle holding a snapshot of the listing
- * (hub_ns_opendir): every readdir of that handle is served from it, and
- * the kernel keeps no listing of them (a new open lists again).  Every
- * other directory is immutable (commit trees, .hub/, /.hubfs/): no handle,
- * and the kernel caches its listing across opens (cache_readdir,
- * keep_cache), as it did when OPENDIR answered ENOSYS. */
+/* Like OPEN, OPENDIR answers ENOSYS: the kernel stops sending OPENDIR and
+ * RELEASEDIR and caches every directory's entries; it revalidates a cached
+ * listing against the directory's mtime, which for the root and owner
+ * directories is the cache's last change. */
 static void hub_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct hub_ns_dir *h;
-	int rc = hub_ns_opendir(&h, fs_of(req)->ns, ino, uid_of(req));
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->cache_readdir = !h;
-	fi->keep_cache = !h;
-	if (fuse_reply_open(req, fi))
-		hub_ns_releasedir(h); /* the open was interrupted: no RELEASEDIR */
+	(void)ino, (void)fi;
+	fuse_reply_err(req, ENOSYS);
 }
 
-static void hub_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	hub_ns_releasedir((struct hub_ns_dir *)(uintptr_t)fi->fh);
-	fuse_reply_err(req, 0);
-}
-
-static struct hub_ns_dir *dir_of(const struct fuse_file_info *fi)
-{
-	return fi ? (struct hub_ns_dir *)(uintptr_t)fi->fh : NULL;
-}
-
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, struct hub_ns_dir *h, size_t size,
-		       off_t off, bool plus)
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
 	struct hub_fs *fs = fs_of(req);
 	/* The most entries size can hold: each takes at least the room of a
@@ -221,8 +194,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, struct hub_ns_dir *h, siz
 	size_t least = plus ? fuse_add_direntry_plus(req, NULL, 0, ".", NULL, 0)
 			    : fuse_add_direntry(req, NULL, 0, ".", NULL, 0);
 	struct hub_ns_list *l;
-	int rc = hub_ns_list_dir(&l, fs->ns, ino, h, off, size / (least ? least : 1), plus,
-				 uid_of(req));
+	int rc = hub_ns_list(&l, fs->ns, ino, off, size / (least ? least : 1), plus, uid_of(req));
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -259,13 +231,15 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, struct hub_ns_dir *h, siz
 static void hub_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, dir_of(fi), size, off, false);
+	(void)fi;
+	do_readdir(req, ino, size, off, false);
 }
 
 static void hub_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			    struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, dir_of(fi), size, off, true);
+	(void)fi;
+	do_readdir(req, ino, size, off, true);
 }
 
 /* Extended attributes of weight files (hub_ns_getxattr). */
@@ -399,7 +373,6 @@ static const struct fuse_lowlevel_ops ops = {
 	.open = hub_open,
 	.read = hub_read,
 	.opendir = hub_opendir,
-	.releasedir = hub_releasedir,
 	.readdir = hub_readdir,
 	.readdirplus = hub_readdirplus,
 	.statfs = hub_statfs,
