@@ -116,7 +116,21 @@ static char *lines_of(const cJSON *arr)
 struct wname {
 	const char *url;
 	char *name;
+	bool clash; /* another URL before it has its base name */
 };
+
+/* A URL's base name and its index in the URL order (clash detection). */
+struct bykey {
+	char *name;
+	size_t i;
+};
+
+static int cmp_bykey(const void *a, const void *b)
+{
+	const struct bykey *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : x->i < y->i ? -1 : x->i > y->i;
+}
 
 static int cmp_wname(const void *a, const void *b)
 {
@@ -152,16 +166,38 @@ static int name_weights(struct wname **out, size_t *out_n, const cJSON *list)
 		if (!u || strcmp(w[u - 1].url, w[i].url))
 			w[u++] = w[i];
 	n = u;
+	/* A URL clashes when one sorted before it has its base name: sorted
+	 * by (name, index), every entry of a run of one name but the first.
+	 * O(n log n): the list is as long as the analysis output allows. */
+	struct bykey *k = calloc(n ? n : 1, sizeof(*k));
+	if (!k) {
+		free(w);
+		return -ENOMEM;
+	}
+	bool oom = false;
 	for (size_t i = 0; i < n; i++) {
 		char name[256];
 		hub_weights_name(name, sizeof(name), w[i].url);
-		bool clash = false;
-		for (size_t j = 0; j < i && !clash; j++) {
-			char other[256];
-			hub_weights_name(other, sizeof(other), w[j].url);
-			clash = !strcmp(name, other);
-		}
-		if (clash) {
+		oom |= !(k[i].name = strdup(name));
+		k[i].i = i;
+	}
+	if (!oom) {
+		qsort(k, n, sizeof(*k), cmp_bykey);
+		for (size_t i = 1; i < n; i++)
+			if (!strcmp(k[i].name, k[i - 1].name))
+				w[k[i].i].clash = true;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(k[i].name);
+	free(k);
+	if (oom) {
+		free(w);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char name[256];
+		hub_weights_name(name, sizeof(name), w[i].url);
+		if (w[i].clash) {
 			char *dot = strchr(name, '.');
 			size_t stem = dot ? (size_t)(dot - name) : strlen(name);
 			if (asprintf(&w[i].name, "%.*s~%08x%s", (int)stem, name, hub_strhash(w[i].url),
