@@ -179,7 +179,10 @@ static void hub_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 /* Like OPEN, OPENDIR answers ENOSYS: the kernel stops sending OPENDIR and
  * RELEASEDIR and caches every directory's entries; it revalidates a cached
  * listing against the directory's mtime, which for the root and owner
- * directories is the cache's last change. */
+ * directories is the cache's last change.  (A handle per open directory,
+ * to hold a snapshot of the root and owner listings, would cost a round
+ * trip for every directory opened on the mount: listings are snapshots by
+ * the generation in their cookies instead, fs/ns_list.c.) */
 static void hub_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino, (void)fi;
