@@ -37,13 +37,17 @@ void hub_view_free(struct hub_view *v)
 static struct hub_view *add(struct hub_view *dir, const char *name, bool is_dir, char *data,
 			    size_t len)
 {
-	struct hub_view *k = realloc(dir->kids, (dir->n + 1) * sizeof(*k));
-	if (!k) {
-		free(data);
-		return NULL;
+	if (dir->n == dir->cap) { /* doubling: 100,000 weights, not n^2 copies */
+		size_t cap = dir->cap ? dir->cap * 2 : 8;
+		struct hub_view *k = realloc(dir->kids, cap * sizeof(*k));
+		if (!k) {
+			free(data);
+			return NULL;
+		}
+		dir->kids = k;
+		dir->cap = cap;
 	}
-	dir->kids = k;
-	struct hub_view *v = &k[dir->n];
+	struct hub_view *v = &dir->kids[dir->n];
 	memset(v, 0, sizeof(*v));
 	v->name = strdup(name);
 	if (!v->name) {
