@@ -694,9 +694,13 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 					break;
 				}
 			}
-			/* ck_fd stays open until the last put: no busy count */
-			f->ck_size = f->size;
-			__atomic_store_n(&f->ck_fast, 1, __ATOMIC_RELEASE);
+			/* ck_fd stays open until the last put: no busy count;
+			 * ck_size is written only before ck_fast is set (the
+			 * lock-free readers read it after) */
+			if (!__atomic_load_n(&f->ck_fast, __ATOMIC_ACQUIRE)) {
+				f->ck_size = f->size;
+				__atomic_store_n(&f->ck_fast, 1, __ATOMIC_RELEASE);
+			}
 			out->fd = f->ck_fd;
 			out->off = o;
 			out->len = o >= f->size ? 0 : size > f->size - o ? (size_t)(f->size - o) : size;

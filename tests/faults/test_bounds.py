@@ -30,9 +30,11 @@ def rss_kib(pid):
 
 
 def sanitized(binary):
-    """An ASan build (its allocator's quarantine holds freed memory)."""
+    """An ASan or TSan build (their allocators hold freed memory, TSan its
+    shadow memory)."""
     with open(binary, "rb") as f:
-        return b"__asan_init" in f.read()
+        data = f.read()
+    return b"__asan_init" in data or b"__tsan_init" in data
 
 
 def timed(fn, *args):
