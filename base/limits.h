@@ -122,6 +122,14 @@
  * the blob table stops doubling at HUB_BLOB_TABLE_MAX (the LRU bounds its
  * entries anyway: HUB_BLOB_CACHE_BYTES of blobs of at least one byte). */
 #define HUB_NS_TABLE_INITIAL 1024
+/* Listings of the root and owner directories kept so that the readdir
+ * calls continuing one are served from the snapshot it started with
+ * (fs/ns_list.c): this many listings in progress at once keep their
+ * snapshot (finished ones give their slot first, then the least recently
+ * continued); one that lost it goes on from the cache as it is, in
+ * name-hash order (nothing present throughout is skipped or repeated).
+ * Each holds one directory's names. */
+#define HUB_NS_LIST_SNAPS 16
 #define HUB_WEIGHTS_TABLE_INITIAL 64
 #define HUB_BLOB_TABLE_INITIAL 256
 #define HUB_BLOB_TABLE_MAX 65536
@@ -527,6 +535,15 @@
  * short enough for their sidecars' suffixes.  Not an override: it names files
  * on disk. */
 #define HUB_WEIGHTS_KEY_LEN 32
+/* Weight files (one per distinct URL looked up) kept in memory while
+ * nothing uses them: no handle or node holds one, no download or record
+ * write runs.  Past it the least recently looked up unused ones are dropped
+ * (down to three quarters of it; what is on disk stays there and is read
+ * again at the next lookup).  Made-up URLs under /.hubfs/url/ would
+ * otherwise add one entry each, for the mount's life. */
+#ifndef HUB_WEIGHTS_FILES_MAX
+#define HUB_WEIGHTS_FILES_MAX 256
+#endif
 /* Failed downloads listed in /.hubfs/downloads. */
 #ifndef HUB_WEIGHTS_FAILED_MAX
 #define HUB_WEIGHTS_FAILED_MAX 32

@@ -4,7 +4,8 @@
  * cache/weights_internal.h, which also lists the files of this module.
  *
  * This file: the public API.  The store (new, free, the hash table of files
- * under w->lock), handles (get, put), reads and sizes (waiting on f->cond
+ * under w->lock, capped: unused files past HUB_WEIGHTS_FILES_MAX are
+ * dropped, least recently looked up first), handles (get, put), reads and sizes (waiting on f->cond
  * under f->lock), state and /.hubfs/downloads (the ring of failures under
  * w->fail_lock), names and URL keys, and the process-wide tuning.
  */
@@ -338,6 +339,67 @@ static struct hub_weight *weight_new(struct hub_weights *w, const char *url, con
 	return f;
 }
 
+/* w->lock held: f can be dropped from memory (nothing would be lost: its
+ * state is on disk, read again at the next lookup).  f->lock is only tried:
+ * whoever holds it is using f. */
+static bool evictable(struct hub_weight *f)
+{
+	if (__atomic_load_n(&f->refs, __ATOMIC_ACQUIRE) || f->putting)
+		return false;
+	if (pthread_mutex_trylock(&f->lock))
+		return false;
+	bool idle = !f->thread_running && !f->dirty && !f->flushing && !f->busy &&
+		    !f->readers && !f->head_busy && f->adopt != 1 && !f->inflight.n &&
+		    !f->head_dirty;
+	pthread_mutex_unlock(&f->lock);
+	return idle;
+}
+
+static int by_used(const void *a, const void *b)
+{
+	double x = (*(struct hub_weight *const *)a)->used_t;
+	double y = (*(struct hub_weight *const *)b)->used_t;
+	return x < y ? -1 : x > y;
+}
+
+/* w->lock held, the table over HUB_WEIGHTS_FILES_MAX: drop the least
+ * recently looked up unused files, down to three quarters of the cap (so
+ * the scan, O(n), runs once per quarter of the cap of new lookups).  Files
+ * in use are kept, whatever their number. */
+static void evict_idle(struct hub_weights *w)
+{
+	size_t keep = HUB_WEIGHTS_FILES_MAX - HUB_WEIGHTS_FILES_MAX / 4;
+	struct hub_weight **v = malloc(w->table.n * sizeof(*v));
+	if (!v)
+		return;
+	size_t n = 0;
+	HUB_HTAB_EACH(&w->table, l) {
+		struct hub_weight *f = hub_container_of(l, struct hub_weight, link);
+		if (evictable(f))
+			v[n++] = f;
+	}
+	qsort(v, n, sizeof(*v), by_used);
+	for (size_t i = 0; i < n && w->table.n > keep; i++) {
+		struct hub_weight *f = v[i];
+		hub_htab_remove(&w->table, &f->link);
+		/* a finished downloader is past its put (refs == 0, putting == 0):
+		 * the join does not wait for work */
+		if (f->thread_joinable)
+			pthread_join(f->thread, NULL);
+		weight_free(f);
+		w->evicted++;
+	}
+	free(v);
+}
+
+size_t hub_weights_count(struct hub_weights *w)
+{
+	pthread_mutex_lock(&w->lock);
+	size_t n = w->table.n;
+	pthread_mutex_unlock(&w->lock);
+	return n;
+}
+
 int hub_weights_get(struct hub_weight **out, struct hub_weights *w, const char *url)
 {
 	*out = NULL;
@@ -364,6 +426,9 @@ int hub_weights_get(struct hub_weight **out, struct hub_weights *w, const char *
 		hub_htab_insert(&w->table, &f->link, h);
 	}
 	__atomic_add_fetch(&f->refs, 1, __ATOMIC_ACQ_REL);
+	f->used_t = mono_now();
+	if (w->table.n > HUB_WEIGHTS_FILES_MAX)
+		evict_idle(w); /* f is referenced: kept */
 	pthread_mutex_unlock(&w->lock);
 	*out = f;
 	return 0;
@@ -371,8 +436,21 @@ int hub_weights_get(struct hub_weight **out, struct hub_weights *w, const char *
 
 void hw_put(struct hub_weight *f)
 {
-	if (__atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) != 0)
+	struct hub_weights *w = f->w;
+	int r = __atomic_load_n(&f->refs, __ATOMIC_ACQUIRE);
+	while (r > 1)
+		if (__atomic_compare_exchange_n(&f->refs, &r, r - 1, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			return; /* not the last */
+	/* maybe the last: decrement under w->lock and stay marked putting
+	 * until done with f, so that no eviction frees it under this put */
+	pthread_mutex_lock(&w->lock);
+	if (__atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) != 0) {
+		pthread_mutex_unlock(&w->lock);
 		return;
+	}
+	f->putting++;
+	pthread_mutex_unlock(&w->lock);
 	pthread_mutex_lock(&f->lock);
 	if (__atomic_load_n(&f->refs, __ATOMIC_ACQUIRE) == 0 && !f->thread_running) {
 		if (f->dirty)
@@ -381,6 +459,9 @@ void hw_put(struct hub_weight *f)
 			hw_close_fds(f);
 	}
 	pthread_mutex_unlock(&f->lock);
+	pthread_mutex_lock(&w->lock);
+	f->putting--;
+	pthread_mutex_unlock(&w->lock);
 }
 
 void hub_weight_put(struct hub_weight *f)
@@ -685,10 +766,10 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 			}
 			/* ck_fd stays open until the last put or until
 			 * hw_unpin_idle (never while f->readers counts us): no
-			 * busy count.  ck_size is written only while ck_fast is
-			 * clear: a lock-free reader may be reading it once set */
+			 * busy count.  ck_size is written only before ck_fast is
+			 * set (the lock-free readers read it after) */
 			note_use(f, f->ck_fd);
-			if (!__atomic_load_n(&f->ck_fast, __ATOMIC_RELAXED)) {
+			if (!__atomic_load_n(&f->ck_fast, __ATOMIC_ACQUIRE)) {
 				f->ck_size = f->size;
 				__atomic_store_n(&f->ck_fast, 1, __ATOMIC_RELEASE);
 			}
@@ -733,6 +814,7 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 				HW_FIRST_STEP(f, "its bytes served");
 				f->first_t = 0;
 				out->busy = true;
+				out->unverified_end = f->hash_prefix[0] && end == f->size && end > o;
 				out->fd = f->part_fd;
 				out->off = o;
 				out->len = (size_t)(end - o);
@@ -846,6 +928,8 @@ void hub_weights_free(struct hub_weights *w)
 		if (join)
 			pthread_join(t, NULL);
 	}
+	for (size_t i = 0; v && i < n; i++)
+		hw_put(v[i]);
 	free(v);
 	if (w->flusher_started) {
 		pthread_mutex_lock(&w->lock);

@@ -95,6 +95,9 @@ void hub_weights_hash_prefix(char out[65], const char *name);
  * the last put closes the file's descriptors (downloads go on).  Handles are
  * per URL (per key): two URLs with one name are two files. */
 int hub_weights_get(struct hub_weight **out, struct hub_weights *w, const char *url);
+/* Files in memory now (those in use, plus at most HUB_WEIGHTS_FILES_MAX
+ * unused ones: /.hubfs/counters). */
+size_t hub_weights_count(struct hub_weights *w);
 void hub_weight_put(struct hub_weight *f);
 const char *hub_weight_name(const struct hub_weight *f);
 /* The store's name of the file: hex digits of sha256(URL fetched); distinct
@@ -138,6 +141,14 @@ struct hub_weight_span {
 	int fd;
 	uint64_t off;
 	size_t len;
+	/* verify=stream: the bytes reach the end of a file whose name carries
+	 * a hash that is not verified yet (a read far ahead of the download,
+	 * torch reading a zip's directory).  The caller must not let them stay
+	 * in a cache that later reads are served from without asking again:
+	 * the FUSE layer drops the kernel's pages of the file after the reply,
+	 * so that a reader that then reads the file through to its end (cat,
+	 * cp) reaches the final read, which waits for the verdict. */
+	bool unverified_end;
 	struct hub_weight *f; /* private */
 	struct hub_weight *fast; /* private: a lock-free read of a complete file */
 	bool busy;            /* private */

@@ -64,8 +64,17 @@
  * same one), into N.part, merged into the same set of present ranges.
  *
  * Locks
- *   w->lock     the hash table of files (files are never freed before the
- *               store, so pointers stay valid) and w->flusher state.
+ *   w->lock     the hash table of files, w->flusher state, and each file's
+ *               f->putting and f->used_t.  A file is freed before the store
+ *               only by an eviction (evict_idle, weights.c: the table is
+ *               capped at HUB_WEIGHTS_FILES_MAX), under w->lock, and only
+ *               when nothing references it (refs == 0, putting == 0), no
+ *               thread downloads it and nothing is left to write.  A
+ *               reference is taken from 0 only under w->lock (a lookup, the
+ *               table snapshot of hw_all_files), and the put that may drop
+ *               the last one decrements under w->lock and marks the file
+ *               f->putting while it finishes: so a pointer held with a
+ *               reference stays valid.
  *   w->fail_lock the ring of recent failures (a leaf).
  *   f->lock     everything of one file marked "f->lock" below; held for
  *               in-memory work and small metadata I/O, never across HTTP or
@@ -82,7 +91,8 @@
  *   never waiting) skips files read recently through any mount.  The last
  *   use is N.data's atime, set with futimens at most every
  *   HUB_WEIGHTS_USE_RECORD_S per file.
- *   f->refs is atomic: the last put closes the file's descriptors.
+ *   f->refs is atomic: the last put closes the file's descriptors (and
+ *   makes the file evictable).
  * A flusher thread per store rewrites records of files with new bytes every
  * record_s (so the sequential download never waits for an fsync), and merges
  * into memory what other processes recorded.
@@ -140,7 +150,8 @@ struct hub_weights {
 	struct hub_http *http;
 	bool stopping; /* __atomic */
 	pthread_mutex_t lock;
-	struct hub_htab table; /* w->lock: files by key */
+	struct hub_htab table; /* w->lock: files by key (<= HUB_WEIGHTS_FILES_MAX unused) */
+	unsigned long evicted; /* w->lock: files dropped from the table */
 	unsigned dl_running;   /* w->lock: downloader threads (<= tuning dl_max) */
 	pthread_cond_t flush_cond;         /* w->lock: wakes the flusher at free */
 	pthread_t flusher;
@@ -171,7 +182,9 @@ struct hub_weight {
 	char *pub_path;          /* torch.hub's name for it: checkpoints/<name> */
 	char *part_path, *rec_path, *head_path, *lock_path;
 	char hash_prefix[HUB_SHA256_HEX_LEN + 1]; /* "" when the name carries none */
-	int refs;                                 /* __atomic */
+	int refs;                                 /* __atomic; from 0 only under w->lock */
+	unsigned putting;        /* w->lock: last puts still using f (hw_put) */
+	double used_t;           /* w->lock: mono time of the last lookup (LRU) */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -366,7 +379,8 @@ const char *hw_log_url(char *buf, size_t n, const char *url);
 void hw_fail_note(struct hub_weights *w, const struct hub_weight *f, const char *reason);
 void hw_fail_clear(struct hub_weights *w, const struct hub_weight *f);
 const char *hw_reason_of(int err);
-/* Drop a reference (the downloader's); the last closes the descriptors. */
+/* Drop a reference (the downloader's, a lookup's, a snapshot's); the last
+ * closes the descriptors.  No lock held. */
 void hw_put(struct hub_weight *f);
 
 /* weights_disk.c (no lock unless said) */
@@ -407,6 +421,7 @@ void hw_record_remove(struct hub_weight *f);
 void hw_part_remove(struct hub_weight *f);
 void hw_note_bytes(struct hub_weight *f, size_t n);
 /* no lock held: */
+/* A snapshot of the table, each file referenced: hw_put each, free v. */
 struct hub_weight **hw_all_files(struct hub_weights *w, size_t *n);
 void hw_flush_all(struct hub_weights *w, bool force);
 /* Close the complete files' descriptors no read used for pin_s: their

@@ -304,7 +304,8 @@ void hw_note_bytes(struct hub_weight *f, size_t n)
 }
 /* ---- the flusher ---- */
 
-/* Snapshot of the table (files are never freed before the store). */
+/* Snapshot of the table, each file referenced (an eviction frees only
+ * unreferenced files): the caller puts each. */
 struct hub_weight **hw_all_files(struct hub_weights *w, size_t *n)
 {
 	size_t cap = 0, k = 0;
@@ -313,8 +314,11 @@ struct hub_weight **hw_all_files(struct hub_weights *w, size_t *n)
 	cap = w->table.n;
 	v = malloc((cap ? cap : 1) * sizeof(*v));
 	if (v) {
-		HUB_HTAB_EACH(&w->table, l)
-			v[k++] = hub_container_of(l, struct hub_weight, link);
+		HUB_HTAB_EACH(&w->table, l) {
+			struct hub_weight *f = hub_container_of(l, struct hub_weight, link);
+			__atomic_add_fetch(&f->refs, 1, __ATOMIC_ACQ_REL);
+			v[k++] = f;
+		}
 	}
 	pthread_mutex_unlock(&w->lock);
 	*n = k;
@@ -340,6 +344,7 @@ void hw_flush_all(struct hub_weights *w, bool force)
 		else if (f->holder && f->part_fd >= 0)
 			hw_adopt_record(f, false); /* what followers fetched */
 		pthread_mutex_unlock(&f->lock);
+		hw_put(f);
 	}
 	free(v);
 }
@@ -355,10 +360,12 @@ void hw_unpin_idle(struct hub_weights *w)
 	double pin_s = hw_tuning().pin_s;
 	for (size_t i = 0; i < n; i++) {
 		struct hub_weight *f = v[i];
-		if (__atomic_load_n(&f->ck_fast, __ATOMIC_RELAXED) == 0)
-			continue; /* nothing pinned (or a slow path owns it) */
-		if ((double)(ts.tv_sec - __atomic_load_n(&f->read_s, __ATOMIC_RELAXED)) < pin_s)
+		if (__atomic_load_n(&f->ck_fast, __ATOMIC_RELAXED) == 0 ||
+		    (double)(ts.tv_sec - __atomic_load_n(&f->read_s, __ATOMIC_RELAXED)) < pin_s) {
+			/* nothing pinned (or a slow path owns it), or read lately */
+			hw_put(f);
 			continue;
+		}
 		pthread_mutex_lock(&f->lock);
 		if (f->ck_fd >= 0 && f->readers == 0) {
 			/* Dekker with hub_weight_span's fast path: it counts itself
@@ -372,6 +379,7 @@ void hw_unpin_idle(struct hub_weights *w)
 			}
 		}
 		pthread_mutex_unlock(&f->lock);
+		hw_put(f);
 	}
 	free(v);
 }

@@ -457,6 +457,7 @@ int hub_ns_new(struct hub_ns **out, const struct hub_options *opts, struct hub_c
 	ns->uid = getuid();
 	ns->gid = getgid();
 	pthread_mutex_init(&ns->lock, NULL);
+	pthread_mutex_init(&ns->snap_lock, NULL);
 	ns->root = calloc(1, sizeof(*ns->root));
 	if (hub_htab_init(&ns->by_ino, HUB_NS_TABLE_INITIAL, 0) ||
 	    hub_htab_init(&ns->by_name, HUB_NS_TABLE_INITIAL, 0) || !ns->root ||
@@ -482,8 +483,10 @@ void hub_ns_free(struct hub_ns *ns)
 		free(ns->root->name);
 		free(ns->root);
 	}
+	hub_ns_list_fini(ns);
 	hub_htab_fini(&ns->by_ino);
 	hub_htab_fini(&ns->by_name);
 	pthread_mutex_destroy(&ns->lock);
+	pthread_mutex_destroy(&ns->snap_lock);
 	free(ns);
 }

@@ -82,12 +82,13 @@ static char *render(struct hub_ns *ns, const char *name)
 		struct hub_cache_stats s;
 		hub_cache_stats(&s, ns->cache);
 		size_t nodes = hub_ns_count(ns);
+		size_t wfiles = ns->weights ? hub_weights_count(ns->weights) : 0;
 		if (asprintf(&out,
 			     "ls_remote %llu\nfetches %llu\nfetch_failures %llu\nstale_served %llu\n"
-			     "negative_hits %llu\ninodes %zu\n",
+			     "negative_hits %llu\ninodes %zu\nweight_files %zu\n",
 			     (unsigned long long)s.ls_remote, (unsigned long long)s.fetches,
 			     (unsigned long long)s.fetch_failures, (unsigned long long)s.stale_served,
-			     (unsigned long long)s.neg_hits, nodes) < 0)
+			     (unsigned long long)s.neg_hits, nodes, wfiles) < 0)
 			out = NULL;
 	} else if (!strcmp(name, "stale")) {
 		out = hub_cache_stale_report(ns->cache);

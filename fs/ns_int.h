@@ -97,6 +97,12 @@ struct hub_ns {
 	uid_t uid;
 	gid_t gid;
 	pthread_mutex_t lock;
+	/* listings of the root and owner directories kept for the calls that
+	 * continue them (fs/ns_list.c); snap_lock is a leaf */
+	pthread_mutex_t snap_lock;
+	struct hub_ns_snap *snaps[HUB_NS_LIST_SNAPS]; /* snap_lock: a ring */
+	uint64_t snap_tick;                           /* snap_lock: LRU clock */
+	uint64_t snap_gen;                            /* snap_lock */
 	uint64_t next_snapshot;
 	struct hub_htab by_ino;  /* every node but the root, by inode number */
 	struct hub_htab by_name; /* path nodes, by parent and name */
@@ -109,6 +115,9 @@ struct hub_ns_found {
 	struct hub_ns_node *node;
 	double neg_ttl;
 };
+
+/* ns_list.c: frees the kept listings (hub_ns_free) */
+void hub_ns_list_fini(struct hub_ns *ns);
 
 /* ns.c; "locked": ns->lock held by the caller */
 struct hub_ns_node *hub_ns_node_find(struct hub_ns *ns, uint64_t ino);  /* locked */

@@ -1,20 +1,25 @@
 /*
  * Directory listings of the namespace core (hub_ns_list, fs/ns.h).
  *
- * readdir is stateless (OPENDIR answers ENOSYS, so there is no handle to
- * keep a snapshot in): a listing is rebuilt per call and each entry carries
- * a cookie, the offset that continues after it; a call returns the entries
- * whose cookies are greater than its offset, in cookie order.  Immutable
- * directories (commit trees, .hub/, /.hubfs) number their entries (the
- * cookie is the index + 1).  The root and owner directories change while
- * they are listed (repositories enter the cache): their cookies are a hash
- * of the name (entry_cookie), and entries are listed in that order, so an
- * entry present for the whole listing is returned exactly once whatever is
- * added or removed between two calls (an index would skip or repeat
- * entries).  Commit trees list from their cached listing without copying
- * names; the root and owner directories are read from the cache each time
- * (the kernel caches them and revalidates against the directory's mtime,
- * hub_ns_node_mtime).
+ * OPENDIR answers ENOSYS (fs/ops.c: the kernel then caches listings and
+ * sends no OPENDIR per directory, which the warm walk of a tree pays for),
+ * so readdir has no handle: each entry carries a cookie, the offset that
+ * continues after it, and a call returns the entries whose cookies are
+ * greater than its offset, in cookie order.  Immutable directories (commit
+ * trees, .hub/, /.hubfs) number their entries (the cookie is the index + 1)
+ * and are listed per call, commit trees from their cached listing without
+ * copying names.  The root and owner directories change while they are
+ * listed (repositories enter the cache): a listing that starts at offset 0
+ * takes a snapshot, kept in a small ring (ns->snaps), and its cookies carry
+ * the snapshot's generation, so the calls that continue the listing are
+ * served from the same snapshot: one listing is the directory at one
+ * moment, nothing skipped, repeated or added halfway (snap_listing).  The
+ * rest of the cookie is a hash of the name, and entries are listed in that
+ * order, so a listing whose snapshot left the ring still returns an entry
+ * present throughout exactly once.
+ * Locks: ns->snap_lock (a leaf) guards the ring; snapshots are reference
+ * counted (the ring's, each list's), so one leaving the ring is freed after
+ * the last list pointing into it.  ns->lock for readdirplus nodes only.
  */
 #include "fs/ns_int.h"
 
@@ -37,13 +42,18 @@ struct snap_ent {
 	const struct hub_view *view;
 };
 
-struct snap {
+struct hub_ns_snap {
 	struct snap_ent *e;
 	size_t n, cap;
-	struct hub_ns_node *dir;
+	struct hub_ns_node *dir; /* valid while the call that built it runs */
+	uint64_t ino;            /* the directory's (kept listings: ns->snaps) */
+	uint64_t gen;            /* kept listings: the generation in their cookies */
+	uint64_t used;           /* ns->snap_lock: ns->snap_tick at the last call */
+	bool done;               /* __atomic: a call returned its last entry */
+	int refs;                /* __atomic: the ring's, and each list's */
 };
 
-static int snap_add_ref(struct snap *s, const char *name, enum hub_ns_type type, bool copy)
+static int snap_add_ref(struct hub_ns_snap *s, const char *name, enum hub_ns_type type, bool copy)
 {
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 32;
@@ -66,13 +76,15 @@ static int snap_add_ref(struct snap *s, const char *name, enum hub_ns_type type,
 	return 0;
 }
 
-static int snap_add(struct snap *s, const char *name, enum hub_ns_type type)
+static int snap_add(struct hub_ns_snap *s, const char *name, enum hub_ns_type type)
 {
 	return snap_add_ref(s, name, type, true);
 }
 
-static void snap_free(struct snap *s)
+static void snap_free(struct hub_ns_snap *s)
 {
+	if (s && __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return; /* still kept in ns->snaps, or used by a list */
 	for (size_t i = 0; s && i < s->n; i++)
 		if (s->e[i].owned)
 			free((char *)s->e[i].name);
@@ -81,7 +93,7 @@ static void snap_free(struct snap *s)
 	free(s);
 }
 
-static int snap_owner(struct snap *s, struct hub_ns *ns, const char *owner)
+static int snap_owner(struct hub_ns_snap *s, struct hub_ns *ns, const char *owner)
 {
 	struct hub_cached_repo *repos;
 	size_t n;
@@ -111,13 +123,15 @@ static enum hub_ns_type view_type(const struct hub_view *v)
 }
 
 /* The entries of directory d, from offset 0. */
-static int snap_build(struct snap **out, struct hub_ns *ns, struct hub_ns_node *d)
+static int snap_build(struct hub_ns_snap **out, struct hub_ns *ns, struct hub_ns_node *d)
 {
 	*out = NULL;
-	struct snap *s = calloc(1, sizeof(*s));
+	struct hub_ns_snap *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->dir = d;
+	s->ino = d->ino;
+	s->refs = 1;
 	int rc = snap_add_ref(s, ".", N_TREE, false);
 	if (!rc)
 		rc = snap_add_ref(s, "..", N_TREE, false);
@@ -188,11 +202,18 @@ static int snap_build(struct snap **out, struct hub_ns *ns, struct hub_ns_node *
 	return 0;
 }
 
-/* A name's cookie in a directory that changes: 3 and up ("." is 1, ".." 2),
- * below 2^63 (the kernel's offsets are signed). */
-static uint64_t entry_cookie(const char *name)
+/* A name's cookie in a directory that changes: the listing's generation
+ * (a kept snapshot, see hub_ns_list) in bits 40-62, a hash of the name in
+ * bits 0-39 (3 and up: "." is 1, ".." 2); below 2^63 (the kernel's offsets
+ * are signed). */
+#define COOKIE_HASH_BITS 40
+#define COOKIE_HASH_MASK ((UINT64_C(1) << COOKIE_HASH_BITS) - 1)
+#define COOKIE_GEN_MAX ((UINT64_C(1) << (63 - COOKIE_HASH_BITS)) - 1)
+
+static uint64_t entry_cookie(uint64_t gen, const char *name)
 {
-	return 3 + (hub_strhash64(0, name) >> 2);
+	uint64_t h = 3 + (hub_strhash64(0, name) >> (64 - COOKIE_HASH_BITS + 1));
+	return gen << COOKIE_HASH_BITS | h;
 }
 
 static int cookie_cmp(const void *a, const void *b)
@@ -203,15 +224,21 @@ static int cookie_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-/* Give s its cookies: indexes for immutable directories, name hashes in
- * hash order for the root and owner directories.  Two names with one hash
- * (rare) get consecutive cookies, ordered by name. */
-static void snap_cookies(struct snap *s)
+static bool hashed(const struct hub_ns_node *d)
 {
-	bool hashed = s->dir->type == N_ROOT || s->dir->type == N_OWNER;
+	return d->type == N_ROOT || d->type == N_OWNER;
+}
+
+/* Give s its cookies: indexes for immutable directories, generation and
+ * name hash, in that order, for the root and owner directories.  Two names
+ * with one hash (rare) get consecutive cookies, ordered by name. */
+static void snap_cookies(struct hub_ns_snap *s, uint64_t gen)
+{
+	bool h = hashed(s->dir);
+	s->gen = gen;
 	for (size_t i = 0; i < s->n; i++)
-		s->e[i].cookie = !hashed || i < 2 ? i + 1 : entry_cookie(s->e[i].name);
-	if (!hashed || s->n <= 3)
+		s->e[i].cookie = !h || i < 2 ? i + 1 : entry_cookie(gen, s->e[i].name);
+	if (!h || s->n <= 3)
 		return;
 	qsort(s->e + 2, s->n - 2, sizeof(*s->e), cookie_cmp);
 	for (size_t i = 3; i < s->n; i++)
@@ -219,10 +246,81 @@ static void snap_cookies(struct snap *s)
 			s->e[i].cookie = s->e[i - 1].cookie + 1;
 }
 
+/* The root and owner directories' listings are kept (ns->snaps, a ring of
+ * HUB_NS_LIST_SNAPS under ns->snap_lock, a leaf) and found again by the
+ * generation in a cookie: a listing that started at offset 0 goes on from
+ * the same snapshot, whatever entered the cache since, so it is the
+ * directory at one moment.  A snapshot no longer kept (more listings than
+ * the ring holds) is rebuilt from the cache under the cookie's generation:
+ * the name hashes in the cookies still order it, so an entry present for
+ * the whole listing is returned exactly once.  Returns a reference. */
+static int snap_listing(struct hub_ns_snap **out, struct hub_ns *ns, struct hub_ns_node *d,
+			int64_t off)
+{
+	*out = NULL;
+	uint64_t gen = off > 2 ? (uint64_t)off >> COOKIE_HASH_BITS : 0;
+	pthread_mutex_lock(&ns->snap_lock);
+	for (size_t i = 0; gen && i < HUB_NS_LIST_SNAPS; i++) {
+		struct hub_ns_snap *k = ns->snaps[i];
+		if (k && k->gen == gen && k->ino == d->ino) {
+			__atomic_add_fetch(&k->refs, 1, __ATOMIC_ACQ_REL);
+			k->used = ++ns->snap_tick;
+			*out = k; /* k->dir is not used again (not immutable) */
+			break;
+		}
+	}
+	if (!*out && !gen) {
+		if (++ns->snap_gen > COOKIE_GEN_MAX)
+			ns->snap_gen = 1;
+		gen = ns->snap_gen;
+	}
+	pthread_mutex_unlock(&ns->snap_lock);
+	if (*out)
+		return 0;
+	struct hub_ns_snap *s;
+	int rc = snap_build(&s, ns, d);
+	if (rc)
+		return rc;
+	snap_cookies(s, gen);
+	__atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL); /* the ring's */
+	/* its slot: a free one, else one whose listing reached its end, else
+	 * the least recently continued (listings in progress keep theirs) */
+	pthread_mutex_lock(&ns->snap_lock);
+	size_t slot = 0;
+	for (size_t i = 0; i < HUB_NS_LIST_SNAPS; i++) {
+		struct hub_ns_snap *k = ns->snaps[i], *best = ns->snaps[slot];
+		if (!best)
+			break;
+		if (!k) {
+			slot = i;
+			break;
+		}
+		bool kd = __atomic_load_n(&k->done, __ATOMIC_ACQUIRE);
+		bool bd = __atomic_load_n(&best->done, __ATOMIC_ACQUIRE);
+		if ((kd && !bd) || (kd == bd && k->used < best->used))
+			slot = i;
+	}
+	struct hub_ns_snap *old = ns->snaps[slot];
+	ns->snaps[slot] = s;
+	s->used = ++ns->snap_tick;
+	pthread_mutex_unlock(&ns->snap_lock);
+	snap_free(old);
+	*out = s;
+	return 0;
+}
+
+void hub_ns_list_fini(struct hub_ns *ns)
+{
+	for (size_t i = 0; i < HUB_NS_LIST_SNAPS; i++) {
+		snap_free(ns->snaps[i]);
+		ns->snaps[i] = NULL;
+	}
+}
+
 /* The node a readdirplus entry describes, for immutable directories only
  * (elsewhere entries carry no attributes and the kernel looks them up).
  * ns->lock held. */
-static struct hub_ns_node *plus_node(struct hub_ns *ns, struct snap *s, struct snap_ent *e)
+static struct hub_ns_node *plus_node(struct hub_ns *ns, struct hub_ns_snap *s, struct snap_ent *e)
 {
 	if (e->te)
 		return hub_ns_tree_child(ns, s->dir, e->te);
@@ -247,15 +345,18 @@ int hub_ns_list(struct hub_ns_list **out, struct hub_ns *ns, uint64_t ino, int64
 		return -ESTALE;
 	if (d->type == N_URL_DIR && hub_ns_url_denied(ns, uid))
 		return -EACCES;
-	struct snap *s;
-	int rc = snap_build(&s, ns, d);
+	struct hub_ns_snap *s;
+	int rc = hashed(d) ? snap_listing(&s, ns, d, off) : snap_build(&s, ns, d);
 	if (rc)
 		return rc;
-	snap_cookies(s);
+	if (!hashed(d))
+		snap_cookies(s, 0);
 	size_t first = 0;
 	while (first < s->n && off > 0 && s->e[first].cookie <= (uint64_t)off)
 		first++;
 	size_t n = s->n - first < max ? s->n - first : max;
+	if (first + n == s->n)
+		__atomic_store_n(&s->done, true, __ATOMIC_RELEASE); /* its slot may go */
 	struct hub_ns_list *l = calloc(1, sizeof(*l));
 	if (l && n && !(l->ents = calloc(n, sizeof(*l->ents)))) {
 		free(l);

@@ -12,7 +12,8 @@
  * mtime.  Timeouts of entries and attributes come from the core.
  *
  * Also here: every mutating operation (EROFS), and the thread that drops
- * the kernel's pages of weight files whose bytes were discarded.
+ * the kernel's pages of weight files whose bytes were discarded, or whose
+ * end was served before its hash was verified (verify=stream, hub_read).
  */
 #include "fs/ops.h"
 
@@ -47,6 +48,8 @@ struct hub_fs {
 	char *pending[HUB_INVAL_QUEUE_MAX]; /* nlock: weight names */
 	size_t npending;                    /* nlock */
 };
+
+static void on_weight_discard(void *arg, const char *name /* the store key */);
 
 static struct hub_fs *fs_of(fuse_req_t req)
 {
@@ -141,8 +144,9 @@ static void hub_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
 	(void)fi;
+	struct hub_fs *fs = fs_of(req); /* req is gone after the reply */
 	struct hub_ns_data d;
-	int rc = hub_ns_read(&d, fs_of(req)->ns, ino, size, off, uid_of(req));
+	int rc = hub_ns_read(&d, fs->ns, ino, size, off, uid_of(req));
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -160,6 +164,13 @@ static void hub_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	} else {
 		fuse_reply_buf(req, d.data, d.len);
 	}
+	/* verify=stream: the end of a hash-named file served before its
+	 * verdict is not left in the page cache (OPEN answers ENOSYS: the
+	 * kernel keeps pages across opens), else a later cat or cp would end
+	 * with those pages and never ask for the final read that waits for the
+	 * verdict.  Queued after the reply, which put the pages there. */
+	if (d.span.unverified_end && d.span.f)
+		on_weight_discard(fs, hub_weight_key(d.span.f));
 	hub_ns_data_release(&d);
 }
 
@@ -168,7 +179,10 @@ static void hub_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 /* Like OPEN, OPENDIR answers ENOSYS: the kernel stops sending OPENDIR and
  * RELEASEDIR and caches every directory's entries; it revalidates a cached
  * listing against the directory's mtime, which for the root and owner
- * directories is the cache's last change. */
+ * directories is the cache's last change.  (A handle per open directory,
+ * to hold a snapshot of the root and owner listings, would cost a round
+ * trip for every directory opened on the mount: listings are snapshots by
+ * the generation in their cookies instead, fs/ns_list.c.) */
 static void hub_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino, (void)fi;

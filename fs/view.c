@@ -38,13 +38,17 @@ void hub_view_free(struct hub_view *v)
 static struct hub_view *add(struct hub_view *dir, const char *name, bool is_dir, char *data,
 			    size_t len)
 {
-	struct hub_view *k = realloc(dir->kids, (dir->n + 1) * sizeof(*k));
-	if (!k) {
-		free(data);
-		return NULL;
+	if (dir->n == dir->cap) { /* doubling: 100,000 weights, not n^2 copies */
+		size_t cap = dir->cap ? dir->cap * 2 : 8;
+		struct hub_view *k = realloc(dir->kids, cap * sizeof(*k));
+		if (!k) {
+			free(data);
+			return NULL;
+		}
+		dir->kids = k;
+		dir->cap = cap;
 	}
-	dir->kids = k;
-	struct hub_view *v = &k[dir->n];
+	struct hub_view *v = &dir->kids[dir->n];
 	memset(v, 0, sizeof(*v));
 	v->name = strdup(name);
 	if (!v->name) {
@@ -117,7 +121,21 @@ static char *lines_of(const cJSON *arr)
 struct wname {
 	const char *url;
 	char *name;
+	bool clash; /* another URL before it has its base name */
 };
+
+/* A URL's base name and its index in the URL order (clash detection). */
+struct bykey {
+	char *name;
+	size_t i;
+};
+
+static int cmp_bykey(const void *a, const void *b)
+{
+	const struct bykey *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : x->i < y->i ? -1 : x->i > y->i;
+}
 
 static int cmp_wname(const void *a, const void *b)
 {
@@ -153,16 +171,38 @@ static int name_weights(struct wname **out, size_t *out_n, const cJSON *list)
 		if (!u || strcmp(w[u - 1].url, w[i].url))
 			w[u++] = w[i];
 	n = u;
+	/* A URL clashes when one sorted before it has its base name: sorted
+	 * by (name, index), every entry of a run of one name but the first.
+	 * O(n log n): the list is as long as the analysis output allows. */
+	struct bykey *k = calloc(n ? n : 1, sizeof(*k));
+	if (!k) {
+		free(w);
+		return -ENOMEM;
+	}
+	bool oom = false;
 	for (size_t i = 0; i < n; i++) {
 		char name[256];
 		hub_weights_name(name, sizeof(name), w[i].url);
-		bool clash = false;
-		for (size_t j = 0; j < i && !clash; j++) {
-			char other[256];
-			hub_weights_name(other, sizeof(other), w[j].url);
-			clash = !strcmp(name, other);
-		}
-		if (clash) {
+		oom |= !(k[i].name = strdup(name));
+		k[i].i = i;
+	}
+	if (!oom) {
+		qsort(k, n, sizeof(*k), cmp_bykey);
+		for (size_t i = 1; i < n; i++)
+			if (!strcmp(k[i].name, k[i - 1].name))
+				w[k[i].i].clash = true;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(k[i].name);
+	free(k);
+	if (oom) {
+		free(w);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char name[256];
+		hub_weights_name(name, sizeof(name), w[i].url);
+		if (w[i].clash) {
 			char *dot = strchr(name, '.');
 			size_t stem = dot ? (size_t)(dot - name) : strlen(name);
 			if (asprintf(&w[i].name, "%.*s~%08x%s", (int)stem, name, hub_strhash(w[i].url),

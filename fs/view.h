@@ -34,6 +34,7 @@ struct hub_view {
 	char *url; /* weight files: read through cache/weights.h, not data */
 	struct hub_view *kids; /* dirs: sorted by name (strcmp) */
 	size_t n;
+	size_t cap; /* private: room in kids while the view is built */
 };
 
 /* Build the view of commit sha (root tree `tree`), analysing it if needed. */

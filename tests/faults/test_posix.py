@@ -110,7 +110,9 @@ def test_du_counts_bytes_downloaded(hub, weights):
 def test_listing_while_the_cache_changes(hub):
     """300 tags enter the cache (one lookup each) while another thread lists
     /alice again and again: no listing repeats a name, and every name that
-    was there before the listing started is in it."""
+    was there before the listing started is in it.  A listing opened before
+    the second half entered and read a few entries at a time until after is
+    the directory at its open: no name of the second half in it."""
     gitdir = hub.gitdir("alice", "vision")
     sha = hub.manifest["alice/vision"]["refs"]["main"]
     subprocess.run(["git", "-C", gitdir, "update-ref", "--stdin"], check=True, text=True,
@@ -119,6 +121,12 @@ def test_listing_while_the_cache_changes(hub):
     owner = hub.p("alice")
     for i in range(0, 300, 2):   # half before the listings
         assert harness.call(os.readlink, os.path.join(owner, "vision:t%03d" % i), timeout=60)
+    # one listing read a few entries at a time, from before the other half
+    # enters until after: the directory as it was when opened (a snapshot
+    # held by the open directory)
+    fd = os.open(owner, os.O_RDONLY | os.O_DIRECTORY)
+    slow = getdents(fd, 512)
+    assert slow, "the first read gave nothing"
     stop = threading.Event()
     errors = []
 
@@ -142,12 +150,42 @@ def test_listing_while_the_cache_changes(hub):
             missing = before - set(now)
             assert not missing, "a listing missed entries: %s" % sorted(missing)[:5]
             listings += 1
+        while True:
+            more = getdents(fd, 512)
+            if not more:
+                break
+            slow += more
     finally:
         stop.set()
         t.join(60)
+        os.close(fd)
     assert not errors, errors[:3]
     assert listings >= 3
+    names = [n for n in slow if n not in (".", "..")]
+    assert len(names) == len(set(names)), "a slow listing repeated entries"
+    added = {"vision:t%03d" % i for i in range(1, 300, 2)} & set(names)
+    assert not added, "%d names added halfway through one listing: %s" % (
+        len(added), sorted(added)[:5])
+    assert {"vision:t%03d" % i for i in range(0, 300, 2)} <= set(names), "a slow listing missed"
     assert {"vision:t%03d" % i for i in range(300)} <= set(os.listdir(owner))
+
+
+def getdents(fd, size):
+    """One getdents64 call on fd with a buffer of size bytes: the names."""
+    import ctypes
+    import struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(size)
+    n = libc.syscall(217, fd, buf, size)   # SYS_getdents64 (x86_64)
+    if n < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    raw, names, at = buf.raw[:n], [], 0
+    while at < n:
+        reclen = struct.unpack_from("<H", raw, at + 16)[0]
+        names.append(raw[at + 19:at + reclen].split(b"\0", 1)[0].decode())
+        at += reclen
+    return names
 
 
 def run_rc(cmd):
@@ -171,3 +209,38 @@ def test_cat_and_cp_of_a_corrupt_weight_fail_with_verify_stream(hub, weights, si
         assert f.read() == gdata
     for n in (bad, bad2):
         assert not os.path.exists(os.path.join(hub.cache, "checkpoints", n))
+
+
+@pytest.mark.timeout_s(240)
+def test_cat_of_a_corrupt_weight_fails_after_its_end_was_read_first(hub, weights):
+    """The end of a hash-named file read first, far ahead of the download
+    (as torch reads a zip's directory), is served before the verdict; the
+    kernel keeps pages across opens, so a `cat` that follows must not end
+    with those pages (and status 0) without the final read that waits for
+    the verdict.  The server is throttled so the download still runs when
+    cat reaches the end."""
+    files, srv = weights
+    size = 24 * MiB + 4096
+    bad, _ = make_weight(files, "tail", size, 51, good_hash=False)
+    srv.ctl("_fault?path=/%s&mode=throttle&rate=%d" % (bad, 12 * MiB))
+    m = hub.mount()
+    p = url_path(m, srv.url(bad))
+    fd = harness.call(os.open, p, os.O_RDONLY, timeout=60)
+    try:
+        tail = harness.call(os.pread, fd, 4096, size - 4096, timeout=60)
+        assert len(tail) == 4096
+    finally:
+        os.close(fd)
+    assert run_rc(["cat", p]) != 0, "cat of a corrupt file exited 0 after its end was read"
+    assert not os.path.exists(os.path.join(hub.cache, "checkpoints", bad))
+    # a good file read the same way copies whole
+    good, gdata = make_weight(files, "tailok", 12 * MiB + 4096, 52)
+    srv.ctl("_fault?path=/%s&mode=throttle&rate=%d" % (good, 12 * MiB))
+    p = url_path(m, srv.url(good))
+    fd = harness.call(os.open, p, os.O_RDONLY, timeout=60)
+    try:
+        assert harness.call(os.pread, fd, 4096, len(gdata) - 4096, timeout=60) == gdata[-4096:]
+    finally:
+        os.close(fd)
+    out = subprocess.run(["cat", p], stdout=subprocess.PIPE, timeout=120)
+    assert out.returncode == 0 and out.stdout == gdata

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -239,6 +240,36 @@ static void test_weight_names(void **state)
 	hub_view_free(v);
 }
 
+/* 100,000 weight URLs, two per base name: the clash check is not pairwise
+ * (it took minutes), and the second of each pair gets the suffix. */
+static void test_many_weights(void **state)
+{
+	(void)state;
+	size_t n = 100000, cap = n * 48 + 64, at = 0;
+	char *json = malloc(cap);
+	assert_non_null(json);
+	at += (size_t)snprintf(json + at, cap - at, "{\"weights\":[");
+	for (size_t i = 0; i < n; i++)
+		at += (size_t)snprintf(json + at, cap - at, "%s\"https://h%zu.example/w%zu.pth\"",
+				       i ? "," : "", i, i / 2);
+	snprintf(json + at, cap - at, "]}");
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct hub_view *v = from_json(json);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	print_message("100,000 weight URLs named in %.2f s\n", took);
+	assert_true(took < 20.0);
+	const struct hub_view *w = kid(v, "weights", true);
+	assert_int_equal(w->n, n);
+	size_t plain = 0;
+	for (size_t i = 0; i < w->n; i++)
+		plain += strchr(w->kids[i].name, '~') == NULL;
+	assert_int_equal(plain, n / 2); /* one of each pair keeps its name */
+	hub_view_free(v);
+	free(json);
+}
+
 /* ---- per-entrypoint weights ---- */
 
 static void test_entrypoint_weights(void **state)
@@ -452,6 +483,7 @@ int main(void)
 		cmocka_unit_test(test_files_byte_for_byte),
 		cmocka_unit_test(test_clean_analysis_empty_files),
 		cmocka_unit_test(test_weight_names),
+		cmocka_unit_test(test_many_weights),
 		cmocka_unit_test(test_entrypoint_weights),
 		cmocka_unit_test(test_entrypoint_alternatives),
 		cmocka_unit_test(test_entrypoint_loads),
