@@ -98,7 +98,7 @@ def one(hubfs, work, srv, files, size, hosts, seq):
     finally:
         for m in mounts:
             m.stop(check=False)
-        squid.stop()
+        squid.remove()
         os.unlink(os.path.join(files, name))
         shutil.rmtree(d, ignore_errors=True)
 

@@ -8,6 +8,7 @@ file fetched from the origin once, whatever ranges and how many clients ask
 for it at once."""
 
 import os
+import tempfile
 import pwd
 import shutil
 import signal
@@ -70,14 +71,17 @@ class Squid:
         """dirs: cache_dir's L1 and L2 directory counts (squid's default
         16 x 256 directories take seconds to create and remove: a test's
         cache holds a few files)."""
-        self.dir = os.path.join(workdir, "squid")
-        os.makedirs(self.dir, exist_ok=True)
-        # as root, squid drops to cache_effective_user: the directory is its
+        # as root, squid drops to cache_effective_user: the directory is its,
+        # and every directory above it must let that user through.  The
+        # test's workdir may sit in a private (0700) run directory, so
+        # squid's own directory is a fresh one in /tmp, removed by stop().
         self.user = user or ("proxy" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name)
         pw = pwd.getpwnam(self.user)
-        for p in (workdir, self.dir):
-            os.chmod(p, 0o755)
+        self.dir = tempfile.mkdtemp(prefix="hubfs-squid-", dir="/tmp")
+        os.chmod(self.dir, 0o755)
         os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        with open(os.path.join(workdir, "squid-dir"), "w") as f:
+            f.write(self.dir + "\n")  # where to look when a test fails
         self.port = harness.free_port()
         self.conf = os.path.join(self.dir, "squid.conf")
         with open(self.conf, "w") as f:
@@ -129,3 +133,8 @@ class Squid:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         self.proc = None
+
+    def remove(self):
+        """stop(), then remove squid's directory (its cache, its logs)."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

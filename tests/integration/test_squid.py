@@ -69,6 +69,8 @@ def site(request):
         if state["srv"]:
             state["srv"].stop()
         if not problems:
+            if state["squid"]:
+                state["squid"].remove()
             shutil.rmtree(work, ignore_errors=True)
     assert not problems, problems
 
