@@ -226,3 +226,23 @@ def test_weights_pass_cut_short_keeps_lists(backend):
     assert len(r['entrypoints']) > 5
     assert all(isinstance(e.get('weights'), list) for e in r['entrypoints'])
     assert isinstance(r.get('weights'), list)
+
+
+def test_fstring_and_concat_doubling_bombs(backend, tmp_path):
+    # 40 doublings of 10 bytes: 10 TiB if folded without a bound
+    lines = [b'a0 = "0123456789"', b'b0 = "0123456789"', b'c0 = ["0123456789"]']
+    for i in range(1, 41):
+        lines.append(b'a%d = f"{a%d}{a%d}"' % (i, i - 1, i - 1))
+        lines.append(b'b%d = b%d + b%d' % (i, i - 1, i - 1))
+        lines.append(b'c%d = ["/".join(c%d + c%d)]' % (i, i - 1, i - 1))
+    lines += [b'URL = "https://example.com/" + a40 + b40 + c40[0] + ".pth"',
+              b'def ok(pretrained=False):',
+              b'    "fine"',
+              b'    import torch',
+              b'    u = "{:>999999999}".format(pretrained) + ("x" * 4000).replace("x", a12)',
+              b'    w = "-".join((a12, a12, a12, a12, a12, a12, a12, a12, a12, a12, a12, a12, a12, a12))',
+              b'    torch.hub.load_state_dict_from_url(u + w)',
+              b'    return torch.hub.load_state_dict_from_url(f"https://example.com/{a40}.pth")',
+              b'']
+    r = timed(backend, write(tmp_path, 'doubling', b'\n'.join(lines)))
+    assert [e['name'] for e in r['entrypoints']] == ['ok']

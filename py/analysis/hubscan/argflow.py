@@ -27,9 +27,17 @@ OWNS
 
 import ast
 
+from . import limits
+from .consteval import _big_field
 from .weights import WEIGHT_LOADERS, _WImport, fast_walk
 
 _UNKNOWN = object()
+
+
+def _capped(v):
+    """v, or _UNKNOWN past limits.CONST_STR: a chain of doublings
+    (x = x + x, f"{x}{x}") stays bounded in memory."""
+    return v if len(v) <= limits.CONST_STR else _UNKNOWN
 
 
 def _const(e, env):
@@ -267,7 +275,7 @@ class ArgFlow:
                     parts.append(str(x))
                 else:
                     return _UNKNOWN
-            return ''.join(parts)
+            return _capped(''.join(parts))
         if isinstance(e, ast.BinOp):
             a = self._fold_str(e.left, env, names, path, depth + 1)
             b = self._fold_str(e.right, env, names, path, depth + 1)
@@ -275,7 +283,7 @@ class ArgFlow:
                 return _UNKNOWN
             try:
                 if isinstance(e.op, ast.Add) and isinstance(a, str) and isinstance(b, str):
-                    return a + b
+                    return _capped(a + b)
                 if isinstance(e.op, ast.Mod) and isinstance(a, str) and len(a) < 1000:
                     r = a % b
                     return r if len(r) < 4096 else _UNKNOWN
@@ -305,12 +313,18 @@ class ArgFlow:
                     if v is _UNKNOWN:
                         return _UNKNOWN
                     kws[k.arg] = v
+                # the output's size is bounded before it is built
+                given = sum(len(str(a)) for a in list(args) + list(kws.values()))
                 try:
-                    if f.attr == 'format' and all(isinstance(a, (str, int)) for a in args):
+                    if f.attr == 'format' and all(isinstance(a, (str, int)) for a in args) and \
+                            not _big_field().search(base) and len(base) + given <= limits.CONST_STR_OP:
                         r = base.format(*args, **kws)
-                    elif f.attr == 'join' and len(args) == 1 and isinstance(args[0], tuple):
+                    elif f.attr == 'join' and len(args) == 1 and isinstance(args[0], tuple) and \
+                            all(isinstance(a, str) for a in args[0]) and \
+                            given + len(base) * len(args[0]) <= limits.CONST_STR_OP:
                         r = base.join(args[0])
-                    elif f.attr == 'replace' and len(args) == 2 and all(isinstance(a, str) for a in args):
+                    elif f.attr == 'replace' and len(args) == 2 and all(isinstance(a, str) for a in args) and \
+                            len(base) * max(1, len(args[1])) <= limits.CONST_STR_OP:
                         r = base.replace(*args)
                     elif f.attr in ('lower', 'upper', 'strip', 'rstrip', 'lstrip') and not args:
                         r = getattr(base, f.attr)()

@@ -266,6 +266,8 @@ class ConstEval:
                     out.append(str(v))
                 else:
                     raise NotConst()
+                if sum(len(x) for x in out) > limits.CONST_STR:
+                    raise NotConst()  # a doubling f-string chain stops here
             r = ''.join(out)
             if e.values and isinstance(e.values[0], ast.FormattedValue):
                 try:
