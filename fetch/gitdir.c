@@ -301,7 +301,9 @@ void hub_git_shallow_repair(git_repository *repo, const char *gitdir,
  * shallow file update and our repair of it are read-modify-write.  flock(2)
  * locks belong to the open file description, so each call opens its own.
  */
-int hub_git_lock_fetch(const char *gitdir)
+/* <gitdir>/hubfs-fetch.lock opened and flock'ed with op (LOCK_EX, maybe
+ * | LOCK_NB): the fd, or -errno (-EBUSY when LOCK_NB finds it held). */
+static int lock_fetch(const char *gitdir, int op)
 {
 	char path[HUB_URL_MAX];
 	if ((size_t)snprintf(path, sizeof(path), "%s/hubfs-fetch.lock", gitdir) >= sizeof(path))
@@ -309,25 +311,7 @@ int hub_git_lock_fetch(const char *gitdir)
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	if (fd < 0)
 		return -errno;
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			int e = errno;
-			close(fd);
-			return -e;
-		}
-	}
-	return fd;
-}
-
-int hub_git_trylock_fetch(const char *gitdir)
-{
-	char path[HUB_URL_MAX];
-	if ((size_t)snprintf(path, sizeof(path), "%s/hubfs-fetch.lock", gitdir) >= sizeof(path))
-		return -ENAMETOOLONG;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-	if (fd < 0)
-		return -errno;
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	while (flock(fd, op) < 0) {
 		if (errno != EINTR) {
 			int e = errno == EWOULDBLOCK ? EBUSY : errno;
 			close(fd);
@@ -335,6 +319,16 @@ int hub_git_trylock_fetch(const char *gitdir)
 		}
 	}
 	return fd;
+}
+
+int hub_git_lock_fetch(const char *gitdir)
+{
+	return lock_fetch(gitdir, LOCK_EX);
+}
+
+int hub_git_trylock_fetch(const char *gitdir)
+{
+	return lock_fetch(gitdir, LOCK_EX | LOCK_NB);
 }
 
 /* Open the cache repository gitdir, creating it if need be. */

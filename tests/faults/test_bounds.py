@@ -161,56 +161,41 @@ def weight_files(m):
 
 
 @pytest.mark.timeout_s(300)
-def test_a_thousand_made_up_weight_urls():
+def test_a_thousand_made_up_weight_urls(weights_mount):
     """1,000 distinct URLs looked up under /.hubfs/url/ (the server answers
     404): each answer within a second, and the table of weight files stays
     under its cap (HUB_WEIGHTS_FILES_MAX, 256) plus the files in use, which
     keep working: a file held open while the others come and go reads
     right, and one read before (maybe dropped from the table since) reads
     right again from the store, without a new download."""
-    from test_weights import MiB, Server, make_weight, url_path
-    import shutil
-    import tempfile
+    from test_weights import MiB, make_weight, url_path
     cap = 256
-    work = tempfile.mkdtemp(prefix="hubfs-wbounds-", dir=os.environ.get("HUBFS_TEST_TMP", "/tmp"))
-    files = os.path.join(work, "files")
-    os.makedirs(files)
-    srv = Server(files)
-    m = None
+    m, srv, files = weights_mount
+    done, done_data = make_weight(files, "done", MiB, 7)
+    held, held_data = make_weight(files, "held", 2 * MiB, 8)
+    assert harness.read_file(url_path(m, srv.url(done)), timeout=60) == done_data
+    fd = harness.call(os.open, url_path(m, srv.url(held)), os.O_RDONLY, timeout=60)
+    rss0 = rss_kib(m.proc.pid)
+    slow, most = [], 0
     try:
-        m = harness.Mount(os.path.join(work, "mnt"),
-                          "cache=%s,allow_private" % os.path.join(work, "cache"),
-                          logdir=work).start()
-        done, done_data = make_weight(files, "done", MiB, 7)
-        held, held_data = make_weight(files, "held", 2 * MiB, 8)
-        assert harness.read_file(url_path(m, srv.url(done)), timeout=60) == done_data
-        fd = harness.call(os.open, url_path(m, srv.url(held)), os.O_RDONLY, timeout=60)
-        rss0 = rss_kib(m.proc.pid)
-        slow, most = [], 0
-        try:
-            for i in range(1000):
-                p = url_path(m, srv.url("made-up/%04d-%x.pth" % (i, i * 7919)))
-                err, took = timed(os.stat, p)
-                assert err == errno.ENOENT, (p, err)
-                if took > 1.0:
-                    slow.append((i, took))
-                if i % 50 == 49:
-                    most = max(most, weight_files(m))
-            assert harness.call(os.pread, fd, len(held_data), 0, timeout=60) == held_data
-        finally:
-            os.close(fd)
-        assert not slow, "answers over 1 s: %s" % slow[:5]
-        print("weight files in memory: at most %d over 1,000 made-up URLs" % most)
-        assert most <= cap + 4, "the weight table grew to %d files" % most
-        gets = srv.stats(done)["get"]
-        assert harness.read_file(url_path(m, srv.url(done)), timeout=60) == done_data
-        assert srv.stats(done)["get"] == gets, "a complete file was downloaded again"
-        grew = rss_kib(m.proc.pid) - rss0
-        print("rss grew by %d KiB over 1,000 made-up URLs" % grew)
-        if not sanitized(m.bin):
-            assert grew < 16 * 1024, "the daemon grew by %d KiB" % grew
+        for i in range(1000):
+            p = url_path(m, srv.url("made-up/%04d-%x.pth" % (i, i * 7919)))
+            err, took = timed(os.stat, p)
+            assert err == errno.ENOENT, (p, err)
+            if took > 1.0:
+                slow.append((i, took))
+            if i % 50 == 49:
+                most = max(most, weight_files(m))
+        assert harness.call(os.pread, fd, len(held_data), 0, timeout=60) == held_data
     finally:
-        problems = m.stop() if m and m.alive else []
-        srv.stop()
-        shutil.rmtree(work, ignore_errors=True)
-    assert not problems, problems
+        os.close(fd)
+    assert not slow, "answers over 1 s: %s" % slow[:5]
+    print("weight files in memory: at most %d over 1,000 made-up URLs" % most)
+    assert most <= cap + 4, "the weight table grew to %d files" % most
+    gets = srv.stats(done)["get"]
+    assert harness.read_file(url_path(m, srv.url(done)), timeout=60) == done_data
+    assert srv.stats(done)["get"] == gets, "a complete file was downloaded again"
+    grew = rss_kib(m.proc.pid) - rss0
+    print("rss grew by %d KiB over 1,000 made-up URLs" % grew)
+    if not sanitized(m.bin):
+        assert grew < 16 * 1024, "the daemon grew by %d KiB" % grew

@@ -10,47 +10,32 @@ Rounds alternate so the handle of the failed request would be the next one
 taken from the pool (it is a stack)."""
 import errno
 import os
-import shutil
-import tempfile
 
 import harness
-from test_weights import MiB, Server, make_weight, url_path
+from test_weights import MiB, make_weight, url_path
 
 ROUNDS = 4
 
 
-def test_dns_failure_then_success_on_the_same_mount():
-    work = tempfile.mkdtemp(prefix="hubfs-dns-", dir=os.environ.get("HUBFS_TEST_TMP", "/tmp"))
-    files = os.path.join(work, "files")
-    os.makedirs(files)
-    srv = Server(files)
-    m = None
-    try:
-        m = harness.Mount(os.path.join(work, "mnt"),
-                          "cache=%s,allow_private" % os.path.join(work, "cache"),
-                          logdir=work).start()
-        for i in range(ROUNDS):
-            bad = url_path(m, "https://no-such-%d.invalid/w-%d.pth" % (i, i))
-            try:
-                harness.call(os.stat, bad, timeout=60)
-                raise AssertionError("a host that cannot resolve gave a file")
-            except OSError as e:
-                assert e.errno in (errno.EHOSTUNREACH, errno.ENOENT, errno.EIO), e
-            # and a failing GET too, not only the HEAD of the lookup
-            bad_get = url_path(m, "http://no-such-get-%d.invalid/x.pth" % i)
-            try:
-                harness.read_file(bad_get, timeout=60)
-                raise AssertionError("a host that cannot resolve gave bytes")
-            except OSError:
-                pass
-            name, data = make_weight(files, "ok%d" % i, MiB + i, 100 + i)
-            p = url_path(m, srv.url(name))
-            assert harness.call(os.stat, p, timeout=60).st_size == len(data)
-            assert harness.read_file(p, timeout=60) == data, "round %d: wrong bytes" % i
-        log = m.stderr()
-        assert "cannot set up" not in log, "a handle refused its options after a DNS failure"
-    finally:
-        problems = m.stop() if m and m.alive else []
-        srv.stop()
-        shutil.rmtree(work, ignore_errors=True)
-    assert not problems, problems
+def test_dns_failure_then_success_on_the_same_mount(weights_mount):
+    m, srv, files = weights_mount
+    for i in range(ROUNDS):
+        bad = url_path(m, "https://no-such-%d.invalid/w-%d.pth" % (i, i))
+        try:
+            harness.call(os.stat, bad, timeout=60)
+            raise AssertionError("a host that cannot resolve gave a file")
+        except OSError as e:
+            assert e.errno in (errno.EHOSTUNREACH, errno.ENOENT, errno.EIO), e
+        # and a failing GET too, not only the HEAD of the lookup
+        bad_get = url_path(m, "http://no-such-get-%d.invalid/x.pth" % i)
+        try:
+            harness.read_file(bad_get, timeout=60)
+            raise AssertionError("a host that cannot resolve gave bytes")
+        except OSError:
+            pass
+        name, data = make_weight(files, "ok%d" % i, MiB + i, 100 + i)
+        p = url_path(m, srv.url(name))
+        assert harness.call(os.stat, p, timeout=60).st_size == len(data)
+        assert harness.read_file(p, timeout=60) == data, "round %d: wrong bytes" % i
+    log = m.stderr()
+    assert "cannot set up" not in log, "a handle refused its options after a DNS failure"
