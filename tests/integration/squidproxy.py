@@ -20,15 +20,23 @@ import harness
 SQUID = shutil.which("squid") or "/usr/sbin/squid"
 
 
-def config(d, port, user, cache_mb=1024, mem_mb=256, dirs=(16, 256), origin=None):
+def config(d, port, user, cache_mb=1024, mem_mb=256, dirs=(16, 256), origin=None,
+           origin_ca=None):
     """squid.conf for a weights cache in directory d, listening on
     127.0.0.1:port.  What each line is for: docs/usage.md.  origin
     ("host:port"): a reverse proxy (accelerator) of that origin instead of a
-    forward proxy (the recipe for https origins, here with an http one)."""
+    forward proxy (the recipe for https origins); origin_ca: the origin
+    speaks TLS, verified against that CA file."""
     if origin:
         host, oport = origin.rsplit(":", 1)
+        # TLS to the origin, pinned to TLS 1.2: Debian 12's squid (5.7,
+        # GnuTLS) fails every read after a TLS 1.3 handshake whose server
+        # sends session tickets (502 ERR_READ_ERROR; docs/usage.md)
+        tls = (" tls tls-options=NORMAL:-VERS-TLS1.3 tls-cafile=%s" % origin_ca
+               if origin_ca else "")
         front = ["http_port 127.0.0.1:%d accel defaultsite=%s no-vhost" % (port, origin),
-                 "cache_peer %s parent %s 0 no-query originserver name=origin" % (host, oport),
+                 "cache_peer %s parent %s 0 no-query originserver name=origin%s"
+                 % (host, oport, tls),
                  "cache_peer_access origin allow all"]
     else:
         front = ["http_port 127.0.0.1:%d" % port]
@@ -67,7 +75,7 @@ def config(d, port, user, cache_mb=1024, mem_mb=256, dirs=(16, 256), origin=None
 
 
 class Squid:
-    def __init__(self, workdir, user=None, dirs=(1, 1), origin=None):
+    def __init__(self, workdir, user=None, dirs=(1, 1), origin=None, origin_ca=None):
         """dirs: cache_dir's L1 and L2 directory counts (squid's default
         16 x 256 directories take seconds to create and remove: a test's
         cache holds a few files)."""
@@ -83,9 +91,14 @@ class Squid:
         with open(os.path.join(workdir, "squid-dir"), "w") as f:
             f.write(self.dir + "\n")  # where to look when a test fails
         self.port = harness.free_port()
+        if origin_ca:  # a copy squid's user can read
+            shutil.copy(origin_ca, os.path.join(self.dir, "origin-ca.pem"))
+            origin_ca = os.path.join(self.dir, "origin-ca.pem")
+            os.chmod(origin_ca, 0o644)
         self.conf = os.path.join(self.dir, "squid.conf")
         with open(self.conf, "w") as f:
-            f.write(config(self.dir, self.port, self.user, dirs=dirs, origin=origin))
+            f.write(config(self.dir, self.port, self.user, dirs=dirs, origin=origin,
+                           origin_ca=origin_ca))
         self.proc = None
         self.url = "http://127.0.0.1:%d" % self.port
 

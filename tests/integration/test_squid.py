@@ -157,3 +157,74 @@ def test_repos_through_a_git_mirror(hub):
         assert hub.proxy.count() == 0, "the mount reached the upstream"
     finally:
         gd.stop()
+
+
+def test_hosts_behind_squid_in_front_of_an_https_origin():
+    """The https recipe: squid as the reverse proxy of an https origin (TLS
+    from squid to the origin, verified against the origin's CA), hosts
+    reaching squid through rewrite=https://origin/=http://squid/.  Four
+    mounts read one cold file at once: every byte right, and the origin
+    sent each byte once, in one GET."""
+    import importlib.util
+    import json
+    import ssl
+    import urllib.request
+    if not os.path.exists(SQUID) or not shutil.which("openssl"):
+        pytest.fail("squid and openssl are needed (tests/setup_deps.sh installs them)")
+    spec = importlib.util.spec_from_file_location(
+        "hubfs_tls_git", os.path.join(harness.ROOT, "tests", "trust", "tls_git.py"))
+    tls = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tls)
+    work = tempfile.mkdtemp(prefix="hubfs-it-squid-tls-", dir=os.environ.get("HUBFS_TEST_TMP", "/tmp"))
+    files = os.path.join(work, "files")
+    os.makedirs(files)
+    pki = tls.make_pki(os.path.join(work, "pki"))
+    cert, key = pki["ip"]
+    proc, port = harness.start_httpd(files, os.path.join(work, "tls.port"), cert=cert, key=key)
+    ctx = ssl.create_default_context(cafile=pki["ca"])
+
+    def ctl(q):
+        with urllib.request.urlopen("https://127.0.0.1:%d/%s" % (port, q), timeout=10,
+                                    context=ctx) as r:
+            return r.read()
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    sq, mounts, problems, hosts = None, [], [], 4
+    try:
+        size = 6 * MiB + 99
+        name, data = make_weight(files, "tlsfan", size, 78)
+        ctl("_fault?path=/%s&mode=throttle&rate=%d" % (name, 6 * MiB))
+        sq = Squid(work, origin="127.0.0.1:%d" % port, origin_ca=pki["ca"]).start()
+        origin = "https://127.0.0.1:%d" % port
+        for i in range(hosts):
+            mounts.append(harness.Mount(
+                os.path.join(work, "mnt%d" % i),
+                "cache=%s,rewrite=%s/=%s/" % (os.path.join(work, "cache%d" % i), origin, sq.url),
+                env=env, logdir=work, name="hubfs%d" % i).start())
+        url = "%s/%s" % (origin, name)
+        got = [None] * hosts
+        start = threading.Barrier(hosts)
+
+        def host(i):
+            p = url_path(mounts[i], url)
+            start.wait(30)
+            got[i] = harness.read_file(p, timeout=120)
+        threads = [threading.Thread(target=host, args=(i,)) for i in range(hosts)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(180)
+        for i in range(hosts):
+            assert got[i] == data, "host %d: wrong bytes\n%s" % (i, sq.log())
+        st = json.loads(ctl("_stats")).get("/" + name, {})
+        assert st.get("bytes") == size and st.get("get") == 1, (st, sq.access_log())
+    finally:
+        for m in mounts:
+            if m.alive:
+                problems += m.stop() or []
+        if sq:
+            sq.remove()
+        os.killpg(proc.pid, 15)
+        proc.wait(10)
+        if not problems:
+            shutil.rmtree(work, ignore_errors=True)
+    assert not problems, problems
