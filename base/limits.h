@@ -553,6 +553,19 @@
 #ifndef HUB_WEIGHTS_IO_BUFFER
 #define HUB_WEIGHTS_IO_BUFFER (1u << 20)
 #endif
+/* The download's sha256 runs on a second thread (cache/weights_hash.c),
+ * fed from a ring of this many buffers of HUB_WEIGHTS_HASH_BUF bytes each:
+ * the downloader copies what it writes into the ring, the hasher hashes a
+ * full buffer while the downloader fills the next, and the downloader
+ * waits for a free buffer when the hasher is behind (so memory stays at
+ * 4 x 512 KiB = 2 MiB per download, 16 MiB at HUB_WEIGHTS_DL_MAX; a hash
+ * serial with the writes cost a cold 1 GiB read 10-13 %). */
+#ifndef HUB_WEIGHTS_HASH_BUFS
+#define HUB_WEIGHTS_HASH_BUFS 4
+#endif
+#ifndef HUB_WEIGHTS_HASH_BUF
+#define HUB_WEIGHTS_HASH_BUF (512u << 10)
+#endif
 /* Sidecar files (HEAD results) and range records are small text. */
 #ifndef HUB_WEIGHTS_META_MAX
 #define HUB_WEIGHTS_META_MAX (1u << 20)

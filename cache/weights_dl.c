@@ -2,7 +2,8 @@
  * Weights: the downloader thread of a file (one at a time, started by a
  * read through hw_ensure_thread, joined at the next start or at free).  It
  * is the holder (holds N.lock, streams the holes of N.part in order with
- * one GET each, hashing what it writes as it writes it, then hw_finalize)
+ * one GET each, hashing what it writes as it writes it (on the hasher
+ * thread of weights_hash.c), then hw_finalize)
  * or a follower (watches another process's download and takes over when
  * N.lock is free).  Also the HEAD request.  Locks: f->lock held except
  * across HTTP and bulk I/O; the stream's sink takes it per piece.  The
@@ -185,8 +186,9 @@ static int seq_sink(void *ctx, uint64_t off, const char *data, size_t len)
 		return rc;
 	}
 	if (d->sha_live && off <= d->hashed && end > d->hashed) {
-		/* the bytes just written, next in order: hashed from memory */
-		hub_sha256_update(&d->sha, data + (d->hashed - off), (size_t)(end - d->hashed));
+		/* the bytes just written, next in order: hashed from memory (by
+		 * the hasher thread, from a copy in its ring) */
+		hw_hash_feed(d, data + (d->hashed - off), (size_t)(end - d->hashed));
 		d->hashed = end;
 	}
 	pthread_mutex_lock(&f->lock);
@@ -368,6 +370,7 @@ static int hold(struct dl *d)
 	 * stops, not before its GET (a scan of the store's directory that the
 	 * first read of a cold file would wait for) */
 	hw_remove_temps(d->f, 60);
+	hw_hash_stop(d);
 	if (d->sha_live)
 		hub_sha256_dispose(&d->sha);
 	d->sha_live = false;
