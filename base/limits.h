@@ -465,6 +465,17 @@
 #ifndef HUB_WEIGHTS_FAR_BYTES
 #define HUB_WEIGHTS_FAR_BYTES (8u << 20)
 #endif
+/* The lookup of a weight file learns its size with a GET of its first
+ * bytes (Range: bytes=0-(this - 1); Content-Range or, from a server that
+ * answers 200, Content-Length give the size), not a HEAD: those bytes go
+ * into N.part, so the first read of a cold file is served from disk without
+ * a second round trip (a HEAD and then the download's GET cost the first
+ * 4 KiB about 7 ms against curl's 1).  64 KiB: one round trip's worth on a
+ * fast link, and all that `ls -l` of many files costs (no download starts
+ * at a lookup).  0: a HEAD, as before. */
+#ifndef HUB_WEIGHTS_HEAD_BYTES
+#define HUB_WEIGHTS_HEAD_BYTES (64u << 10)
+#endif
 /* Size of a far read's Range request: the first is 1 MiB; a far read right
  * after the previous one's end (a sequential reader ahead of the download)
  * doubles it, up to the max, so it streams instead of paying a round trip

@@ -192,6 +192,7 @@ struct hub_weights_tuning {
 	double idle_s;           /* a download no reader asked anything of for this long stops... */
 	uint64_t idle_finish;    /* ...unless fewer bytes than this are missing */
 	double pin_s;            /* a complete file stays pinned (not evictable) this long after a read */
+	uint64_t head_bytes;     /* the size is learned with a GET of this many first bytes (0: HEAD) */
 };
 void hub_weights_tuning_default(struct hub_weights_tuning *out);
 void hub_weights_set_tuning(const struct hub_weights_tuning *t);

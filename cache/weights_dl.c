@@ -5,7 +5,7 @@
  * one GET each, hashing what it writes as it writes it (on the hasher
  * thread of weights_hash.c), then hw_finalize)
  * or a follower (watches another process's download and takes over when
- * N.lock is free).  Also the HEAD request.  Locks: f->lock held except
+ * N.lock is free).  Also the size request (hw_ensure_head).  Locks: f->lock held except
  * across HTTP and bulk I/O; the stream's sink takes it per piece.  The
  * download's sha256 (d->sha) is this thread's alone: no lock.
  */
@@ -23,7 +23,9 @@
 
 /* ---- HEAD ---- */
 
-/* f->lock held (dropped across the request).  One HEAD at a time per file. */
+/* f->lock held (dropped across the request).  One at a time per file: the
+ * size (and ETag) of a file nothing on disk describes, from a GET of its
+ * first head_bytes, which stay in N.part (or a HEAD: head_bytes 0). */
 int hw_ensure_head(struct hub_weight *f)
 {
 	while (f->head_busy)
@@ -33,12 +35,23 @@ int hw_ensure_head(struct hub_weight *f)
 	if (f->w->cfg.offline)
 		return -ENOENT;
 	f->head_busy = true;
-	pthread_mutex_unlock(&f->lock);
-	double t0 = mono_now();
 	struct hub_http_meta *m = malloc(sizeof(*m));
-	int rc = m ? hub_http_head(m, f->w->http, f->fetch_url) : -ENOMEM;
-	hub_debug("weights: %s: HEAD in %.3f ms", f->name, (mono_now() - t0) * 1e3);
-	pthread_mutex_lock(&f->lock);
+	int rc = m ? 1 : -ENOMEM;
+	uint64_t n = hw_tuning().head_bytes;
+	if (m && n) {
+		/* a GET of the first bytes, kept in N.part (hw_head_fetch);
+		 * where N.part cannot be written, a HEAD */
+		rc = hw_head_fetch(m, f, n);
+		if (rc == -EROFS || rc == -EACCES || rc == -ENOSPC || rc == -EDQUOT)
+			rc = 1;
+	}
+	if (rc == 1) {
+		pthread_mutex_unlock(&f->lock);
+		double t0 = mono_now();
+		rc = hub_http_head(m, f->w->http, f->fetch_url);
+		hub_debug("weights: %s: HEAD in %.3f ms", f->name, (mono_now() - t0) * 1e3);
+		pthread_mutex_lock(&f->lock);
+	}
 	f->head_busy = false;
 	if (rc == 0) {
 		f->head_done = true;

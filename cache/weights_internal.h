@@ -474,5 +474,9 @@ int hw_finalize(struct dl *d);
 bool hw_inflight_covers(const struct hub_weight *f, uint64_t off);
 int hw_far_fetch(struct hub_weight *f, uint64_t a, uint64_t end,
 		 const struct hub_weights_tuning *t);
+/* The lookup's GET of the first n bytes of a file of unknown size, into
+ * N.part (present ranges like a far read's); *out: the response's size (if
+ * it gave one) and ETag.  0 or -errno. */
+int hw_head_fetch(struct hub_http_meta *out, struct hub_weight *f, uint64_t n);
 
 #endif
