@@ -544,7 +544,7 @@ int hub_weight_size(uint64_t *out, struct hub_weight *f)
 			}
 			continue;
 		}
-		/* HEAD gave no size: the download will tell */
+		/* the size request gave no size: the download will tell */
 		if ((rc = hw_ensure_thread(f)) == -EBUSY)
 			f->progress_t = mono_now(); /* queued: not a stall */
 		else if (rc)

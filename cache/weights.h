@@ -111,9 +111,11 @@ const char *hub_weight_url(const struct hub_weight *f);
  * No network, no waiting. */
 void hub_weight_state(char *out, size_t outsz, struct hub_weight *f);
 
-/* The file's true size: from the complete file, the HEAD results remembered
- * on disk, or an HTTP HEAD (then remembered; a refused HEAD falls back to a
- * 1-byte ranged GET).  When the server tells no size at all, the file is
+/* The file's true size: from the complete file, the size and ETag
+ * remembered on disk, or a GET of the file's first head_bytes (tuning; the
+ * bytes are kept in N.part for the first read; then remembered), or, where
+ * N.part cannot be written or head_bytes is 0, an HTTP HEAD (a refused HEAD
+ * falls back to a 1-byte ranged GET).  When the server tells no size at all, the file is
  * downloaded to learn it.  May use the network (bounded by the timeouts);
  * offline and unknown: -ENOENT. */
 int hub_weight_size(uint64_t *out, struct hub_weight *f);

@@ -59,6 +59,12 @@
  *   a follower: another process holds N.lock; it watches N.ranges, N.head
  *     and the shared page every poll_s, and takes over when the flock is
  *     free (the holder finished, failed, or died: flock dies with it).
+ * The size of a file nothing on disk describes is learned at its lookup
+ * (hw_ensure_head) with a GET of its first head_bytes, written into N.part
+ * like a far read's range (a HEAD where N.part cannot be written): the first
+ * read of a cold file is served from those bytes and starts the download
+ * thread behind them; the holder's first hole then starts at head_bytes (its
+ * hash reads those bytes back once, from the page cache).
  * Readers never download sequentially themselves: they wait on f->cond until
  * their range is present, except that a range starting more than far_bytes
  * beyond the sequential stream is fetched by the reader itself with a Range
