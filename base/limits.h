@@ -465,6 +465,17 @@
 #ifndef HUB_WEIGHTS_FAR_BYTES
 #define HUB_WEIGHTS_FAR_BYTES (8u << 20)
 #endif
+/* The lookup of a weight file learns its size with a GET of its first
+ * bytes (Range: bytes=0-(this - 1); Content-Range or, from a server that
+ * answers 200, Content-Length give the size), not a HEAD: those bytes go
+ * into N.part, so the first read of a cold file is served from disk without
+ * a second round trip (a HEAD and then the download's GET cost the first
+ * 4 KiB about 7 ms against curl's 1).  64 KiB: one round trip's worth on a
+ * fast link, and all that `ls -l` of many files costs (no download starts
+ * at a lookup).  0: a HEAD, as before. */
+#ifndef HUB_WEIGHTS_HEAD_BYTES
+#define HUB_WEIGHTS_HEAD_BYTES (64u << 10)
+#endif
 /* Size of a far read's Range request: the first is 1 MiB; a far read right
  * after the previous one's end (a sequential reader ahead of the download)
  * doubles it, up to the max, so it streams instead of paying a round trip
@@ -552,6 +563,19 @@
  * from the page cache behind the download. */
 #ifndef HUB_WEIGHTS_IO_BUFFER
 #define HUB_WEIGHTS_IO_BUFFER (1u << 20)
+#endif
+/* The download's sha256 runs on a second thread (cache/weights_hash.c),
+ * fed from a ring of this many buffers of HUB_WEIGHTS_HASH_BUF bytes each:
+ * the downloader copies what it writes into the ring, the hasher hashes a
+ * full buffer while the downloader fills the next, and the downloader
+ * waits for a free buffer when the hasher is behind (so memory stays at
+ * 4 x 512 KiB = 2 MiB per download, 16 MiB at HUB_WEIGHTS_DL_MAX; a hash
+ * serial with the writes cost a cold 1 GiB read 10-13 %). */
+#ifndef HUB_WEIGHTS_HASH_BUFS
+#define HUB_WEIGHTS_HASH_BUFS 4
+#endif
+#ifndef HUB_WEIGHTS_HASH_BUF
+#define HUB_WEIGHTS_HASH_BUF (512u << 10)
 #endif
 /* Sidecar files (HEAD results) and range records are small text. */
 #ifndef HUB_WEIGHTS_META_MAX

@@ -42,6 +42,7 @@
 		.idle_s = HUB_WEIGHTS_IDLE_S, \
 		.idle_finish = HUB_WEIGHTS_IDLE_FINISH, \
 		.pin_s = HUB_WEIGHTS_PIN_S, \
+		.head_bytes = HUB_WEIGHTS_HEAD_BYTES, \
 	}
 
 static struct hub_weights_tuning tuning = WEIGHTS_TUNING_DEFAULTS;
@@ -543,7 +544,7 @@ int hub_weight_size(uint64_t *out, struct hub_weight *f)
 			}
 			continue;
 		}
-		/* HEAD gave no size: the download will tell */
+		/* the size request gave no size: the download will tell */
 		if ((rc = hw_ensure_thread(f)) == -EBUSY)
 			f->progress_t = mono_now(); /* queued: not a stall */
 		else if (rc)
@@ -807,6 +808,17 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 					if (rc == -ENOENT && hw_check_complete(f))
 						continue; /* renamed meanwhile */
 					break;
+				}
+				if (!f->thread_running && !f->thread_joinable && !offline &&
+				    hub_rset_bytes(&f->have) <= t.head_bytes && end < f->size &&
+				    !recent_error(f)) {
+					/* the lookup's first bytes (hw_ensure_head):
+					 * served, and the download starts behind them
+					 * as it would have for this first read */
+					int trc = hw_ensure_thread(f);
+					if (trc && trc != -EBUSY)
+						hub_debug("weights: %s: download not started: %s",
+							  f->name, strerror(-trc));
 				}
 				/* busy until the span is released: the fd is not
 				 * closed while the caller reads or splices from it */

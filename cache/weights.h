@@ -111,9 +111,11 @@ const char *hub_weight_url(const struct hub_weight *f);
  * No network, no waiting. */
 void hub_weight_state(char *out, size_t outsz, struct hub_weight *f);
 
-/* The file's true size: from the complete file, the HEAD results remembered
- * on disk, or an HTTP HEAD (then remembered; a refused HEAD falls back to a
- * 1-byte ranged GET).  When the server tells no size at all, the file is
+/* The file's true size: from the complete file, the size and ETag
+ * remembered on disk, or a GET of the file's first head_bytes (tuning; the
+ * bytes are kept in N.part for the first read; then remembered), or, where
+ * N.part cannot be written or head_bytes is 0, an HTTP HEAD (a refused HEAD
+ * falls back to a 1-byte ranged GET).  When the server tells no size at all, the file is
  * downloaded to learn it.  May use the network (bounded by the timeouts);
  * offline and unknown: -ENOENT. */
 int hub_weight_size(uint64_t *out, struct hub_weight *f);
@@ -192,6 +194,7 @@ struct hub_weights_tuning {
 	double idle_s;           /* a download no reader asked anything of for this long stops... */
 	uint64_t idle_finish;    /* ...unless fewer bytes than this are missing */
 	double pin_s;            /* a complete file stays pinned (not evictable) this long after a read */
+	uint64_t head_bytes;     /* the size is learned with a GET of this many first bytes (0: HEAD) */
 };
 void hub_weights_tuning_default(struct hub_weights_tuning *out);
 void hub_weights_set_tuning(const struct hub_weights_tuning *t);

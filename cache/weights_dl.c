@@ -2,9 +2,10 @@
  * Weights: the downloader thread of a file (one at a time, started by a
  * read through hw_ensure_thread, joined at the next start or at free).  It
  * is the holder (holds N.lock, streams the holes of N.part in order with
- * one GET each, hashing what it writes as it writes it, then hw_finalize)
+ * one GET each, hashing what it writes as it writes it (on the hasher
+ * thread of weights_hash.c), then hw_finalize)
  * or a follower (watches another process's download and takes over when
- * N.lock is free).  Also the HEAD request.  Locks: f->lock held except
+ * N.lock is free).  Also the size request (hw_ensure_head).  Locks: f->lock held except
  * across HTTP and bulk I/O; the stream's sink takes it per piece.  The
  * download's sha256 (d->sha) is this thread's alone: no lock.
  */
@@ -22,7 +23,9 @@
 
 /* ---- HEAD ---- */
 
-/* f->lock held (dropped across the request).  One HEAD at a time per file. */
+/* f->lock held (dropped across the request).  One at a time per file: the
+ * size (and ETag) of a file nothing on disk describes, from a GET of its
+ * first head_bytes, which stay in N.part (or a HEAD: head_bytes 0). */
 int hw_ensure_head(struct hub_weight *f)
 {
 	while (f->head_busy)
@@ -32,12 +35,23 @@ int hw_ensure_head(struct hub_weight *f)
 	if (f->w->cfg.offline)
 		return -ENOENT;
 	f->head_busy = true;
-	pthread_mutex_unlock(&f->lock);
-	double t0 = mono_now();
 	struct hub_http_meta *m = malloc(sizeof(*m));
-	int rc = m ? hub_http_head(m, f->w->http, f->fetch_url) : -ENOMEM;
-	hub_debug("weights: %s: HEAD in %.3f ms", f->name, (mono_now() - t0) * 1e3);
-	pthread_mutex_lock(&f->lock);
+	int rc = m ? 1 : -ENOMEM;
+	uint64_t n = hw_tuning().head_bytes;
+	if (m && n) {
+		/* a GET of the first bytes, kept in N.part (hw_head_fetch);
+		 * where N.part cannot be written, a HEAD */
+		rc = hw_head_fetch(m, f, n);
+		if (rc == -EROFS || rc == -EACCES || rc == -ENOSPC || rc == -EDQUOT)
+			rc = 1;
+	}
+	if (rc == 1) {
+		pthread_mutex_unlock(&f->lock);
+		double t0 = mono_now();
+		rc = hub_http_head(m, f->w->http, f->fetch_url);
+		hub_debug("weights: %s: HEAD in %.3f ms", f->name, (mono_now() - t0) * 1e3);
+		pthread_mutex_lock(&f->lock);
+	}
 	f->head_busy = false;
 	if (rc == 0) {
 		f->head_done = true;
@@ -185,8 +199,9 @@ static int seq_sink(void *ctx, uint64_t off, const char *data, size_t len)
 		return rc;
 	}
 	if (d->sha_live && off <= d->hashed && end > d->hashed) {
-		/* the bytes just written, next in order: hashed from memory */
-		hub_sha256_update(&d->sha, data + (d->hashed - off), (size_t)(end - d->hashed));
+		/* the bytes just written, next in order: hashed from memory (by
+		 * the hasher thread, from a copy in its ring) */
+		hw_hash_feed(d, data + (d->hashed - off), (size_t)(end - d->hashed));
 		d->hashed = end;
 	}
 	pthread_mutex_lock(&f->lock);
@@ -368,6 +383,7 @@ static int hold(struct dl *d)
 	 * stops, not before its GET (a scan of the store's directory that the
 	 * first read of a cold file would wait for) */
 	hw_remove_temps(d->f, 60);
+	hw_hash_stop(d);
 	if (d->sha_live)
 		hub_sha256_dispose(&d->sha);
 	d->sha_live = false;

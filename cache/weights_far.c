@@ -1,9 +1,11 @@
 /*
- * Weights: far reads.  A read starting more than far_bytes beyond the
- * sequential stream fetches its own range with a Range request into N.part
- * (in-flight ranges are listed so that two readers do not fetch the same
- * one).  Locks: called with f->lock held, dropped across the request; the
- * sink takes it per piece.
+ * Weights: far reads, and the lookup's first bytes.  A read starting more
+ * than far_bytes beyond the sequential stream fetches its own range with a
+ * Range request into N.part (in-flight ranges are listed so that two readers
+ * do not fetch the same one).  The lookup of a file of unknown size GETs its
+ * first head_bytes into N.part the same way (hw_head_fetch): the response
+ * gives the size, and the first read finds its bytes on disk.  Locks: called
+ * with f->lock held, dropped across the request; the sink takes it per piece.
  */
 #include "cache/weights_internal.h"
 
@@ -18,6 +20,8 @@
 struct far {
 	struct hub_weight *f;
 	int fd;
+	bool meta_seen;            /* hw_head_fetch: the response's header */
+	struct hub_http_meta meta;
 };
 
 static int far_sink(void *ctx, uint64_t off, const char *data, size_t len)
@@ -125,3 +129,54 @@ int hw_far_fetch(struct hub_weight *f, uint64_t a, uint64_t end,
 	return rc;
 }
 
+
+/* ---- the lookup's first bytes ---- */
+
+static int head_meta(void *ctx, const struct hub_http_meta *m)
+{
+	struct far *c = ctx;
+	/* the size and ETag of the response whose bytes the sink writes */
+	c->meta = *m;
+	c->meta_seen = true;
+	return 0;
+}
+
+int hw_head_fetch(struct hub_http_meta *out, struct hub_weight *f, uint64_t n)
+{
+	memset(out, 0, sizeof(*out));
+	double t0 = mono_now();
+	int rc = hw_part_open(f, true);
+	if (rc)
+		return rc;
+	double t1 = mono_now();
+	struct far *c = calloc(1, sizeof(*c)); /* holds a meta: not on the stack */
+	if (!c)
+		return -ENOMEM;
+	c->f = f;
+	c->fd = f->part_fd;
+	struct hub_http_get g = {
+		.url = f->fetch_url,
+		.off = 0,
+		.end = n,
+		.sink = far_sink,
+		.meta = head_meta,
+		.ctx = c,
+	};
+	hw_busy_enter(f);
+	pthread_mutex_unlock(&f->lock);
+	double t2 = mono_now();
+	rc = hub_http_get(out, f->w->http, &g);
+	hub_debug("weights: %s: size: N.part open in %.3f ms, GET of the first %llu bytes in %.3f ms",
+		  f->name, (t1 - t0) * 1e3, (unsigned long long)n, (mono_now() - t2) * 1e3);
+	pthread_mutex_lock(&f->lock);
+	hw_busy_leave(f);
+	if (rc == 0 && c->meta_seen) {
+		/* the size as the response said it (out has the last response's) */
+		out->size_known = c->meta.size_known;
+		out->size = c->meta.size;
+		snprintf(out->etag, sizeof(out->etag), "%s", c->meta.etag);
+	}
+	free(c);
+	pthread_cond_broadcast(&f->cond);
+	return rc;
+}

@@ -15,6 +15,8 @@
  *                     sha256 of its stream) or a follower; HEAD
  *   weights_verify.c  verification and completion (finalize), publishing as
  *                     checkpoints/<name>, adopting a checkpoints/<name>
+ *   weights_hash.c    the download's sha256 on a second thread, fed from
+ *                     a ring of the downloader's buffers
  *   weights_far.c     far reads (a reader's own Range request)
  *   base/rset.c       the sets of byte ranges (struct hub_rset)
  *   base/hash.c       SHA-256 (libcrypto)
@@ -57,6 +59,12 @@
  *   a follower: another process holds N.lock; it watches N.ranges, N.head
  *     and the shared page every poll_s, and takes over when the flock is
  *     free (the holder finished, failed, or died: flock dies with it).
+ * The size of a file nothing on disk describes is learned at its lookup
+ * (hw_ensure_head) with a GET of its first head_bytes, written into N.part
+ * like a far read's range (a HEAD where N.part cannot be written): the first
+ * read of a cold file is served from those bytes and starts the download
+ * thread behind them; the holder's first hole then starts at head_bytes (its
+ * hash reads those bytes back once, from the page cache).
  * Readers never download sequentially themselves: they wait on f->cond until
  * their range is present, except that a range starting more than far_bytes
  * beyond the sequential stream is fetched by the reader itself with a Range
@@ -283,19 +291,25 @@ struct record {
 
 /* ---- the downloader thread ---- */
 
+struct hw_hasher;
+
 struct dl {
 	struct hub_weight *f;
 	int lock_fd;
 	struct live_page *live;
 	bool hashing;      /* the name carries a hash prefix: sha256 is computed */
-	/* The sha256 of the download, computed by this thread from the bytes
-	 * its stream writes, in order, as it writes them (no read-back).  Bytes
-	 * it did not write (a resume's prefix, a far read's range) are read back
-	 * from N.part once, when the hash reaches them (hw_hash_catchup). */
+	/* The sha256 of the download, computed from the bytes this thread's
+	 * stream writes, in order, as it writes them (no read-back): copied
+	 * into a ring hashed by a second thread (weights_hash.c).  Bytes it did
+	 * not write (a resume's prefix, a far read's range) are read back from
+	 * N.part once, when the hash reaches them (hw_hash_catchup).  hashed
+	 * counts the bytes fed; d->sha covers them all after hw_hash_drain. */
 	struct hub_sha256 sha;
 	bool sha_live;     /* sha initialised (disposed by hold) */
 	uint64_t hashed;   /* sha covers [0, hashed) */
 	uint64_t reread;   /* bytes of those read back from N.part */
+	struct hw_hasher *hz; /* the hasher thread and its ring (weights_hash.c) */
+	bool hz_failed;    /* no memory for the ring: hashed inline */
 	uint64_t hole_a;   /* start of the current GET */
 	int fd;            /* part_fd at the GET's start (kept open by f) */
 };
@@ -448,6 +462,16 @@ int hw_hash_reset(struct dl *d);
  * -errno. */
 int hw_hash_catchup(struct dl *d, int fd, uint64_t to);
 
+/* weights_hash.c, the downloader thread only (no lock needed; f->lock may
+ * be held: the waits are for the ring's few buffers to be hashed) */
+/* Hash [p, p + n), the next bytes after d->hashed (the caller advances
+ * it): copied into the ring, hashed by the hasher thread. */
+void hw_hash_feed(struct dl *d, const char *p, size_t n);
+/* Wait until everything fed is in d->sha (before reading or finishing it). */
+void hw_hash_drain(struct dl *d);
+/* Stop the hasher thread, free the ring (before d->sha is disposed). */
+void hw_hash_stop(struct dl *d);
+
 /* weights_verify.c (f->lock held) */
 void hw_adopt_checkpoint(struct hub_weight *f);
 int hw_finalize(struct dl *d);
@@ -456,5 +480,9 @@ int hw_finalize(struct dl *d);
 bool hw_inflight_covers(const struct hub_weight *f, uint64_t off);
 int hw_far_fetch(struct hub_weight *f, uint64_t a, uint64_t end,
 		 const struct hub_weights_tuning *t);
+/* The lookup's GET of the first n bytes of a file of unknown size, into
+ * N.part (present ranges like a far read's); *out: the response's size (if
+ * it gave one) and ETag.  0 or -errno. */
+int hw_head_fetch(struct hub_http_meta *out, struct hub_weight *f, uint64_t n);
 
 #endif

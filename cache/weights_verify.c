@@ -143,6 +143,7 @@ void hw_adopt_checkpoint(struct hub_weight *f)
 
 int hw_hash_reset(struct dl *d)
 {
+	hw_hash_drain(d); /* the hasher is done with d->sha */
 	if (d->sha_live)
 		hub_sha256_dispose(&d->sha);
 	d->sha_live = false;
@@ -155,6 +156,7 @@ int hw_hash_reset(struct dl *d)
 
 int hw_hash_catchup(struct dl *d, int fd, uint64_t to)
 {
+	hw_hash_drain(d); /* d->sha covers [0, d->hashed) */
 	uint64_t from = d->hashed;
 	int rc = hash_range(&d->sha, &d->hashed, fd, to, d->f->w);
 	d->reread += d->hashed - from;

@@ -161,7 +161,7 @@ def main():
                 print("one more run with -d (stat %.2f, open %.2f, pread %.2f ms); the daemon's "
                       "timeline:" % tuple(x * 1000 for x in r))
                 for ln in log:
-                    if "first read:" in ln or "HEAD in" in ln:
+                    if "first read:" in ln or "HEAD in" in ln or ": size: " in ln:
                         print("  " + ln.rstrip())
         if a.strace:
             hubfs_first(a.hubfs, work, mnt, url,

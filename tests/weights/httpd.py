@@ -18,6 +18,9 @@ norange, nolen, chunked, throttle, nohead, etag, slowstart; 1 for the others).
 on: which requests it applies to (and counts): get, head or any.  Default:
 head for nohead; any for nolen, chunked, redirect, etag; get for the others
 (so a HEAD before the download does not use up a fault meant for the body).
+A cut, stall or wrong fault at an offset a closed Range (bytes=A-B) cannot
+reach is not applied to that request either (hubfs's lookup GETs a file's
+first 64 KiB: that request does not use up a fault meant for the download).
 Modes and their parameters:
   cut      at=N          send N body bytes (of this response), then close the connection
   status   code=C [retry_after=S]  answer C (503, 429, 404...) with an empty body
@@ -65,15 +68,18 @@ class State:
     def stat(self, path):
         return self.stats.setdefault(path, {"get": 0, "head": 0, "bytes": 0, "ranges": []})
 
-    def take_faults(self, path, head):
+    def take_faults(self, path, head, range_hdr=None):
         """The faults that apply to this request (consuming their counts)."""
         out = []
         kind = "head" if head else "get"
+        closed = parse_range(range_hdr, 1 << 62)  # bytes=A-B: (A, B)
         with self.lock:
             for key in (path, "*"):
                 lst = self.faults.get(key, [])
                 for f in lst:
                     if f["on"] not in ("any", kind):
+                        continue
+                    if isinstance(closed, tuple) and unreachable(f, closed):
                         continue
                     if "prob" in f and self.rng.random() >= float(f["prob"]):
                         continue
@@ -88,6 +94,22 @@ class State:
     def rand_below(self, n):
         with self.lock:
             return self.rng.randrange(max(1, n))
+
+
+def unreachable(f, rng):
+    """A fault at a body offset (cut, stall) or file offset (wrong) that a
+    request for the closed range rng=(a, b) cannot reach (hubfs's GET of a
+    file's first bytes at lookup): not applied, its count not used up."""
+    at = f.get("at")
+    if at is None or at == "rand":
+        return False
+    at = int(at)
+    a, b = rng
+    if f["mode"] in ("cut", "stall"):
+        return at >= b - a + 1
+    if f["mode"] == "wrong":
+        return not a <= at <= b
+    return False
 
 
 def parse_range(h, size):
@@ -169,7 +191,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        faults = self.st.take_faults(path, head)
+        faults = self.st.take_faults(path, head, self.headers.get("Range"))
         if "fault" in q:
             f = {k: v[0] for k, v in q.items()}
             f["mode"] = f.pop("fault")
