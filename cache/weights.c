@@ -803,7 +803,7 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 			uint64_t end = size > f->size - o ? f->size : o + size;
 			verdict = f->hash_prefix[0] && end == f->size &&
 				  o < stream_front(f) + t.far_bytes;
-			if (!verdict && hub_rset_covers(&f->have, o, end)) {
+			if ((!verdict || f->hash_ok) && hub_rset_covers(&f->have, o, end)) {
 				if (f->part_fd < 0 && (rc = hw_part_open(f, false))) {
 					if (rc == -ENOENT && hw_check_complete(f))
 						continue; /* renamed meanwhile */
@@ -826,7 +826,8 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 				HW_FIRST_STEP(f, "its bytes served");
 				f->first_t = 0;
 				out->busy = true;
-				out->unverified_end = f->hash_prefix[0] && end == f->size && end > o;
+				out->unverified_end = f->hash_prefix[0] && end == f->size && end > o &&
+						      !f->hash_ok;
 				out->fd = f->part_fd;
 				out->off = o;
 				out->len = (size_t)(end - o);

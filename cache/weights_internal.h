@@ -243,6 +243,9 @@ struct hub_weight {
 	int err;                 /* last failure (transient), fails reads until err_until */
 	double err_until;
 	bool bad;                /* failed verification: EIO until bad_until (real time) */
+	bool hash_ok;            /* holder: every byte of part_fd present and its sha256
+				  * matched; the fsync and rename still to come.  The
+				  * verdict a read of the end waits for (weight_span) */
 	char bad_reason[48];
 	double bad_until;
 	double progress_t;       /* mono time of the last new byte or state change */

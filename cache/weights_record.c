@@ -41,6 +41,7 @@ void hw_close_fds(struct hub_weight *f)
  * reader may be reading through it right now). */
 void hw_part_retire(struct hub_weight *f)
 {
+	f->hash_ok = false; /* it spoke of this part_fd's bytes */
 	if (f->part_fd < 0)
 		return;
 	if (f->n_graveyard == sizeof(f->graveyard) / sizeof(f->graveyard[0])) {
@@ -96,6 +97,7 @@ int hw_part_open(struct hub_weight *f, bool create)
 	}
 	if (id != f->part_id && f->part_id) {
 		hub_rset_clear(&f->have);
+		f->hash_ok = false;
 		f->dirty = false;
 	}
 	f->part_id = id;

@@ -234,12 +234,23 @@ int hw_finalize(struct dl *d)
 					 f->hash_prefix);
 		}
 	}
+	if (!rc && !why[0] && d->hashing) {
+		/* the verdict is in: readers waiting for the end (verify=stream)
+		 * are served from N.part now, not after the fsync below (which
+		 * writes the whole file back: most of a cold read's time) */
+		pthread_mutex_lock(&f->lock);
+		f->hash_ok = true;
+		pthread_cond_broadcast(&f->cond);
+		pthread_mutex_unlock(&f->lock);
+	}
 	if (!rc && !why[0] && fsync(fd))
 		rc = -errno;
 
 	pthread_mutex_lock(&f->lock);
-	if (rc)
+	if (rc) {
+		f->hash_ok = false;
 		return rc;
+	}
 	char u[512];
 	if (why[0]) {
 		hub_err("weights: %s (%s): verification failed, %s; the bytes are discarded",
