@@ -400,7 +400,7 @@ void hub_quota_free(struct hub_quota *q)
 	free(q);
 }
 
-/* ---- forget ---- */
+/* ---- removing a repository (forget, verify --repair, the round) ---- */
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -413,7 +413,10 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return 0;
 }
 
-int hub_quota_forget(const char *root, const char *owner, const char *repo)
+/* Move <root>/hubfs/repos/<owner>/<repo> out of the tree (one rename: a
+ * daemon never sees half a repository) and delete it, under the
+ * repository's lock taken waiting (a fetch in progress finishes first). */
+static int remove_repo(const char *root, const char *owner, const char *repo)
 {
 	if (!hub_name_owner_valid(owner) || !hub_name_repo_valid(repo))
 		return -EINVAL;
@@ -426,14 +429,15 @@ int hub_quota_forget(const char *root, const char *owner, const char *repo)
 		return -errno;
 	if (!S_ISDIR(st.st_mode))
 		return -ENOTDIR;
+	static unsigned seq;
 	if (snprintf(lockp, sizeof(lockp), "%s/lock", dir) >= (int)sizeof(lockp) ||
 	    snprintf(tmpd, sizeof(tmpd), "%s/hubfs/tmp", root) >= (int)sizeof(tmpd) ||
-	    snprintf(gone, sizeof(gone), "%s/forget.%ld.%s.%s", tmpd, (long)getpid(), owner,
-		     repo) >= (int)sizeof(gone))
+	    snprintf(gone, sizeof(gone), "%s/forget.%ld.%u.%s.%s", tmpd, (long)getpid(),
+		     __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED), owner, repo) >=
+		    (int)sizeof(gone))
 		return -ENAMETOOLONG;
 	if (hub_mkdir_p(tmpd))
 		return -EIO;
-	/* a fetch or state.json update in progress (any daemon) finishes first */
 	int lfd = hub_file_lock(lockp);
 	if (lfd < 0)
 		return lfd;
@@ -446,4 +450,26 @@ int hub_quota_forget(const char *root, const char *owner, const char *repo)
 	snprintf(parent, sizeof(parent), "%s/hubfs/repos/%s", root, owner);
 	rmdir(parent); /* the owner's last repository: fails otherwise, fine */
 	return 0;
+}
+
+int hub_quota_forget(const char *root, const char *owner, const char *repo)
+{
+	return remove_repo(root, owner, repo);
+}
+
+int hub_quota_drop_weight(const char *root, const struct hub_inv_weight *w)
+{
+	struct stat st;
+	if (!w->path)
+		return -ENOENT;
+	if (lstat(w->path, &st))
+		return -errno;
+	if (w->key[0] && w->name) {
+		char ck[PATH_MAX];
+		struct stat cs;
+		if (snprintf(ck, sizeof(ck), "%s/checkpoints/%s", root, w->name) < (int)sizeof(ck) &&
+		    !lstat(ck, &cs) && cs.st_ino == st.st_ino && cs.st_dev == st.st_dev && unlink(ck))
+			return -errno;
+	}
+	return unlink(w->path) ? -errno : 0;
 }

@@ -75,4 +75,12 @@ void hub_quota_free(struct hub_quota *q);
  * cached), -EINVAL (not an owner/repo name), or -errno. */
 int hub_quota_forget(const char *root, const char *owner, const char *repo);
 
+struct hub_inv_weight; /* cache/inventory.h */
+/* Remove a complete weight file the inventory listed (`hubfs cache verify
+ * --repair` of a file that fails its hash): its <key>.data, and
+ * checkpoints/<name> when that is the same inode; or a checkpoints/ file of
+ * torch.hub's own.  A daemon reading it keeps its descriptor; its next
+ * lookup downloads the file again.  0 or -errno. */
+int hub_quota_drop_weight(const char *root, const struct hub_inv_weight *w);
+
 #endif
