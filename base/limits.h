@@ -587,5 +587,31 @@
 #ifndef HUB_WEIGHTS_USE_RECORD_S
 #define HUB_WEIGHTS_USE_RECORD_S 60
 #endif
+/* A repository is pinned (a shared flock on <repo>/use held by each daemon
+ * that uses it: cache/repo.h, hub_repo_touch) while a mounted path under
+ * one of its commits is looked up, listed or read, and this long after:
+ * the kernel caches a commit's entries and pages, so a long job may not
+ * ask the daemon for minutes; longer than the weights' pin because a
+ * repository is cheap to keep and a re-fetch costs a round trip upstream. */
+#ifndef HUB_REPO_PIN_S
+#define HUB_REPO_PIN_S 300.0
+#endif
+/* Last use of a repository is the use file's modification time, written
+ * (futimens) at most this often per repository and process. */
+#ifndef HUB_REPO_USE_RECORD_S
+#define HUB_REPO_USE_RECORD_S 10
+#endif
+/* hub_repo_touch checks at most this often that the pinned use file is
+ * still the one under the repository's path (a forget or an eviction
+ * renames the directory away). */
+#ifndef HUB_REPO_PIN_CHECK_S
+#define HUB_REPO_PIN_CHECK_S 1.0
+#endif
+/* Tries at pinning a repository whose directory is being replaced
+ * (evicted and re-created by another process) before giving up: the pin
+ * is advisory, a failure only logs. */
+#ifndef HUB_REPO_PIN_TRIES
+#define HUB_REPO_PIN_TRIES 4
+#endif
 
 #endif

@@ -33,6 +33,7 @@
 #include "base/names.h"
 #include "base/redact.h"
 #include "cache/inventory.h"
+#include "cache/repo.h"
 
 static void why_set(char *why, size_t n, const char *msg)
 {
@@ -184,6 +185,8 @@ out:
 	return rc;
 }
 
+static int remove_repo(const char *root, const char *owner, const char *repo, bool wait);
+
 struct cand {
 	const struct hub_inv_weight *w;
 	bool huge;
@@ -217,13 +220,60 @@ static void write_record(const char *root, const struct hub_quota_policy *p,
 	int n = snprintf(buf, sizeof(buf),
 			 "{\"time\": %lld, \"max\": %llu, \"low\": %llu, \"used_before\": %llu, "
 			 "\"used_after\": %llu, \"evicted\": %u, \"evicted_bytes\": %llu, "
-			 "\"pinned\": %u}\n",
+			 "\"pinned\": %u, \"repos_evicted\": %u, \"repos_pinned\": %u}\n",
 			 (long long)time(NULL), (unsigned long long)p->max,
 			 (unsigned long long)p->low, (unsigned long long)r->used_before,
 			 (unsigned long long)r->used_after, r->evicted,
-			 (unsigned long long)r->evicted_bytes, r->pinned);
+			 (unsigned long long)r->evicted_bytes, r->pinned, r->repos_evicted,
+			 r->repos_pinned);
 	if (n > 0 && (size_t)n < sizeof(buf))
 		hub_file_write_atomic(path, buf, (size_t)n);
+}
+
+static int repo_cmp(const void *pa, const void *pb)
+{
+	const struct hub_inv_repo *a = *(const struct hub_inv_repo *const *)pa;
+	const struct hub_inv_repo *b = *(const struct hub_inv_repo *const *)pb;
+	if (a->last_use != b->last_use)
+		return a->last_use < b->last_use ? -1 : 1;
+	int k = strcmp(a->owner, b->owner);
+	return k ? k : strcmp(a->repo, b->repo);
+}
+
+/* Weights did not bring the root under the low-water mark: repositories
+ * go too, least recently used first, none that a daemon pins (uses) or
+ * fetches into.  Returns the bytes used after. */
+static uint64_t evict_repos(struct hub_quota_result *out, const char *root,
+			    const struct hub_inventory *inv, const struct hub_quota_policy *p,
+			    uint64_t used)
+{
+	const struct hub_inv_repo **v = calloc(inv->nrepos ? inv->nrepos : 1, sizeof(*v));
+	if (!v)
+		return used;
+	for (size_t i = 0; i < inv->nrepos; i++)
+		v[i] = &inv->repos[i];
+	qsort(v, inv->nrepos, sizeof(*v), repo_cmp);
+	for (size_t i = 0; i < inv->nrepos && used > p->low; i++) {
+		char name[2 * 256 + 2], esc[4 * sizeof(name)];
+		snprintf(name, sizeof(name), "%s/%s", v[i]->owner, v[i]->repo);
+		hub_escape_text(esc, sizeof(esc), name);
+		int e = remove_repo(root, v[i]->owner, v[i]->repo, false);
+		if (e == -EBUSY) {
+			out->repos_pinned++;
+			continue;
+		}
+		if (e) {
+			hub_debug("quota: repository %s not evicted: %s", esc, strerror(-e));
+			continue;
+		}
+		used = used > v[i]->bytes ? used - v[i]->bytes : 0;
+		out->repos_evicted++;
+		out->evicted_bytes += v[i]->bytes;
+		hub_info("quota: evicted repository %s (%llu bytes, least recently used; fetched "
+			 "again on its next use)", esc, (unsigned long long)v[i]->bytes);
+	}
+	free(v);
+	return used;
 }
 
 int hub_quota_round(struct hub_quota_result *out, const char *root,
@@ -296,10 +346,13 @@ int hub_quota_round(struct hub_quota_result *out, const char *root,
 					 link ? " with its checkpoints/ link" : "");
 		}
 		free(c);
+		if (used > p->low)
+			used = evict_repos(out, root, &inv, p, used);
 		if (used > p->max)
-			hub_info("quota: cache at %llu bytes, above cache_max %llu: %u file(s) in "
-				 "use, downloads and repositories are not evicted",
-				 (unsigned long long)used, (unsigned long long)p->max, out->pinned);
+			hub_info("quota: cache at %llu bytes, above cache_max %llu: %u file(s) and "
+				 "%u repositories in use, downloads are not evicted",
+				 (unsigned long long)used, (unsigned long long)p->max, out->pinned,
+				 out->repos_pinned);
 	}
 done:
 	out->used_after = used;
@@ -307,7 +360,7 @@ done:
 	 * did something or found the root over the quota, and the first time */
 	char rec[PATH_MAX + 32];
 	snprintf(rec, sizeof(rec), "%s/hubfs/quota.json", root);
-	if (out->used_before > p->max || out->evicted || access(rec, F_OK))
+	if (out->used_before > p->max || out->evicted || out->repos_evicted || access(rec, F_OK))
 		write_record(root, p, out);
 	hub_inventory_dispose(&inv);
 	hub_file_unlock(qfd);
@@ -414,13 +467,16 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 }
 
 /* Move <root>/hubfs/repos/<owner>/<repo> out of the tree (one rename: a
- * daemon never sees half a repository) and delete it, under the
- * repository's lock taken waiting (a fetch in progress finishes first). */
-static int remove_repo(const char *root, const char *owner, const char *repo)
+ * daemon never sees half a repository) and delete it.  wait: take the
+ * repository's lock waiting (forget, repair: a fetch in progress finishes
+ * first) and ignore pins; otherwise (a round) take its lock and its use
+ * file's lock without waiting: -EBUSY while a fetch runs or any daemon
+ * uses the repository (cache/repo.h, hub_repo_touch). */
+static int remove_repo(const char *root, const char *owner, const char *repo, bool wait)
 {
 	if (!hub_name_owner_valid(owner) || !hub_name_repo_valid(repo))
 		return -EINVAL;
-	char dir[PATH_MAX], lockp[PATH_MAX], tmpd[PATH_MAX], gone[PATH_MAX];
+	char dir[PATH_MAX], lockp[PATH_MAX], usep[PATH_MAX], tmpd[PATH_MAX], gone[PATH_MAX];
 	if (snprintf(dir, sizeof(dir), "%s/hubfs/repos/%s/%s", root, owner, repo) >=
 	    (int)sizeof(dir))
 		return -ENAMETOOLONG;
@@ -431,6 +487,7 @@ static int remove_repo(const char *root, const char *owner, const char *repo)
 		return -ENOTDIR;
 	static unsigned seq;
 	if (snprintf(lockp, sizeof(lockp), "%s/lock", dir) >= (int)sizeof(lockp) ||
+	    snprintf(usep, sizeof(usep), "%s/" HUB_REPO_USE_FILE, dir) >= (int)sizeof(usep) ||
 	    snprintf(tmpd, sizeof(tmpd), "%s/hubfs/tmp", root) >= (int)sizeof(tmpd) ||
 	    snprintf(gone, sizeof(gone), "%s/forget.%ld.%u.%s.%s", tmpd, (long)getpid(),
 		     __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED), owner, repo) >=
@@ -438,10 +495,24 @@ static int remove_repo(const char *root, const char *owner, const char *repo)
 		return -ENAMETOOLONG;
 	if (hub_mkdir_p(tmpd))
 		return -EIO;
-	int lfd = hub_file_lock(lockp);
+	int lfd = wait ? hub_file_lock(lockp) : hub_file_trylock(lockp);
 	if (lfd < 0)
 		return lfd;
+	int ufd = -1;
+	if (!wait) {
+		/* O_CREAT: a repository no daemon ever pinned has no use file */
+		ufd = open(usep, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (ufd < 0 || flock(ufd, LOCK_EX | LOCK_NB)) {
+			int e = ufd < 0 ? -errno : (errno == EWOULDBLOCK ? -EBUSY : -errno);
+			if (ufd >= 0)
+				close(ufd);
+			hub_file_unlock(lfd);
+			return e;
+		}
+	}
 	int rc = rename(dir, gone) ? -errno : 0;
+	if (ufd >= 0)
+		close(ufd); /* a daemon blocked on its shared flock finds the path gone */
 	hub_file_unlock(lfd);
 	if (rc)
 		return rc;
@@ -454,7 +525,7 @@ static int remove_repo(const char *root, const char *owner, const char *repo)
 
 int hub_quota_forget(const char *root, const char *owner, const char *repo)
 {
-	return remove_repo(root, owner, repo);
+	return remove_repo(root, owner, repo, true);
 }
 
 int hub_quota_drop_weight(const char *root, const struct hub_inv_weight *w)

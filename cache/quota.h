@@ -44,6 +44,7 @@ struct hub_quota_policy {
 struct hub_quota_result {
 	uint64_t used_before, used_after;
 	unsigned evicted, pinned; /* files removed; candidates skipped as in use */
+	unsigned repos_evicted, repos_pinned; /* repositories removed; skipped as in use */
 	uint64_t evicted_bytes;
 };
 

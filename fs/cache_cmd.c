@@ -345,9 +345,11 @@ static int cmd_gc(int argc, char **argv)
 		return 1;
 	}
 	printf("used %llu bytes, max %llu, low-water mark %llu\n"
-	       "evicted %u file(s), %llu bytes; %u in use (kept); now %llu bytes\n",
+	       "evicted %u file(s), %u repositories, %llu bytes; in use (kept): %u file(s), "
+	       "%u repositories; now %llu bytes\n",
 	       (unsigned long long)r.used_before, (unsigned long long)p.max,
-	       (unsigned long long)p.low, r.evicted, (unsigned long long)r.evicted_bytes, r.pinned,
+	       (unsigned long long)p.low, r.evicted, r.repos_evicted,
+	       (unsigned long long)r.evicted_bytes, r.pinned, r.repos_pinned,
 	       (unsigned long long)r.used_after);
 	return 0;
 }

@@ -297,6 +297,8 @@ int main(int argc, char **argv)
 		.neg_ttl = opts.neg_ttl,
 		.git_url = opts.git_url,
 		.rewrites = &opts.rewrites,
+		/* for tests only (as below): shorter pins than HUB_REPO_PIN_S */
+		.pin_s = getenv("HUBFS_TEST_PIN_S") ? atof(getenv("HUBFS_TEST_PIN_S")) : 0,
 	};
 	/* before anything asks for the analysis version, which it enters */
 	if (hub_py_set_path(opts.analysis_path)) {

@@ -72,6 +72,10 @@ struct hub_ns_node *hub_ns_node_get(struct hub_ns *ns, uint64_t ino)
 	pthread_mutex_lock(&ns->lock);
 	struct hub_ns_node *n = hub_ns_node_find(ns, ino);
 	pthread_mutex_unlock(&ns->lock);
+	/* a path under a commit is in use: its repository is pinned against
+	 * the quota (cache/repo.h); commit and repo never change on a node */
+	if (n && n->commit)
+		hub_repo_touch(n->repo);
 	return n;
 }
 
@@ -345,6 +349,8 @@ int hub_ns_lookup(struct hub_ns_entry *out, struct hub_ns *ns, uint64_t parent, 
 	/* f.node carries one count of its own (the hold across unlocked work):
 	 * count the entry, then give the hold back. */
 	hub_ns_node_refresh(ns, f.node);
+	if (f.node->commit)
+		hub_repo_touch(f.node->repo);
 	pthread_mutex_lock(&ns->lock);
 	hub_ns_node_entry(out, ns, f.node);
 	hub_ns_node_forget(ns, f.node, 1);

@@ -13,7 +13,7 @@ import pytest
 
 import harness
 import make_repos
-from harness import HUBFS_BIN
+from harness import HUBFS_BIN, readlink
 from test_cache_cmd import cache
 from test_weights import MiB, Server, make_weight, url_path
 
@@ -167,11 +167,17 @@ def test_gc_and_forget_live(hub, monkeypatch):
         names = sorted(os.listdir(commit))
         target = [n for n in names if os.path.isfile(os.path.join(commit, n))][0]
         want = make_repos.git(hub.gitdir("alice", "vision"), "show", sha + ":" + target)
-        # gc: everything not read for the pin's 1.5 s goes, repositories stay
+        # gc: everything not used for the pin's 1.5 s goes, the repository too
         time.sleep(2.5)
         p = cache("gc", "--max", "1K", hub.mnt)
         assert p.returncode == 0, p.stderr
-        assert b"evicted 2 file(s)" in p.stdout, p.stdout
+        assert b"evicted 2 file(s), 1 repositories" in p.stdout, p.stdout
+        assert not os.path.exists(os.path.join(hub.cache, "hubfs", "repos", "alice", "vision"))
+        # the mount's path of the evicted commit still reads the same bytes
+        drop_pages(os.path.join(commit, target))
+        assert harness.read_file(os.path.join(commit, target), timeout=60) == want
+        # and its next resolution fetches it again
+        assert readlink(hub.p("alice", "vision:main")) == "vision@" + sha
         assert store_inode(hub, len(ws[0][1])) is None
         assert not os.path.exists(os.path.join(hub.cache, "checkpoints", ws[0][0]))
         before = srv.stats(ws[0][0])["bytes"]
@@ -232,3 +238,46 @@ def test_bad_cache_max_refused(hub, value):
     assert p.returncode != 0, p.stderr
     assert len(lines) == 1 and "cache_max" in lines[0], lines
     assert not harness.is_mounted(hub.mnt)
+
+
+@pytest.mark.timeout_s(90)
+def test_repository_evicted_unless_used_on_any_mount(hub, monkeypatch):
+    """Two mounts on one root over the quota: the repository one mount
+    reads (A) is kept, the one no mount used for the pin's 1.5 s (B) is
+    evicted; both mounts read B correctly afterwards (fetched again)."""
+    quota_env(monkeypatch)
+    mnt2 = os.path.join(hub.work, "mnt2")
+    os.makedirs(mnt2)
+    opts = dict(extra=("cache_max=1K",))
+    ma = hub.mount(**opts)
+    mb = hub.mount(mountpoint=mnt2, **opts)
+    repos = os.path.join(hub.cache, "hubfs", "repos")
+    sha_a = hub.rev("bob", "legacy", "master")
+    sha_b = hub.rev("carol", "trunk", "trunk")
+    want_a = make_repos.git(hub.gitdir("bob", "legacy"), "show", sha_a + ":README")
+    want_b = make_repos.git(hub.gitdir("carol", "trunk"), "show", sha_b + ":hubconf.py")
+    path_a = mb.p("bob", "legacy@" + sha_a, "README")
+    path_b = lambda m: m.p("carol", "trunk@" + sha_b, "hubconf.py")
+    r = Reader(path_a, want_a)
+    try:
+        assert harness.read_file(path_b(ma), timeout=60) == want_b
+        assert harness.read_file(path_a, timeout=60) == want_a
+        ino_a = os.stat(os.path.join(repos, "bob", "legacy")).st_ino
+        r.start()  # mount b uses A for the whole test
+        harness.poll_until(lambda: not os.path.exists(os.path.join(repos, "carol", "trunk")),
+                           20, what="the unused repository evicted")
+        time.sleep(1.0)  # a few more rounds
+        assert os.stat(os.path.join(repos, "bob", "legacy")).st_ino == ino_a, \
+            "a repository in use on the other mount was evicted"
+        assert "evicted repository carol/trunk" in (ma.stderr() + mb.stderr())
+        # both views of B: the evicting mount's old path, the other's new one
+        drop_pages(path_b(ma))
+        assert harness.read_file(path_b(ma), timeout=60) == want_b
+        assert harness.read_file(path_b(mb), timeout=60) == want_b
+        assert os.path.isdir(os.path.join(repos, "carol", "trunk"))
+        assert not r.errors and r.passes > 3, (r.errors, r.passes)
+    finally:
+        r.stop = True
+        r.join(10)
+        hub.unmount(mb)
+        hub.unmount(ma)
