@@ -584,6 +584,14 @@
 /* Last use of a weight file is recorded as its .data's access time
  * (futimens), at most this often per file and process: a read of a hot
  * file costs no system call, and LRU order needs no finer clock. */
+/* Pins kept past their weight file's table entry (dropped at the table's
+ * cap or at the last reference: cache/weights_record.c, hw_pin_keep) until
+ * pin_s after the last read: one descriptor each.  More than this were read
+ * within one pin_s only by a scan of many files; the pin expiring first
+ * goes then. */
+#ifndef HUB_WEIGHTS_PINS_MAX
+#define HUB_WEIGHTS_PINS_MAX 1024
+#endif
 #ifndef HUB_WEIGHTS_USE_RECORD_S
 #define HUB_WEIGHTS_USE_RECORD_S 60
 #endif

@@ -281,3 +281,40 @@ def test_repository_evicted_unless_used_on_any_mount(hub, monkeypatch):
         r.join(10)
         hub.unmount(mb)
         hub.unmount(ma)
+
+
+@pytest.mark.timeout_s(60)
+def test_pin_outlives_the_weight_entry(hub, monkeypatch):
+    """A weight file's pin lasts pin_s after its last read even when the
+    daemon lets go of its entry first (the kernel forgets the node: the
+    last reference; or the table's cap): gc keeps it until then."""
+    quota_env(monkeypatch, pin="4", every="1000")  # no thread rounds: gc does them
+    files = os.path.join(hub.work, "files")
+    os.makedirs(files)
+    srv = Server(files)
+    name, data = make_weight(files, "pinned", MiB + 7, 90)
+    m = hub.mount()
+    try:
+        assert harness.read_file(url_path(m, srv.url(name)), timeout=60) == data
+        ino = store_inode(hub, len(data))
+        assert ino
+        before = time.monotonic()
+        try:
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("2\n")  # dentries and inodes: the kernel forgets the node
+        except OSError:
+            pytest.skip("cannot drop the kernel's dentries here")
+        time.sleep(1.0)  # FORGET reaches the daemon: its last reference goes
+        p = cache("gc", "--max", "1K", hub.cache)
+        assert p.returncode == 0, p.stderr
+        if time.monotonic() - before < 3.5:
+            assert b"in use (kept): 1 file(s)" in p.stdout, p.stdout
+            assert store_inode(hub, len(data)) == ino, "evicted while pinned"
+        # once the pin's 4 s are over, the next round evicts it
+        harness.poll_until(lambda: b"evicted 1 file(s)" in cache("gc", "--max", "1K",
+                                                                 hub.cache).stdout, 15,
+                           what="evicted after the pin")
+        assert time.monotonic() - before >= 3.0
+    finally:
+        hub.unmount(m)
+        srv.stop()
