@@ -574,6 +574,14 @@
 #ifndef HUB_QUOTA_CHECK_S
 #define HUB_QUOTA_CHECK_S 5.0
 #endif
+/* A partial download (<key>.part) whose lock no downloader holds and whose
+ * files nobody touched for this long is abandoned (a killed daemon's, a
+ * reader that went away): the quota's round removes it first.  Far above
+ * HUB_WEIGHTS_IDLE_S (30 s, when an unread download pauses): a paused
+ * download a loader comes back to within the hour resumes. */
+#ifndef HUB_QUOTA_PART_IDLE_S
+#define HUB_QUOTA_PART_IDLE_S 3600.0
+#endif
 /* A complete weight file is pinned (a shared flock on its .data held by the
  * daemon that serves it) while it is read and this long after its last
  * read: OPEN answers ENOSYS, so the daemon never sees opens and closes, and

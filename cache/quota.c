@@ -109,6 +109,7 @@ void hub_quota_policy_init(struct hub_quota_policy *out, uint64_t max, bool evic
 	out->max = max;
 	out->low = (uint64_t)((unsigned __int128)max * HUB_QUOTA_LOW_PCT / 100);
 	out->evict_foreign = evict_foreign;
+	out->part_idle_s = HUB_QUOTA_PART_IDLE_S;
 }
 
 /* ---- a round ---- */
@@ -187,14 +188,39 @@ out:
 
 static int remove_repo(const char *root, const char *owner, const char *repo, bool wait);
 
+/* Remove an abandoned partial download: 0, -EBUSY when a downloader holds
+ * its lock (in flight, any process), or -errno.  Its lock file goes too,
+ * while held here: its shared page claims the bytes of this .part, and a
+ * later holder must not adopt them for a new one. */
+static int evict_part(const char *root, const struct hub_inv_weight *wt)
+{
+	char dir[PATH_MAX], lockp[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/hubfs/weights", root);
+	if (snprintf(lockp, sizeof(lockp), "%s/%s.lock", dir, wt->key) >= (int)sizeof(lockp))
+		return -ENAMETOOLONG;
+	int lfd = lock_nb(lockp, O_RDWR);
+	if (lfd < 0 && lfd != -ENOENT)
+		return lfd;
+	unlink_key_file(dir, wt->key, "part");
+	unlink_key_file(dir, wt->key, "ranges");
+	if (lfd >= 0) {
+		unlink(lockp);
+		close(lfd);
+	}
+	return 0;
+}
+
 struct cand {
 	const struct hub_inv_weight *w;
 	bool huge;
+	bool part; /* an abandoned partial download */
 };
 
 static int cand_cmp(const void *pa, const void *pb)
 {
 	const struct cand *a = pa, *b = pb;
+	if (a->part != b->part)
+		return a->part ? -1 : 1;
 	if (a->huge != b->huge)
 		return a->huge ? -1 : 1;
 	if (a->w->last_use != b->w->last_use)
@@ -305,8 +331,15 @@ int hub_quota_round(struct hub_quota_result *out, const char *root,
 		}
 		for (size_t i = 0; i < inv.nweights; i++) {
 			const struct hub_inv_weight *w = &inv.weights[i];
+			if (!w->complete && w->key[0] && w->last_use > 0 &&
+			    (double)time(NULL) - w->last_use >= p->part_idle_s) {
+				c[n].w = w;
+				c[n].part = true;
+				n++;
+				continue;
+			}
 			if (!w->complete || !w->path)
-				continue; /* downloads: in flight or paused */
+				continue; /* downloads: in flight or paused lately */
 			if (!w->key[0] && !p->evict_foreign)
 				continue; /* torch.hub's own file */
 			c[n].w = w;
@@ -318,8 +351,10 @@ int hub_quota_round(struct hub_quota_result *out, const char *root,
 			const struct hub_inv_weight *w = c[i].w;
 			char name[256];
 			hub_escape_text(name, sizeof(name), w->name ? w->name : w->key);
-			bool link;
-			int e = evict_one(root, w, &link);
+			bool link = false;
+			int e = c[i].part ? evict_part(root, w) : evict_one(root, w, &link);
+			if (c[i].part && e == -EBUSY)
+				continue; /* in flight after all */
 			if (e == -EBUSY) {
 				out->pinned++;
 				if (c[i].huge)
@@ -336,7 +371,11 @@ int hub_quota_round(struct hub_quota_result *out, const char *root,
 			used = used > w->bytes ? used - w->bytes : 0;
 			out->evicted++;
 			out->evicted_bytes += w->bytes;
-			if (c[i].huge)
+			if (c[i].part)
+				hub_info("quota: removed the abandoned partial download of %s (%llu "
+					 "bytes, unused for %.0f s, no downloader)", name,
+					 (unsigned long long)w->bytes, (double)time(NULL) - w->last_use);
+			else if (c[i].huge)
 				hub_info("quota: evicted %s: %llu bytes is larger than cache_max "
 					 "(%llu), not kept", name, (unsigned long long)w->bytes,
 					 (unsigned long long)p->max);

@@ -338,6 +338,9 @@ static int cmd_gc(int argc, char **argv)
 	}
 	struct hub_quota_policy p;
 	hub_quota_policy_init(&p, max, all);
+	/* for tests only: a shorter idle bound of abandoned downloads */
+	if (getenv("HUBFS_TEST_PART_IDLE_S"))
+		p.part_idle_s = atof(getenv("HUBFS_TEST_PART_IDLE_S"));
 	struct hub_quota_result r;
 	int rc = hub_quota_round(&r, root, &p);
 	if (rc) {

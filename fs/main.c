@@ -289,6 +289,9 @@ int main(int argc, char **argv)
 		}
 		hub_quota_policy_init(&qpol, max, opts.evict_checkpoints_all);
 	}
+	/* for tests only: a shorter idle bound of abandoned downloads */
+	if (getenv("HUBFS_TEST_PART_IDLE_S"))
+		qpol.part_idle_s = atof(getenv("HUBFS_TEST_PART_IDLE_S"));
 	if (build_fuse_args(&args, &opts))
 		goto out;
 	struct hub_cache_config ccfg = {

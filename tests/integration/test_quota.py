@@ -318,3 +318,63 @@ def test_pin_outlives_the_weight_entry(hub, monkeypatch):
     finally:
         hub.unmount(m)
         srv.stop()
+
+
+def part_of(hub, size):
+    """The store key whose .part the download of a file of size bytes
+    writes (its .head records the size), or None."""
+    d = os.path.join(hub.cache, "hubfs", "weights")
+    for f in os.listdir(d) if os.path.isdir(d) else ():
+        if f.endswith(".part"):
+            key = f[:-5]
+            try:
+                if ('%d' % size) in open(os.path.join(d, key + ".head")).read():
+                    return key
+            except OSError:
+                pass
+    return None
+
+
+@pytest.mark.timeout_s(90)
+def test_abandoned_part_evicted_not_one_in_flight(hub, monkeypatch):
+    """A killed daemon's partial download (no holder, idle past the bound)
+    goes in the next round; another mount's download in flight stays; the
+    abandoned file downloaded again later reads correct bytes."""
+    quota_env(monkeypatch, every="1000")
+    monkeypatch.setenv("HUBFS_TEST_PART_IDLE_S", "1")
+    files = os.path.join(hub.work, "files")
+    os.makedirs(files)
+    srv = Server(files)
+    (na, da), (nb, db) = [make_weight(files, s, 3 * MiB + k, 95 + k)
+                          for k, s in ((1, "dead"), (2, "live"))]
+    for n in (na, nb):  # 1 MiB, then a long stall: both downloads stay partial
+        srv.ctl("_fault?path=/%s&mode=stall&at=%d&secs=6&times=1" % (n, MiB))
+    mnt2 = os.path.join(hub.work, "mnt2")
+    os.makedirs(mnt2)
+    m1 = hub.mount()
+    m2 = hub.mount(mountpoint=mnt2)
+    try:
+        for m, n, d in ((m1, na, da), (m2, nb, db)):
+            with open(url_path(m, srv.url(n)), "rb") as f:
+                assert f.read(65536) == d[:65536]
+        harness.poll_until(lambda: part_of(hub, len(da)) and part_of(hub, len(db)), 20,
+                           what="both partial downloads on disk")
+        dead, live = part_of(hub, len(da)), part_of(hub, len(db))
+        m1.kill9()  # its download is abandoned: no holder any more
+        time.sleep(1.5)  # past the idle bound
+        p = cache("gc", "--max", "1K", hub.cache)
+        assert p.returncode == 0, p.stderr
+        wd = os.path.join(hub.cache, "hubfs", "weights")
+        assert not os.path.exists(os.path.join(wd, dead + ".part")), p.stdout
+        assert not os.path.exists(os.path.join(wd, dead + ".lock"))
+        assert os.path.exists(os.path.join(wd, live + ".part")), "a download in flight went"
+        # the abandoned file, read again, is downloaded afresh: correct bytes
+        srv.ctl("_reset")
+        m3 = hub.mount()
+        assert harness.read_file(url_path(m3, srv.url(na)), timeout=60) == da
+        assert harness.read_file(url_path(m2, srv.url(nb)), timeout=60) == db
+    finally:
+        hub.unmount(m2)
+        if harness.is_mounted(hub.mnt):
+            hub.unmount()
+        srv.stop()
