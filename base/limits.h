@@ -153,6 +153,24 @@
 /* Weight files whose discarded pages wait for the invalidation thread; a
  * verification failure is rare, and a name is queued once. */
 #define HUB_INVAL_QUEUE_MAX 256
+/* A mount checks this often whether the repositories it holds in memory
+ * were forgotten or evicted under it (a stat of each directory), and tells
+ * the kernel to drop the entries it handed out for them (fs/ops.c's
+ * notifier): `ls` sees the change within about this long, not after the
+ * day-long entry timeout of commit directories. */
+#ifndef HUB_GONE_CHECK_S
+#define HUB_GONE_CHECK_S 1
+#endif
+/* Repositories checked per pass and entries invalidated per pass: a pass
+ * is one stat per repository (HUB_REPOS_MAX, plus pinned ones, at most)
+ * and one walk of the node table when one changed; entries past the cap
+ * wait for their kernel timeout. */
+#ifndef HUB_GONE_REPOS_MAX
+#define HUB_GONE_REPOS_MAX 512
+#endif
+#ifndef HUB_GONE_ENTRIES_MAX
+#define HUB_GONE_ENTRIES_MAX 256
+#endif
 
 /* How long a FUSE request waits for the analysis of one commit (queue wait
  * included).  The analyser's own budget is HUB_PY_JOB_SECONDS (below);

@@ -290,6 +290,9 @@ void hub_repo_touch(struct hub_repo *r)
 		} else {
 			r->pin_fd = fd;
 			r->pin_checked = now;
+			struct stat ds;
+			if (r->dir_seen <= 1 && !stat(r->dir, &ds))
+				r->dir_seen = (uint64_t)ds.st_ino; /* hub_cache_changed_repos */
 			r->pin_recorded = 0;
 			__atomic_store_n(&r->pinned, true, __ATOMIC_RELEASE);
 			__atomic_add_fetch(&r->cache->pins, 1, __ATOMIC_RELAXED);
@@ -324,6 +327,51 @@ void hub_cache_unpin_idle(struct hub_cache *c)
 		pthread_mutex_unlock(&r->pin_lock);
 	}
 	pthread_mutex_unlock(&c->lock);
+}
+
+const char *hub_repo_owner(const struct hub_repo *r)
+{
+	return r->owner;
+}
+
+const char *hub_repo_name(const struct hub_repo *r)
+{
+	return r->name;
+}
+
+size_t hub_cache_changed_repos(struct hub_repo **out, size_t cap, struct hub_cache *c)
+{
+	struct hub_repo *v[HUB_GONE_REPOS_MAX];
+	size_t n = 0, k = 0;
+	pthread_mutex_lock(&c->lock);
+	for (struct hub_repo *r = c->repos; r && n < HUB_GONE_REPOS_MAX; r = r->next) {
+		__atomic_add_fetch(&r->refs, 1, __ATOMIC_ACQ_REL);
+		v[n++] = r;
+	}
+	pthread_mutex_unlock(&c->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct hub_repo *r = v[i];
+		struct stat st;
+		uint64_t now = stat(r->dir, &st) ? 1 : (uint64_t)st.st_ino;
+		pthread_mutex_lock(&r->pin_lock);
+		/* gone or replaced: it was there (a real inode) and is not now */
+		bool changed = r->dir_seen > 1 && now != r->dir_seen;
+		r->dir_seen = now;
+		pthread_mutex_unlock(&r->pin_lock);
+		if (changed) {
+			/* its packs were unlinked: the next read opens what is there
+			 * now and, missing the commit, fetches it again */
+			pthread_mutex_lock(&r->odb_lock);
+			hub_odb_close(r->odb);
+			r->odb = NULL;
+			pthread_mutex_unlock(&r->odb_lock);
+		}
+		if (changed && k < cap)
+			out[k++] = r;
+		else
+			hub_repo_put(r);
+	}
+	return k;
 }
 
 char *hub_cache_stale_report(struct hub_cache *c)

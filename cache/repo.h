@@ -68,6 +68,15 @@ void hub_repo_put(struct hub_repo *r);
  * evicted or forgotten meanwhile is pinned again under its new directory
  * (the path's identity is checked at most once a second). */
 void hub_repo_touch(struct hub_repo *r);
+/* The repositories in memory whose directory went away or was replaced
+ * since the previous call (forgotten, evicted by the quota, maybe fetched
+ * again meanwhile): up to cap of them, each a reference (hub_repo_put).
+ * One stat per repository in memory (at most HUB_GONE_REPOS_MAX). */
+size_t hub_cache_changed_repos(struct hub_repo **out, size_t cap, struct hub_cache *c);
+/* Owner and name of r (valid while the reference is held). */
+const char *hub_repo_owner(const struct hub_repo *r);
+const char *hub_repo_name(const struct hub_repo *r);
+
 /* Let go of the pins not touched for pin_s (the cache's background
  * thread calls this; tests and the free path too). */
 void hub_cache_unpin_idle(struct hub_cache *c);

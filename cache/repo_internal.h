@@ -58,6 +58,8 @@ struct hub_repo {
 	double pin_recorded;        /* pin_lock: when the use time was last written */
 	int64_t touched_ms;         /* atomic: monotonic time of the last touch, in ms */
 	bool pinned;                /* atomic: pin_fd >= 0 (the fast path's test) */
+	uint64_t dir_seen;          /* pin_lock: the directory's inode when last checked
+				     * (hub_cache_changed_repos); 0 never, 1 missing */
 	int refs;                   /* atomic; taken under cache->lock (hub_cache_repo) */
 };
 

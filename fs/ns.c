@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "base/limits.h"
+#include "base/log.h"
 #include "base/strhash.h"
 #include "cache/weights.h"
 #include "fs/view.h"
@@ -430,6 +431,38 @@ size_t hub_ns_weight_inos(uint64_t *out, size_t cap, struct hub_ns *ns, const ch
 			out[n++] = x->ino;
 	}
 	pthread_mutex_unlock(&ns->lock);
+	return n;
+}
+
+size_t hub_ns_gone(struct hub_ns_gone *out, size_t cap, struct hub_ns *ns)
+{
+	struct hub_repo *ch[64];
+	size_t nch = hub_cache_changed_repos(ch, sizeof(ch) / sizeof(ch[0]), ns->cache);
+	if (!nch)
+		return 0;
+	size_t n = 0;
+	pthread_mutex_lock(&ns->lock);
+	HUB_HTAB_EACH(&ns->by_ino, l) {
+		struct hub_ns_node *x = hub_container_of(l, struct hub_ns_node, by_ino);
+		if ((x->type != N_COMMIT && x->type != N_REPO_LINK && x->type != N_REF_LINK) ||
+		    !x->parent || n >= cap || strlen(x->name) >= sizeof(out->name))
+			continue;
+		for (size_t i = 0; i < nch; i++) {
+			if (x->repo == ch[i]) {
+				out[n].parent = x->parent->ino;
+				strcpy(out[n].name, x->name);
+				n++;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&ns->lock);
+	for (size_t i = 0; i < nch; i++) {
+		hub_info("%s/%s: removed from the cache under the mount (forget or quota): "
+			 "the kernel's entries of it are dropped", hub_repo_owner(ch[i]),
+			 hub_repo_name(ch[i]));
+		hub_repo_put(ch[i]);
+	}
 	return n;
 }
 

@@ -378,3 +378,28 @@ def test_abandoned_part_evicted_not_one_in_flight(hub, monkeypatch):
         if harness.is_mounted(hub.mnt):
             hub.unmount()
         srv.stop()
+
+
+@pytest.mark.timeout_s(60)
+def test_forget_reaches_the_kernel(hub):
+    """After `forget`, the mount tells the kernel to drop the entries it
+    handed out for the repository: the next stat of a commit directory the
+    kernel had cached for a day reaches the daemon, which fetches the
+    repository again."""
+    m = hub.mount()
+    try:
+        sha = hub.rev("carol", "trunk", "trunk")
+        d = hub.p("carol", "trunk@" + sha)
+        names = sorted(os.listdir(d))
+        repo = os.path.join(hub.cache, "hubfs", "repos", "carol", "trunk")
+        assert os.path.isdir(repo)
+        p = cache("forget", "carol/trunk", hub.cache)
+        assert p.returncode == 0, p.stderr
+        assert not os.path.exists(repo)
+        harness.poll_until(lambda: "carol/trunk: removed from the cache" in m.stderr(), 10,
+                           what="the mount noticed")
+        os.stat(d)  # a lookup the daemon answers: the commit is fetched again
+        assert os.path.isdir(repo), "the kernel answered from its cached entry"
+        assert sorted(os.listdir(d)) == names
+    finally:
+        hub.unmount(m)
