@@ -270,8 +270,7 @@ static int repo_cmp(const void *pa, const void *pb)
  * go too, least recently used first, none that a daemon pins (uses) or
  * fetches into.  Returns the bytes used after. */
 static uint64_t evict_repos(struct hub_quota_result *out, const char *root,
-			    const struct hub_inventory *inv, const struct hub_quota_policy *p,
-			    uint64_t used)
+			    const struct hub_inventory *inv, uint64_t target, uint64_t used)
 {
 	const struct hub_inv_repo **v = calloc(inv->nrepos ? inv->nrepos : 1, sizeof(*v));
 	if (!v)
@@ -279,7 +278,7 @@ static uint64_t evict_repos(struct hub_quota_result *out, const char *root,
 	for (size_t i = 0; i < inv->nrepos; i++)
 		v[i] = &inv->repos[i];
 	qsort(v, inv->nrepos, sizeof(*v), repo_cmp);
-	for (size_t i = 0; i < inv->nrepos && used > p->low; i++) {
+	for (size_t i = 0; i < inv->nrepos && used > target; i++) {
 		char name[2 * 256 + 2], esc[4 * sizeof(name)];
 		snprintf(name, sizeof(name), "%s/%s", v[i]->owner, v[i]->repo);
 		hub_escape_text(esc, sizeof(esc), name);
@@ -322,7 +321,18 @@ int hub_quota_round(struct hub_quota_result *out, const char *root,
 	}
 	uint64_t used = inv_total(&inv);
 	out->used_before = used;
-	if (p->max && used > p->max) {
+	/* The filesystem may fill before the root reaches max (it holds other
+	 * things, or max is above its size): with less free than the
+	 * headroom between max and the low-water mark, the round frees what
+	 * is missing (a download that hit ENOSPC finds room next time). */
+	uint64_t target = p->low, headroom = p->max - p->low, avail = UINT64_MAX;
+	struct statvfs sv;
+	if (p->max && !statvfs(root, &sv))
+		avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	bool disk_full = p->max && avail < headroom;
+	if (disk_full && used - (used < headroom - avail ? used : headroom - avail) < target)
+		target = used - (used < headroom - avail ? used : headroom - avail);
+	if (p->max && (used > p->max || disk_full)) {
 		struct cand *c = calloc(inv.nweights ? inv.nweights : 1, sizeof(*c));
 		size_t n = 0;
 		if (!c) {
@@ -347,7 +357,7 @@ int hub_quota_round(struct hub_quota_result *out, const char *root,
 			n++;
 		}
 		qsort(c, n, sizeof(*c), cand_cmp);
-		for (size_t i = 0; i < n && used > p->low; i++) {
+		for (size_t i = 0; i < n && used > target; i++) {
 			const struct hub_inv_weight *w = c[i].w;
 			char name[256];
 			hub_escape_text(name, sizeof(name), w->name ? w->name : w->key);
@@ -385,8 +395,13 @@ int hub_quota_round(struct hub_quota_result *out, const char *root,
 					 link ? " with its checkpoints/ link" : "");
 		}
 		free(c);
-		if (used > p->low)
-			used = evict_repos(out, root, &inv, p, used);
+		if (used > target)
+			used = evict_repos(out, root, &inv, target, used);
+		if (disk_full)
+			hub_info("quota: the cache's filesystem has %llu bytes free, less than the "
+				 "%llu between cache_max and its low-water mark: evicted down to %llu "
+				 "bytes", (unsigned long long)avail, (unsigned long long)headroom,
+				 (unsigned long long)used);
 		if (used > p->max)
 			hub_info("quota: cache at %llu bytes, above cache_max %llu: %u file(s) and "
 				 "%u repositories in use, downloads are not evicted",
@@ -399,7 +414,7 @@ done:
 	 * did something or found the root over the quota, and the first time */
 	char rec[PATH_MAX + 32];
 	snprintf(rec, sizeof(rec), "%s/hubfs/quota.json", root);
-	if (out->used_before > p->max || out->evicted || out->repos_evicted || access(rec, F_OK))
+	if (out->used_before > p->max || disk_full || out->evicted || out->repos_evicted || access(rec, F_OK))
 		write_record(root, p, out);
 	hub_inventory_dispose(&inv);
 	hub_file_unlock(qfd);

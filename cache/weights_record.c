@@ -412,6 +412,15 @@ void hw_unpin_idle(struct hub_weights *w)
 			if (__atomic_load_n(&f->fast_users, __ATOMIC_SEQ_CST) == 0) {
 				close(f->ck_fd); /* the shared flock goes with it */
 				f->ck_fd = -1;
+				/* the download's descriptor of the same inode (N.part
+				 * became N.data) goes too: else a file the quota evicts
+				 * keeps its disk space until the kernel forgets the node */
+				if (f->complete && f->part_fd >= 0 && !f->busy &&
+				    !f->thread_running && !f->dirty && !f->flushing) {
+					close(f->part_fd);
+					f->part_fd = -1;
+					graveyard_close(f);
+				}
 			} else {
 				__atomic_store_n(&f->ck_fast, 1, __ATOMIC_SEQ_CST);
 			}
