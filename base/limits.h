@@ -153,6 +153,24 @@
 /* Weight files whose discarded pages wait for the invalidation thread; a
  * verification failure is rare, and a name is queued once. */
 #define HUB_INVAL_QUEUE_MAX 256
+/* A mount checks this often whether the repositories it holds in memory
+ * were forgotten or evicted under it (a stat of each directory), and tells
+ * the kernel to drop the entries it handed out for them (fs/ops.c's
+ * notifier): `ls` sees the change within about this long, not after the
+ * day-long entry timeout of commit directories. */
+#ifndef HUB_GONE_CHECK_S
+#define HUB_GONE_CHECK_S 1
+#endif
+/* Repositories checked per pass and entries invalidated per pass: a pass
+ * is one stat per repository (HUB_REPOS_MAX, plus pinned ones, at most)
+ * and one walk of the node table when one changed; entries past the cap
+ * wait for their kernel timeout. */
+#ifndef HUB_GONE_REPOS_MAX
+#define HUB_GONE_REPOS_MAX 512
+#endif
+#ifndef HUB_GONE_ENTRIES_MAX
+#define HUB_GONE_ENTRIES_MAX 256
+#endif
 
 /* How long a FUSE request waits for the analysis of one commit (queue wait
  * included).  The analyser's own budget is HUB_PY_JOB_SECONDS (below);
@@ -598,6 +616,14 @@
 #ifndef HUB_QUOTA_CHECK_S
 #define HUB_QUOTA_CHECK_S 5.0
 #endif
+/* A partial download (<key>.part) whose lock no downloader holds and whose
+ * files nobody touched for this long is abandoned (a killed daemon's, a
+ * reader that went away): the quota's round removes it first.  Far above
+ * HUB_WEIGHTS_IDLE_S (30 s, when an unread download pauses): a paused
+ * download a loader comes back to within the hour resumes. */
+#ifndef HUB_QUOTA_PART_IDLE_S
+#define HUB_QUOTA_PART_IDLE_S 3600.0
+#endif
 /* A complete weight file is pinned (a shared flock on its .data held by the
  * daemon that serves it) while it is read and this long after its last
  * read: OPEN answers ENOSYS, so the daemon never sees opens and closes, and
@@ -608,8 +634,42 @@
 /* Last use of a weight file is recorded as its .data's access time
  * (futimens), at most this often per file and process: a read of a hot
  * file costs no system call, and LRU order needs no finer clock. */
+/* Pins kept past their weight file's table entry (dropped at the table's
+ * cap or at the last reference: cache/weights_record.c, hw_pin_keep) until
+ * pin_s after the last read: one descriptor each.  More than this were read
+ * within one pin_s only by a scan of many files; the pin expiring first
+ * goes then. */
+#ifndef HUB_WEIGHTS_PINS_MAX
+#define HUB_WEIGHTS_PINS_MAX 1024
+#endif
 #ifndef HUB_WEIGHTS_USE_RECORD_S
 #define HUB_WEIGHTS_USE_RECORD_S 60
+#endif
+/* A repository is pinned (a shared flock on <repo>/use held by each daemon
+ * that uses it: cache/repo.h, hub_repo_touch) while a mounted path under
+ * one of its commits is looked up, listed or read, and this long after:
+ * the kernel caches a commit's entries and pages, so a long job may not
+ * ask the daemon for minutes; longer than the weights' pin because a
+ * repository is cheap to keep and a re-fetch costs a round trip upstream. */
+#ifndef HUB_REPO_PIN_S
+#define HUB_REPO_PIN_S 300.0
+#endif
+/* Last use of a repository is the use file's modification time, written
+ * (futimens) at most this often per repository and process. */
+#ifndef HUB_REPO_USE_RECORD_S
+#define HUB_REPO_USE_RECORD_S 10
+#endif
+/* hub_repo_touch checks at most this often that the pinned use file is
+ * still the one under the repository's path (a forget or an eviction
+ * renames the directory away). */
+#ifndef HUB_REPO_PIN_CHECK_S
+#define HUB_REPO_PIN_CHECK_S 1.0
+#endif
+/* Tries at pinning a repository whose directory is being replaced
+ * (evicted and re-created by another process) before giving up: the pin
+ * is advisory, a failure only logs. */
+#ifndef HUB_REPO_PIN_TRIES
+#define HUB_REPO_PIN_TRIES 4
 #endif
 
 #endif

@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/hash.h"
+#include "base/limits.h"
 #include "cache/repo_internal.h"
 #include "cache/weights.h"
 #include "cache/weights_internal.h"
@@ -405,4 +407,39 @@ void hub_inventory_dispose(struct hub_inventory *inv)
 	free(inv->weights);
 	free(inv->root);
 	memset(inv, 0, sizeof(*inv));
+}
+
+int hub_inventory_hash(char hex[65], const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct hub_sha256 c;
+	int rc = hub_sha256_init(&c);
+	char *buf = rc ? NULL : malloc(HUB_VERIFY_CHUNK);
+	if (!rc && !buf) {
+		hub_sha256_dispose(&c);
+		rc = -ENOMEM;
+	}
+	while (!rc) {
+		ssize_t n = read(fd, buf, HUB_VERIFY_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			hub_sha256_dispose(&c);
+			break;
+		}
+		if (n == 0) {
+			uint8_t d[HUB_SHA256_LEN];
+			rc = hub_sha256_final(d, &c);
+			if (!rc)
+				hub_sha256_hex(hex, d);
+			break;
+		}
+		hub_sha256_update(&c, buf, (size_t)n);
+	}
+	free(buf);
+	close(fd);
+	return rc;
 }

@@ -69,4 +69,8 @@ struct hub_inventory {
 int hub_inventory_load(struct hub_inventory *out, const char *root);
 void hub_inventory_dispose(struct hub_inventory *inv);
 
+/* The sha256 (hex) of the file at path, read whole (`hubfs cache verify`):
+ * 0 or -errno.  O_NOFOLLOW: a planted link is never followed. */
+int hub_inventory_hash(char hex[65], const char *path);
+
 #endif

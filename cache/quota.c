@@ -33,6 +33,7 @@
 #include "base/names.h"
 #include "base/redact.h"
 #include "cache/inventory.h"
+#include "cache/repo.h"
 
 static void why_set(char *why, size_t n, const char *msg)
 {
@@ -108,6 +109,7 @@ void hub_quota_policy_init(struct hub_quota_policy *out, uint64_t max, bool evic
 	out->max = max;
 	out->low = (uint64_t)((unsigned __int128)max * HUB_QUOTA_LOW_PCT / 100);
 	out->evict_foreign = evict_foreign;
+	out->part_idle_s = HUB_QUOTA_PART_IDLE_S;
 }
 
 /* ---- a round ---- */
@@ -184,14 +186,41 @@ out:
 	return rc;
 }
 
+static int remove_repo(const char *root, const char *owner, const char *repo, bool wait);
+
+/* Remove an abandoned partial download: 0, -EBUSY when a downloader holds
+ * its lock (in flight, any process), or -errno.  Its lock file goes too,
+ * while held here: its shared page claims the bytes of this .part, and a
+ * later holder must not adopt them for a new one. */
+static int evict_part(const char *root, const struct hub_inv_weight *wt)
+{
+	char dir[PATH_MAX], lockp[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/hubfs/weights", root);
+	if (snprintf(lockp, sizeof(lockp), "%s/%s.lock", dir, wt->key) >= (int)sizeof(lockp))
+		return -ENAMETOOLONG;
+	int lfd = lock_nb(lockp, O_RDWR);
+	if (lfd < 0 && lfd != -ENOENT)
+		return lfd;
+	unlink_key_file(dir, wt->key, "part");
+	unlink_key_file(dir, wt->key, "ranges");
+	if (lfd >= 0) {
+		unlink(lockp);
+		close(lfd);
+	}
+	return 0;
+}
+
 struct cand {
 	const struct hub_inv_weight *w;
 	bool huge;
+	bool part; /* an abandoned partial download */
 };
 
 static int cand_cmp(const void *pa, const void *pb)
 {
 	const struct cand *a = pa, *b = pb;
+	if (a->part != b->part)
+		return a->part ? -1 : 1;
 	if (a->huge != b->huge)
 		return a->huge ? -1 : 1;
 	if (a->w->last_use != b->w->last_use)
@@ -217,13 +246,59 @@ static void write_record(const char *root, const struct hub_quota_policy *p,
 	int n = snprintf(buf, sizeof(buf),
 			 "{\"time\": %lld, \"max\": %llu, \"low\": %llu, \"used_before\": %llu, "
 			 "\"used_after\": %llu, \"evicted\": %u, \"evicted_bytes\": %llu, "
-			 "\"pinned\": %u}\n",
+			 "\"pinned\": %u, \"repos_evicted\": %u, \"repos_pinned\": %u}\n",
 			 (long long)time(NULL), (unsigned long long)p->max,
 			 (unsigned long long)p->low, (unsigned long long)r->used_before,
 			 (unsigned long long)r->used_after, r->evicted,
-			 (unsigned long long)r->evicted_bytes, r->pinned);
+			 (unsigned long long)r->evicted_bytes, r->pinned, r->repos_evicted,
+			 r->repos_pinned);
 	if (n > 0 && (size_t)n < sizeof(buf))
 		hub_file_write_atomic(path, buf, (size_t)n);
+}
+
+static int repo_cmp(const void *pa, const void *pb)
+{
+	const struct hub_inv_repo *a = *(const struct hub_inv_repo *const *)pa;
+	const struct hub_inv_repo *b = *(const struct hub_inv_repo *const *)pb;
+	if (a->last_use != b->last_use)
+		return a->last_use < b->last_use ? -1 : 1;
+	int k = strcmp(a->owner, b->owner);
+	return k ? k : strcmp(a->repo, b->repo);
+}
+
+/* Weights did not bring the root under the low-water mark: repositories
+ * go too, least recently used first, none that a daemon pins (uses) or
+ * fetches into.  Returns the bytes used after. */
+static uint64_t evict_repos(struct hub_quota_result *out, const char *root,
+			    const struct hub_inventory *inv, uint64_t target, uint64_t used)
+{
+	const struct hub_inv_repo **v = calloc(inv->nrepos ? inv->nrepos : 1, sizeof(*v));
+	if (!v)
+		return used;
+	for (size_t i = 0; i < inv->nrepos; i++)
+		v[i] = &inv->repos[i];
+	qsort(v, inv->nrepos, sizeof(*v), repo_cmp);
+	for (size_t i = 0; i < inv->nrepos && used > target; i++) {
+		char name[2 * 256 + 2], esc[4 * sizeof(name)];
+		snprintf(name, sizeof(name), "%s/%s", v[i]->owner, v[i]->repo);
+		hub_escape_text(esc, sizeof(esc), name);
+		int e = remove_repo(root, v[i]->owner, v[i]->repo, false);
+		if (e == -EBUSY) {
+			out->repos_pinned++;
+			continue;
+		}
+		if (e) {
+			hub_debug("quota: repository %s not evicted: %s", esc, strerror(-e));
+			continue;
+		}
+		used = used > v[i]->bytes ? used - v[i]->bytes : 0;
+		out->repos_evicted++;
+		out->evicted_bytes += v[i]->bytes;
+		hub_info("quota: evicted repository %s (%llu bytes, least recently used; fetched "
+			 "again on its next use)", esc, (unsigned long long)v[i]->bytes);
+	}
+	free(v);
+	return used;
 }
 
 int hub_quota_round(struct hub_quota_result *out, const char *root,
@@ -246,7 +321,18 @@ int hub_quota_round(struct hub_quota_result *out, const char *root,
 	}
 	uint64_t used = inv_total(&inv);
 	out->used_before = used;
-	if (p->max && used > p->max) {
+	/* The filesystem may fill before the root reaches max (it holds other
+	 * things, or max is above its size): with less free than the
+	 * headroom between max and the low-water mark, the round frees what
+	 * is missing (a download that hit ENOSPC finds room next time). */
+	uint64_t target = p->low, headroom = p->max - p->low, avail = UINT64_MAX;
+	struct statvfs sv;
+	if (p->max && !statvfs(root, &sv))
+		avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	bool disk_full = p->max && avail < headroom;
+	if (disk_full && used - (used < headroom - avail ? used : headroom - avail) < target)
+		target = used - (used < headroom - avail ? used : headroom - avail);
+	if (p->max && (used > p->max || disk_full)) {
 		struct cand *c = calloc(inv.nweights ? inv.nweights : 1, sizeof(*c));
 		size_t n = 0;
 		if (!c) {
@@ -255,8 +341,15 @@ int hub_quota_round(struct hub_quota_result *out, const char *root,
 		}
 		for (size_t i = 0; i < inv.nweights; i++) {
 			const struct hub_inv_weight *w = &inv.weights[i];
+			if (!w->complete && w->key[0] && w->last_use > 0 &&
+			    (double)time(NULL) - w->last_use >= p->part_idle_s) {
+				c[n].w = w;
+				c[n].part = true;
+				n++;
+				continue;
+			}
 			if (!w->complete || !w->path)
-				continue; /* downloads: in flight or paused */
+				continue; /* downloads: in flight or paused lately */
 			if (!w->key[0] && !p->evict_foreign)
 				continue; /* torch.hub's own file */
 			c[n].w = w;
@@ -264,12 +357,14 @@ int hub_quota_round(struct hub_quota_result *out, const char *root,
 			n++;
 		}
 		qsort(c, n, sizeof(*c), cand_cmp);
-		for (size_t i = 0; i < n && used > p->low; i++) {
+		for (size_t i = 0; i < n && used > target; i++) {
 			const struct hub_inv_weight *w = c[i].w;
 			char name[256];
 			hub_escape_text(name, sizeof(name), w->name ? w->name : w->key);
-			bool link;
-			int e = evict_one(root, w, &link);
+			bool link = false;
+			int e = c[i].part ? evict_part(root, w) : evict_one(root, w, &link);
+			if (c[i].part && e == -EBUSY)
+				continue; /* in flight after all */
 			if (e == -EBUSY) {
 				out->pinned++;
 				if (c[i].huge)
@@ -286,7 +381,11 @@ int hub_quota_round(struct hub_quota_result *out, const char *root,
 			used = used > w->bytes ? used - w->bytes : 0;
 			out->evicted++;
 			out->evicted_bytes += w->bytes;
-			if (c[i].huge)
+			if (c[i].part)
+				hub_info("quota: removed the abandoned partial download of %s (%llu "
+					 "bytes, unused for %.0f s, no downloader)", name,
+					 (unsigned long long)w->bytes, (double)time(NULL) - w->last_use);
+			else if (c[i].huge)
 				hub_info("quota: evicted %s: %llu bytes is larger than cache_max "
 					 "(%llu), not kept", name, (unsigned long long)w->bytes,
 					 (unsigned long long)p->max);
@@ -296,10 +395,18 @@ int hub_quota_round(struct hub_quota_result *out, const char *root,
 					 link ? " with its checkpoints/ link" : "");
 		}
 		free(c);
+		if (used > target)
+			used = evict_repos(out, root, &inv, target, used);
+		if (disk_full)
+			hub_info("quota: the cache's filesystem has %llu bytes free, less than the "
+				 "%llu between cache_max and its low-water mark: evicted down to %llu "
+				 "bytes", (unsigned long long)avail, (unsigned long long)headroom,
+				 (unsigned long long)used);
 		if (used > p->max)
-			hub_info("quota: cache at %llu bytes, above cache_max %llu: %u file(s) in "
-				 "use, downloads and repositories are not evicted",
-				 (unsigned long long)used, (unsigned long long)p->max, out->pinned);
+			hub_info("quota: cache at %llu bytes, above cache_max %llu: %u file(s) and "
+				 "%u repositories in use, downloads are not evicted",
+				 (unsigned long long)used, (unsigned long long)p->max, out->pinned,
+				 out->repos_pinned);
 	}
 done:
 	out->used_after = used;
@@ -307,7 +414,7 @@ done:
 	 * did something or found the root over the quota, and the first time */
 	char rec[PATH_MAX + 32];
 	snprintf(rec, sizeof(rec), "%s/hubfs/quota.json", root);
-	if (out->used_before > p->max || out->evicted || access(rec, F_OK))
+	if (out->used_before > p->max || disk_full || out->evicted || out->repos_evicted || access(rec, F_OK))
 		write_record(root, p, out);
 	hub_inventory_dispose(&inv);
 	hub_file_unlock(qfd);
@@ -400,7 +507,7 @@ void hub_quota_free(struct hub_quota *q)
 	free(q);
 }
 
-/* ---- forget ---- */
+/* ---- removing a repository (forget, verify --repair, the round) ---- */
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -413,11 +520,17 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return 0;
 }
 
-int hub_quota_forget(const char *root, const char *owner, const char *repo)
+/* Move <root>/hubfs/repos/<owner>/<repo> out of the tree (one rename: a
+ * daemon never sees half a repository) and delete it.  wait: take the
+ * repository's lock waiting (forget, repair: a fetch in progress finishes
+ * first) and ignore pins; otherwise (a round) take its lock and its use
+ * file's lock without waiting: -EBUSY while a fetch runs or any daemon
+ * uses the repository (cache/repo.h, hub_repo_touch). */
+static int remove_repo(const char *root, const char *owner, const char *repo, bool wait)
 {
 	if (!hub_name_owner_valid(owner) || !hub_name_repo_valid(repo))
 		return -EINVAL;
-	char dir[PATH_MAX], lockp[PATH_MAX], tmpd[PATH_MAX], gone[PATH_MAX];
+	char dir[PATH_MAX], lockp[PATH_MAX], usep[PATH_MAX], tmpd[PATH_MAX], gone[PATH_MAX];
 	if (snprintf(dir, sizeof(dir), "%s/hubfs/repos/%s/%s", root, owner, repo) >=
 	    (int)sizeof(dir))
 		return -ENAMETOOLONG;
@@ -426,18 +539,34 @@ int hub_quota_forget(const char *root, const char *owner, const char *repo)
 		return -errno;
 	if (!S_ISDIR(st.st_mode))
 		return -ENOTDIR;
+	static unsigned seq;
 	if (snprintf(lockp, sizeof(lockp), "%s/lock", dir) >= (int)sizeof(lockp) ||
+	    snprintf(usep, sizeof(usep), "%s/" HUB_REPO_USE_FILE, dir) >= (int)sizeof(usep) ||
 	    snprintf(tmpd, sizeof(tmpd), "%s/hubfs/tmp", root) >= (int)sizeof(tmpd) ||
-	    snprintf(gone, sizeof(gone), "%s/forget.%ld.%s.%s", tmpd, (long)getpid(), owner,
-		     repo) >= (int)sizeof(gone))
+	    snprintf(gone, sizeof(gone), "%s/forget.%ld.%u.%s.%s", tmpd, (long)getpid(),
+		     __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED), owner, repo) >=
+		    (int)sizeof(gone))
 		return -ENAMETOOLONG;
 	if (hub_mkdir_p(tmpd))
 		return -EIO;
-	/* a fetch or state.json update in progress (any daemon) finishes first */
-	int lfd = hub_file_lock(lockp);
+	int lfd = wait ? hub_file_lock(lockp) : hub_file_trylock(lockp);
 	if (lfd < 0)
 		return lfd;
+	int ufd = -1;
+	if (!wait) {
+		/* O_CREAT: a repository no daemon ever pinned has no use file */
+		ufd = open(usep, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (ufd < 0 || flock(ufd, LOCK_EX | LOCK_NB)) {
+			int e = ufd < 0 ? -errno : (errno == EWOULDBLOCK ? -EBUSY : -errno);
+			if (ufd >= 0)
+				close(ufd);
+			hub_file_unlock(lfd);
+			return e;
+		}
+	}
 	int rc = rename(dir, gone) ? -errno : 0;
+	if (ufd >= 0)
+		close(ufd); /* a daemon blocked on its shared flock finds the path gone */
 	hub_file_unlock(lfd);
 	if (rc)
 		return rc;
@@ -446,4 +575,26 @@ int hub_quota_forget(const char *root, const char *owner, const char *repo)
 	snprintf(parent, sizeof(parent), "%s/hubfs/repos/%s", root, owner);
 	rmdir(parent); /* the owner's last repository: fails otherwise, fine */
 	return 0;
+}
+
+int hub_quota_forget(const char *root, const char *owner, const char *repo)
+{
+	return remove_repo(root, owner, repo, true);
+}
+
+int hub_quota_drop_weight(const char *root, const struct hub_inv_weight *w)
+{
+	struct stat st;
+	if (!w->path)
+		return -ENOENT;
+	if (lstat(w->path, &st))
+		return -errno;
+	if (w->key[0] && w->name) {
+		char ck[PATH_MAX];
+		struct stat cs;
+		if (snprintf(ck, sizeof(ck), "%s/checkpoints/%s", root, w->name) < (int)sizeof(ck) &&
+		    !lstat(ck, &cs) && cs.st_ino == st.st_ino && cs.st_dev == st.st_dev && unlink(ck))
+			return -errno;
+	}
+	return unlink(w->path) ? -errno : 0;
 }

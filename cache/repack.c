@@ -17,6 +17,9 @@
  * (under odb_lock), so it lets go of the old, unlinked packs; the next
  * read opens the new one.
  *
+ * The same thread lets go of repositories' idle pins (repo.c,
+ * hub_cache_unpin_idle): while any is held it wakes every half pin_s.
+ *
  * Locks: queue->lock (a leaf) guards the queue and the started and stop
  * flags; a queued repository holds a reference (taken under cache->lock,
  * as every reference is), so it stays in memory until the thread is done
@@ -75,8 +78,25 @@ static void *repack_main(void *arg)
 	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), HUB_PY_START_NICE);
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
-		while (!q->stop && q->n == 0)
-			pthread_cond_wait(&q->cond, &q->lock);
+		while (!q->stop && q->n == 0) {
+			if (!__atomic_load_n(&c->pins, __ATOMIC_RELAXED)) {
+				pthread_cond_wait(&q->cond, &q->lock);
+				continue;
+			}
+			/* pins held: wake every half pin_s to let go of idle ones */
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			double half = c->cfg.pin_s / 2;
+			until.tv_sec += (time_t)half;
+			until.tv_nsec += (long)((half - (double)(time_t)half) * 1e9);
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			if (pthread_cond_timedwait(&q->cond, &q->lock, &until) == ETIMEDOUT) {
+				pthread_mutex_unlock(&q->lock);
+				hub_cache_unpin_idle(c); /* cache->lock: not under q->lock */
+				pthread_mutex_lock(&q->lock);
+			}
+		}
 		if (q->stop)
 			break;
 		struct hub_repo *r = q->q[0];
@@ -115,6 +135,27 @@ static void *repack_main(void *arg)
 	return NULL;
 }
 
+/* q->lock held. */
+static void start_locked(struct hub_cache *c)
+{
+	struct hub_repack_queue *q = &c->repack;
+	if (q->started || q->stop)
+		return;
+	int e = pthread_create(&q->thread, NULL, repack_main, c);
+	if (e)
+		hub_warn("cannot start the repack thread: %s", strerror(e));
+	q->started = !e;
+}
+
+void hub_repack_thread_start(struct hub_cache *c)
+{
+	struct hub_repack_queue *q = &c->repack;
+	pthread_mutex_lock(&q->lock);
+	start_locked(c);
+	pthread_cond_signal(&q->cond); /* a thread in an untimed wait starts its timed one */
+	pthread_mutex_unlock(&q->lock);
+}
+
 void hub_repack_queue_add(struct hub_repo *r)
 {
 	struct hub_cache *c = r->cache;
@@ -129,12 +170,7 @@ void hub_repack_queue_add(struct hub_repo *r)
 	for (size_t i = 0; i < q->n && !dup; i++)
 		dup = q->q[i] == r;
 	if (!q->stop && !dup && q->n < HUB_REPACK_QUEUE_MAX) {
-		if (!q->started) {
-			int e = pthread_create(&q->thread, NULL, repack_main, c);
-			if (e)
-				hub_warn("cannot start the repack thread: %s", strerror(e));
-			q->started = !e;
-		}
+		start_locked(c);
 		if (q->started) {
 			q->q[q->n++] = r;
 			queued = true;

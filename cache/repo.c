@@ -28,17 +28,28 @@
  *   temp files (removed at the next fetch), never a dangling resolution.
  * - After each fetch the repository goes to the mount's repack thread
  *   (repack.c), which merges its packs past HUB_GIT_PACKS_MAX.
+ * - Pins (hub_repo_touch): a shared flock on <repo>/use, held while
+ *   mounted paths under the repository's commits are used and pin_s after;
+ *   the quota's round takes it exclusively without waiting before it
+ *   evicts.  pin_lock (per repo) is a leaf; hub_cache_unpin_idle takes it
+ *   under cache->lock.  The repack thread calls that every half pin_s.
  */
 #include "cache/repo.h"
 #include "cache/repo_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base/files.h"
+#include "base/log.h"
 #include "fetch/odb.h"
 
 /* ---- cache and repo objects ---- */
@@ -51,6 +62,8 @@ int hub_cache_new(struct hub_cache **out, const char *root, const struct hub_cac
 		return -ENOMEM;
 	c->root = strdup(root);
 	c->cfg = *cfg;
+	if (!(c->cfg.pin_s > 0))
+		c->cfg.pin_s = HUB_REPO_PIN_S;
 	pthread_mutex_init(&c->lock, NULL);
 	hub_repack_queue_init(c);
 	if (!c->root || hub_htab_init(&c->blobs, HUB_BLOB_TABLE_INITIAL, HUB_BLOB_TABLE_MAX)) {
@@ -71,6 +84,11 @@ static void repo_free(struct hub_repo *r)
 		free(n);
 	}
 	hub_odb_close(r->odb);
+	if (r->pin_fd >= 0) {
+		close(r->pin_fd);
+		__atomic_sub_fetch(&r->cache->pins, 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_destroy(&r->pin_lock);
 	pthread_mutex_destroy(&r->resolve_lock);
 	pthread_mutex_destroy(&r->odb_lock);
 	free(r->owner);
@@ -125,7 +143,9 @@ static struct hub_repo *repos_trim(struct hub_cache *c)
 	size_t pos = 0;
 	for (struct hub_repo **pp = &c->repos; *pp;) {
 		struct hub_repo *r = *pp;
-		if (pos++ >= HUB_REPOS_MAX && __atomic_load_n(&r->refs, __ATOMIC_ACQUIRE) == 0) {
+		/* a pinned one stays: its pin's life is pin_s, not this cap */
+		if (pos++ >= HUB_REPOS_MAX && __atomic_load_n(&r->refs, __ATOMIC_ACQUIRE) == 0 &&
+		    !__atomic_load_n(&r->pinned, __ATOMIC_ACQUIRE)) {
 			*pp = r->next;
 			r->next = dead;
 			dead = r;
@@ -159,6 +179,8 @@ int hub_cache_repo(struct hub_repo **out, struct hub_cache *c, const char *owner
 	if (!r)
 		goto out;
 	r->cache = c;
+	r->pin_fd = -1;
+	pthread_mutex_init(&r->pin_lock, NULL);
 	pthread_mutex_init(&r->resolve_lock, NULL);
 	pthread_mutex_init(&r->odb_lock, NULL);
 	r->owner = strdup(owner);
@@ -190,6 +212,166 @@ out:
 		repo_free(dead);
 	}
 	return rc;
+}
+
+/* ---- pins ---- */
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The use file at r's path is the one fd holds. */
+static bool pin_current(const struct hub_repo *r, int fd)
+{
+	char path[4096];
+	struct stat a, b;
+	if (snprintf(path, sizeof(path), "%s/" HUB_REPO_USE_FILE, r->dir) >= (int)sizeof(path))
+		return false;
+	return !fstat(fd, &a) && !stat(path, &b) && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+/* Open <repo>/use (creating the directory) and hold a shared flock on it;
+ * pin_lock held.  The round renames the directory while it holds the
+ * exclusive lock: a file that is no longer at the path after the flock is
+ * granted is let go and the new one taken.  The fd or -errno. */
+static int pin_open(struct hub_repo *r)
+{
+	char path[4096];
+	if (snprintf(path, sizeof(path), "%s/" HUB_REPO_USE_FILE, r->dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	int rc = -EAGAIN;
+	for (int i = 0; i < HUB_REPO_PIN_TRIES; i++) {
+		rc = hub_mkdir_p(r->dir);
+		if (rc)
+			continue;
+		int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (fd < 0) {
+			rc = -errno; /* ENOENT: the directory went meanwhile */
+			continue;
+		}
+		if (flock(fd, LOCK_SH)) {
+			rc = -errno;
+			close(fd);
+			continue;
+		}
+		if (pin_current(r, fd))
+			return fd;
+		close(fd);
+		rc = -EAGAIN;
+	}
+	return rc;
+}
+
+void hub_repo_touch(struct hub_repo *r)
+{
+	double now = mono_s();
+	double last = (double)__atomic_load_n(&r->touched_ms, __ATOMIC_RELAXED) / 1e3;
+	if (__atomic_load_n(&r->pinned, __ATOMIC_ACQUIRE) && now - last < HUB_REPO_PIN_CHECK_S)
+		return;
+	pthread_mutex_lock(&r->pin_lock);
+	__atomic_store_n(&r->touched_ms, (int64_t)(now * 1e3), __ATOMIC_RELAXED);
+	if (r->pin_fd >= 0 && now - r->pin_checked >= HUB_REPO_PIN_CHECK_S) {
+		r->pin_checked = now;
+		if (!pin_current(r, r->pin_fd)) { /* forgotten or evicted: pin the new one */
+			close(r->pin_fd);
+			r->pin_fd = -1;
+			__atomic_store_n(&r->pinned, false, __ATOMIC_RELEASE);
+			__atomic_sub_fetch(&r->cache->pins, 1, __ATOMIC_RELAXED);
+		}
+	}
+	bool started = false;
+	if (r->pin_fd < 0) {
+		int fd = pin_open(r);
+		if (fd < 0) {
+			hub_debug("%s/%s: cannot pin: %s", r->owner, r->name, strerror(-fd));
+		} else {
+			r->pin_fd = fd;
+			r->pin_checked = now;
+			struct stat ds;
+			if (r->dir_seen <= 1 && !stat(r->dir, &ds))
+				r->dir_seen = (uint64_t)ds.st_ino; /* hub_cache_changed_repos */
+			r->pin_recorded = 0;
+			__atomic_store_n(&r->pinned, true, __ATOMIC_RELEASE);
+			__atomic_add_fetch(&r->cache->pins, 1, __ATOMIC_RELAXED);
+			started = true;
+		}
+	}
+	if (r->pin_fd >= 0 && (r->pin_recorded == 0 || now - r->pin_recorded >= HUB_REPO_USE_RECORD_S)) {
+		r->pin_recorded = now;
+		futimens(r->pin_fd, NULL); /* last use, for the round's LRU order */
+	}
+	pthread_mutex_unlock(&r->pin_lock);
+	if (started)
+		hub_repack_thread_start(r->cache); /* it lets go of idle pins */
+}
+
+void hub_cache_unpin_idle(struct hub_cache *c)
+{
+	double now = mono_s();
+	pthread_mutex_lock(&c->lock);
+	for (struct hub_repo *r = c->repos; r; r = r->next) {
+		if (!__atomic_load_n(&r->pinned, __ATOMIC_ACQUIRE))
+			continue;
+		pthread_mutex_lock(&r->pin_lock);
+		if (r->pin_fd >= 0 &&
+		    now - (double)__atomic_load_n(&r->touched_ms, __ATOMIC_RELAXED) / 1e3 >=
+			    c->cfg.pin_s) {
+			close(r->pin_fd);
+			r->pin_fd = -1;
+			__atomic_store_n(&r->pinned, false, __ATOMIC_RELEASE);
+			__atomic_sub_fetch(&c->pins, 1, __ATOMIC_RELAXED);
+		}
+		pthread_mutex_unlock(&r->pin_lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+const char *hub_repo_owner(const struct hub_repo *r)
+{
+	return r->owner;
+}
+
+const char *hub_repo_name(const struct hub_repo *r)
+{
+	return r->name;
+}
+
+size_t hub_cache_changed_repos(struct hub_repo **out, size_t cap, struct hub_cache *c)
+{
+	struct hub_repo *v[HUB_GONE_REPOS_MAX];
+	size_t n = 0, k = 0;
+	pthread_mutex_lock(&c->lock);
+	for (struct hub_repo *r = c->repos; r && n < HUB_GONE_REPOS_MAX; r = r->next) {
+		__atomic_add_fetch(&r->refs, 1, __ATOMIC_ACQ_REL);
+		v[n++] = r;
+	}
+	pthread_mutex_unlock(&c->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct hub_repo *r = v[i];
+		struct stat st;
+		uint64_t now = stat(r->dir, &st) ? 1 : (uint64_t)st.st_ino;
+		pthread_mutex_lock(&r->pin_lock);
+		/* gone or replaced: it was there (a real inode) and is not now */
+		bool changed = r->dir_seen > 1 && now != r->dir_seen;
+		r->dir_seen = now;
+		pthread_mutex_unlock(&r->pin_lock);
+		if (changed) {
+			/* its packs were unlinked: the next read opens what is there
+			 * now and, missing the commit, fetches it again */
+			pthread_mutex_lock(&r->odb_lock);
+			hub_odb_close(r->odb);
+			r->odb = NULL;
+			pthread_mutex_unlock(&r->odb_lock);
+		}
+		if (changed && k < cap)
+			out[k++] = r;
+		else
+			hub_repo_put(r);
+	}
+	return k;
 }
 
 char *hub_cache_stale_report(struct hub_cache *c)

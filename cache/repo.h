@@ -7,6 +7,7 @@
  *   <root>/hubfs/repos/<owner>/<repo>/git/         bare repository (libgit2)
  *   <root>/hubfs/repos/<owner>/<repo>/state.json   resolutions, remote HEAD
  *   <root>/hubfs/repos/<owner>/<repo>/lock         flock: fetch + state update
+ *   <root>/hubfs/repos/<owner>/<repo>/use          flock shared: a daemon uses it
  *
  * A resolution is written to state.json only after its commit and tree are
  * in the object database, so a daemon killed mid-fetch leaves at worst
@@ -34,7 +35,11 @@ struct hub_cache_config {
 	long neg_ttl;     /* seconds "no such repo/ref upstream" is remembered */
 	const char *git_url; /* template with {owner} and {repo}; NULL: HUB_GIT_URL_DEFAULT */
 	const struct hub_rewrites *rewrites; /* applied to the expanded git_url; NULL: none */
+	double pin_s;     /* a used repository stays pinned this long; 0: HUB_REPO_PIN_S */
 };
+
+/* The file whose shared flock pins a repository (hub_repo_touch). */
+#define HUB_REPO_USE_FILE "use"
 
 /* The set of repositories of one mount: the cache root and its config. */
 struct hub_cache;
@@ -52,6 +57,29 @@ const char *hub_cache_root(const struct hub_cache *c);
 int hub_cache_repo(struct hub_repo **out, struct hub_cache *c, const char *owner, const char *name);
 /* Give back a reference of hub_cache_repo (NULL: nothing).  No lock. */
 void hub_repo_put(struct hub_repo *r);
+
+/* Say that a mounted path uses r (a lookup, listing or read under one of
+ * its commits): r stays pinned for pin_s after the last call.  The pin is
+ * a shared flock on <repo>/use held by this process, so the quota's round
+ * (any process on the root, cache/quota.h) never evicts a repository some
+ * mount is using; it dies with the process.  Also records the last use
+ * (the use file's times, at most every HUB_REPO_USE_RECORD_S).  Cheap when
+ * called often: one atomic load while the pin is fresh.  A repository
+ * evicted or forgotten meanwhile is pinned again under its new directory
+ * (the path's identity is checked at most once a second). */
+void hub_repo_touch(struct hub_repo *r);
+/* The repositories in memory whose directory went away or was replaced
+ * since the previous call (forgotten, evicted by the quota, maybe fetched
+ * again meanwhile): up to cap of them, each a reference (hub_repo_put).
+ * One stat per repository in memory (at most HUB_GONE_REPOS_MAX). */
+size_t hub_cache_changed_repos(struct hub_repo **out, size_t cap, struct hub_cache *c);
+/* Owner and name of r (valid while the reference is held). */
+const char *hub_repo_owner(const struct hub_repo *r);
+const char *hub_repo_name(const struct hub_repo *r);
+
+/* Let go of the pins not touched for pin_s (the cache's background
+ * thread calls this; tests and the free path too). */
+void hub_cache_unpin_idle(struct hub_cache *c);
 
 /* Owners with at least one repo in the cache; a malloc'd array of malloc'd names. */
 int hub_cache_list_owners(char ***out, size_t *out_n, struct hub_cache *c);
@@ -101,6 +129,12 @@ int hub_repo_resolve_now(char out_sha[41], struct hub_repo *r, const char *ref);
 /* Make sure the commit <sha> (40 hex) is present, fetching it if allowed.
  * -ENOENT if it does not exist (or offline and absent). */
 int hub_repo_ensure_commit(struct hub_repo *r, const char *sha);
+
+/* After a read of sha's objects failed: close the read handle and make
+ * sure the commit is present again (its repository may have been evicted
+ * by the quota or forgotten: fetched again, as hub_repo_ensure_commit).
+ * 0 when the read is worth trying again, or -errno. */
+int hub_repo_recover(struct hub_repo *r, const char *sha);
 
 /* Commit metadata: its root tree and committer time. */
 int hub_repo_commit_info(struct hub_oid *out_tree, int64_t *out_time, struct hub_repo *r,

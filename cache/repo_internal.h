@@ -51,6 +51,15 @@ struct hub_repo {
 	pthread_mutex_t odb_lock;
 	struct hub_odb *odb;        /* odb_lock; opened lazily */
 	struct hub_repo *next;      /* cache->lock; most recently looked up first */
+	/* the pin (hub_repo_touch): pin_lock is a leaf */
+	pthread_mutex_t pin_lock;
+	int pin_fd;                 /* pin_lock; -1: not pinned */
+	double pin_checked;         /* pin_lock: when the path's identity was last checked */
+	double pin_recorded;        /* pin_lock: when the use time was last written */
+	int64_t touched_ms;         /* atomic: monotonic time of the last touch, in ms */
+	bool pinned;                /* atomic: pin_fd >= 0 (the fast path's test) */
+	uint64_t dir_seen;          /* pin_lock: the directory's inode when last checked
+				     * (hub_cache_changed_repos); 0 never, 1 missing */
 	int refs;                   /* atomic; taken under cache->lock (hub_cache_repo) */
 };
 
@@ -97,6 +106,7 @@ struct hub_cache {
 	bool stage_warned;   /* atomic: a staging failure was logged */
 	struct hub_cache_stats stats; /* __atomic */
 	struct hub_repack_queue repack;
+	unsigned pins;       /* atomic: repositories pinned (the thread's wake-ups) */
 };
 
 /* ---- repo_state.c: state.json ---- */
@@ -126,6 +136,9 @@ int hub_repo_commit_in_odb(struct hub_repo *r, const char *sha);
 /* ---- repack.c: the repack thread ---- */
 
 void hub_repack_queue_init(struct hub_cache *c);
+/* Start the thread if it is not running (it also lets go of idle pins:
+ * hub_cache_unpin_idle, every half pin_s while any is held). */
+void hub_repack_thread_start(struct hub_cache *c);
 /* After a fetch into r (its locks released): have the repack thread check
  * r's pack count (started on first use).  Never blocks on I/O. */
 void hub_repack_queue_add(struct hub_repo *r);

@@ -627,3 +627,13 @@ int hub_repo_ensure_commit(struct hub_repo *r, const char *sha)
 	return rc;
 }
 
+
+int hub_repo_recover(struct hub_repo *r, const char *sha)
+{
+	odb_refresh(r); /* packs of a directory renamed away are let go */
+	int rc = hub_repo_ensure_commit(r, sha);
+	if (!rc)
+		hub_info("%s/%s: %.12s read again from a fresh handle of the repository (evicted "
+			 "or forgotten meanwhile, fetched again if so)", r->owner, r->name, sha);
+	return rc;
+}

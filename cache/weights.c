@@ -241,6 +241,7 @@ int hub_weights_new(struct hub_weights **out, const char *root,
 		w->cfg = *cfg;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_mutex_init(&w->fail_lock, NULL);
+	pthread_mutex_init(&w->pin_lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -962,6 +963,9 @@ void hub_weights_free(struct hub_weights *w)
 	hub_http_free(w->http);
 	pthread_mutex_destroy(&w->lock);
 	pthread_mutex_destroy(&w->fail_lock);
+	for (size_t i = 0; i < w->npins; i++)
+		close(w->pins[i].fd);
+	pthread_mutex_destroy(&w->pin_lock);
 	pthread_cond_destroy(&w->flush_cond);
 	free(w->root);
 	free(w->dir);

@@ -167,6 +167,13 @@ struct hub_weights {
 	pthread_mutex_t fail_lock;
 	struct fail_ent fails[HUB_WEIGHTS_FAILED_MAX]; /* fail_lock: ring */
 	size_t fail_next;
+	/* pins outliving their table entry (hw_close_fds): the descriptor of a
+	 * complete file read less than pin_s ago, kept open (its shared flock
+	 * is the quota's pin) until its expiry; hw_unpin_idle closes expired
+	 * ones.  pin_lock is a leaf (taken under f->lock and w->lock). */
+	pthread_mutex_t pin_lock;
+	struct { int fd; int64_t until_s; } pins[HUB_WEIGHTS_PINS_MAX]; /* pin_lock */
+	size_t npins;                                                   /* pin_lock */
 	/* set once before use: told of every discarded file (see weights.h) */
 	void (*on_discard)(void *arg, const char *name);
 	void *on_discard_arg;
@@ -441,6 +448,10 @@ void hw_note_bytes(struct hub_weight *f, size_t n);
 /* A snapshot of the table, each file referenced: hw_put each, free v. */
 struct hub_weight **hw_all_files(struct hub_weights *w, size_t *n);
 void hw_flush_all(struct hub_weights *w, bool force);
+/* Hand a complete file's pinned descriptor (ck_fd) to w's pin list until
+ * read_s + pin_s, or close it when that is past.  Any lock may be held
+ * (pin_lock is a leaf). */
+void hw_pin_keep(struct hub_weights *w, int fd, int64_t read_s);
 /* Close the complete files' descriptors no read used for pin_s: their
  * shared flocks go, an eviction round may remove them. */
 void hw_unpin_idle(struct hub_weights *w);

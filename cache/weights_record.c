@@ -26,11 +26,37 @@ static void graveyard_close(struct hub_weight *f)
 	f->n_graveyard = 0;
 }
 
+void hw_pin_keep(struct hub_weights *w, int fd, int64_t read_s)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	int64_t until = read_s + (int64_t)(hw_tuning().pin_s + 0.999);
+	if (until <= (int64_t)ts.tv_sec) {
+		close(fd);
+		return;
+	}
+	pthread_mutex_lock(&w->pin_lock);
+	if (w->npins == HUB_WEIGHTS_PINS_MAX) { /* full: the one expiring first goes */
+		size_t k = 0;
+		for (size_t i = 1; i < w->npins; i++)
+			if (w->pins[i].until_s < w->pins[k].until_s)
+				k = i;
+		close(w->pins[k].fd);
+		w->pins[k] = w->pins[--w->npins];
+	}
+	w->pins[w->npins].fd = fd;
+	w->pins[w->npins].until_s = until;
+	w->npins++;
+	pthread_mutex_unlock(&w->pin_lock);
+}
+
 void hw_close_fds(struct hub_weight *f)
 {
 	__atomic_store_n(&f->ck_fast, 0, __ATOMIC_RELEASE);
+	/* the pin outlives the entry: its life is pin_s after the last read,
+	 * not the table's cap or the node's forget */
 	if (f->ck_fd >= 0)
-		close(f->ck_fd);
+		hw_pin_keep(f->w, f->ck_fd, __atomic_load_n(&f->read_s, __ATOMIC_RELAXED));
 	if (f->part_fd >= 0)
 		close(f->part_fd);
 	f->ck_fd = f->part_fd = -1;
@@ -353,6 +379,18 @@ void hw_flush_all(struct hub_weights *w, bool force)
 
 void hw_unpin_idle(struct hub_weights *w)
 {
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	pthread_mutex_lock(&w->pin_lock);
+	for (size_t i = 0; i < w->npins;) {
+		if (w->pins[i].until_s <= (int64_t)now.tv_sec) {
+			close(w->pins[i].fd);
+			w->pins[i] = w->pins[--w->npins];
+		} else {
+			i++;
+		}
+	}
+	pthread_mutex_unlock(&w->pin_lock);
 	size_t n;
 	struct hub_weight **v = hw_all_files(w, &n);
 	if (!v)
@@ -376,6 +414,15 @@ void hw_unpin_idle(struct hub_weights *w)
 			if (__atomic_load_n(&f->fast_users, __ATOMIC_SEQ_CST) == 0) {
 				close(f->ck_fd); /* the shared flock goes with it */
 				f->ck_fd = -1;
+				/* the download's descriptor of the same inode (N.part
+				 * became N.data) goes too: else a file the quota evicts
+				 * keeps its disk space until the kernel forgets the node */
+				if (f->complete && f->part_fd >= 0 && !f->busy &&
+				    !f->thread_running && !f->dirty && !f->flushing) {
+					close(f->part_fd);
+					f->part_fd = -1;
+					graveyard_close(f);
+				}
 			} else {
 				__atomic_store_n(&f->ck_fast, 1, __ATOMIC_SEQ_CST);
 			}

@@ -4,8 +4,10 @@
  * the sha256 prefix of their names and its git repositories are sound
  * (every object readable and hashing to its id, every ref and recorded
  * commit present: fetch/odb.h's hub_odb_verify).  --repair removes a bad
- * weight file, and drops a bad repository whole (under its lock, moved
- * out of hubfs/repos/ and deleted): the next use fetches it again.  fs/main.c hands over argv when
+ * weight file (hub_quota_drop_weight) and drops a bad repository whole
+ * (hub_quota_forget, the same removal as `forget`): the next use fetches
+ * it again.  This file does no cache I/O of its own (cache/inventory.h,
+ * cache/quota.h do it).  fs/main.c hands over argv when
  * argv[1] is "cache"; the cache is read through cache/inventory.h (no
  * lock, no daemon needed: safe while mounted, on a root no daemon uses,
  * and by another user than the daemon's as far as file permissions allow).
@@ -22,7 +24,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,6 @@
 #include <unistd.h>
 
 #include "base/files.h"
-#include "base/hash.h"
 #include "base/limits.h"
 #include "base/redact.h"
 #include "cache/inventory.h"
@@ -237,61 +237,6 @@ static int cmd_du(const struct hub_inventory *inv, bool exact)
 
 /* ---- verify ---- */
 
-/* sha256 hex of the file at path: 0 or -errno.  O_NOFOLLOW: a planted
- * link is never followed. */
-static int hash_file(char hex[HUB_SHA256_HEX_LEN + 1], const char *path)
-{
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct hub_sha256 c;
-	int rc = hub_sha256_init(&c);
-	char *buf = rc ? NULL : malloc(HUB_VERIFY_CHUNK);
-	if (!rc && !buf) {
-		hub_sha256_dispose(&c);
-		rc = -ENOMEM;
-	}
-	while (!rc) {
-		ssize_t n = read(fd, buf, HUB_VERIFY_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			hub_sha256_dispose(&c);
-			break;
-		}
-		if (n == 0) {
-			uint8_t d[HUB_SHA256_LEN];
-			rc = hub_sha256_final(d, &c);
-			if (!rc)
-				hub_sha256_hex(hex, d);
-			break;
-		}
-		hub_sha256_update(&c, buf, (size_t)n);
-	}
-	free(buf);
-	close(fd);
-	return rc;
-}
-
-/* Remove a bad file: the store's <key>.data and checkpoints/<name> when it
- * is the same inode, or a checkpoints/ file of torch.hub's own. */
-static int repair(const struct hub_inventory *inv, const struct hub_inv_weight *w)
-{
-	struct stat st;
-	if (lstat(w->path, &st))
-		return -errno;
-	if (w->key[0]) {
-		char ck[PATH_MAX];
-		struct stat cs;
-		snprintf(ck, sizeof(ck), "%s/checkpoints/%s", inv->root, w->name);
-		if (!lstat(ck, &cs) && cs.st_ino == st.st_ino && cs.st_dev == st.st_dev &&
-		    unlink(ck))
-			return -errno;
-	}
-	return unlink(w->path) ? -errno : 0;
-}
-
 static int cmd_verify(const struct hub_inventory *inv, bool fix)
 {
 	size_t ok = 0, bad = 0, skipped = 0, failed = 0;
@@ -300,14 +245,14 @@ static int cmd_verify(const struct hub_inventory *inv, bool fix)
 		const struct hub_inv_weight *w = &inv->weights[i];
 		if (!w->complete || !w->path)
 			continue;
-		char prefix[HUB_SHA256_HEX_LEN + 1];
+		char prefix[65];
 		hub_weights_hash_prefix(prefix, w->name);
 		if (!prefix[0]) {
 			skipped++;
 			continue;
 		}
-		char hex[HUB_SHA256_HEX_LEN + 1];
-		int rc = hash_file(hex, w->path);
+		char hex[65];
+		int rc = hub_inventory_hash(hex, w->path);
 		if (rc) {
 			printf("error %s: %s\n", esc(w->name, a, sizeof(a)), strerror(-rc));
 			failed++;
@@ -322,7 +267,7 @@ static int cmd_verify(const struct hub_inventory *inv, bool fix)
 		printf("BAD %s: sha256 %.16s... does not start with %s", esc(w->name, a, sizeof(a)),
 		       hex, prefix);
 		if (fix) {
-			rc = repair(inv, w);
+			rc = hub_quota_drop_weight(inv->root, w);
 			if (rc)
 				printf("; not removed: %s", strerror(-rc));
 			else
@@ -393,6 +338,9 @@ static int cmd_gc(int argc, char **argv)
 	}
 	struct hub_quota_policy p;
 	hub_quota_policy_init(&p, max, all);
+	/* for tests only: a shorter idle bound of abandoned downloads */
+	if (getenv("HUBFS_TEST_PART_IDLE_S"))
+		p.part_idle_s = atof(getenv("HUBFS_TEST_PART_IDLE_S"));
 	struct hub_quota_result r;
 	int rc = hub_quota_round(&r, root, &p);
 	if (rc) {
@@ -400,9 +348,11 @@ static int cmd_gc(int argc, char **argv)
 		return 1;
 	}
 	printf("used %llu bytes, max %llu, low-water mark %llu\n"
-	       "evicted %u file(s), %llu bytes; %u in use (kept); now %llu bytes\n",
+	       "evicted %u file(s), %u repositories, %llu bytes; in use (kept): %u file(s), "
+	       "%u repositories; now %llu bytes\n",
 	       (unsigned long long)r.used_before, (unsigned long long)p.max,
-	       (unsigned long long)p.low, r.evicted, (unsigned long long)r.evicted_bytes, r.pinned,
+	       (unsigned long long)p.low, r.evicted, r.repos_evicted,
+	       (unsigned long long)r.evicted_bytes, r.pinned, r.repos_pinned,
 	       (unsigned long long)r.used_after);
 	return 0;
 }
@@ -441,36 +391,6 @@ static int cmd_forget(int argc, char **argv)
 }
 
 /* ---- verify: the repositories ---- */
-
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path) < 0 ? -1 : 0;
-}
-
-/* Drop a bad repository: under its lock (a fetch in progress ends first),
- * move its directory out of hubfs/repos/ into a fresh hubfs/trash-XXXXXX,
- * then remove that.  A mount resolving it again finds no state.json and
- * fetches anew. */
-static int drop_repo(const struct hub_inventory *inv, const char *dir)
-{
-	char lock[PATH_MAX], trash[PATH_MAX], dest[PATH_MAX];
-	if ((size_t)snprintf(lock, sizeof(lock), "%s/lock", dir) >= sizeof(lock) ||
-	    (size_t)snprintf(trash, sizeof(trash), "%s/hubfs/trash-XXXXXX", inv->root) >=
-		    sizeof(trash) - 8)
-		return -ENAMETOOLONG;
-	if (!mkdtemp(trash))
-		return -errno;
-	snprintf(dest, sizeof(dest), "%.*s/repo", (int)(sizeof(dest) - 8), trash);
-	int lfd = hub_file_lock(lock);
-	int rc = rename(dir, dest) ? -errno : 0;
-	if (lfd >= 0)
-		hub_file_unlock(lfd);
-	nftw(trash, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	return rc;
-}
 
 /* git fsck of each repository (fetch/odb.h's hub_odb_verify), the commits
  * its state.json names included.  *bad_out: repositories found bad. */
@@ -524,7 +444,7 @@ static int verify_repos(size_t *bad_out, const struct hub_inventory *inv, bool f
 		if (v.bad > 1)
 			printf(" (and %zu more problems)", v.bad - 1);
 		if (fix) {
-			rc = drop_repo(inv, dir);
+			rc = hub_quota_forget(inv->root, r->owner, r->repo);
 			if (rc)
 				printf("; not removed: %s", strerror(-rc));
 			else

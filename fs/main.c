@@ -289,6 +289,9 @@ int main(int argc, char **argv)
 		}
 		hub_quota_policy_init(&qpol, max, opts.evict_checkpoints_all);
 	}
+	/* for tests only: a shorter idle bound of abandoned downloads */
+	if (getenv("HUBFS_TEST_PART_IDLE_S"))
+		qpol.part_idle_s = atof(getenv("HUBFS_TEST_PART_IDLE_S"));
 	if (build_fuse_args(&args, &opts))
 		goto out;
 	struct hub_cache_config ccfg = {
@@ -297,6 +300,8 @@ int main(int argc, char **argv)
 		.neg_ttl = opts.neg_ttl,
 		.git_url = opts.git_url,
 		.rewrites = &opts.rewrites,
+		/* for tests only (as below): shorter pins than HUB_REPO_PIN_S */
+		.pin_s = getenv("HUBFS_TEST_PIN_S") ? atof(getenv("HUBFS_TEST_PIN_S")) : 0,
 	};
 	/* before anything asks for the analysis version, which it enters */
 	if (hub_py_set_path(opts.analysis_path)) {

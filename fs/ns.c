@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "base/limits.h"
+#include "base/log.h"
 #include "base/strhash.h"
 #include "cache/weights.h"
 #include "fs/view.h"
@@ -72,6 +73,10 @@ struct hub_ns_node *hub_ns_node_get(struct hub_ns *ns, uint64_t ino)
 	pthread_mutex_lock(&ns->lock);
 	struct hub_ns_node *n = hub_ns_node_find(ns, ino);
 	pthread_mutex_unlock(&ns->lock);
+	/* a path under a commit is in use: its repository is pinned against
+	 * the quota (cache/repo.h); commit and repo never change on a node */
+	if (n && n->commit)
+		hub_repo_touch(n->repo);
 	return n;
 }
 
@@ -345,6 +350,8 @@ int hub_ns_lookup(struct hub_ns_entry *out, struct hub_ns *ns, uint64_t parent, 
 	/* f.node carries one count of its own (the hold across unlocked work):
 	 * count the entry, then give the hold back. */
 	hub_ns_node_refresh(ns, f.node);
+	if (f.node->commit)
+		hub_repo_touch(f.node->repo);
 	pthread_mutex_lock(&ns->lock);
 	hub_ns_node_entry(out, ns, f.node);
 	hub_ns_node_forget(ns, f.node, 1);
@@ -424,6 +431,38 @@ size_t hub_ns_weight_inos(uint64_t *out, size_t cap, struct hub_ns *ns, const ch
 			out[n++] = x->ino;
 	}
 	pthread_mutex_unlock(&ns->lock);
+	return n;
+}
+
+size_t hub_ns_gone(struct hub_ns_gone *out, size_t cap, struct hub_ns *ns)
+{
+	struct hub_repo *ch[64];
+	size_t nch = hub_cache_changed_repos(ch, sizeof(ch) / sizeof(ch[0]), ns->cache);
+	if (!nch)
+		return 0;
+	size_t n = 0;
+	pthread_mutex_lock(&ns->lock);
+	HUB_HTAB_EACH(&ns->by_ino, l) {
+		struct hub_ns_node *x = hub_container_of(l, struct hub_ns_node, by_ino);
+		if ((x->type != N_COMMIT && x->type != N_REPO_LINK && x->type != N_REF_LINK) ||
+		    !x->parent || n >= cap || strlen(x->name) >= sizeof(out->name))
+			continue;
+		for (size_t i = 0; i < nch; i++) {
+			if (x->repo == ch[i]) {
+				out[n].parent = x->parent->ino;
+				strcpy(out[n].name, x->name);
+				n++;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&ns->lock);
+	for (size_t i = 0; i < nch; i++) {
+		hub_info("%s/%s: removed from the cache under the mount (forget or quota): "
+			 "the kernel's entries of it are dropped", hub_repo_owner(ch[i]),
+			 hub_repo_name(ch[i]));
+		hub_repo_put(ch[i]);
+	}
 	return n;
 }
 

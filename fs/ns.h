@@ -129,6 +129,18 @@ int hub_ns_getxattr(char *buf, size_t size, size_t *len, struct hub_ns *ns, uint
 /* The inode numbers of every weight file of store key key (a weight file
  * can appear in many commits and under /.hubfs/url/), at most cap. */
 size_t hub_ns_weight_inos(uint64_t *out, size_t cap, struct hub_ns *ns, const char *key);
+
+/* An entry the kernel should drop: name in the directory parent. */
+struct hub_ns_gone {
+	uint64_t parent;
+	char name[256];
+};
+/* The entries this mount handed out (repo and ref links, commit
+ * directories) of repositories forgotten or evicted under it since the
+ * previous call (cache/repo.h, hub_cache_changed_repos): at most cap.  I/O
+ * (a stat per repository in memory); for the notifier thread, never a
+ * request handler. */
+size_t hub_ns_gone(struct hub_ns_gone *out, size_t cap, struct hub_ns *ns);
 /* Live nodes, the root not included (/.hubfs/counters: inodes). */
 size_t hub_ns_count(struct hub_ns *ns);
 

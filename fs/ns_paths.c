@@ -29,6 +29,17 @@ static int cmp_entry(const void *a, const void *b)
 		      ((const struct hub_tree_entry *)b)->name);
 }
 
+/* A blob of n's commit; a repository evicted or forgotten under the mount
+ * (cache/quota.h) is fetched again (hub_repo_recover) and the read tried
+ * once more, so the path still reads the same bytes. */
+static int node_blob(struct hub_blob **out, struct hub_ns_node *n)
+{
+	int rc = hub_repo_blob_get(out, n->repo, &n->oid);
+	if (rc && rc != -ENOMEM && n->commit && !hub_repo_recover(n->repo, n->commit->sha))
+		rc = hub_repo_blob_get(out, n->repo, &n->oid);
+	return rc;
+}
+
 /* The listing of a commit or tree directory, loading it on first use. */
 int hub_ns_tree_get(struct hub_ns_tree **out, struct hub_ns *ns, struct hub_ns_node *dir)
 {
@@ -44,6 +55,8 @@ int hub_ns_tree_get(struct hub_ns_tree **out, struct hub_ns *ns, struct hub_ns_n
 	if (!l)
 		return -ENOMEM;
 	int rc = hub_repo_tree_list(&l->ents, &l->n, dir->repo, tree);
+	if (rc && rc != -ENOMEM && !hub_repo_recover(dir->repo, dir->commit->sha))
+		rc = hub_repo_tree_list(&l->ents, &l->n, dir->repo, tree); /* evicted: fetched again */
 	if (rc) {
 		free(l);
 		return rc;
@@ -395,7 +408,7 @@ int hub_ns_readlink(char *buf, size_t size, struct hub_ns *ns, uint64_t ino)
 		return -ERANGE;
 	if (n->type == N_SYMLINK) {
 		struct hub_blob *b;
-		if (hub_repo_blob_get(&b, n->repo, &n->oid))
+		if (node_blob(&b, n))
 			return -EIO;
 		size_t len = b->size < size - 1 ? b->size : size - 1;
 		memcpy(buf, b->data, len);
@@ -435,7 +448,7 @@ int hub_ns_read(struct hub_ns_data *out, struct hub_ns *ns, uint64_t ino, size_t
 	switch (n->type) {
 	case N_FILE: {
 		struct hub_blob *b;
-		if (hub_repo_blob_get(&b, n->repo, &n->oid))
+		if (node_blob(&b, n))
 			return -EIO;
 		out->blob = b;
 		slice(out, b->data, b->size, size, off);

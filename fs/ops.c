@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "base/limits.h"
 #include "base/log.h"
@@ -425,6 +426,22 @@ static void on_weight_discard(void *arg, const char *name /* the store key */)
 		hub_err("weights: %s: cannot queue the invalidation of its pages", name);
 }
 
+/* The kernel's entries of repositories removed from the cache under the
+ * mount: dropped, so that the next lookup reaches the daemon (which
+ * fetches the repository again) instead of the kernel answering from an
+ * entry cached for a day. */
+static void notify_gone(struct hub_fs *fs)
+{
+	static struct hub_ns_gone gone[HUB_GONE_ENTRIES_MAX]; /* this thread's alone */
+	size_t n = hub_ns_gone(gone, HUB_GONE_ENTRIES_MAX, fs->ns);
+	for (size_t i = 0; i < n; i++) {
+		int rc = fuse_lowlevel_notify_inval_entry(fs->se, (fuse_ino_t)gone[i].parent,
+							  gone[i].name, strlen(gone[i].name));
+		hub_debug("entry %s of inode %llu invalidated (%d)", gone[i].name,
+			  (unsigned long long)gone[i].parent, rc);
+	}
+}
+
 /* Drops the kernel's pages of discarded weight files, so that a byte served
  * before verification failed is never served again from the page cache.
  * A thread of its own: the kernel's invalidation waits for pages locked by
@@ -435,8 +452,18 @@ static void *notifier_main(void *arg)
 	uint64_t inos[64];
 	pthread_mutex_lock(&fs->nlock);
 	for (;;) {
-		while (!fs->nstop && !fs->npending)
-			pthread_cond_wait(&fs->ncond, &fs->nlock);
+		while (!fs->nstop && !fs->npending) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += HUB_GONE_CHECK_S;
+			if (pthread_cond_timedwait(&fs->ncond, &fs->nlock, &until) != ETIMEDOUT)
+				continue;
+			/* repositories forgotten or evicted under the mount: the
+			 * kernel drops its entries (no lock held across a notify) */
+			pthread_mutex_unlock(&fs->nlock);
+			notify_gone(fs);
+			pthread_mutex_lock(&fs->nlock);
+		}
 		if (fs->nstop)
 			break;
 		char *name = fs->pending[--fs->npending];

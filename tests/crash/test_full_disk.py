@@ -188,3 +188,32 @@ def test_clone_larger_than_the_disk(hub, small_cache):
     assert harness.call(harness.compare_tree, m.p("alice", "big@" + tip),
                         hub.gitdir("alice", "big"), tip, timeout=60) == []
     hub.unmount(m)
+
+
+@pytest.mark.timeout_s(90)
+def test_quota_makes_room_on_a_full_disk(hub, small_cache, monkeypatch):
+    """cache_max above what the disk holds: the quota's round frees the
+    headroom between cache_max and its low-water mark when the disk has
+    less than that free, so the next download has room (without it, the
+    third file would not fit: ENOSPC)."""
+    monkeypatch.setenv("HUBFS_TEST_PIN_S", "1")
+    monkeypatch.setenv("HUBFS_TEST_QUOTA_S", "0.3")
+    fs = small_cache(8 * MiB)
+    files = os.path.join(hub.work, "files")
+    os.makedirs(files)
+    srv = Server(files)
+    try:
+        ws = [make_weight(files, "full%d" % i, 3 * MiB + i, 20 + i) for i in range(3)]
+        m = hub.mount(cache=fs.path, extra=("cache_max=20M",))
+        for name, data in ws[:2]:
+            assert harness.read_file(url_path(m, srv.url(name)), timeout=DEADLINE) == data
+        harness.poll_until(lambda: fs.free() > 4 * MiB, 15, what="room made on the full disk")
+        assert "filesystem has" in m.stderr()
+        name, data = ws[2]
+        assert harness.read_file(url_path(m, srv.url(name)), timeout=DEADLINE) == data
+        # an evicted one reads right again (downloaded once more)
+        harness.poll_until(lambda: fs.free() > 4 * MiB, 15, what="room made again")
+        assert harness.read_file(url_path(m, srv.url(ws[0][0])), timeout=DEADLINE) == ws[0][1]
+        hub.unmount(m)
+    finally:
+        srv.stop()

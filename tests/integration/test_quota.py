@@ -13,7 +13,7 @@ import pytest
 
 import harness
 import make_repos
-from harness import HUBFS_BIN
+from harness import HUBFS_BIN, readlink
 from test_cache_cmd import cache
 from test_weights import MiB, Server, make_weight, url_path
 
@@ -167,11 +167,17 @@ def test_gc_and_forget_live(hub, monkeypatch):
         names = sorted(os.listdir(commit))
         target = [n for n in names if os.path.isfile(os.path.join(commit, n))][0]
         want = make_repos.git(hub.gitdir("alice", "vision"), "show", sha + ":" + target)
-        # gc: everything not read for the pin's 1.5 s goes, repositories stay
+        # gc: everything not used for the pin's 1.5 s goes, the repository too
         time.sleep(2.5)
         p = cache("gc", "--max", "1K", hub.mnt)
         assert p.returncode == 0, p.stderr
-        assert b"evicted 2 file(s)" in p.stdout, p.stdout
+        assert b"evicted 2 file(s), 1 repositories" in p.stdout, p.stdout
+        assert not os.path.exists(os.path.join(hub.cache, "hubfs", "repos", "alice", "vision"))
+        # the mount's path of the evicted commit still reads the same bytes
+        drop_pages(os.path.join(commit, target))
+        assert harness.read_file(os.path.join(commit, target), timeout=60) == want
+        # and its next resolution fetches it again
+        assert readlink(hub.p("alice", "vision:main")) == "vision@" + sha
         assert store_inode(hub, len(ws[0][1])) is None
         assert not os.path.exists(os.path.join(hub.cache, "checkpoints", ws[0][0]))
         before = srv.stats(ws[0][0])["bytes"]
@@ -232,3 +238,168 @@ def test_bad_cache_max_refused(hub, value):
     assert p.returncode != 0, p.stderr
     assert len(lines) == 1 and "cache_max" in lines[0], lines
     assert not harness.is_mounted(hub.mnt)
+
+
+@pytest.mark.timeout_s(90)
+def test_repository_evicted_unless_used_on_any_mount(hub, monkeypatch):
+    """Two mounts on one root over the quota: the repository one mount
+    reads (A) is kept, the one no mount used for the pin's 1.5 s (B) is
+    evicted; both mounts read B correctly afterwards (fetched again)."""
+    quota_env(monkeypatch)
+    mnt2 = os.path.join(hub.work, "mnt2")
+    os.makedirs(mnt2)
+    opts = dict(extra=("cache_max=1K",))
+    ma = hub.mount(**opts)
+    mb = hub.mount(mountpoint=mnt2, **opts)
+    repos = os.path.join(hub.cache, "hubfs", "repos")
+    sha_a = hub.rev("bob", "legacy", "master")
+    sha_b = hub.rev("carol", "trunk", "trunk")
+    want_a = make_repos.git(hub.gitdir("bob", "legacy"), "show", sha_a + ":README")
+    want_b = make_repos.git(hub.gitdir("carol", "trunk"), "show", sha_b + ":hubconf.py")
+    path_a = mb.p("bob", "legacy@" + sha_a, "README")
+    path_b = lambda m: m.p("carol", "trunk@" + sha_b, "hubconf.py")
+    r = Reader(path_a, want_a)
+    try:
+        assert harness.read_file(path_b(ma), timeout=60) == want_b
+        assert harness.read_file(path_a, timeout=60) == want_a
+        ino_a = os.stat(os.path.join(repos, "bob", "legacy")).st_ino
+        r.start()  # mount b uses A for the whole test
+        harness.poll_until(lambda: not os.path.exists(os.path.join(repos, "carol", "trunk")),
+                           20, what="the unused repository evicted")
+        time.sleep(1.0)  # a few more rounds
+        assert os.stat(os.path.join(repos, "bob", "legacy")).st_ino == ino_a, \
+            "a repository in use on the other mount was evicted"
+        assert "evicted repository carol/trunk" in (ma.stderr() + mb.stderr())
+        # both views of B: the evicting mount's old path, the other's new one
+        drop_pages(path_b(ma))
+        assert harness.read_file(path_b(ma), timeout=60) == want_b
+        assert harness.read_file(path_b(mb), timeout=60) == want_b
+        assert os.path.isdir(os.path.join(repos, "carol", "trunk"))
+        assert not r.errors and r.passes > 3, (r.errors, r.passes)
+    finally:
+        r.stop = True
+        r.join(10)
+        hub.unmount(mb)
+        hub.unmount(ma)
+
+
+@pytest.mark.timeout_s(60)
+def test_pin_outlives_the_weight_entry(hub, monkeypatch):
+    """A weight file's pin lasts pin_s after its last read even when the
+    daemon lets go of its entry first (the kernel forgets the node: the
+    last reference; or the table's cap): gc keeps it until then."""
+    quota_env(monkeypatch, pin="4", every="1000")  # no thread rounds: gc does them
+    files = os.path.join(hub.work, "files")
+    os.makedirs(files)
+    srv = Server(files)
+    name, data = make_weight(files, "pinned", MiB + 7, 90)
+    m = hub.mount()
+    try:
+        assert harness.read_file(url_path(m, srv.url(name)), timeout=60) == data
+        ino = store_inode(hub, len(data))
+        assert ino
+        before = time.monotonic()
+        try:
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("2\n")  # dentries and inodes: the kernel forgets the node
+        except OSError:
+            pytest.skip("cannot drop the kernel's dentries here")
+        time.sleep(1.0)  # FORGET reaches the daemon: its last reference goes
+        p = cache("gc", "--max", "1K", hub.cache)
+        assert p.returncode == 0, p.stderr
+        if time.monotonic() - before < 3.5:
+            assert b"in use (kept): 1 file(s)" in p.stdout, p.stdout
+            assert store_inode(hub, len(data)) == ino, "evicted while pinned"
+        # once the pin's 4 s are over, the next round evicts it
+        harness.poll_until(lambda: b"evicted 1 file(s)" in cache("gc", "--max", "1K",
+                                                                 hub.cache).stdout, 15,
+                           what="evicted after the pin")
+        assert time.monotonic() - before >= 3.0
+    finally:
+        hub.unmount(m)
+        srv.stop()
+
+
+def part_of(hub, size):
+    """The store key whose .part the download of a file of size bytes
+    writes (its .head records the size), or None."""
+    d = os.path.join(hub.cache, "hubfs", "weights")
+    for f in os.listdir(d) if os.path.isdir(d) else ():
+        if f.endswith(".part"):
+            key = f[:-5]
+            try:
+                if ('%d' % size) in open(os.path.join(d, key + ".head")).read():
+                    return key
+            except OSError:
+                pass
+    return None
+
+
+@pytest.mark.timeout_s(90)
+def test_abandoned_part_evicted_not_one_in_flight(hub, monkeypatch):
+    """A killed daemon's partial download (no holder, idle past the bound)
+    goes in the next round; another mount's download in flight stays; the
+    abandoned file downloaded again later reads correct bytes."""
+    quota_env(monkeypatch, every="1000")
+    monkeypatch.setenv("HUBFS_TEST_PART_IDLE_S", "1")
+    files = os.path.join(hub.work, "files")
+    os.makedirs(files)
+    srv = Server(files)
+    (na, da), (nb, db) = [make_weight(files, s, 3 * MiB + k, 95 + k)
+                          for k, s in ((1, "dead"), (2, "live"))]
+    for n in (na, nb):  # 1 MiB, then a long stall: both downloads stay partial
+        srv.ctl("_fault?path=/%s&mode=stall&at=%d&secs=6&times=1" % (n, MiB))
+    mnt2 = os.path.join(hub.work, "mnt2")
+    os.makedirs(mnt2)
+    m1 = hub.mount()
+    m2 = hub.mount(mountpoint=mnt2)
+    try:
+        for m, n, d in ((m1, na, da), (m2, nb, db)):
+            with open(url_path(m, srv.url(n)), "rb") as f:
+                assert f.read(65536) == d[:65536]
+        harness.poll_until(lambda: part_of(hub, len(da)) and part_of(hub, len(db)), 20,
+                           what="both partial downloads on disk")
+        dead, live = part_of(hub, len(da)), part_of(hub, len(db))
+        m1.kill9()  # its download is abandoned: no holder any more
+        time.sleep(1.5)  # past the idle bound
+        p = cache("gc", "--max", "1K", hub.cache)
+        assert p.returncode == 0, p.stderr
+        wd = os.path.join(hub.cache, "hubfs", "weights")
+        assert not os.path.exists(os.path.join(wd, dead + ".part")), p.stdout
+        assert not os.path.exists(os.path.join(wd, dead + ".lock"))
+        assert os.path.exists(os.path.join(wd, live + ".part")), "a download in flight went"
+        # the abandoned file, read again, is downloaded afresh: correct bytes
+        srv.ctl("_reset")
+        m3 = hub.mount()
+        assert harness.read_file(url_path(m3, srv.url(na)), timeout=60) == da
+        assert harness.read_file(url_path(m2, srv.url(nb)), timeout=60) == db
+    finally:
+        hub.unmount(m2)
+        if harness.is_mounted(hub.mnt):
+            hub.unmount()
+        srv.stop()
+
+
+@pytest.mark.timeout_s(60)
+def test_forget_reaches_the_kernel(hub):
+    """After `forget`, the mount tells the kernel to drop the entries it
+    handed out for the repository: the next stat of a commit directory the
+    kernel had cached for a day reaches the daemon, which fetches the
+    repository again."""
+    m = hub.mount()
+    try:
+        sha = hub.rev("carol", "trunk", "trunk")
+        d = hub.p("carol", "trunk@" + sha)
+        names = sorted(os.listdir(d))
+        repo = os.path.join(hub.cache, "hubfs", "repos", "carol", "trunk")
+        assert os.path.isdir(repo)
+        p = cache("forget", "carol/trunk", hub.cache)
+        assert p.returncode == 0, p.stderr
+        assert not os.path.exists(repo)
+        harness.poll_until(lambda: "carol/trunk: removed from the cache" in m.stderr(), 10,
+                           what="the mount noticed")
+        os.stat(d)  # a lookup the daemon answers: the commit is fetched again
+        assert os.path.isdir(repo), "the kernel answered from its cached entry"
+        assert sorted(os.listdir(d)) == names
+    finally:
+        hub.unmount(m)
