@@ -18,6 +18,7 @@ import re
 from bisect import bisect_left
 
 from . import limits
+from .sources import url_lines
 from .values import ClassV, DecorV, FuncV, UndecoratedV, WrappedV
 
 WEIGHT_LOADERS = frozenset(('load_state_dict_from_url', 'download_url_to_file', 'load_url',
@@ -644,11 +645,11 @@ class Weights:
             if path not in self.windex:
                 if self.src_http.get(path) == ():
                     continue
-                try:      # a file without 'http' has no weight URL: not parsed for that
+                try:      # a file where no URL constant can be written: not parsed for that
                     data = self.repo.read(path, self.lim['source_max'])
                 except OSError:
                     data = None
-                if data is not None and b'http' not in data:
+                if data is not None and url_lines(data) == ():
                     continue
             allw.extend(self._weights_index(path)[0])
         res['weights'] = sorted(set(allw))
