@@ -129,6 +129,7 @@ def test_url_lines_and_nesting_bound_direct():
     every spelling of a URL constant, refuses to guess under a bare CR or a
     non-UTF-8 coding cookie, and ends fast on input built to make its regex
     backtrack; the bracket-depth bound is never below the exact scan's."""
+    import ast
     import random
     import time
     from hubscan import sources as S
@@ -140,7 +141,23 @@ def test_url_lines_and_nesting_bound_direct():
     t = time.process_time()
     S.url_lines((b"'x' " + b'#' * 4000 + b'\n') * 200 + b"'" + b'#\n' * 200000)
     assert time.process_time() - t < 2.0
+    assert S.url_lines(b'"""doc"""\nx = ""\n') == ()    # no junction splitting a word
     rnd = random.Random(14)
+    for _ in range(400):   # URLs cut into literals, escapes, backslash-newlines, separators
+        url = 'https://x.invalid/w.pth'
+        cuts = sorted(rnd.sample(range(1, len(url)), rnd.randrange(4)))
+        body = ''
+        for i, j in zip([0] + cuts, cuts + [len(url)]):
+            q = rnd.choice(['"', "'", '"""'])
+            text = ''.join('\\x%02x' % ord(c) if rnd.random() < 0.05 else
+                           c + '\\\n' if rnd.random() < 0.05 and len(q) == 1 else c for c in url[i:j])
+            body += rnd.choice(['', 'r', 'u']) * ('\\' not in text) + q + text + q + \
+                rnd.choice([' ', '', '\n  ', '  # c "q"\n '])
+        src = 'x = 1\nu = (\n' + body + '\n)\n'
+        lines = S.url_lines(src.encode())
+        for n in ast.walk(ast.parse(src)):
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and 'http' in n.value:
+                assert any(n.lineno <= x <= n.end_lineno for x in lines), src
     for _ in range(3000):
         d = bytes(rnd.choice(b'()[]{}"\'#\n\\ab') for _ in range(rnd.randrange(40)))
         depth = deepest = 0

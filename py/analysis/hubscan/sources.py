@@ -87,14 +87,17 @@ def nesting_error(data, limit):
 # Where a string constant whose value contains 'http' can come from: a
 # literal spelling it ('http'), an escape or a backslash-newline inside a
 # literal ('\\x68ttps://', 'ht\\<newline>tps://'), or literals joined by
-# implicit concatenation ('ht' 'tps://', over lines and comments): a quote
-# followed by a quote, through blanks and comments.  Over-matching (an
-# empty string, a docstring's opening quotes) only widens the walk.  The
-# blanks and comments are matched possessively (*+): a failed match never
-# backtracks into them (`'x' ####...` would try every split of the #s).
-# Written as one character class first, then the rest by what it was
-# (lookbehind): twice as fast as the plain alternation `http|\\|['"]...`.
-_URL_SRC_RE = re.compile(rb'[h\\\'"](?:(?<=h)ttp|(?<=\\)|(?<=[\'"])(?:[ \t\f\r\n]+|#[^\n]*)*+[rRbBuUfF]{0,2}[\'"])')
+# implicit concatenation that splits the word ('ht' 'tps://', over lines
+# and comments): then a piece ends with 'h' or 't' (or an escape, matched
+# already), so a quote after h or t followed by a quote, through blanks
+# and comments, marks the junction; empty strings and docstrings' quotes
+# do not match.  Over-matching only widens the walk.  The blanks and
+# comments are matched possessively (*+): a failed match never backtracks
+# into them (`'x' ####...` would try every split of the #s).  Written as
+# one character class first, then the rest by what it was (lookbehind):
+# twice as fast as the plain alternation.
+_URL_SRC_RE = re.compile(rb'[h\\\'"](?:(?<=h)ttp|(?<=\\)|(?<=[ht][\'"])(?:[ \t\f\r\n]+|#[^\n]*)*+'
+                         rb'[rRbBuUfF]{0,2}[\'"])')
 _COOKIE_RE = re.compile(rb'^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)', re.M)
 
 
