@@ -501,20 +501,42 @@ class Weights:
         hit = self.wnodes.get(key)
         if hit is not None and hit[0] is node:
             return hit[1]
+        # fast_walk inlined, and exact type tests (ast.parse makes no
+        # subclasses): this walk visits every node of every reached def,
+        # half a million on the largest corpus repository
         out = []
-        for sub in fast_walk(node):
-            if isinstance(sub, ast.Call):
+        Call, Constant, Name, Attribute, Subscript, Load, AST = \
+            ast.Call, ast.Constant, ast.Name, ast.Attribute, ast.Subscript, ast.Load, ast.AST
+        todo = [node]
+        pop, push, keep = todo.pop, todo.append, out.append
+        fields = _FIELDS
+        while todo:
+            sub = pop()
+            t = type(sub)
+            if t is Call:
                 if _callee(sub) in WEIGHT_LOADERS or _weights_kw(sub) or _hub_load(sub) is not None:
-                    out.append(sub)
-            elif isinstance(sub, ast.Constant):
-                if isinstance(sub.value, str) and sub.value in weights:
-                    out.append(sub)
-            elif isinstance(sub, ast.Name):
-                if isinstance(sub.ctx, ast.Load) and sub.id in names:
-                    out.append(sub)
-            elif isinstance(sub, (ast.Attribute, ast.Subscript)) and isinstance(sub.value, ast.Name) and \
-                    sub.value.id in names:
-                out.append(sub)
+                    keep(sub)
+            elif t is Constant:
+                if weights and type(sub.value) is str and sub.value in weights:
+                    keep(sub)
+            elif t is Name:
+                if type(sub.ctx) is Load and sub.id in names:
+                    keep(sub)
+            elif t is Attribute or t is Subscript:
+                v = sub.value
+                if type(v) is Name and v.id in names:
+                    keep(sub)
+            fs = fields.get(t)
+            if fs is None:
+                fs = _node_fields(t)
+            for f in fs:
+                v = getattr(sub, f, None)
+                if type(v) is list:
+                    for x in v:
+                        if isinstance(x, AST):
+                            push(x)
+                elif isinstance(v, AST):
+                    push(v)
         self.wnodes[key] = (node, out)
         return out
 
