@@ -457,6 +457,8 @@ static void run_job(struct hub_py *py, struct py_job *job)
 	 * nothing.  At most HUB_PY_GC_DEFER_JOBS jobs in a row are run so,
 	 * which bounds the garbage kept; the last job of a burst collects. */
 	bool defer = py->count > 0 && !py->stopping && py->gc_deferred < HUB_PY_GC_DEFER_JOBS;
+	if (!defer)
+		py->gc_runs++;
 	pthread_mutex_unlock(&py->mu);
 	if (defer) {
 		py->gc_deferred++;
@@ -716,6 +718,14 @@ unsigned long hub_py__flag_cancels(struct hub_py *py)
 {
 	pthread_mutex_lock(&py->mu);
 	unsigned long n = py->flag_cancels;
+	pthread_mutex_unlock(&py->mu);
+	return n;
+}
+
+unsigned long hub_py__gc_runs(struct hub_py *py)
+{
+	pthread_mutex_lock(&py->mu);
+	unsigned long n = py->gc_runs;
 	pthread_mutex_unlock(&py->mu);
 	return n;
 }

@@ -51,6 +51,7 @@ struct hub_py {
 	unsigned test_flags;        /* (mu) */
 	unsigned long flag_cancels; /* (mu) jobs stopped by their cancel flag */
 	unsigned gc_deferred;       /* py thread only: jobs run since the last after_job */
+	unsigned long gc_runs;      /* (mu) after_job calls so far (tests) */
 	bool thread_created;
 	pthread_t thread;
 	/* (py thread) */
