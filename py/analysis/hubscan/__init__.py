@@ -98,7 +98,8 @@ def analyze(read, listdir, limits=None, hard_deadline=None, host=None, cancelled
     'weights': [urls],
     'dependencies': [...], 'errors': [...]}.  Raises Cancelled when
     hard_deadline (time.monotonic() seconds) passes or cancelled() returns
-    true (polled)."""
+    true (polled).  The cyclic collector is off from here until the
+    caller calls after_job() (as py/pyrt.c and analyze_dir() do)."""
     lim = _caps(limits)
     # soft: the job's own budget -> partial result with an errors line;
     # hard: the caller's deadline -> Cancelled (the caller has given up).
