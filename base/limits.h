@@ -296,6 +296,15 @@
 #define HUB_PY_AST_CACHE_BYTES (4u << 20)
 #endif
 
+/* Jobs the interpreter thread may run in a row without the cyclic
+ * collection after each (py/pyrt.c, after_job): while others wait, the
+ * collection (~1 s of CPU after the largest corpus repository) would
+ * delay them; each job's garbage is bounded by HUB_PY_BYTES_MAX of source,
+ * so this bounds what waits to be collected. */
+#ifndef HUB_PY_GC_DEFER_JOBS
+#define HUB_PY_GC_DEFER_JOBS 2
+#endif
+
 /* Jobs waiting for the interpreter thread; beyond that callers get EAGAIN
  * at once instead of piling up FUSE worker threads (HUB_FUSE_MAX_THREADS). */
 #ifndef HUB_PY_QUEUE_MAX

@@ -451,9 +451,20 @@ static void run_job(struct hub_py *py, struct py_job *job)
 	py->running = NULL;
 	job_finish_locked(job, rc, json);
 	job_unref_locked(job);
+	/* The caller has its answer: now free the job's objects (the cyclic
+	 * collection over a large repository's takes ~1 s of CPU).  A job
+	 * already waiting goes first: its caller would wait that second for
+	 * nothing.  At most HUB_PY_GC_DEFER_JOBS jobs in a row are run so,
+	 * which bounds the garbage kept; the last job of a burst collects. */
+	bool defer = py->count > 0 && !py->stopping && py->gc_deferred < HUB_PY_GC_DEFER_JOBS;
+	if (!defer)
+		py->gc_runs++;
 	pthread_mutex_unlock(&py->mu);
-	/* The caller has its answer: now free the job's objects (a large
-	 * repository's take seconds to collect), before the next job. */
+	if (defer) {
+		py->gc_deferred++;
+		return;
+	}
+	py->gc_deferred = 0;
 	PyObject *done = PyObject_CallNoArgs(py->after_fn);
 	if (!done)
 		log_py_error("after_job failed");
@@ -707,6 +718,14 @@ unsigned long hub_py__flag_cancels(struct hub_py *py)
 {
 	pthread_mutex_lock(&py->mu);
 	unsigned long n = py->flag_cancels;
+	pthread_mutex_unlock(&py->mu);
+	return n;
+}
+
+unsigned long hub_py__gc_runs(struct hub_py *py)
+{
+	pthread_mutex_lock(&py->mu);
+	unsigned long n = py->gc_runs;
 	pthread_mutex_unlock(&py->mu);
 	return n;
 }

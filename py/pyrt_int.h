@@ -50,6 +50,8 @@ struct hub_py {
 	int users;                  /* (mu) callers inside hub_py_analyze */
 	unsigned test_flags;        /* (mu) */
 	unsigned long flag_cancels; /* (mu) jobs stopped by their cancel flag */
+	unsigned gc_deferred;       /* py thread only: jobs run since the last after_job */
+	unsigned long gc_runs;      /* (mu) after_job calls so far (tests) */
 	bool thread_created;
 	pthread_t thread;
 	/* (py thread) */

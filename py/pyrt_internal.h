@@ -16,6 +16,9 @@ void hub_py__set_test_flags(struct hub_py *py, unsigned flags);
 /* Jobs waiting in the queue now. */
 size_t hub_py__queued(struct hub_py *py);
 
+/* after_job() calls (the collection after a job) so far. */
+unsigned long hub_py__gc_runs(struct hub_py *py);
+
 /* Jobs stopped inside the interpreter after being cancelled, so far. */
 unsigned long hub_py__flag_cancels(struct hub_py *py);
 

@@ -104,3 +104,68 @@ def test_shared_helper_walk_reused_only_where_exact(backend):
     assert per['big'] == [W + 'big.pth']
     assert per['huge'] == [W + 'big.pth', W + 'other.pth']
     assert per['other'] == [W + 'other.pth']
+
+
+def test_weight_urls_not_spelled_on_their_line(backend):
+    """A URL constant whose lines never contain 'http' (implicit
+    concatenation over lines or on one, an escape, a backslash-newline, a
+    split base URL of another module): the weights index walks only the
+    lines a URL can be written on, and those are among them."""
+    ours = run_ours(backend, fixture_path('urlspell'))
+    per = {e['name']: e['weights'] for e in ours['entrypoints']}
+    X = 'https://example.invalid/'
+    assert per == {'split': [X + 'w/split.pth'], 'escaped': [X + 'w/escaped.pth'],
+                   'continued': [X + 'w/continued.pth'], 'based': [X + 'base/based.pth'],
+                   'inline': [X + 'w/inline.pth'], 'noted': [X + 'w/noted.pth']}
+    # .hub/weights: also the one no entrypoint reaches
+    assert ours['weights'] == sorted([X + 'w/split.pth', X + 'w/escaped.pth', X + 'w/continued.pth',
+                                      X + 'w/inline.pth', X + 'base/based.pth', X + 'w/noted.pth',
+                                      X + 'w/unused.pth'])
+    assert ours['errors'] == []
+
+
+def test_url_lines_and_nesting_bound_direct():
+    """The byte-level pre-filters (in-process): url_lines marks a line of
+    every spelling of a URL constant, refuses to guess under a bare CR or a
+    non-UTF-8 coding cookie, and ends fast on input built to make its regex
+    backtrack; the bracket-depth bound is never below the exact scan's."""
+    import ast
+    import random
+    import time
+    from hubscan import sources as S
+    assert S.url_lines(b'a = 1\n') == ()
+    assert S.url_lines(b'a = 1\nb = "\\x68ttps://x/y.pth"\n') == (2,)
+    assert S.url_lines(b'a = ("ht"  # c\n     "tps://x")\n')[0] == 1
+    assert S.url_lines(b'# -*- coding: utf-7 -*-\nu = "+AGg-ttps://x/y.pth"\n') is None
+    assert S.url_lines(b'a = 1\rb = "http://x"\r') is None
+    t = time.process_time()
+    S.url_lines((b"'x' " + b'#' * 4000 + b'\n') * 200 + b"'" + b'#\n' * 200000)
+    assert time.process_time() - t < 2.0
+    assert S.url_lines(b'"""doc"""\nx = ""\n') == ()    # no junction splitting a word
+    rnd = random.Random(14)
+    for _ in range(400):   # URLs cut into literals, escapes, backslash-newlines, separators
+        url = 'https://x.invalid/w.pth'
+        cuts = sorted(rnd.sample(range(1, len(url)), rnd.randrange(4)))
+        body = ''
+        for i, j in zip([0] + cuts, cuts + [len(url)]):
+            q = rnd.choice(['"', "'", '"""'])
+            text = ''.join('\\x%02x' % ord(c) if rnd.random() < 0.05 else
+                           c + '\\\n' if rnd.random() < 0.05 and len(q) == 1 else c for c in url[i:j])
+            body += rnd.choice(['', 'r', 'u']) * ('\\' not in text) + q + text + q + \
+                rnd.choice([' ', '', '\n  ', '  # c "q"\n '])
+        src = 'x = 1\nu = (\n' + body + '\n)\n'
+        lines = S.url_lines(src.encode())
+        for n in ast.walk(ast.parse(src)):
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and 'http' in n.value:
+                assert any(n.lineno <= x <= n.end_lineno for x in lines), src
+    for _ in range(3000):
+        d = bytes(rnd.choice(b'()[]{}"\'#\n\\ab') for _ in range(rnd.randrange(40)))
+        depth = deepest = 0
+        for m in S._SCAN_RE.finditer(d):
+            if m.end() - m.start() == 1 and d[m.start()] in b'([{':
+                depth += 1
+                deepest = max(deepest, depth)
+            elif m.end() - m.start() == 1 and d[m.start()] in b')]}':
+                depth = max(0, depth - 1)
+        for limit in range(4):
+            assert (S.nesting_error(d, limit) != 0) == (deepest > limit), d

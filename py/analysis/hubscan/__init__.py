@@ -98,7 +98,8 @@ def analyze(read, listdir, limits=None, hard_deadline=None, host=None, cancelled
     'weights': [urls],
     'dependencies': [...], 'errors': [...]}.  Raises Cancelled when
     hard_deadline (time.monotonic() seconds) passes or cancelled() returns
-    true (polled)."""
+    true (polled).  The cyclic collector is off from here until the
+    caller calls after_job() (as py/pyrt.c and analyze_dir() do)."""
     lim = _caps(limits)
     # soft: the job's own budget -> partial result with an errors line;
     # hard: the caller's deadline -> Cancelled (the caller has given up).
@@ -107,10 +108,15 @@ def analyze(read, listdir, limits=None, hard_deadline=None, host=None, cancelled
     job = Job(read, listdir, lim, soft, hard, host, cancelled)
     # No cyclic collection during a job: parsing allocates millions of AST
     # nodes, and the collections they trigger (each walking everything
-    # young) doubled the parse time of a large repository.  The job's cycles
-    # are freed at its end (_collect); its memory is bounded by bytes_max.
-    gc_was = gc.isenabled()
-    gc.disable()
+    # young) doubled the parse time of a large repository.  Nor right after
+    # it: re-enabled here, the collector would run at the next allocation
+    # (the JSON of the answer) over every object the job made (~0.4 s on
+    # the largest corpus repository) before the caller has its answer.  It
+    # is re-enabled by after_job(), which frees the job's cycles; the job's
+    # memory is bounded by bytes_max.
+    if gc.isenabled():
+        _GC_WAS_ON[0] = True
+        gc.disable()
     try:
         res = job.run()
     except Budget:
@@ -123,8 +129,6 @@ def analyze(read, listdir, limits=None, hard_deadline=None, host=None, cancelled
         job.error('hubconf.py:0: analysis aborted: out of memory')
         res = {'entrypoints': [], 'dependencies': [], 'errors': job.errors}
     finally:
-        if gc_was:
-            gc.enable()
         _LAST_JOB[:] = [job]     # freed by after_job(), once the caller has its answer
     errs = res['errors']
     cap = lim['errors_max']
@@ -135,13 +139,18 @@ def analyze(read, listdir, limits=None, hard_deadline=None, host=None, cancelled
 
 
 _LAST_JOB = []
+_GC_WAS_ON = [False]    # the collector was enabled when analyze() disabled it
 
 
 def after_job():
     """Free the last job's objects and collect its cycles (py/pyrt.c calls
-    this after handing the result over; analyze_dir() before returning)."""
+    this after handing the result over; analyze_dir() before returning),
+    then enable the collector again if analyze() disabled it."""
     _LAST_JOB.clear()
     _collect()
+    if _GC_WAS_ON[0]:
+        _GC_WAS_ON[0] = False
+        gc.enable()
 
 
 def _collect():

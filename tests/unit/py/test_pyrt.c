@@ -605,6 +605,57 @@ static void test_queue_full(void **state)
 	}
 }
 
+/* The collection after a job waits while others are queued: a burst of
+ * N jobs behind a blocked one collects at most every
+ * HUB_PY_GC_DEFER_JOBS + 1 jobs and after the last; a lone job collects. */
+static void test_gc_deferred_while_queued(void **state)
+{
+	struct hub_py *py = *state;
+	const struct mem_file files[] = {{"hubconf.py", "def a(): pass\n", 0}};
+	struct mem_tree blocker;
+	tree_init(&blocker, files, 1);
+	blocker.block = true;
+	struct worker bw = {.py = py, .tree = &blocker, .id = 999, .jobs = 1, .timeout = 60.0};
+	pthread_t bt;
+	unsigned long before = hub_py__gc_runs(py);
+	assert_int_equal(pthread_create(&bt, NULL, worker_main, &bw), 0);
+	tree_wait_entered(&blocker);
+
+	enum { N = 6 };
+	pthread_t th[N];
+	struct worker w[N];
+	for (int i = 0; i < N; i++) {
+		w[i] = (struct worker){.py = py, .id = i, .jobs = 1, .timeout = 60.0};
+		assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (int k = 0; k < 5000 && hub_py__queued(py) < N; k++)
+		usleep(1000);
+	assert_int_equal(hub_py__queued(py), N);
+	tree_release(&blocker);
+	pthread_join(bt, NULL);
+	assert_int_equal(bw.rc, 0);
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(w[i].rc, 0);
+		assert_int_equal(w[i].ok, 1);
+	}
+	/* the last job's collection runs after its caller has the answer */
+	for (int k = 0; k < 5000 && hub_py__gc_runs(py) == before; k++)
+		usleep(1000);
+	unsigned long runs = hub_py__gc_runs(py) - before;
+	assert_true(runs >= 1);
+	assert_true(runs <= (N + 1) / (HUB_PY_GC_DEFER_JOBS + 1) + 1);
+	assert_true(runs < N + 1);
+
+	struct worker lone = {.py = py, .id = 77, .jobs = 1, .timeout = 60.0};
+	before = hub_py__gc_runs(py);
+	worker_main(&lone);
+	assert_int_equal(lone.rc, 0);
+	for (int k = 0; k < 5000 && hub_py__gc_runs(py) == before; k++)
+		usleep(1000);
+	assert_int_equal(hub_py__gc_runs(py) - before, 1);
+}
+
 static void *release_later(void *arg)
 {
 	usleep(300 * 1000);
@@ -748,6 +799,7 @@ int main(void)
 		cmocka_unit_test(test_100k_entrypoints),
 		cmocka_unit_test(test_many_jobs),
 		cmocka_unit_test(test_queue_full),
+		cmocka_unit_test(test_gc_deferred_while_queued),
 	};
 	const struct CMUnitTest own_py[] = {
 		cmocka_unit_test(test_free_with_jobs_pending),
