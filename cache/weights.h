@@ -127,7 +127,8 @@ int hub_weight_size(uint64_t *out, struct hub_weight *f);
  * file arrived for HUB_WEIGHTS_READ_STALL_S.  With verify=strict, waits
  * until the file is complete and verified.  By default (verify=stream) a
  * read that reaches the end of a file whose name carries a hash prefix
- * waits for the verdict too (-EIO on a mismatch), unless it starts more
+ * waits for the verdict too (-EIO on a mismatch; the sha256 match, not the
+ * fsync and rename that follow it), unless it starts more
  * than far_bytes ahead of the download (a loader reading the end first);
  * other reads return as soon as their bytes are there.  Thread-safe. */
 ssize_t hub_weight_read(char *buf, size_t size, off_t off, struct hub_weight *f);
