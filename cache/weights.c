@@ -810,12 +810,17 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 						continue; /* renamed meanwhile */
 					break;
 				}
-				if (!f->thread_running && !f->thread_joinable && !offline &&
-				    hub_rset_bytes(&f->have) <= t.head_bytes && end < f->size &&
-				    !recent_error(f)) {
+				bool whole = hub_rset_covers(&f->have, 0, f->size);
+				if (!f->thread_running && !f->thread_joinable && !recent_error(f) &&
+				    (whole || (!offline && hub_rset_bytes(&f->have) <= t.head_bytes &&
+					       end < f->size))) {
 					/* the lookup's first bytes (hw_ensure_head):
 					 * served, and the download starts behind them
-					 * as it would have for this first read */
+					 * as it would have for this first read; a file
+					 * the lookup's GET got whole (no larger than
+					 * head_bytes) still needs its holder, which
+					 * finds nothing missing and finalizes it (else
+					 * it stayed an N.part, never published) */
 					int trc = hw_ensure_thread(f);
 					if (trc && trc != -EBUSY)
 						hub_debug("weights: %s: download not started: %s",

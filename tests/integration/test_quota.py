@@ -47,6 +47,13 @@ def store_inode(hub, data_len):
     return out.get(data_len)
 
 
+def stored_inode(hub, data_len):
+    """store_inode once the file is there: a read of the end returns with
+    the sha256 verdict, and the fsync and rename into the store follow."""
+    return harness.poll_until(lambda: store_inode(hub, data_len), 20,
+                              what="the store's .data of %d bytes" % data_len)
+
+
 class Reader(threading.Thread):
     """Reads a file through a mount again and again, checking every byte;
     drops its pages after each pass so that its reads reach the daemon (a
@@ -99,7 +106,7 @@ def test_quota_two_mounts_concurrent_readers(hub, monkeypatch):
             r = Reader(url_path(m, srv.url(name)), data)
             r.start()
             readers.append(r)
-        pinned = {len(ws[i][1]): store_inode(hub, len(ws[i][1])) for i in (0, 1)}
+        pinned = {len(ws[i][1]): stored_inode(hub, len(ws[i][1])) for i in (0, 1)}
         assert all(pinned.values()), pinned
         for i in (2, 3, 4):
             name, data = ws[i]
@@ -296,8 +303,7 @@ def test_pin_outlives_the_weight_entry(hub, monkeypatch):
     m = hub.mount()
     try:
         assert harness.read_file(url_path(m, srv.url(name)), timeout=60) == data
-        ino = store_inode(hub, len(data))
-        assert ino
+        ino = stored_inode(hub, len(data))
         before = time.monotonic()
         try:
             with open("/proc/sys/vm/drop_caches", "w") as f:
