@@ -22,9 +22,11 @@ def cache(*args, timeout=120):
 def blocks(path):
     total = 0
     for dirpath, dirnames, filenames in os.walk(path):
-        total += os.lstat(dirpath).st_blocks * 512
-        for f in filenames:
-            total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
+        for n in [dirpath] + [os.path.join(dirpath, f) for f in filenames]:
+            try:
+                total += os.lstat(n).st_blocks * 512
+            except FileNotFoundError:
+                pass  # renamed or removed since listed (N.part -> .data)
     return total
 
 

@@ -29,7 +29,10 @@ def du(path):
     seen, total = set(), 0
     for dirpath, dirnames, filenames in os.walk(path):
         for n in [dirpath] + [os.path.join(dirpath, f) for f in filenames]:
-            st = os.lstat(n)
+            try:
+                st = os.lstat(n)
+            except FileNotFoundError:
+                continue  # renamed or removed since listed (N.part -> .data)
             if st.st_ino not in seen:
                 seen.add(st.st_ino)
                 total += st.st_blocks * 512
