@@ -765,6 +765,11 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 					rc = -errno;
 					break;
 				}
+				/* a holder killed between its rename and its link
+				 * into checkpoints/ left the file unpublished */
+				struct stat pst;
+				if (lstat(f->pub_path, &pst) && errno == ENOENT)
+					hw_publish(f);
 			}
 			/* ck_fd stays open until the last put or until
 			 * hw_unpin_idle (never while f->readers counts us): no

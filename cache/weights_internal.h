@@ -461,6 +461,10 @@ void *hw_flusher_main(void *arg);
  * its pin, so that an eviction round cannot take it between the download's
  * end and its readers' next read (they would download it again). */
 void hw_pin_published(struct hub_weight *f);
+/* f->lock held: checkpoints/N as a second link to <key>.data when that name
+ * is free (weights_verify.c; also when a complete file is first opened:
+ * a holder killed between its rename and this link left none). */
+void hw_publish(struct hub_weight *f);
 
 /* weights_dl.c (f->lock held) */
 int hw_ensure_head(struct hub_weight *f);

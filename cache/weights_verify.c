@@ -186,7 +186,7 @@ static void mark_bad(struct hub_weight *f, const char *reason)
  * what hubfs downloaded.  A name already taken is left alone (it may be
  * another URL's file, or torch.hub's); hubfs never reads it for this URL
  * unless its hash prefix verifies (hw_adopt_checkpoint). */
-static void publish(struct hub_weight *f)
+void hw_publish(struct hub_weight *f)
 {
 	struct hub_weights *w = f->w;
 	if (hub_mkdir_p(w->ckdir))
@@ -275,7 +275,7 @@ int hw_finalize(struct dl *d)
 		hub_fsync_dir(w->dir);
 		f->complete = true;
 	}
-	publish(f);
+	hw_publish(f);
 	hw_pin_published(f); /* before N.lock goes: no round can take it between */
 	/* N.head stays: it tells people (and `hubfs cache`) which URL <key>.data is */
 	hw_sidecar_write(f, NULL);
