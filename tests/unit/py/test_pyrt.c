@@ -449,7 +449,7 @@ static void free_modules(struct mem_file *files, int mods)
 static void test_cancel_flag(void **state)
 {
 	struct hub_py *py = *state;
-	enum { MODS = 300, DEFS = 150 };
+	enum { MODS = 300, DEFS = 300 }; /* full job > 0.8 s with the faster analyser */
 	struct mem_file *full_files = many_modules(MODS, DEFS, 1);
 	struct mem_file *cancel_files = many_modules(MODS, DEFS, 2);
 	struct mem_tree t;
