@@ -22,6 +22,11 @@ struct hub_sha256 {
 	bool failed;               /* an update failed: final reports it */
 };
 
+/* Fetch the digest method now (OpenSSL's first fetch initializes the
+ * library: ~1 ms, which a daemon pays at start rather than in the first
+ * lookup it serves).  Optional: every other call fetches it if needed. */
+void hub_sha256_prepare(void);
+
 /* 0, or -ENOMEM (then c holds nothing to dispose of). */
 int hub_sha256_init(struct hub_sha256 *c);
 void hub_sha256_update(struct hub_sha256 *c, const void *data, size_t len);

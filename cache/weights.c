@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/files.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "base/redact.h"
 #include "base/stop.h"
@@ -262,6 +264,13 @@ int hub_weights_new(struct hub_weights **out, const char *root,
 	hub_http_set_policy(w->http, w->cfg.allow_private, w->cfg.rewrites);
 	if ((rc = hub_http_set_proxy(w->http, w->cfg.proxy)))
 		goto fail;
+	/* what the first lookup of a file would pay once, paid now: a pooled
+	 * curl handle, OpenSSL's digest (the URL key), the store's directory */
+	if ((rc = hub_http_prepare(w->http)))
+		goto fail;
+	hub_sha256_prepare();
+	if (!w->cfg.offline)
+		hub_mkdir_p(w->dir); /* may fail (read-only cache): found at use */
 	rc = pthread_create(&w->flusher, NULL, hw_flusher_main, w);
 	if (rc) {
 		rc = -rc;
@@ -711,6 +720,12 @@ void hub_weight_span_release(struct hub_weight_span *s)
 		pthread_mutex_lock(&f->lock);
 		if (s->busy)
 			hw_busy_leave(f);
+		if (s->start && !recent_error(f)) {
+			int rc = hw_ensure_thread(f);
+			if (rc && rc != -EBUSY)
+				hub_debug("weights: %s: download not started: %s", f->name,
+					  strerror(-rc));
+		}
 		f->readers--;
 		f->read_t = mono_now();
 		pthread_mutex_unlock(&f->lock);
@@ -821,15 +836,14 @@ static int weight_span(struct hub_weight_span *out, size_t size, off_t off, stru
 					       end < f->size))) {
 					/* the lookup's first bytes (hw_ensure_head):
 					 * served, and the download starts behind them
-					 * as it would have for this first read; a file
-					 * the lookup's GET got whole (no larger than
-					 * head_bytes) still needs its holder, which
-					 * finds nothing missing and finalizes it (else
-					 * it stayed an N.part, never published) */
-					int trc = hw_ensure_thread(f);
-					if (trc && trc != -EBUSY)
-						hub_debug("weights: %s: download not started: %s",
-							  f->name, strerror(-trc));
+					 * as it would have for this first read, once
+					 * they are (at the release: the reply goes
+					 * before a new thread competes for the CPU); a
+					 * file the lookup's GET got whole (no larger
+					 * than head_bytes) still needs its holder,
+					 * which finds nothing missing and finalizes it
+					 * (else it stayed an N.part, never published) */
+					out->start = true;
 				}
 				/* busy until the span is released: the fd is not
 				 * closed while the caller reads or splices from it */

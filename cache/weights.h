@@ -155,6 +155,7 @@ struct hub_weight_span {
 	struct hub_weight *f; /* private */
 	struct hub_weight *fast; /* private: a lock-free read of a complete file */
 	bool busy;            /* private */
+	bool start;           /* private: start the download at the release */
 };
 int hub_weight_span(struct hub_weight_span *out, size_t size, off_t off, struct hub_weight *f);
 void hub_weight_span_release(struct hub_weight_span *s);

@@ -325,6 +325,15 @@ static void handle_put(struct hub_http *h, CURL *c)
 		curl_easy_cleanup(c);
 }
 
+int hub_http_prepare(struct hub_http *h)
+{
+	CURL *c = handle_get(h);
+	if (!c)
+		return -ENOMEM;
+	handle_put(h, c);
+	return 0;
+}
+
 /* Sleep ms unless the client is cancelled; -ECANCELED then. */
 static int backoff_sleep(struct hub_http *h, long ms)
 {
