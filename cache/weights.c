@@ -504,22 +504,70 @@ static int recent_error(const struct hub_weight *f)
 	return 0;
 }
 
+static pthread_once_t waiter_attr_once = PTHREAD_ONCE_INIT;
+static pthread_condattr_t waiter_attr;
+
+static void waiter_attr_init(void)
+{
+	pthread_condattr_init(&waiter_attr);
+	pthread_condattr_setclock(&waiter_attr, CLOCK_MONOTONIC);
+}
+
 /* f->lock held: wait for a change; -ETIMEDOUT after read_stall_s without progress. */
 static int wait_change(struct hub_weight *f, double since, const struct hub_weights_tuning *t,
 		       uint64_t need)
 {
 	if (hub_stop_requested()) /* SIGTERM: libfuse joins this thread (base/stop.h) */
 		return -EIO;
-	if (need < f->wake_at)
-		f->wake_at = need;
 	double last = f->progress_t > since ? f->progress_t : since;
 	double left = last + t->read_stall_s - mono_now();
 	if (left <= 0)
 		return -ETIMEDOUT;
 	struct timespec ts;
 	hw_abs_deadline(&ts, left < 1.0 ? left : 1.0);
-	pthread_cond_timedwait(&f->cond, &f->lock, &ts);
+	/* on a condition of its own: the stream wakes this reader when it
+	 * passes need, not at every piece another reader waits for */
+	pthread_once(&waiter_attr_once, waiter_attr_init);
+	struct hw_waiter me = {.need = need, .next = f->waiters};
+	pthread_cond_init(&me.cond, &waiter_attr);
+	f->waiters = &me;
+	if (need < f->wake_at)
+		f->wake_at = need;
+	pthread_cond_timedwait(&me.cond, &f->lock, &ts);
+	uint64_t low = UINT64_MAX;
+	for (struct hw_waiter **pp = &f->waiters; *pp;) {
+		if (*pp == &me) {
+			*pp = me.next;
+			continue;
+		}
+		if ((*pp)->need < low)
+			low = (*pp)->need;
+		pp = &(*pp)->next;
+	}
+	f->wake_at = low;
+	pthread_cond_destroy(&me.cond);
 	return 0;
+}
+
+void hw_wake(struct hub_weight *f)
+{
+	pthread_cond_broadcast(&f->cond);
+	for (struct hw_waiter *w = f->waiters; w; w = w->next)
+		pthread_cond_signal(&w->cond);
+}
+
+void hw_wake_upto(struct hub_weight *f, uint64_t end)
+{
+	uint64_t low = UINT64_MAX;
+	for (struct hw_waiter *w = f->waiters; w; w = w->next) {
+		if (w->need <= end) {
+			w->need = UINT64_MAX; /* woken: not again, not counted */
+			pthread_cond_signal(&w->cond);
+		} else if (w->need < low) {
+			low = w->need;
+		}
+	}
+	f->wake_at = low;
 }
 
 int hub_weight_size(uint64_t *out, struct hub_weight *f)
@@ -958,7 +1006,7 @@ void hub_weights_free(struct hub_weights *w)
 	for (size_t i = 0; v && i < n; i++) {
 		struct hub_weight *f = v[i];
 		pthread_mutex_lock(&f->lock);
-		pthread_cond_broadcast(&f->cond);
+		hw_wake(f);
 		bool join = f->thread_joinable;
 		pthread_t t = f->thread;
 		f->thread_joinable = false;

@@ -63,7 +63,7 @@ int hw_ensure_head(struct hub_weight *f)
 		}
 	}
 	free(m);
-	pthread_cond_broadcast(&f->cond);
+	hw_wake(f);
 	return rc;
 }
 /* ---- the downloader thread ---- */
@@ -141,7 +141,7 @@ static void follow(struct dl *d)
 			/* written by the holder: readable now, recorded by the holder */
 			hub_rset_add(&f->have, a, b);
 			f->progress_t = mono_now();
-			pthread_cond_broadcast(&f->cond);
+			hw_wake(f);
 		}
 	} else {
 		f->live_valid = false;
@@ -159,7 +159,7 @@ static int seq_meta(void *ctx, const struct hub_http_meta *m)
 		f->size = m->size;
 		snprintf(f->etag, sizeof(f->etag), "%s", m->etag);
 		f->head_dirty = true;
-		pthread_cond_broadcast(&f->cond);
+		hw_wake(f);
 	}
 	pthread_mutex_unlock(&f->lock);
 	return 0;
@@ -215,10 +215,8 @@ static int seq_sink(void *ctx, uint64_t off, const char *data, size_t len)
 	}
 	hw_note_bytes(f, len);
 	/* wake readers only when one of them can go on (not for every piece) */
-	if (end >= f->wake_at) {
-		f->wake_at = UINT64_MAX;
-		pthread_cond_broadcast(&f->cond);
-	}
+	if (end >= f->wake_at)
+		hw_wake_upto(f, end);
 	bool idle = nobody_reads(f);
 	pthread_mutex_unlock(&f->lock);
 	return idle ? HUB_HTTP_STOP : 0;
@@ -243,7 +241,7 @@ static int reset_partial(struct dl *d)
 		return rc;
 	if (d->hashing && (rc = hw_hash_reset(d)))
 		return rc;
-	pthread_cond_broadcast(&f->cond);
+	hw_wake(f);
 	return 0;
 }
 
@@ -352,7 +350,7 @@ static int hold_inner(struct dl *d)
 			f->size_known = true;
 			f->size = m->size;
 			f->head_dirty = true;
-			pthread_cond_broadcast(&f->cond);
+			hw_wake(f);
 		}
 		free(m);
 		if (rc == -ESTALE) {
@@ -400,7 +398,7 @@ static void discard_partial(struct hub_weight *f)
 	uint64_t had = hub_rset_bytes(&f->have);
 	hw_part_remove(f);
 	f->live_valid = false;
-	pthread_cond_broadcast(&f->cond);
+	hw_wake(f);
 	hub_warn("weights: %s: disk full: removed the partial download (%llu bytes)", f->name,
 		 (unsigned long long)had);
 }
@@ -458,7 +456,7 @@ static void *dl_main(void *arg)
 	f->thread_running = false;
 	f->live_valid = false;
 	__atomic_sub_fetch(&w->dl_running, 1, __ATOMIC_ACQ_REL);
-	pthread_cond_broadcast(&f->cond);
+	hw_wake(f);
 	pthread_mutex_unlock(&f->lock);
 	hw_put(f);
 	return NULL;

@@ -42,7 +42,7 @@ static int far_sink(void *ctx, uint64_t off, const char *data, size_t len)
 	hub_rset_add(&f->have, off, off + len);
 	f->dirty = true;
 	hw_note_bytes(f, len);
-	pthread_cond_broadcast(&f->cond);
+	hw_wake(f);
 	pthread_mutex_unlock(&f->lock);
 	return 0;
 }
@@ -123,7 +123,7 @@ int hw_far_fetch(struct hub_weight *f, uint64_t a, uint64_t end,
 	pthread_mutex_lock(&f->lock);
 	hw_busy_leave(f);
 	inflight_remove(f, a, b);
-	pthread_cond_broadcast(&f->cond);
+	hw_wake(f);
 	if (rc == -ESTALE)
 		rc = -EIO; /* the downloader starts over; this read fails */
 	return rc;
@@ -177,6 +177,6 @@ int hw_head_fetch(struct hub_http_meta *out, struct hub_weight *f, uint64_t n)
 		snprintf(out->etag, sizeof(out->etag), "%s", c->meta.etag);
 	}
 	free(c);
-	pthread_cond_broadcast(&f->cond);
+	hw_wake(f);
 	return rc;
 }

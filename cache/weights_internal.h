@@ -86,10 +86,14 @@
  *   w->fail_lock the ring of recent failures (a leaf).
  *   f->lock     everything of one file marked "f->lock" below; held for
  *               in-memory work and small metadata I/O, never across HTTP or
- *               bulk reads/writes.  f->cond is broadcast on every change of
- *               state (size known, complete, failed, far bytes, another
- *               process's bytes); the sequential stream broadcasts only when
- *               it passes f->wake_at, the lowest offset a waiter needs.
+ *               bulk reads/writes.  hw_wake(f) on every change of state
+ *               (size known, complete, failed, far bytes, another process's
+ *               bytes) broadcasts f->cond and wakes every reader waiting
+ *               for bytes; the sequential stream wakes only the readers
+ *               whose offset it passed (hw_wake_upto: each such reader
+ *               waits on a condition of its own, listed in f->waiters, so
+ *               a piece wakes the one read it completes, not every reader
+ *               of the file; f->wake_at is the lowest offset listed).
  *   Order: w->lock before f->lock before w->fail_lock.
  *   Pins (the cache quota, cache/quota.h): ck_fd holds a shared flock on
  *   N.data while it is open; the flusher closes it once no read used it for
@@ -257,6 +261,7 @@ struct hub_weight {
 	double bad_until;
 	double progress_t;       /* mono time of the last new byte or state change */
 	uint64_t wake_at;        /* a waiting reader needs the stream to reach this */
+	struct hw_waiter *waiters; /* readers waiting for bytes (wait_change) */
 	uint64_t far_end, far_chunk;
 	uint64_t rate_bytes;
 	double rate_t0, rate, rate_t;
@@ -340,6 +345,20 @@ static inline double real_now(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
+
+/* A reader waiting for the stream to reach need (weights.c wait_change),
+ * on its own stack: listed in f->waiters while it waits. */
+struct hw_waiter {
+	uint64_t need;
+	pthread_cond_t cond;
+	struct hw_waiter *next;
+};
+/* f->lock held: wake everyone waiting on f (f->cond and every listed
+ * reader), on any change of the file's state. */
+void hw_wake(struct hub_weight *f);
+/* f->lock held: the stream reached end: wake the readers that needed no
+ * more; f->wake_at becomes the lowest need left. */
+void hw_wake_upto(struct hub_weight *f, uint64_t end);
 
 static inline void hw_abs_deadline(struct timespec *ts, double secs)
 {

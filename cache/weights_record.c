@@ -141,7 +141,7 @@ bool hw_check_complete(struct hub_weight *f)
 		f->complete = true;
 		f->size_known = true;
 		f->size = (uint64_t)st.st_size;
-		pthread_cond_broadcast(&f->cond);
+		hw_wake(f);
 	}
 	return f->complete;
 }
@@ -162,7 +162,7 @@ void hw_adopt_sidecar(struct hub_weight *f)
 		f->size = sc.size;
 		snprintf(f->etag, sizeof(f->etag), "%s", sc.etag);
 		f->head_done = true;
-		pthread_cond_broadcast(&f->cond);
+		hw_wake(f);
 	}
 	if (sc.bad[0] && real_now() < sc.bad_time + hw_tuning().bad_ttl_s) {
 		/* another process discarded it: pages this mount served are void */
@@ -171,7 +171,7 @@ void hw_adopt_sidecar(struct hub_weight *f)
 		f->bad = true;
 		snprintf(f->bad_reason, sizeof(f->bad_reason), "%s", sc.bad);
 		f->bad_until = sc.bad_time + hw_tuning().bad_ttl_s;
-		pthread_cond_broadcast(&f->cond);
+		hw_wake(f);
 	}
 	hw_sidecar_dispose(&sc);
 }
@@ -198,7 +198,7 @@ void hw_adopt_record(struct hub_weight *f, bool force)
 			hub_rset_union(&f->have, &rec.r);
 			if (hub_rset_bytes(&f->have) != before) {
 				f->progress_t = mono_now();
-				pthread_cond_broadcast(&f->cond);
+				hw_wake(f);
 			}
 		}
 	}
@@ -276,7 +276,7 @@ void hw_flush_record(struct hub_weight *f)
 
 	pthread_mutex_lock(&f->lock);
 	f->flushing = false;
-	pthread_cond_broadcast(&f->cond);
+	hw_wake(f);
 	if (rc) {
 		f->dirty = true;
 		hub_warn("weights: %s: cannot update %s: %s", f->name, f->rec_path, strerror(-rc));
@@ -287,7 +287,7 @@ void hw_flush_record(struct hub_weight *f)
 			uint64_t before = hub_rset_bytes(&f->have);
 			hub_rset_union(&f->have, &snap);
 			if (hub_rset_bytes(&f->have) != before)
-				pthread_cond_broadcast(&f->cond);
+				hw_wake(f);
 		}
 	}
 	hub_rset_dispose(&snap);

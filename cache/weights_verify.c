@@ -137,7 +137,7 @@ void hw_adopt_checkpoint(struct hub_weight *f)
 		hub_warn("weights: %s: checkpoints/%s is not this URL's file (sha256 %.16s... does not "
 			 "start with %s): not used", f->name, f->name, hex, f->hash_prefix);
 	}
-	pthread_cond_broadcast(&f->cond);
+	hw_wake(f);
 }
 /* ---- the download's hash ---- */
 
@@ -176,7 +176,7 @@ static void mark_bad(struct hub_weight *f, const char *reason)
 	snprintf(f->bad_reason, sizeof(f->bad_reason), "%s", reason);
 	f->bad_until = real_now() + hw_tuning().bad_ttl_s;
 	hw_sidecar_write(f, reason);
-	pthread_cond_broadcast(&f->cond);
+	hw_wake(f);
 	if (f->w->on_discard)
 		f->w->on_discard(f->w->on_discard_arg, f->key);
 }
@@ -240,7 +240,7 @@ int hw_finalize(struct dl *d)
 		 * writes the whole file back: most of a cold read's time) */
 		pthread_mutex_lock(&f->lock);
 		f->hash_ok = true;
-		pthread_cond_broadcast(&f->cond);
+		hw_wake(f);
 		pthread_mutex_unlock(&f->lock);
 	}
 	if (!rc && !why[0] && fsync(fd))
@@ -282,7 +282,7 @@ int hw_finalize(struct dl *d)
 	hw_remove_temps(f, 0);
 	unlink(f->lock_path); /* we hold it: the next holder checks the path's inode */
 	hw_fail_clear(w, f);
-	pthread_cond_broadcast(&f->cond);
+	hw_wake(f);
 	if (d->hashing)
 		hub_info("weights: %s complete (%llu bytes, sha256 %s; %llu of them read back to "
 			 "hash)", f->name, (unsigned long long)size, hex,

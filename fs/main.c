@@ -225,6 +225,10 @@ static int build_fuse_args(struct fuse_args *args, const struct hub_options *o)
 		return -ENOMEM;
 	if (o->debug && fuse_opt_add_arg(args, "-odebug"))
 		return -ENOMEM;
+	/* READ requests that fit a pipe (fs/ops.c hub_fs_read_max) */
+	snprintf(opt, sizeof(opt), "-omax_read=%u", hub_fs_read_max());
+	if (fuse_opt_add_arg(args, opt))
+		return -ENOMEM;
 	return 0;
 }
 
@@ -318,9 +322,12 @@ int main(int argc, char **argv)
 	/* in front of libfuse's handlers: long waits see the stop at once */
 	if (hub_stop_install())
 		goto out;
+	char mp_real[PATH_MAX]; /* resolved now: after the mount it is ours */
+	const char *mp = realpath(opts.mountpoint, mp_real) ? mp_real : opts.mountpoint;
 	if (fuse_session_mount(se, opts.mountpoint))
 		goto out; /* libfuse printed why */
 	mounted = true;
+	hub_fs_set_mountpoint(fs, mp);
 	hub_log_init(opts.foreground, opts.debug);
 	hub_fs_log_attach();
 	if (fuse_daemonize(opts.foreground))

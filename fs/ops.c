@@ -24,10 +24,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/limits.h"
 #include "base/log.h"
@@ -48,6 +50,9 @@ struct hub_fs {
 	bool nstop;                         /* nlock */
 	char *pending[HUB_INVAL_QUEUE_MAX]; /* nlock: weight names */
 	size_t npending;                    /* nlock */
+
+	char bdi_ra[64];  /* /sys/class/bdi/M:N/read_ahead_kb, "" if unknown */
+	bool bdi_tuned;   /* atomic: raised (or tried) once */
 };
 
 static void on_weight_discard(void *arg, const char *name /* the store key */);
@@ -74,9 +79,93 @@ static void entry_param(struct fuse_entry_param *ep, const struct hub_ns_entry *
 
 /* --------------------------------------------------------------- lookup */
 
+/* ------------------------------------------------------- request sizes */
+
+unsigned hub_fs_read_max(void)
+{
+	unsigned n = HUB_FUSE_READ_MAX;
+	FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
+	unsigned long pipe_max = 0;
+	if (f) {
+		if (fscanf(f, "%lu", &pipe_max) != 1)
+			pipe_max = 0;
+		fclose(f);
+	}
+	if (pipe_max >= 2 * 4096 && pipe_max - 4096 < n)
+		n = (unsigned)(pipe_max - 4096) & ~4095u;
+	return n;
+}
+
+/* A mount point as /proc/self/mountinfo writes it: ' ', '\t', '\n' and
+ * '\\' as octal escapes. */
+static void mangle(char *out, size_t outsz, const char *path)
+{
+	size_t j = 0;
+	for (const char *p = path; *p && j + 5 < outsz; p++) {
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\\')
+			j += (size_t)snprintf(out + j, outsz - j, "\\%03o", (unsigned char)*p);
+		else
+			out[j++] = *p;
+	}
+	out[j] = '\0';
+}
+
+void hub_fs_set_mountpoint(struct hub_fs *fs, const char *mountpoint)
+{
+	char want[PATH_MAX * 2];
+	mangle(want, sizeof(want), mountpoint);
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return;
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned maj = 0, min = 0;
+	bool found = false;
+	while (getline(&line, &cap, f) > 0) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ...; the last match is ours */
+		unsigned a, b;
+		int at = 0;
+		if (sscanf(line, "%*u %*u %u:%u %*s %n", &a, &b, &at) != 2 || !at)
+			continue;
+		size_t n = strcspn(line + at, " ");
+		if (n == strlen(want) && !strncmp(line + at, want, n) && strstr(line, " - fuse")) {
+			maj = a;
+			min = b;
+			found = true;
+		}
+	}
+	free(line);
+	fclose(f);
+	if (found)
+		snprintf(fs->bdi_ra, sizeof(fs->bdi_ra), "/sys/class/bdi/%u:%u/read_ahead_kb", maj,
+			 min);
+	else
+		hub_debug("readahead: %s not found in /proc/self/mountinfo", mountpoint);
+}
+
+/* At the first requests after INIT (which sets the readahead it was
+ * offered, 128 KiB): raise it.  Once; a failure (not root) is logged. */
+static void tune_readahead(struct hub_fs *fs)
+{
+	if (__atomic_load_n(&fs->bdi_tuned, __ATOMIC_RELAXED) ||
+	    __atomic_exchange_n(&fs->bdi_tuned, true, __ATOMIC_ACQ_REL) || !fs->bdi_ra[0])
+		return;
+	int fd = open(fs->bdi_ra, O_WRONLY | O_CLOEXEC);
+	char v[32];
+	int n = snprintf(v, sizeof(v), "%u\n", (unsigned)HUB_FUSE_READAHEAD_KB);
+	if (fd < 0 || write(fd, v, (size_t)n) != n)
+		hub_debug("readahead: cannot set %s: %s (the kernel's default stays)", fs->bdi_ra,
+			  strerror(errno));
+	else
+		hub_debug("readahead: %s = %u KiB", fs->bdi_ra, (unsigned)HUB_FUSE_READAHEAD_KB);
+	if (fd >= 0)
+		close(fd);
+}
+
 static void hub_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct hub_fs *fs = fs_of(req);
+	tune_readahead(fs);
 	struct hub_ns_entry e;
 	int rc = hub_ns_lookup(&e, fs->ns, parent, name, uid_of(req));
 	if (rc) {
@@ -108,6 +197,7 @@ static void hub_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_da
 static void hub_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)fi;
+	tune_readahead(fs_of(req));
 	struct stat st;
 	double ttl;
 	int rc = hub_ns_getattr(&st, &ttl, fs_of(req)->ns, ino);
@@ -358,10 +448,11 @@ static void hub_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
 		conn->want |= FUSE_CAP_SPLICE_MOVE;
-	/* Request sizes: libfuse 3.14 already asks for max_pages 256 (1 MiB
-	 * requests, its buffers' size) and keeps the kernel's offered
-	 * readahead, the most INIT can get; the mount raises the readahead
-	 * afterwards (hub_fs_tune_bdi). */
+	/* Request sizes: libfuse 3.14 asks for max_pages 256 (1 MiB, its
+	 * buffers' size); max_read keeps a reply within a pipe (also given as
+	 * the max_read mount option, fs/main.c); the readahead offered is the
+	 * most INIT can keep, raised after INIT (tune_readahead). */
+	conn->max_read = hub_fs_read_max();
 	/* Ref symlinks move: their targets must not be cached. */
 	conn->want &= ~FUSE_CAP_CACHE_SYMLINKS;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;

@@ -30,4 +30,16 @@ void hub_fs_stop(struct hub_fs *fs);
 void hub_fs_free(struct hub_fs *fs);
 const struct fuse_lowlevel_ops *hub_fs_ops(void);
 
+/* The largest READ to ask of the kernel (HUB_FUSE_READ_MAX, lowered to fit
+ * the system's largest pipe): for the "max_read" mount option and INIT. */
+unsigned hub_fs_read_max(void);
+
+/* After the mount, before the loop, with the mount point resolved before
+ * the mount (resolving it after would stat the mount's root, a request
+ * nothing answers yet): the mount's device, found in
+ * /proc/self/mountinfo, whose readahead the first request after INIT
+ * raises to HUB_FUSE_READAHEAD_KB (base/limits.h).  Not found or not
+ * root: the kernel's default stays (logged at debug). */
+void hub_fs_set_mountpoint(struct hub_fs *fs, const char *mountpoint);
+
 #endif

@@ -10,8 +10,9 @@ is a ratio to a baseline measured in this same invocation:
                   vs `curl -o FILE` onto the same disk as the cache (goal >= 0.9x
                   throughput) and vs torch.hub.download_url_to_file in-process
                   (goal >= 2x)
-  first 4 KiB     open + pread(4096) of a cold file through the mount vs curl's
-                  time to first byte (goal <= curl + 2 ms)
+  first 4 KiB     open + pread(4096) of a cold file through a mount started
+                  just before vs curl's time to first byte (shown; the goal's
+                  figure is bench_first_byte.py's, a daemon in use)
   re-read         the complete file read again through the mount vs reading
                   the cache file directly, both page-cache warm (goal >= 0.75x)
   torch.load      from the mount (complete file) vs from local disk (goal <= 1.05x)
@@ -349,15 +350,16 @@ def main():
         r_load = line("from the mount", tload_mount, tload_local)
         peak = max(rss) / 1024
         print("daemon peak RSS while streaming: %.1f MiB" % peak)
-        first_goal = statistics.median(curl_first) + 0.002
         res.info["file"] = "%d MiB via nginx on loopback" % a.size_mib
         fm = statistics.median(first)
         res.figure(4, "cold read of a %d MiB weight file (speed)" % a.size_mib, cold, curl, "curl -o FILE",
                    ratio=r_curl, goal=">= 0.9x", met=r_curl >= 0.9)
         res.figure(4, "cold read of a %d MiB weight file (speed)" % a.size_mib, cold, tdl,
                    "torch.hub.download_url_to_file", ratio=r_torch, goal=">= 2x", met=r_torch >= 2)
-        res.figure(4, "first 4 KiB of a cold file", first, curl_first, "curl time to first byte",
-                   ratio=r_first, value=fm * 1000, goal="<= curl + 2 ms", met=fm <= first_goal)
+        # right after the mount (its interpreter starting, its code not
+        # paged in): bench_first_byte.py measures the goal's case
+        res.figure(4, "first 4 KiB, a new mount's first file, at once", first, curl_first,
+                   "curl time to first byte", ratio=r_first, value=fm * 1000)
         res.figure(4, "re-read of the complete file (speed)", rm, rd, "cache file read directly",
                    ratio=r_re, goal=">= 0.75x", met=r_re >= 0.75)
         res.figure(4, "torch.load from the mount", tload_mount, tload_local, "torch.load from local disk",
@@ -368,9 +370,8 @@ def main():
         print("goals (%s):" % load_line())
         print("  cold read >= 0.9x curl:                %.2fx %s" % (r_curl, "MET" if r_curl >= 0.9 else "NOT MET"))
         print("  cold read >= 2x download_url_to_file:  %.2fx %s" % (r_torch, "MET" if r_torch >= 2 else "NOT MET"))
-        print("  first 4 KiB <= curl + 2 ms:            %.1f ms vs %.1f ms %s" % (
-            statistics.median(first) * 1000, first_goal * 1000,
-            "MET" if statistics.median(first) <= first_goal else "NOT MET"))
+        print("  first 4 KiB: see bench_first_byte.py (here: a new mount's first file, %.1f ms)" % (
+            statistics.median(first) * 1000))
         print("  re-read >= 0.75x direct:               %.2fx %s" % (r_re, "MET" if r_re >= 0.75 else "NOT MET"))
         print("  torch.load <= 1.05x local:             %.2fx %s" % (r_load, "MET" if r_load <= 1.05 else "NOT MET"))
         print("  peak RSS <= 64 MiB:                    %.1f MiB %s" % (peak, "MET" if peak <= 64 else "NOT MET"))

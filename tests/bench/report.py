@@ -154,6 +154,7 @@ def main():
         ("bench_entrypoints.py", ["--runs", str(runs)]),
         ("bench_weights.py", ["--runs", str(runs if a.quick else max(runs, 5)), "--https",
                               "--size-mib", "256" if a.quick else "1024"]),
+        ("bench_first_byte.py", ["--runs", str(max(runs, 5) if a.quick else max(runs * 3, 9))]),
         ("bench_sizes.py", ["--runs", str(runs), "--sizes", "1,16" if a.quick else "1,4,16,64,256,1024"]),
     ]
     if os.path.exists(os.path.join(HERE, "bench_helper.py")):

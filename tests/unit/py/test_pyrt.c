@@ -563,28 +563,58 @@ static void test_many_jobs(void **state)
 	}
 }
 
+/* The interpreter thread held in a blocker job's tree callback, and n
+ * workers of one job each queued behind it (hub_py__queued == n).  The
+ * caller releases q->blocker, then joins with queue_join. */
+struct queued {
+	struct mem_tree blocker;
+	struct worker bw;
+	pthread_t bt;
+	int n;
+	pthread_t th[HUB_PY_QUEUE_MAX];
+	struct worker w[HUB_PY_QUEUE_MAX];
+};
+
+static void queue_behind_blocker(struct queued *q, struct hub_py *py, const char *hubconf, int n)
+{
+	const struct mem_file files[] = {{"hubconf.py", hubconf, 0}};
+	assert_true(n <= HUB_PY_QUEUE_MAX);
+	tree_init(&q->blocker, files, 1);
+	q->blocker.block = true;
+	q->bw = (struct worker){.py = py, .tree = &q->blocker, .id = 999, .jobs = 1, .timeout = 60.0};
+	assert_int_equal(pthread_create(&q->bt, NULL, worker_main, &q->bw), 0);
+	tree_wait_entered(&q->blocker); /* the py thread is busy now */
+	q->n = n;
+	for (int i = 0; i < n; i++) {
+		q->w[i] = (struct worker){.py = py, .id = i, .jobs = 1, .timeout = 60.0};
+		assert_int_equal(pthread_create(&q->th[i], NULL, worker_main, &q->w[i]), 0);
+	}
+	for (int k = 0; k < 5000 && hub_py__queued(py) < (size_t)n; k++)
+		usleep(1000);
+	assert_int_equal(hub_py__queued(py), n);
+}
+
+/* Join the blocker and the workers; every one answered when ok_all. */
+static void queue_join(struct queued *q, bool ok_all)
+{
+	pthread_join(q->bt, NULL);
+	if (ok_all)
+		assert_int_equal(q->bw.rc, 0);
+	for (int i = 0; i < q->n; i++) {
+		pthread_join(q->th[i], NULL);
+		if (ok_all) {
+			assert_int_equal(q->w[i].rc, 0);
+			assert_int_equal(q->w[i].ok, 1);
+		}
+	}
+}
+
 static void test_queue_full(void **state)
 {
 	struct hub_py *py = *state;
 	const struct mem_file files[] = {{"hubconf.py", "def a(): pass\n", 0}};
-	struct mem_tree blocker;
-	tree_init(&blocker, files, 1);
-	blocker.block = true;
-	struct worker bw = {.py = py, .tree = &blocker, .id = 999, .jobs = 1, .timeout = 60.0};
-	pthread_t bt;
-	assert_int_equal(pthread_create(&bt, NULL, worker_main, &bw), 0);
-	tree_wait_entered(&blocker); /* the py thread is busy now */
-
-	enum { N = HUB_PY_QUEUE_MAX };
-	pthread_t th[N];
-	struct worker w[N];
-	for (int i = 0; i < N; i++) {
-		w[i] = (struct worker){.py = py, .id = i, .jobs = 1, .timeout = 60.0};
-		assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
-	}
-	for (int k = 0; k < 5000 && hub_py__queued(py) < N; k++)
-		usleep(1000);
-	assert_int_equal(hub_py__queued(py), N);
+	static struct queued q;
+	queue_behind_blocker(&q, py, "def a(): pass\n", HUB_PY_QUEUE_MAX);
 
 	struct mem_tree t;
 	tree_init(&t, files, 1);
@@ -595,14 +625,8 @@ static void test_queue_full(void **state)
 	assert_true(now() - t0 < 0.5);
 	assert_null(json);
 
-	tree_release(&blocker);
-	pthread_join(bt, NULL);
-	assert_int_equal(bw.rc, 0);
-	for (int i = 0; i < N; i++) {
-		pthread_join(th[i], NULL);
-		assert_int_equal(w[i].rc, 0);
-		assert_int_equal(w[i].ok, 1);
-	}
+	tree_release(&q.blocker);
+	queue_join(&q, true);
 }
 
 /* The collection after a job waits while others are queued: a burst of
@@ -611,34 +635,12 @@ static void test_queue_full(void **state)
 static void test_gc_deferred_while_queued(void **state)
 {
 	struct hub_py *py = *state;
-	const struct mem_file files[] = {{"hubconf.py", "def a(): pass\n", 0}};
-	struct mem_tree blocker;
-	tree_init(&blocker, files, 1);
-	blocker.block = true;
-	struct worker bw = {.py = py, .tree = &blocker, .id = 999, .jobs = 1, .timeout = 60.0};
-	pthread_t bt;
-	unsigned long before = hub_py__gc_runs(py);
-	assert_int_equal(pthread_create(&bt, NULL, worker_main, &bw), 0);
-	tree_wait_entered(&blocker);
-
 	enum { N = 6 };
-	pthread_t th[N];
-	struct worker w[N];
-	for (int i = 0; i < N; i++) {
-		w[i] = (struct worker){.py = py, .id = i, .jobs = 1, .timeout = 60.0};
-		assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
-	}
-	for (int k = 0; k < 5000 && hub_py__queued(py) < N; k++)
-		usleep(1000);
-	assert_int_equal(hub_py__queued(py), N);
-	tree_release(&blocker);
-	pthread_join(bt, NULL);
-	assert_int_equal(bw.rc, 0);
-	for (int i = 0; i < N; i++) {
-		pthread_join(th[i], NULL);
-		assert_int_equal(w[i].rc, 0);
-		assert_int_equal(w[i].ok, 1);
-	}
+	static struct queued q;
+	unsigned long before = hub_py__gc_runs(py);
+	queue_behind_blocker(&q, py, "def a(): pass\n", N);
+	tree_release(&q.blocker);
+	queue_join(&q, true);
 	/* the last job's collection runs after its caller has the answer */
 	for (int k = 0; k < 5000 && hub_py__gc_runs(py) == before; k++)
 		usleep(1000);
@@ -670,38 +672,20 @@ static void test_free_with_jobs_pending(void **state)
 	(void)state;
 	struct hub_py *py = NULL;
 	assert_int_equal(hub_py_new(&py), 0);
-	const struct mem_file files[] = {{"hubconf.py", "import os\ndef a(): pass\n", 0}};
-	struct mem_tree blocker;
-	tree_init(&blocker, files, 1);
-	blocker.block = true;
-	struct worker bw = {.py = py, .tree = &blocker, .id = 999, .jobs = 1, .timeout = 60.0};
-	pthread_t bt;
-	assert_int_equal(pthread_create(&bt, NULL, worker_main, &bw), 0);
-	tree_wait_entered(&blocker);
-
 	enum { N = 10 };
-	pthread_t th[N];
-	struct worker w[N];
-	for (int i = 0; i < N; i++) {
-		w[i] = (struct worker){.py = py, .id = i, .jobs = 1, .timeout = 60.0};
-		assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
-	}
-	for (int k = 0; k < 5000 && hub_py__queued(py) < N; k++)
-		usleep(1000);
-	assert_int_equal(hub_py__queued(py), N);
+	static struct queued q;
+	queue_behind_blocker(&q, py, "import os\ndef a(): pass\n", N);
 
 	pthread_t rt;
-	assert_int_equal(pthread_create(&rt, NULL, release_later, &blocker), 0);
+	assert_int_equal(pthread_create(&rt, NULL, release_later, &q.blocker), 0);
 	double t0 = now();
 	hub_py_free(py); /* returns once every caller above has returned */
 	assert_true(now() - t0 < 10.0);
 	pthread_join(rt, NULL);
-	pthread_join(bt, NULL);
-	assert_true(bw.rc == -ECANCELED || bw.rc == 0);
-	for (int i = 0; i < N; i++) {
-		pthread_join(th[i], NULL);
-		assert_int_equal(w[i].rc, -ECANCELED);
-	}
+	queue_join(&q, false);
+	assert_true(q.bw.rc == -ECANCELED || q.bw.rc == 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(q.w[i].rc, -ECANCELED);
 }
 
 static void test_restart(void **state)
