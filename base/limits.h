@@ -147,17 +147,20 @@
 #define HUB_DIR_ENTRIES_MAX 1000000
 
 /* Reads of the mount: the largest READ request (max_read) is the kernel's
- * max_pages (1 MiB) less a page, and never more than the system's largest
- * pipe (/proc/sys/fs/pipe-max-size, 1 MiB by default) less a page: a
- * reply is spliced through a pipe that must hold it and its header, and
- * libfuse 3.14, once a pipe cannot grow to a reply, copies every later
- * reply of that thread through a buffer (measured: 1 MiB requests took
- * 7.5 s of CPU per GiB against 2.4 s at 768 KiB).  The mount's readahead
+ * max_pages (1 MiB) less 16 KiB, and never more than the system's largest
+ * pipe (/proc/sys/fs/pipe-max-size, 1 MiB by default) less 16 KiB: a
+ * reply is spliced through a pipe that libfuse 3.14 wants to hold the
+ * reply plus three pages (its sizing heuristic), else it copies the reply
+ * through a buffer (pread into malloc'd memory); and once a pipe could not
+ * grow, every later large reply of that thread.  Measured with 1 MiB
+ * requests: 7.5 s of CPU per GiB against 2.4 s at 768 KiB. The mount's readahead
  * (its bdi's read_ahead_kb, which INIT can only lower from the kernel's
  * 128 KiB; raised at the first request after INIT, as root) lets a
  * sequential reader have several such requests in flight: 128 KiB made
- * 8192 requests per GiB, each a hand-off between threads. */
-#define HUB_FUSE_READ_MAX ((1u << 20) - 4096)
+ * 8192 requests per GiB, each a hand-off between threads.  4 MiB stays
+ * below HUB_WEIGHTS_FAR_BYTES, so the readahead of a reader at the
+ * download's front never turns into far Range requests. */
+#define HUB_FUSE_READ_MAX ((1u << 20) - (16u << 10))
 #ifndef HUB_FUSE_READAHEAD_KB
 #define HUB_FUSE_READAHEAD_KB 4096
 #endif

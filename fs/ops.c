@@ -91,8 +91,8 @@ unsigned hub_fs_read_max(void)
 			pipe_max = 0;
 		fclose(f);
 	}
-	if (pipe_max >= 2 * 4096 && pipe_max - 4096 < n)
-		n = (unsigned)(pipe_max - 4096) & ~4095u;
+	if (pipe_max >= (32u << 10) && pipe_max - (16u << 10) < n)
+		n = (unsigned)(pipe_max - (16u << 10)) & ~4095u;
 	return n;
 }
 

@@ -495,3 +495,29 @@ def test_reads_are_spliced_from_the_cache_file_partial_and_complete(env):
     before = m.stderr().count("(splice)")
     assert harness.read_file(p, timeout=60) == data
     assert m.stderr().count("(splice)") > before, "no READ of the complete file was spliced"
+
+
+def test_reads_in_large_spliced_requests(env):
+    """The mount's readahead is raised after INIT (root) and READ requests
+    fit a pipe (max_read): a sequential read of a weight file comes in
+    requests far larger than the kernel's default 128 KiB, and every large
+    reply is spliced, none copied through a buffer (libfuse's fallback when
+    a reply and its header do not fit its pipe)."""
+    if os.geteuid() != 0:
+        pytest.skip("raising a mount's readahead needs root")
+    name, data = make_weight(env["files"], "large", 24 * MiB, 21)
+    mnt = os.path.join(env["work"], "mnt")
+    m = harness.Mount(mnt, "", args=["-d", "-o", "cache=%s,allow_private" % env["cache"], mnt],
+                      logdir=env["work"]).start()
+    env["mounts"].append(m)
+    st = harness.call(os.stat, m.p(".hubfs"), timeout=30)
+    bdi = "/sys/class/bdi/%d:%d/read_ahead_kb" % (os.major(st.st_dev), os.minor(st.st_dev))
+    with open(bdi) as f:
+        assert int(f.read()) == 4096, "the mount's readahead was not raised"
+    assert harness.read_file(url_path(m, env["srv"].url(name)), timeout=120) == data
+    outs = [ln for ln in m.stderr().splitlines() if "success, outsize:" in ln]
+    sizes = [int(ln.split("outsize:")[1].split()[0]) for ln in outs]
+    big = [ln for ln, n in zip(outs, sizes) if n > 256 * 1024]
+    assert len(big) >= 12, "READ replies no larger than 256 KiB: %r" % sorted(set(sizes))[-5:]
+    assert max(sizes) <= (1 << 20), max(sizes)
+    assert all("(splice)" in ln for ln in big), [ln for ln in big if "(splice)" not in ln][:3]
