@@ -35,6 +35,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,6 +45,8 @@
 #include "base/limits.h"
 #include "py/pyrt_int.h"
 
+/* A transparent huge page on x86-64 (a PMD).  Elsewhere only the alignment
+ * is off: madvise still applies, and the kernel maps what it can. */
 #define HUGE_PAGE (2u << 20)
 
 struct free_arena {
