@@ -366,6 +366,7 @@ static int interp_start(struct hub_py *py)
 			st.err_msg ? st.err_msg : "unknown error");
 		return -EIO;
 	}
+	py_arena_install(); /* pymalloc's arenas on huge pages (pyrt_arena.c) */
 	PyObject *mod = load_scanner();
 	if (!mod) {
 		log_py_error("cannot load the embedded scanner (hubscan)");

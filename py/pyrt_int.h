@@ -75,4 +75,8 @@ int hub_py_tree_fns_new(struct py_tree_fns *out, struct py_job *job);
 /* Detach the job and drop the callables. */
 void hub_py_tree_fns_release(struct py_tree_fns *f);
 
+/* pyrt_arena.c: pymalloc's arenas from huge-page chunks; called on the
+ * interpreter thread after Py_InitializeFromConfig. */
+void py_arena_install(void);
+
 #endif

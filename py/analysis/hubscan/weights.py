@@ -526,6 +526,8 @@ class Weights:
                 v = sub.value
                 if type(v) is Name and v.id in names:
                     keep(sub)
+            # fast_walk's child push, inlined on purpose: one shared helper
+            # called per node walked 13% slower (508k nodes of timm: 0.150 -> 0.170 s)
             fs = fields.get(t)
             if fs is None:
                 fs = _node_fields(t)
