@@ -616,6 +616,7 @@ static void test_many_jobs(void **state)
  * workers of one job each queued behind it (hub_py__queued == n).  The
  * caller releases q->blocker, then joins with queue_join. */
 struct queued {
+	struct mem_file files[1]; /* the blocker's tree (tree_init keeps a pointer) */
 	struct mem_tree blocker;
 	struct worker bw;
 	pthread_t bt;
@@ -626,9 +627,9 @@ struct queued {
 
 static void queue_behind_blocker(struct queued *q, struct hub_py *py, const char *hubconf, int n)
 {
-	const struct mem_file files[] = {{"hubconf.py", hubconf, 0}};
 	assert_true(n <= HUB_PY_QUEUE_MAX);
-	tree_init(&q->blocker, files, 1);
+	q->files[0] = (struct mem_file){"hubconf.py", hubconf, 0};
+	tree_init(&q->blocker, q->files, 1);
 	q->blocker.block = true;
 	q->bw = (struct worker){.py = py, .tree = &q->blocker, .id = 999, .jobs = 1, .timeout = 60.0};
 	assert_int_equal(pthread_create(&q->bt, NULL, worker_main, &q->bw), 0);
