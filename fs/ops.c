@@ -81,9 +81,13 @@ static void entry_param(struct fuse_entry_param *ep, const struct hub_ns_entry *
 
 /* ------------------------------------------------------- request sizes */
 
-unsigned hub_fs_read_max(void)
+/* Read once: the mount option and INIT must give the kernel the same
+ * value (the system's pipe-max-size may change between them). */
+static pthread_once_t read_max_once = PTHREAD_ONCE_INIT;
+static unsigned read_max = HUB_FUSE_READ_MAX;
+
+static void read_max_init(void)
 {
-	unsigned n = HUB_FUSE_READ_MAX;
 	FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
 	unsigned long pipe_max = 0;
 	if (f) {
@@ -91,9 +95,14 @@ unsigned hub_fs_read_max(void)
 			pipe_max = 0;
 		fclose(f);
 	}
-	if (pipe_max >= (32u << 10) && pipe_max - (16u << 10) < n)
-		n = (unsigned)(pipe_max - (16u << 10)) & ~4095u;
-	return n;
+	if (pipe_max >= (32u << 10) && pipe_max - (16u << 10) < read_max)
+		read_max = (unsigned)(pipe_max - (16u << 10)) & ~4095u;
+}
+
+unsigned hub_fs_read_max(void)
+{
+	pthread_once(&read_max_once, read_max_init);
+	return read_max;
 }
 
 /* A mount point as /proc/self/mountinfo writes it: ' ', '\t', '\n' and
