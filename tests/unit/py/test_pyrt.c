@@ -444,23 +444,28 @@ static void free_modules(struct mem_file *files, int mods)
 	free(files);
 }
 
+/* One analysis of many_modules(mods, defs, salt), which must succeed. */
+static void analyze_modules(struct hub_py *py, int mods, int defs, int salt)
+{
+	struct mem_file *files = many_modules(mods, defs, salt);
+	struct mem_tree t;
+	tree_init(&t, files, (size_t)mods + 1);
+	struct hub_tree_reader rd = reader(&t);
+	char *json = NULL;
+	assert_int_equal(hub_py_analyze(&json, py, &rd, 60.0), 0);
+	free(json);
+	free_modules(files, mods);
+}
+
 /* A long job (no long ast.parse in it): with the cooperative deadline
  * disabled only the job's cancel flag, polled by the scanner, can stop it. */
 static void test_cancel_flag(void **state)
 {
 	struct hub_py *py = *state;
 	enum { MODS = 300, DEFS = 400 }; /* full job > 0.8 s with the faster analyser */
-	struct mem_file *full_files = many_modules(MODS, DEFS, 1);
-	struct mem_file *cancel_files = many_modules(MODS, DEFS, 2);
-	struct mem_tree t;
-	tree_init(&t, full_files, MODS + 1);
-	struct hub_tree_reader rd = reader(&t);
-	char *json = NULL;
-
 	double t0 = now();
-	assert_int_equal(hub_py_analyze(&json, py, &rd, 60.0), 0);
+	analyze_modules(py, MODS, DEFS, 1);
 	double full = now() - t0;
-	free(json);
 	print_message("      full job: %.2f s\n", full);
 	assert_true(full > 0.8); /* long enough to tell a cancelled job apart */
 
@@ -472,9 +477,12 @@ static void test_cancel_flag(void **state)
 	cJSON_Delete(r.root);
 
 	unsigned long before = hub_py__flag_cancels(py);
+	struct mem_file *cancel_files = many_modules(MODS, DEFS, 2);
+	struct mem_tree t;
 	tree_init(&t, cancel_files, MODS + 1);
+	struct hub_tree_reader rd = reader(&t);
+	char *json = NULL;
 	hub_py__set_test_flags(py, HUB_PY_TEST_NO_COOP_DEADLINE);
-	json = NULL;
 	t0 = now();
 	assert_int_equal(hub_py_analyze(&json, py, &rd, 0.2), -ETIMEDOUT);
 	assert_true(now() - t0 < 0.6);
@@ -488,7 +496,6 @@ static void test_cancel_flag(void **state)
 	print_message("      next job done %.3f s after the timeout\n", dt);
 	assert_true(dt < full / 2);
 	assert_int_equal(hub_py__flag_cancels(py), before + 1);
-	free_modules(full_files, MODS);
 	free_modules(cancel_files, MODS);
 }
 
@@ -526,19 +533,11 @@ static void test_arenas_on_huge_pages(void **state)
 		print_message("      transparent huge pages off (%s): skipped\n", mode[0] ? mode : "no sysfs file");
 		skip();
 	}
-	enum { MODS = 60, DEFS = 400 };
-	struct mem_file *files = many_modules(MODS, DEFS, 3);
-	struct mem_tree t;
-	tree_init(&t, files, MODS + 1);
-	struct hub_tree_reader rd = reader(&t);
-	char *json = NULL;
 	long before = anon_huge_kb();
-	assert_int_equal(hub_py_analyze(&json, *state, &rd, 60.0), 0);
+	analyze_modules(*state, 60, 400, 3);
 	long after = anon_huge_kb();
-	free(json);
 	print_message("      anonymous huge pages: %ld kB before the job, %ld kB after\n", before, after);
 	assert_true(after >= 2048);
-	free_modules(files, MODS);
 }
 
 /* 100k entrypoints: truncated to the cap, with an errors line. */
