@@ -13,6 +13,7 @@ so hubfs verifies it) and, in this same invocation:
           the same file read natively (page cache warm)
           through hubfs-passthrough, a minimal low-level passthrough with the
           same caching (keep_cache, long timeouts): FUSE's own cost
+          (per run: caches dropped, filled in a rotating order, re-read)
 Prints a table and, with --json, the samples for tests/bench/report.py.
 """
 import argparse
@@ -29,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from bench_namespace import free_port, is_mounted, wait_port  # noqa: E402
-from bench_weights import Mount, read_all, timed, url_path  # noqa: E402
+from bench_weights import Mount, read_all, timed, url_path, warm_rounds  # noqa: E402
 from results import Results  # noqa: E402
 
 MiB = 1 << 20
@@ -149,12 +150,11 @@ def main():
                 while not os.path.exists(ck) and time.time() < end:
                     time.sleep(0.05)
                 pp = os.path.join(pmnt, name)
-                read_all(p), read_all(pp), read_all(src)
-                warm, native, passt = [], [], []
-                for _ in range(a.runs):
-                    native.append(timed(lambda: read_all(src))[0])
-                    passt.append(timed(lambda: read_all(pp))[0])
-                    warm.append(timed(lambda: read_all(p))[0])
+                # each round fills the three page caches again, in an order
+                # that rotates: the one filled first re-reads slower here
+                # (bench_weights.warm_rounds)
+                w = warm_rounds({"hubfs": p, "passthrough": pp, "native": src}, a.runs)
+                warm, native, passt = w["hubfs"], w["native"], w["passthrough"]
             finally:
                 pt.close()
                 m.close()

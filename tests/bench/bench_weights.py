@@ -100,6 +100,28 @@ def drop_caches():
             f.write("3\n")
 
 
+def warm_rounds(paths, runs):
+    """Re-read times of each file of paths (name -> path), page cache warm:
+    each round drops the page cache, fills it again with one read of every
+    file, the order of those reads rotating from round to round, then
+    times one more read of each in that order.  The order is the point:
+    on this kind of machine a file whose cache was filled first after a
+    drop re-reads up to 1.5x slower than one filled after it (two instances
+    of the same passthrough filesystem, filled one after the other: the
+    first re-read at 0.85-0.88x the second), so a fixed order favoured
+    whichever came last (docs/benchmarks.md, report_notes.md)."""
+    names = list(paths)
+    out = {n: [] for n in names}
+    for r in range(runs):
+        drop_caches()
+        order = names[r % len(names):] + names[:r % len(names)]
+        for n in order:
+            read_all(paths[n])
+        for n in order:
+            out[n].append(timed(lambda: read_all(paths[n]))[0])
+    return out
+
+
 def load_line():
     la = os.getloadavg()
     busy = " (LOADED: figures are not to be trusted)" if la[0] > 0.5 * os.cpu_count() else ""
@@ -297,11 +319,8 @@ def main():
             end = time.time() + 120  # the rename follows the last byte served
             while not os.path.exists(direct) and time.time() < end:
                 time.sleep(0.05)
-            read_all(direct)
-            rd, rm = [], []
-            for _ in range(a.runs):
-                rd.append(timed(lambda: read_all(direct))[0])
-                rm.append(timed(lambda: read_all(p))[0])
+            w = warm_rounds({"direct": direct, "mount": p}, a.runs)
+            rd, rm = w["direct"], w["mount"]
             sp = url_path(mnt, sd_url)
             read_all(sp)
             local_sd = os.path.join(srv, "sd.pth")
