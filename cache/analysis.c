@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/files.h"
 #include "cache/repo.h"
@@ -98,15 +99,37 @@ static char *error_json(const char *why)
 	return text;
 }
 
+/* <root>/hubfs/analysis and the result's path in it. */
+static void result_path(char *dir, size_t dir_len, char *path, size_t path_len, struct hub_cache *c,
+			const char *sha)
+{
+	snprintf(dir, dir_len, "%s/hubfs/analysis", hub_cache_root(c));
+	/* Results of another analyser (an upgrade, other limits) are not reused. */
+	snprintf(path, path_len, "%s/%.40s.%.120s.json", dir, sha, hub_py_analysis_version());
+}
+
+void hub_analysis_prepare(struct hub_cache *c, struct hub_py *py, const char *sha)
+{
+	char dir[4096], path[4096 + 200];
+	struct stat st;
+	if (!py)
+		return;
+	if (!sha) { /* not known yet */
+		hub_py_warm(py);
+		return;
+	}
+	result_path(dir, sizeof(dir), path, sizeof(path), c, sha);
+	if (stat(path, &st))
+		hub_py_warm(py);
+}
+
 int hub_analysis_get(char **out_json, bool *out_persisted, struct hub_cache *c, struct hub_py *py,
 		     struct hub_repo *r, const char *sha, const struct hub_oid *tree)
 {
 	*out_json = NULL;
 	*out_persisted = false;
 	char dir[4096], path[4096 + 200];
-	snprintf(dir, sizeof(dir), "%s/hubfs/analysis", hub_cache_root(c));
-	/* Results of another analyser (an upgrade, other limits) are not reused. */
-	snprintf(path, sizeof(path), "%s/%s.%.120s.json", dir, sha, hub_py_analysis_version());
+	result_path(dir, sizeof(dir), path, sizeof(path), c, sha);
 	char *text;
 	size_t len;
 	if (!hub_file_read(&text, &len, path, HUB_JSON_MAX)) {

@@ -17,6 +17,7 @@
 
 #include "base/limits.h"
 #include "base/names.h"
+#include "cache/analysis.h"
 #include "cache/reach.h"
 #include "cache/weights.h"
 #include "fs/view.h"
@@ -155,6 +156,9 @@ static int link_target(struct hub_ns *ns, struct hub_ns_node *n)
 		bool immutable = false;
 		const char *repo = n->name;
 		size_t rlen = strcspn(repo, ":");
+		/* resolving may fetch: the analyser gets ready meanwhile (which
+		 * commit is not known yet) */
+		hub_analysis_prepare(ns->cache, ns->py, NULL);
 		rc = hub_repo_resolve(sha, &immutable, NULL, n->repo, n->ref);
 		if (!rc) {
 			snprintf(target, sizeof(target), "%.*s@%s", (int)rlen, repo, sha);
@@ -215,6 +219,9 @@ static int lookup_owner_entry(struct hub_ns_found *out, struct hub_ns *ns,
 	/* repo is a reference (hub_cache_repo): a new node keeps it, else it
 	 * is given back. */
 	if (hn.kind == HUB_NAME_COMMIT) {
+		/* its .hub/ view will likely be asked for: the analyser gets
+		 * ready while the commit is fetched */
+		hub_analysis_prepare(ns->cache, ns->py, hn.ref);
 		rc = hub_repo_ensure_commit(repo, hn.ref);
 		struct hub_oid tree;
 		int64_t t = 0;

@@ -473,6 +473,16 @@ static void run_job(struct hub_py *py, struct py_job *job)
 	PyErr_Clear();
 }
 
+/* py_arena_warm's question between slices: has a job (or the end) come? */
+static bool warm_stop(void *arg)
+{
+	struct hub_py *py = arg;
+	pthread_mutex_lock(&py->mu);
+	bool stop = py->count > 0 || py->stopping;
+	pthread_mutex_unlock(&py->mu);
+	return stop;
+}
+
 /* CPython's start-up (~100 ms of CPU) runs at a lower priority: on a fresh
  * mount it would otherwise take a core from the first lookups and reads,
  * which on a 2-CPU machine doubled a cold file's time to first byte.  The
@@ -496,9 +506,40 @@ static void *py_thread(void *arg)
 	py->started = true;
 	py->start_rc = rc;
 	pthread_cond_broadcast(&py->cv);
+	double warm_until = 0; /* memory made resident ahead is held until then */
 	for (;;) {
-		while (!py->stopping && py->count == 0)
-			pthread_cond_wait(&py->cv, &py->mu);
+		while (!py->stopping && py->count == 0 && !py->warm_wanted) {
+			if (!warm_until) {
+				pthread_cond_wait(&py->cv, &py->mu);
+				continue;
+			}
+			struct timespec ts = mono_ts(warm_until);
+			if (pthread_cond_timedwait(&py->cv, &py->mu, &ts) == ETIMEDOUT &&
+			    mono_now() >= warm_until) {
+				warm_until = 0;
+				pthread_mutex_unlock(&py->mu);
+				size_t n = py_arena_cool();
+				hub_debug("py: %zu MiB made resident for an analysis that did not come: "
+					  "given back", n >> 20);
+				pthread_mutex_lock(&py->mu);
+			}
+		}
+		if (py->count == 0 && py->warm_wanted && !py->stopping) {
+			/* a commit is being fetched: its analysis will likely follow
+			 * (hub_py_warm); this thread is idle meanwhile */
+			py->warm_wanted = false;
+			pthread_mutex_unlock(&py->mu);
+			if (!rc) {
+				size_t n = py_arena_warm(HUB_PY_WARM_BYTES, warm_stop, py);
+				if (n)
+					hub_debug("py: %zu MiB of arena memory made resident ahead", n >> 20);
+				pthread_mutex_lock(&py->mu);
+				warm_until = mono_now() + py->warm_hold_s;
+				pthread_mutex_unlock(&py->mu);
+			}
+			pthread_mutex_lock(&py->mu);
+			continue;
+		}
 		if (py->count == 0)
 			break; /* stopping */
 		struct py_job *job = py->queue[py->head];
@@ -546,6 +587,7 @@ static int py_new(struct hub_py **out, bool wait)
 	py = calloc(1, sizeof(*py));
 	if (!py)
 		return -ENOMEM;
+	py->warm_hold_s = HUB_PY_WARM_HOLD_S;
 	pthread_mutex_lock(&live_mu);
 	if (live_py) {
 		pthread_mutex_unlock(&live_mu);
@@ -636,6 +678,18 @@ void hub_py_free(struct hub_py *py)
 	free(py);
 }
 
+void hub_py_warm(struct hub_py *py)
+{
+	if (!py)
+		return;
+	pthread_mutex_lock(&py->mu);
+	if (!py->stopping && !py->warm_wanted) {
+		py->warm_wanted = true;
+		pthread_cond_broadcast(&py->cv);
+	}
+	pthread_mutex_unlock(&py->mu);
+}
+
 int hub_py_analyze(char **out_json, struct hub_py *py, const struct hub_tree_reader *tree,
 		   double timeout_s)
 {
@@ -706,6 +760,13 @@ int hub_py_analyze(char **out_json, struct hub_py *py, const struct hub_tree_rea
 		pthread_cond_broadcast(&py->cv);
 	pthread_mutex_unlock(&py->mu);
 	return rc;
+}
+
+void hub_py__set_warm_hold(struct hub_py *py, double seconds)
+{
+	pthread_mutex_lock(&py->mu);
+	py->warm_hold_s = seconds;
+	pthread_mutex_unlock(&py->mu);
 }
 
 void hub_py__set_test_flags(struct hub_py *py, unsigned flags)

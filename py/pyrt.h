@@ -74,6 +74,12 @@ struct hub_tree_reader {
 int hub_py_analyze(char **out_json, struct hub_py *py, const struct hub_tree_reader *tree,
 		   double timeout_s);
 
+/* An analysis is likely to follow (a commit whose analysis is not on disk
+ * is being fetched): the interpreter thread makes the memory an analysis
+ * allocates resident meanwhile, while it has no job (see pyrt_arena.c).
+ * Returns at once; cheap when nothing is left to do.  Accepts NULL. */
+void hub_py_warm(struct hub_py *py);
+
 /* Identifies the analysis: the embedded scanner's SHA-256 prefix and the
  * limits of base/limits.h, e.g. "3f2a9c1e07b4d6a8-1048576-100-10000-1000-...",
  * made of [0-9a-f.-] only (usable in a file name).  A persisted result is

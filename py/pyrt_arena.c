@@ -27,6 +27,22 @@
  *   not hand out (those CPython allocated while it started, before this
  *   allocator was set) is unmapped as the default allocator would.
  *
+ *   Warming (py_arena_warm, py_arena_cool).  What makes that memory
+ *   costly here is less the faults than the first touch itself: the
+ *   kernel zeroes each fresh page, and in this project's virtual machines
+ *   memory the guest has not used for a while costs far more to touch
+ *   than memory in use (measured on the largest corpus repository through
+ *   the mount: ast.parse of its sources 1.25 s on fresh memory, 0.73 s on
+ *   memory made resident before).  So when an analysis is likely to come
+ *   (fs/ asks, through hub_py_warm(), when it fetches a commit whose
+ *   analysis is not on disk) the interpreter thread, idle while the fetch
+ *   waits on the network, makes HUB_PY_WARM_BYTES of arena memory
+ *   resident ahead (MADV_POPULATE_WRITE, or a write per page before Linux
+ *   5.14): the rest of the current chunk, then spare chunks that
+ *   chunk_new() hands out before mapping new ones.  Free arenas kept
+ *   resident count towards it.  What no job has used HUB_PY_WARM_HOLD_S
+ *   after the last warm-up goes back to the OS (py_arena_cool).
+ *
  * LOCKING
  *   pymalloc calls these with the GIL held, on the interpreter thread; a
  *   mutex of its own (arena_mu, a leaf) guards the chunk and the free list
@@ -41,6 +57,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "base/limits.h"
 #include "py/pyrt_int.h"
@@ -62,6 +79,13 @@ static struct free_arena *free_list;         /* freed arenas, reused last in fir
 static size_t free_n, free_cap, free_resident; /* free_resident: bytes of resident free arenas */
 static uintptr_t *chunks;                     /* start of every chunk (to recognise our arenas) */
 static size_t chunks_n, chunks_cap;
+static uintptr_t warm_end;                    /* the current chunk is resident below this */
+struct spare {
+	uintptr_t base;
+	size_t resident; /* bytes from base made resident (less when cut short) */
+};
+static struct spare *spares;                  /* chunks made resident ahead, handed out first */
+static size_t spares_n, spares_cap;
 
 static bool ours(uintptr_t p)
 {
@@ -71,8 +95,9 @@ static bool ours(uintptr_t p)
 	return false;
 }
 
-/* A new chunk, 2 MiB aligned, advised to use huge pages.  0 or -ENOMEM. */
-static int chunk_new(void)
+/* Map a chunk, 2 MiB aligned, advised to use huge pages, and list it in
+ * chunks.  0 or -ENOMEM.  arena_mu held. */
+static int chunk_map(uintptr_t *out)
 {
 	if (chunks_n == chunks_cap) {
 		size_t cap = chunks_cap ? 2 * chunks_cap : 16;
@@ -94,8 +119,26 @@ static int chunk_new(void)
 		munmap((void *)end, (uintptr_t)m + len - end);
 	(void)madvise((void *)base, HUB_PY_ARENA_CHUNK, MADV_HUGEPAGE); /* EINVAL without THP: fine */
 	chunks[chunks_n++] = base;
+	*out = base;
+	return 0;
+}
+
+/* The next chunk to carve: a spare made resident ahead, else a new one.
+ * 0 or -ENOMEM.  arena_mu held. */
+static int chunk_new(void)
+{
+	uintptr_t base;
+	if (spares_n > 0) {
+		spares_n--;
+		base = spares[spares_n].base;
+		warm_end = base + spares[spares_n].resident;
+	} else if (chunk_map(&base)) {
+		return -ENOMEM;
+	} else {
+		warm_end = 0; /* nothing of it is resident yet */
+	}
 	chunk_next = base;
-	chunk_end = end;
+	chunk_end = base + HUB_PY_ARENA_CHUNK;
 	return 0;
 }
 
@@ -150,6 +193,106 @@ static void arena_free(void *ctx, void *p, size_t size)
 		(void)madvise(p, size, MADV_DONTNEED);
 	free_list[free_n++] = (struct free_arena){p, size, keep};
 	pthread_mutex_unlock(&arena_mu);
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/* Make [p, p + len) resident: one call where the kernel has it, else a
+ * write per page (fresh anonymous memory is zeroes already). */
+static void populate(uintptr_t p, size_t len)
+{
+	if (!len || !madvise((void *)p, len, MADV_POPULATE_WRITE))
+		return;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	for (uintptr_t q = p; q < p + len; q += page)
+		*(volatile char *)q = 0;
+}
+
+/* Make a range resident a slice at a time, stopping early when stop(arg)
+ * says so: the bytes made resident. */
+static size_t populate_slices(uintptr_t p, size_t len, bool (*stop)(void *), void *arg)
+{
+	size_t done = 0;
+	while (done < len && !stop(arg)) {
+		size_t n = len - done < HUB_PY_WARM_SLICE ? len - done : HUB_PY_WARM_SLICE;
+		populate(p + done, n);
+		done += n;
+	}
+	return done;
+}
+
+size_t py_arena_warm(size_t want, bool (*stop)(void *), void *arg)
+{
+	pthread_mutex_lock(&arena_mu);
+	size_t ahead = warm_end > chunk_next ? warm_end - chunk_next : 0;
+	size_t have = free_resident + ahead;
+	for (size_t i = 0; i < spares_n; i++)
+		have += spares[i].resident;
+	size_t made = 0;
+	/* the rest of the current chunk first; only this thread carves (pymalloc
+	 * runs on it), so the range stays free while the lock is dropped */
+	if (have < want && chunk_end > chunk_next) {
+		uintptr_t from = warm_end > chunk_next ? warm_end : chunk_next;
+		size_t len = chunk_end - from;
+		if (len > want - have)
+			len = want - have;
+		pthread_mutex_unlock(&arena_mu);
+		size_t n = populate_slices(from, len, stop, arg);
+		pthread_mutex_lock(&arena_mu);
+		warm_end = from + n;
+		have += n;
+		made += n;
+	}
+	/* then spare chunks */
+	while (have < want && !stop(arg)) {
+		if (spares_n == spares_cap) {
+			size_t cap = spares_cap ? 2 * spares_cap : 8;
+			struct spare *n = realloc(spares, cap * sizeof(*n));
+			if (!n)
+				break;
+			spares = n;
+			spares_cap = cap;
+		}
+		uintptr_t base;
+		if (chunk_map(&base))
+			break;
+		size_t len = want - have < HUB_PY_ARENA_CHUNK ? want - have : HUB_PY_ARENA_CHUNK;
+		pthread_mutex_unlock(&arena_mu);
+		size_t n = populate_slices(base, len, stop, arg);
+		pthread_mutex_lock(&arena_mu);
+		spares[spares_n++] = (struct spare){base, n};
+		have += n;
+		made += n;
+	}
+	pthread_mutex_unlock(&arena_mu);
+	return made;
+}
+
+size_t py_arena_cool(void)
+{
+	size_t given = 0;
+	pthread_mutex_lock(&arena_mu);
+	if (warm_end > chunk_next) {
+		(void)madvise((void *)chunk_next, warm_end - chunk_next, MADV_DONTNEED);
+		given += warm_end - chunk_next;
+	}
+	warm_end = 0;
+	/* no arena was carved from a spare: unmapped, and no longer ours */
+	for (size_t i = 0; i < spares_n; i++) {
+		for (size_t k = 0; k < chunks_n; k++) {
+			if (chunks[k] == spares[i].base) {
+				chunks[k] = chunks[--chunks_n];
+				break;
+			}
+		}
+		munmap((void *)spares[i].base, HUB_PY_ARENA_CHUNK);
+		given += spares[i].resident;
+	}
+	spares_n = 0;
+	pthread_mutex_unlock(&arena_mu);
+	return given;
 }
 
 void py_arena_install(void)

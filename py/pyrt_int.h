@@ -46,6 +46,8 @@ struct hub_py {
 	uint64_t next_seq;          /* (mu) */
 	bool stopping;              /* (mu) */
 	bool started;               /* (mu) py thread finished its start-up */
+	bool warm_wanted;           /* (mu) hub_py_warm() asked, not yet done */
+	double warm_hold_s;         /* (mu) HUB_PY_WARM_HOLD_S, or a test's */
 	int start_rc;               /* (mu) its result */
 	int users;                  /* (mu) callers inside hub_py_analyze */
 	unsigned test_flags;        /* (mu) */
@@ -78,5 +80,13 @@ void hub_py_tree_fns_release(struct py_tree_fns *f);
 /* pyrt_arena.c: pymalloc's arenas from huge-page chunks; called on the
  * interpreter thread after Py_InitializeFromConfig. */
 void py_arena_install(void);
+/* Make arena memory resident ahead of a job until `want` bytes are (free
+ * arenas kept resident count), a slice at a time, stopping as soon as
+ * stop(arg) is true (a job came): the bytes made resident now.
+ * Interpreter thread, between jobs. */
+size_t py_arena_warm(size_t want, bool (*stop)(void *), void *arg);
+/* Give back what py_arena_warm made resident and no job has used: the
+ * bytes given back. */
+size_t py_arena_cool(void);
 
 #endif

@@ -13,6 +13,10 @@
 /* Flags for jobs submitted from now on. */
 void hub_py__set_test_flags(struct hub_py *py, unsigned flags);
 
+/* Hold memory made resident by hub_py_warm() this long (instead of
+ * HUB_PY_WARM_HOLD_S) from the next warm-up on. */
+void hub_py__set_warm_hold(struct hub_py *py, double seconds);
+
 /* Jobs waiting in the queue now. */
 size_t hub_py__queued(struct hub_py *py);
 

@@ -13,7 +13,8 @@ so hubfs verifies it) and, in this same invocation:
           the same file read natively (page cache warm)
           through hubfs-passthrough, a minimal low-level passthrough with the
           same caching (keep_cache, long timeouts): FUSE's own cost
-          (per run: caches dropped, filled in a rotating order, re-read)
+          (2 x --runs rounds: caches dropped, filled in a rotating order,
+          re-read)
 Prints a table and, with --json, the samples for tests/bench/report.py.
 """
 import argparse
@@ -152,8 +153,10 @@ def main():
                 pp = os.path.join(pmnt, name)
                 # each round fills the three page caches again, in an order
                 # that rotates: the one filled first re-reads slower here
-                # (bench_weights.warm_rounds)
-                w = warm_rounds({"hubfs": p, "passthrough": pp, "native": src}, a.runs)
+                # (bench_weights.warm_rounds); twice --runs rounds, cheap
+                # next to the downloads, so that with 3 each contender is
+                # filled first, second and last twice
+                w = warm_rounds({"hubfs": p, "passthrough": pp, "native": src}, 2 * a.runs)
                 warm, native, passt = w["hubfs"], w["native"], w["passthrough"]
             finally:
                 pt.close()

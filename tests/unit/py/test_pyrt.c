@@ -540,6 +540,59 @@ static void test_arenas_on_huge_pages(void **state)
 	assert_true(after >= 2048);
 }
 
+/* kB resident in this process (VmRSS), or -1. */
+static long rss_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* Wait up to `seconds` for rss_kb() to reach (rise) or fall to `kb`. */
+static long wait_rss(long kb, bool rise, double seconds)
+{
+	double end = now() + seconds;
+	long r = rss_kb();
+	while ((rise ? r < kb : r > kb) && now() < end) {
+		usleep(20000);
+		r = rss_kb();
+	}
+	return r;
+}
+
+/* hub_py_warm (py/pyrt_arena.c's warming): the interpreter thread makes
+ * HUB_PY_WARM_BYTES resident while idle, a job then runs on it and answers
+ * right, and what no job used goes back once the hold time passes. */
+static void test_warm(void **state)
+{
+	struct hub_py *py = *state;
+	hub_py__set_warm_hold(py, 1.0);
+	/* free arenas kept resident by earlier jobs count towards the target */
+	long rise = (long)((HUB_PY_WARM_BYTES - HUB_PY_ARENA_KEEP) >> 10) * 9 / 10;
+	long base = rss_kb();
+	hub_py_warm(py);
+	long warm = wait_rss(base + rise, true, 20);
+	print_message("      resident: %ld MiB before, %ld MiB after hub_py_warm\n", base >> 10, warm >> 10);
+	assert_true(warm - base >= rise);
+	long cooled = wait_rss(base + (16 << 10), false, 20);
+	print_message("      %ld MiB once the hold time passed\n", cooled >> 10);
+	assert_true(cooled <= base + (16 << 10));
+
+	/* warmed again, then a job allocates from it (spare chunks first) */
+	hub_py_warm(py);
+	wait_rss(base + rise, true, 20);
+	analyze_modules(py, 60, 400, 3);
+	hub_py__set_warm_hold(py, HUB_PY_WARM_HOLD_S);
+	hub_py_warm(NULL); /* accepted */
+}
+
 /* 100k entrypoints: truncated to the cap, with an errors line. */
 static void test_100k_entrypoints(void **state)
 {
@@ -830,6 +883,7 @@ int main(void)
 		cmocka_unit_test(test_timeout_in_callback),
 		cmocka_unit_test(test_cancel_flag),
 		cmocka_unit_test(test_arenas_on_huge_pages),
+		cmocka_unit_test(test_warm),
 		cmocka_unit_test(test_100k_entrypoints),
 		cmocka_unit_test(test_many_jobs),
 		cmocka_unit_test(test_queue_full),
