@@ -142,6 +142,16 @@ static int link_target(struct hub_ns *ns, struct hub_ns_node *n)
 {
 	char target[HUB_REPO_MAX + HUB_REF_MAX * 3 + 8];
 	int rc;
+	/* A repository opened for the first time in this mount: its analysis
+	 * will likely be asked for, and resolving (and fetching) takes a
+	 * while; the analyser gets ready meanwhile (which commit is not known
+	 * yet).  Later resolutions do not: a moved ref's new commit does, at
+	 * its lookup (lookup_owner_entry). */
+	pthread_mutex_lock(&ns->lock);
+	bool first = !n->target;
+	pthread_mutex_unlock(&ns->lock);
+	if (first)
+		hub_analysis_prepare(ns->cache, ns->py, NULL);
 	if (n->type == N_REPO_LINK) {
 		char branch[HUB_REF_MAX + 1], enc[3 * HUB_REF_MAX + 1];
 		rc = hub_repo_default_branch(branch, sizeof(branch), n->repo);
@@ -156,9 +166,6 @@ static int link_target(struct hub_ns *ns, struct hub_ns_node *n)
 		bool immutable = false;
 		const char *repo = n->name;
 		size_t rlen = strcspn(repo, ":");
-		/* resolving may fetch: the analyser gets ready meanwhile (which
-		 * commit is not known yet) */
-		hub_analysis_prepare(ns->cache, ns->py, NULL);
 		rc = hub_repo_resolve(sha, &immutable, NULL, n->repo, n->ref);
 		if (!rc) {
 			snprintf(target, sizeof(target), "%.*s@%s", (int)rlen, repo, sha);

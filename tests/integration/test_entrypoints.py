@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -211,6 +212,43 @@ def test_analysis_path_is_used_and_shown_in_options(served):
             b"Net from the analysis path."
     finally:
         assert not m.stop()
+
+
+def rss_mib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    return -1
+
+
+def test_opening_a_repo_gets_the_analyser_ready(served):
+    """A repository opened for the first time in a mount tells the analyser
+    an analysis may follow: while its ref resolves and its commit is
+    fetched, the idle interpreter thread makes most of HUB_PY_WARM_BYTES
+    (256 MiB) of its allocator's memory resident (py/pyrt_arena.c), which
+    a cold analysis of a large repository then finds ready.  A fresh mount
+    (a fresh daemon) of the same server; its answers are the same."""
+    work = tempfile.mkdtemp(prefix="warm-", dir=served["work"])
+    opts = "cache=%s,rewrite=https://github.com/=git://127.0.0.1:%d/" % (
+        os.path.join(work, "cache"), served["daemon"].port)
+    m = harness.Mount(os.path.join(work, "mnt"), opts, logdir=work).start()
+    try:
+        pid = m.proc.pid
+        harness.call(os.stat, m.p(".hubfs"), timeout=60)
+        before = rss_mib(pid)
+        d = harness.call(os.path.realpath, m.p(OWNER, "basic"), timeout=60)
+        end = time.monotonic() + 20
+        while rss_mib(pid) - before < 150 and time.monotonic() < end:
+            time.sleep(0.05)
+        grown = rss_mib(pid) - before
+        assert grown >= 150, "resident size grew by %d MiB only" % grown
+        eps = sorted(harness.call(os.listdir, os.path.join(d, ".hub", "entrypoints"), timeout=60))
+        assert eps == sorted(harness.call(os.listdir, os.path.join(
+            commit_dir(served["mount"], "basic"), ".hub", "entrypoints"), timeout=60))
+    finally:
+        problems = m.stop() or []
+    assert not problems, problems
 
 
 def test_results_are_kept_per_commit_across_remount(served):
