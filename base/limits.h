@@ -340,16 +340,22 @@
 #ifndef HUB_PY_ARENA_KEEP
 #define HUB_PY_ARENA_KEEP (64u << 20)
 #endif
-/* Arena memory made resident ahead of an analysis while its commit is
- * fetched (hub_py_warm, py/pyrt_arena.c): about what the largest corpus
- * repository's ASTs take (~200 MB for 5 MB of source), whose parse it
- * took from 1.25 to 0.73 s; a smaller repository leaves the rest unused,
- * given back HUB_PY_WARM_HOLD_S after the last warm-up. */
+/* Arena memory made resident ahead of an analysis when a commit whose
+ * analysis is not on disk is opened (hub_py_warm, py/pyrt_arena.c): about
+ * what the largest corpus repository's ASTs take (~200 MB for 5 MB of
+ * source), whose parse it took from 1.25 to 0.73 s; a smaller repository
+ * leaves the rest unused, given back HUB_PY_WARM_HOLD_S after the last
+ * warm-up. */
 #ifndef HUB_PY_WARM_BYTES
 #define HUB_PY_WARM_BYTES (256u << 20)
 #endif
 #ifndef HUB_PY_WARM_HOLD_S
 #define HUB_PY_WARM_HOLD_S 30
+#endif
+/* Nice value of the interpreter thread while it warms: the lowest, so
+ * that warming takes only CPU time nothing else wants (py/pyrt.c). */
+#ifndef HUB_PY_WARM_NICE
+#define HUB_PY_WARM_NICE 19
 #endif
 /* Warming stops between slices of this size as soon as a job comes: the
  * job waits for at most one slice (~8 ms at the ~1 GB/s of fresh memory). */

@@ -114,10 +114,6 @@ void hub_analysis_prepare(struct hub_cache *c, struct hub_py *py, const char *sh
 	struct stat st;
 	if (!py)
 		return;
-	if (!sha) { /* not known yet */
-		hub_py_warm(py);
-		return;
-	}
 	result_path(dir, sizeof(dir), path, sizeof(path), c, sha);
 	if (stat(path, &st))
 		hub_py_warm(py);

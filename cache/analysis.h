@@ -23,10 +23,9 @@ struct hub_py;
 int hub_analysis_get(char **out_json, bool *out_persisted, struct hub_cache *c, struct hub_py *py,
 		     struct hub_repo *r, const char *sha, const struct hub_oid *tree);
 
-/* Commit sha (NULL: a ref whose commit is not known yet) is about to be
- * fetched or opened: unless its analysis is on disk, the analyser is told
- * one may follow (hub_py_warm), so that it gets ready while the commit is
- * fetched.  Cheap (a stat); py may be NULL. */
+/* Commit sha is being opened: unless its analysis is on disk, the
+ * analyser is told one may follow (hub_py_warm), so that it gets ready
+ * before it is asked.  Cheap (a stat); py may be NULL. */
 void hub_analysis_prepare(struct hub_cache *c, struct hub_py *py, const char *sha);
 
 /* Whether an analyser result is the commit's lasting answer: false when it

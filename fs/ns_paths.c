@@ -142,16 +142,6 @@ static int link_target(struct hub_ns *ns, struct hub_ns_node *n)
 {
 	char target[HUB_REPO_MAX + HUB_REF_MAX * 3 + 8];
 	int rc;
-	/* A repository opened for the first time in this mount: its analysis
-	 * will likely be asked for, and resolving (and fetching) takes a
-	 * while; the analyser gets ready meanwhile (which commit is not known
-	 * yet).  Later resolutions do not: a moved ref's new commit does, at
-	 * its lookup (lookup_owner_entry). */
-	pthread_mutex_lock(&ns->lock);
-	bool first = !n->target;
-	pthread_mutex_unlock(&ns->lock);
-	if (first)
-		hub_analysis_prepare(ns->cache, ns->py, NULL);
 	if (n->type == N_REPO_LINK) {
 		char branch[HUB_REF_MAX + 1], enc[3 * HUB_REF_MAX + 1];
 		rc = hub_repo_default_branch(branch, sizeof(branch), n->repo);
@@ -226,8 +216,11 @@ static int lookup_owner_entry(struct hub_ns_found *out, struct hub_ns *ns,
 	/* repo is a reference (hub_cache_repo): a new node keeps it, else it
 	 * is given back. */
 	if (hn.kind == HUB_NAME_COMMIT) {
-		/* its .hub/ view will likely be asked for: the analyser gets
-		 * ready while the commit is fetched */
+		/* its .hub/ view will likely be asked for next: the analyser
+		 * gets ready meanwhile.  Not while refs resolve: the fetch runs
+		 * then, and warming beside it, even at the lowest priority, took
+		 * a repository's first `ls` from 0.40-0.43 s to 0.48 s
+		 * (docs/analysis.md) */
 		hub_analysis_prepare(ns->cache, ns->py, hn.ref);
 		rc = hub_repo_ensure_commit(repo, hn.ref);
 		struct hub_oid tree;

@@ -75,9 +75,10 @@ int hub_py_analyze(char **out_json, struct hub_py *py, const struct hub_tree_rea
 		   double timeout_s);
 
 /* An analysis is likely to follow (a commit whose analysis is not on disk
- * is being fetched): the interpreter thread makes the memory an analysis
- * allocates resident meanwhile, while it has no job (see pyrt_arena.c).
- * Returns at once; cheap when nothing is left to do.  Accepts NULL. */
+ * was opened): the interpreter thread makes the memory an analysis
+ * allocates resident meanwhile, at the lowest priority, while it has no
+ * job (see pyrt_arena.c).  Returns at once; cheap when nothing is left to
+ * do.  Accepts NULL. */
 void hub_py_warm(struct hub_py *py);
 
 /* Identifies the analysis: the embedded scanner's SHA-256 prefix and the

@@ -34,11 +34,10 @@
  *   than memory in use (measured on the largest corpus repository through
  *   the mount: ast.parse of its sources 1.25 s on fresh memory, 0.73 s on
  *   memory made resident before).  So when an analysis is likely to come
- *   (fs/ asks, through hub_py_warm(), when it fetches a commit whose
- *   analysis is not on disk) the interpreter thread, idle while the fetch
- *   waits on the network, makes HUB_PY_WARM_BYTES of arena memory
- *   resident ahead (MADV_POPULATE_WRITE, or a write per page before Linux
- *   5.14): the rest of the current chunk, then spare chunks that
+ *   (fs/ asks, through hub_py_warm(), when it opens a commit whose
+ *   analysis is not on disk) the idle interpreter thread, at the lowest
+ *   priority (py/pyrt.c), makes HUB_PY_WARM_BYTES of arena memory
+ *   resident ahead (a write per page; see populate()): the rest of the current chunk, then spare chunks that
  *   chunk_new() hands out before mapping new ones.  Free arenas kept
  *   resident count towards it.  What no job has used HUB_PY_WARM_HOLD_S
  *   after the last warm-up goes back to the OS (py_arena_cool).
@@ -195,16 +194,15 @@ static void arena_free(void *ctx, void *p, size_t size)
 	pthread_mutex_unlock(&arena_mu);
 }
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
-#endif
-
-/* Make [p, p + len) resident: one call where the kernel has it, else a
- * write per page (fresh anonymous memory is zeroes already). */
+/* Make [p, p + len) resident by writing a zero byte to each page (fresh
+ * anonymous memory holds zeroes already; nobody else uses the range).
+ * Not MADV_POPULATE_WRITE: it holds the process's mmap lock for the whole
+ * range, and the daemon's other threads map and unmap (libgit2's pack
+ * windows, large buffers) while a fetch runs: measured, a repository's
+ * first `ls` went from 0.43-0.45 s to 0.58-0.78 s.  Page faults take only
+ * the mapping's own lock (Linux 6.4 and later). */
 static void populate(uintptr_t p, size_t len)
 {
-	if (!len || !madvise((void *)p, len, MADV_POPULATE_WRITE))
-		return;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	for (uintptr_t q = p; q < p + len; q += page)
 		*(volatile char *)q = 0;
