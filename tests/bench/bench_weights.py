@@ -100,6 +100,35 @@ def drop_caches():
             f.write("3\n")
 
 
+# Seconds between the page cache drop and the start of each contender's
+# timed part.  Memory a drop frees costs far more to fill once the machine's
+# balloon has handed it back to the host, some seconds later (curl -o FILE
+# of 1 GiB: 1.45 s started 0.3 s after a drop, 2.15 s 3 s after;
+# report_notes.md): a contender that starts its clock later after the drop
+# (hubfs after its mount, torch after `import torch`) would pay for it.
+# Every one starts its clock this long after the drop instead.
+SETTLE_S = 3.0
+_settle = [0.0]
+
+
+def drop_and_settle_from_now():
+    """drop_caches(); the contender's timed part is to start SETTLE_S
+    from now (settle())."""
+    drop_caches()
+    _settle[0] = time.monotonic() + SETTLE_S
+
+
+def settle_at():
+    """CLOCK_MONOTONIC time the timed part is to start at."""
+    return _settle[0]
+
+
+def settle():
+    d = _settle[0] - time.monotonic()
+    if d > 0:
+        time.sleep(d)
+
+
 def warm_rounds(paths, runs):
     """Re-read times of each file of paths (name -> path), page cache warm:
     each round drops the page cache, fills it again with one read of every
@@ -213,7 +242,8 @@ def main():
 
         # Every contender starts from the same state: its output (cache dir,
         # file) deleted, `sync`, page cache dropped; in each run they go in
-        # a rotated order, so none always runs first or after the same one.
+        # a rotated order, so none always runs first or after the same one;
+        # the timed part of each starts SETTLE_S after the drop.
         if not can_drop_caches():
             print("WARNING: cannot drop caches (not root?): cold figures are not cold")
         print("load before: %s" % load_line())
@@ -222,17 +252,20 @@ def main():
 
         def c_curl(i, url=url, curl=curl):
             out = os.path.join(work, "curl.out")
+            settle()
             t, _ = timed(lambda: subprocess.run(["curl", "-sf", "-o", out, url],
                                                 capture_output=True, check=True))
             curl.append(t)
             os.unlink(out)
 
         def c_curl_null(i):
+            settle()
             t, _ = timed(lambda: subprocess.run(["curl", "-sf", "-o", "/dev/null", url],
                                                 capture_output=True, check=True))
             curl_null.append(t)
 
         def c_native(i):
+            settle()
             native.append(timed(lambda: read_all(os.path.join(srv, big)))[0])
 
         def c_curl_first(i):
@@ -243,9 +276,11 @@ def main():
         def c_torch(i, url=url, tdl=tdl):
             tt = subprocess.run(["/usr/bin/python3", "-c",
                                  "import torch.hub, time, sys\n"
+                                 "time.sleep(max(0.0, float(sys.argv[3]) - time.monotonic()))\n"
                                  "t = time.perf_counter()\n"
                                  "torch.hub.download_url_to_file(sys.argv[1], sys.argv[2], progress=False)\n"
-                                 "print(time.perf_counter() - t)", url, os.path.join(work, "torch.out")],
+                                 "print(time.perf_counter() - t)", url, os.path.join(work, "torch.out"),
+                                 repr(settle_at())],
                                 capture_output=True)
             if tt.returncode:
                 sys.exit("torch.hub.download_url_to_file failed: %s" % tt.stderr.decode()[-1500:])
@@ -257,6 +292,7 @@ def main():
             m = Mount(a.hubfs, mnt, cache)
             try:
                 p = url_path(mnt, url)
+                settle()
                 os.stat(p)  # the HEAD, as `ls -l` would do first
                 t, n = timed(lambda: read_all(p))
                 assert n == a.size_mib * MiB
@@ -301,7 +337,7 @@ def main():
         for i in range(a.runs):
             k = i % len(contenders)
             for c in contenders[k:] + contenders[:k]:
-                drop_caches()
+                drop_and_settle_from_now()
                 c(i)
             loads.append(os.getloadavg()[0])
         print("load after:  %s" % load_line())
