@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <ftw.h>
 
+#include "base/cond.h"
 #include "base/files.h"
 #include "base/limits.h"
 #include "base/log.h"
@@ -475,11 +476,7 @@ int hub_quota_new(struct hub_quota **out, const char *root, const struct hub_quo
 	q->p = *p;
 	q->interval = interval_s > 0 ? interval_s : HUB_QUOTA_CHECK_S;
 	pthread_mutex_init(&q->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&q->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	hub_cond_init_mono(&q->cond);
 	int e = pthread_create(&q->thread, NULL, quota_main, q);
 	if (e) {
 		pthread_mutex_destroy(&q->lock);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cond.h"
 #include "base/files.h"
 #include "base/hash.h"
 #include "base/log.h"
@@ -230,25 +231,6 @@ const char *hw_reason_of(int err)
 		return "io-error";
 	}
 }
-/* A condition variable whose timed waits count on CLOCK_MONOTONIC (every
- * deadline here comes from hw_abs_deadline): the store's, each file's and
- * each waiting reader's (wait_change, one per wait: the attribute is made
- * once). */
-static pthread_once_t mono_attr_once = PTHREAD_ONCE_INIT;
-static pthread_condattr_t mono_attr;
-
-static void mono_attr_init(void)
-{
-	pthread_condattr_init(&mono_attr);
-	pthread_condattr_setclock(&mono_attr, CLOCK_MONOTONIC);
-}
-
-static void cond_init_mono(pthread_cond_t *c)
-{
-	pthread_once(&mono_attr_once, mono_attr_init);
-	pthread_cond_init(c, &mono_attr);
-}
-
 /* ---- public API ---- */
 
 int hub_weights_new(struct hub_weights **out, const char *root,
@@ -263,7 +245,7 @@ int hub_weights_new(struct hub_weights **out, const char *root,
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_mutex_init(&w->fail_lock, NULL);
 	pthread_mutex_init(&w->pin_lock, NULL);
-	cond_init_mono(&w->flush_cond);
+	hub_cond_init_mono(&w->flush_cond); /* deadlines: hw_abs_deadline */
 	int rc = -ENOMEM;
 	w->root = strdup(root);
 	if (hub_htab_init(&w->table, HUB_WEIGHTS_TABLE_INITIAL, 0))
@@ -341,7 +323,7 @@ static struct hub_weight *weight_new(struct hub_weights *w, const char *url, con
 	f->wake_at = UINT64_MAX;
 	hub_rset_init(&f->have, HUB_WEIGHTS_RANGES_MAX);
 	pthread_mutex_init(&f->lock, NULL);
-	cond_init_mono(&f->cond);
+	hub_cond_init_mono(&f->cond);
 	const char *base = key;
 	snprintf(f->key, sizeof(f->key), "%s", key);
 	f->url = strdup(url);
@@ -530,7 +512,7 @@ static int wait_change(struct hub_weight *f, double since, const struct hub_weig
 	/* on a condition of its own: the stream wakes this reader when it
 	 * passes need, not at every piece another reader waits for */
 	struct hw_waiter me = {.need = need, .next = f->waiters};
-	cond_init_mono(&me.cond);
+	hub_cond_init_mono(&me.cond);
 	f->waiters = &me;
 	if (need < f->wake_at)
 		f->wake_at = need;

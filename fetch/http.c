@@ -69,6 +69,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/cond.h"
 #include "base/log.h"
 #include "fetch/rewrite.h"
 
@@ -188,12 +189,8 @@ int hub_http_new(struct hub_http **out)
 	struct hub_http *h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&h->lock, NULL);
-	pthread_cond_init(&h->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	hub_cond_init_mono(&h->cond);
 	h->cainfo = env_dup("CURL_CA_BUNDLE", "SSL_CERT_FILE");
 	h->capath = env_dup("SSL_CERT_DIR", NULL);
 	hub_http_find_proxies(h);

@@ -67,6 +67,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/cond.h"
 #include "base/log.h"
 #include "hubscan_py.h" /* generated: hubscan_modules[], HUBSCAN_SHA256 */
 
@@ -95,19 +96,6 @@ static struct timespec mono_ts(double t)
 	if (ts.tv_nsec < 0)
 		ts.tv_nsec = 0;
 	return ts;
-}
-
-static int cond_init_mono(pthread_cond_t *cv)
-{
-	pthread_condattr_t a;
-	int rc = pthread_condattr_init(&a);
-	if (rc)
-		return -rc;
-	rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	if (!rc)
-		rc = pthread_cond_init(cv, &a);
-	pthread_condattr_destroy(&a);
-	return -rc;
 }
 
 /* Drop a reference; frees the job on the last one.  Called with py->mu held. */
@@ -630,7 +618,7 @@ static int py_new(struct hub_py **out, bool wait)
 	pthread_mutex_unlock(&live_mu);
 
 	pthread_mutex_init(&py->mu, NULL);
-	rc = cond_init_mono(&py->cv);
+	rc = hub_cond_init_mono(&py->cv);
 	if (rc) {
 		pthread_mutex_destroy(&py->mu);
 		pthread_mutex_lock(&live_mu);
@@ -738,7 +726,7 @@ int hub_py_analyze(char **out_json, struct hub_py *py, const struct hub_tree_rea
 	job = calloc(1, sizeof(*job));
 	if (!job)
 		return -ENOMEM;
-	rc = cond_init_mono(&job->cv);
+	rc = hub_cond_init_mono(&job->cv);
 	if (rc) {
 		free(job);
 		return rc;
