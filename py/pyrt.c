@@ -462,20 +462,19 @@ static void run_job(struct hub_py *py, struct py_job *job)
 }
 
 /* Warming runs at the lowest priority (HUB_PY_WARM_NICE): it is worth
- * only the CPU nothing else wants, and a fetch from a near server is
- * CPU-bound on both sides (measured: at nice 0 it took a repository's
- * first `ls` from 0.41-0.52 s to 0.55-1.03 s).  Only where the thread can
- * come back to its priority afterwards (root or CAP_SYS_NICE, or an
- * RLIMIT_NICE that allows it): false, and no warming, elsewhere. */
-static int warm_prio = 0;
-
-static bool warm_nice(pid_t tid)
+ * only the CPU nothing else wants (measured while it still overlapped the
+ * fetch of refs: at nice 0 it took a repository's first `ls` from
+ * 0.41-0.52 s to 0.55-1.03 s).  Only where the thread can come back to
+ * its priority afterwards (root or CAP_SYS_NICE, or an RLIMIT_NICE that
+ * allows it): false, and no warming, elsewhere.  *out_prio: the priority
+ * to come back to (warm_nice_end). */
+static bool warm_nice(int *out_prio, pid_t tid)
 {
 	errno = 0;
 	int prio = getpriority(PRIO_PROCESS, (id_t)tid);
 	if (errno)
 		return false;
-	warm_prio = prio;
+	*out_prio = prio;
 	if (prio >= HUB_PY_WARM_NICE)
 		return true;
 	struct rlimit rl;
@@ -485,9 +484,9 @@ static bool warm_nice(pid_t tid)
 	return back && !setpriority(PRIO_PROCESS, (id_t)tid, HUB_PY_WARM_NICE);
 }
 
-static void warm_nice_end(pid_t tid)
+static void warm_nice_end(pid_t tid, int prio)
 {
-	if (setpriority(PRIO_PROCESS, (id_t)tid, warm_prio))
+	if (setpriority(PRIO_PROCESS, (id_t)tid, prio))
 		hub_warn("py: the interpreter thread keeps nice %d after warming: %s", HUB_PY_WARM_NICE,
 			 strerror(errno));
 }
@@ -544,20 +543,21 @@ static void *py_thread(void *arg)
 			}
 		}
 		if (py->count == 0 && py->warm_wanted && !py->stopping) {
-			/* a commit is being fetched: its analysis will likely follow
+			/* a commit was opened: its analysis will likely follow
 			 * (hub_py_warm); this thread is idle meanwhile */
 			py->warm_wanted = false;
 			pthread_mutex_unlock(&py->mu);
-			if (!rc && warm_nice(tid)) {
+			int prio;
+			bool warmed = !rc && warm_nice(&prio, tid);
+			if (warmed) {
 				size_t n = py_arena_warm(HUB_PY_WARM_BYTES, warm_stop, py);
-				warm_nice_end(tid);
+				warm_nice_end(tid, prio);
 				if (n)
 					hub_debug("py: %zu MiB of arena memory made resident ahead", n >> 20);
-				pthread_mutex_lock(&py->mu);
-				warm_until = mono_now() + py->warm_hold_s;
-				pthread_mutex_unlock(&py->mu);
 			}
 			pthread_mutex_lock(&py->mu);
+			if (warmed)
+				warm_until = mono_now() + py->warm_hold_s;
 			continue;
 		}
 		if (py->count == 0)

@@ -37,8 +37,9 @@
  *   (fs/ asks, through hub_py_warm(), when it opens a commit whose
  *   analysis is not on disk) the idle interpreter thread, at the lowest
  *   priority (py/pyrt.c), makes HUB_PY_WARM_BYTES of arena memory
- *   resident ahead (a write per page; see populate()): the rest of the current chunk, then spare chunks that
- *   chunk_new() hands out before mapping new ones.  Free arenas kept
+ *   resident ahead (a write per page; see populate()): the rest of the
+ *   current chunk, then spare chunks that chunk_new() hands out before
+ *   mapping new ones.  Free arenas kept
  *   resident count towards it.  What no job has used HUB_PY_WARM_HOLD_S
  *   after the last warm-up goes back to the OS (py_arena_cool).
  *
