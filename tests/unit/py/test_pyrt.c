@@ -499,20 +499,26 @@ static void test_cancel_flag(void **state)
 	free_modules(cancel_files, MODS);
 }
 
-/* kB of anonymous memory of this process mapped by transparent huge pages
- * (/proc/self/smaps_rollup), or -1 when it cannot be read. */
-static long anon_huge_kb(void)
+/* The kB figure of the first line of /proc file `path` that matches
+ * `line_fmt` (a sscanf format with one %ld), or -1. */
+static long proc_kb(const char *path, const char *line_fmt)
 {
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	FILE *f = fopen(path, "r");
 	char line[256];
 	long kb = -1;
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+		if (sscanf(line, line_fmt, &kb) == 1)
 			break;
 	fclose(f);
 	return kb;
+}
+
+/* kB of anonymous memory of this process mapped by transparent huge pages. */
+static long anon_huge_kb(void)
+{
+	return proc_kb("/proc/self/smaps_rollup", "AnonHugePages: %ld kB");
 }
 
 /* The interpreter's small-object arenas come from huge-page chunks
@@ -543,16 +549,7 @@ static void test_arenas_on_huge_pages(void **state)
 /* kB resident in this process (VmRSS), or -1. */
 static long rss_kb(void)
 {
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long kb = -1;
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
+	return proc_kb("/proc/self/status", "VmRSS: %ld kB");
 }
 
 /* Wait up to `seconds` for rss_kb() to reach (rise) or fall to `kb`. */
