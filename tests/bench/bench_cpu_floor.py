@@ -23,13 +23,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from bench_sizes import make_file, nginx_start  # noqa: E402
+from bench_sizes import make_file, nginx_start, work_dirs  # noqa: E402
 from bench_weights import Mount, drop_caches, url_path  # noqa: E402
 
 TCK = os.sysconf("SC_CLK_TCK")
@@ -76,11 +75,7 @@ def main():
     ap.add_argument("--hubfs", default=os.path.join(TOP, "build", "hubfs"))
     a = ap.parse_args()
     cpus = os.cpu_count()
-    work = tempfile.mkdtemp(prefix="hubfs-bench-cpu-", dir="/var/tmp")
-    os.chmod(work, 0o755)
-    srv = os.path.join(work, "srv")
-    os.makedirs(srv)
-    os.chmod(srv, 0o755)
+    work, srv = work_dirs("hubfs-bench-cpu-")
     mnt = os.path.join(work, "mnt")
     os.makedirs(mnt)
     nginx, port = nginx_start(work, srv)

@@ -38,6 +38,7 @@ TOP = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from bench_entrypoints import settle  # noqa: E402
 from bench_namespace import free_port, is_mounted, wait_port  # noqa: E402
+from bench_sizes import work_dirs  # noqa: E402
 from bench_weights import drop_caches, load_line, url_path  # noqa: E402
 from results import Results  # noqa: E402
 
@@ -123,11 +124,7 @@ def main():
     ap.add_argument("--log", action="store_true",
                     help="one more hubfs run with -d: print the daemon's timeline of the first read")
     a = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="hubfs-bench-fb-", dir="/var/tmp")
-    os.chmod(work, 0o755)
-    srv = os.path.join(work, "srv")
-    os.makedirs(srv)
-    os.chmod(srv, 0o755)
+    work, srv = work_dirs("hubfs-bench-fb-")
     os.makedirs(os.path.join(work, "nginx"))
     port = free_port()
     port2 = free_port()

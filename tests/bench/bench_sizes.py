@@ -37,6 +37,17 @@ from results import Results  # noqa: E402
 MiB = 1 << 20
 
 
+def work_dirs(prefix):
+    """A work directory under /var/tmp and its srv/ (the files nginx
+    serves), both readable by nginx's worker user: (work, srv)."""
+    work = tempfile.mkdtemp(prefix=prefix, dir="/var/tmp")
+    os.chmod(work, 0o755)
+    srv = os.path.join(work, "srv")
+    os.makedirs(srv)
+    os.chmod(srv, 0o755)
+    return work, srv
+
+
 def nginx_start(work, srv):
     port = free_port()
     os.makedirs(os.path.join(work, "nginx"))
@@ -92,11 +103,7 @@ def main():
     a = ap.parse_args()
     sizes = [int(x) for x in a.sizes.split(",")]
     res = Results("sizes")
-    work = tempfile.mkdtemp(prefix="hubfs-bench-s-", dir="/var/tmp")
-    os.chmod(work, 0o755)
-    srv = os.path.join(work, "srv")
-    os.makedirs(srv)
-    os.chmod(srv, 0o755)
+    work, srv = work_dirs("hubfs-bench-s-")
     mnt, pmnt = os.path.join(work, "mnt"), os.path.join(work, "pmnt")
     os.makedirs(mnt)
     os.makedirs(pmnt)
