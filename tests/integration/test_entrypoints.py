@@ -223,12 +223,12 @@ def rss_mib(pid):
 
 
 def test_opening_a_repo_gets_the_analyser_ready(served):
-    """A repository opened for the first time in a mount tells the analyser
-    an analysis may follow: while its ref resolves and its commit is
-    fetched, the idle interpreter thread makes most of HUB_PY_WARM_BYTES
-    (256 MiB) of its allocator's memory resident (py/pyrt_arena.c), which
-    a cold analysis of a large repository then finds ready.  A fresh mount
-    (a fresh daemon) of the same server; its answers are the same."""
+    """Opening a commit whose analysis is not on disk (the end of the path
+    through `owner/repo`) tells the analyser an analysis may follow: the
+    idle interpreter thread makes most of HUB_PY_WARM_BYTES (256 MiB) of
+    its allocator's memory resident (py/pyrt_arena.c), which a cold
+    analysis of a large repository then finds ready.  A fresh mount (a
+    fresh daemon) of the same server; its answers are the same."""
     work = tempfile.mkdtemp(prefix="warm-", dir=served["work"])
     opts = "cache=%s,rewrite=https://github.com/=git://127.0.0.1:%d/" % (
         os.path.join(work, "cache"), served["daemon"].port)
