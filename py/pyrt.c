@@ -396,8 +396,38 @@ static void interp_stop(struct hub_py *py)
 		hub_warn("py: errors while finalizing the interpreter");
 }
 
-static void run_job(struct hub_py *py, struct py_job *job)
+/* The helper thread of a running job (py_arena_ahead): while the job
+ * parses and evaluates on this thread, the other CPU makes the arena
+ * memory it is about to use resident, so the job does not stop at each
+ * fresh huge page (docs/analysis.md, "Memory made resident beside the
+ * job").  At the lowest priority: it may have only CPU nothing else
+ * wants; a thread of its own, so that it never has to come back. */
+struct ahead {
+	atomic_bool done;
+	size_t made;
+};
+
+static bool ahead_stop(void *arg)
 {
+	return atomic_load(&((struct ahead *)arg)->done);
+}
+
+static void *ahead_thread(void *arg)
+{
+	struct ahead *ah = arg;
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), HUB_PY_WARM_NICE);
+	ah->made = py_arena_ahead(HUB_PY_AHEAD_BYTES, ahead_stop, ah);
+	return NULL;
+}
+
+/* Run one job; the bytes its helper made resident. */
+static size_t run_job(struct hub_py *py, struct py_job *job)
+{
+	struct ahead ah = {.made = 0};
+	atomic_init(&ah.done, false);
+	pthread_t aht;
+	bool ah_on = !(job->flags & HUB_PY_TEST_NO_AHEAD) &&
+		     pthread_create(&aht, NULL, ahead_thread, &ah) == 0;
 	PyObject *dl = NULL, *res = NULL;
 	char *json = NULL;
 	int rc = 0;
@@ -435,8 +465,16 @@ static void run_job(struct hub_py *py, struct py_job *job)
 	Py_XDECREF(res);
 	Py_XDECREF(dl);
 	PyErr_Clear();
+	if (ah_on) {
+		atomic_store(&ah.done, true);
+		py_arena_ahead_wake();
+		pthread_join(aht, NULL);
+		if (ah.made)
+			hub_debug("py: %zu MiB made resident beside the job", ah.made >> 20);
+	}
 
 	pthread_mutex_lock(&py->mu);
+	py->ahead_made += ah.made;
 	py->running = NULL;
 	job_finish_locked(job, rc, json);
 	job_unref_locked(job);
@@ -451,7 +489,7 @@ static void run_job(struct hub_py *py, struct py_job *job)
 	pthread_mutex_unlock(&py->mu);
 	if (defer) {
 		py->gc_deferred++;
-		return;
+		return ah.made;
 	}
 	py->gc_deferred = 0;
 	PyObject *done = PyObject_CallNoArgs(py->after_fn);
@@ -459,6 +497,7 @@ static void run_job(struct hub_py *py, struct py_job *job)
 		log_py_error("after_job failed");
 	Py_XDECREF(done);
 	PyErr_Clear();
+	return ah.made;
 }
 
 /* Warming runs at the lowest priority (HUB_PY_WARM_NICE): it is worth
@@ -573,8 +612,10 @@ static void *py_thread(void *arg)
 		job->state = JOB_RUNNING;
 		py->running = job;
 		pthread_mutex_unlock(&py->mu);
-		run_job(py, job);
+		size_t ahead = run_job(py, job);
 		pthread_mutex_lock(&py->mu);
+		if (ahead) /* what the job left unused goes back after the hold */
+			warm_until = mono_now() + py->warm_hold_s;
 	}
 	pthread_mutex_unlock(&py->mu);
 	interp_stop(py);
@@ -800,6 +841,20 @@ unsigned long hub_py__flag_cancels(struct hub_py *py)
 {
 	pthread_mutex_lock(&py->mu);
 	unsigned long n = py->flag_cancels;
+	pthread_mutex_unlock(&py->mu);
+	return n;
+}
+
+size_t hub_py__cool(struct hub_py *py)
+{
+	(void)py;
+	return py_arena_cool();
+}
+
+size_t hub_py__ahead_made(struct hub_py *py)
+{
+	pthread_mutex_lock(&py->mu);
+	size_t n = py->ahead_made;
 	pthread_mutex_unlock(&py->mu);
 	return n;
 }

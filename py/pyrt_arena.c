@@ -80,6 +80,11 @@ static size_t free_n, free_cap, free_resident; /* free_resident: bytes of reside
 static uintptr_t *chunks;                     /* start of every chunk (to recognise our arenas) */
 static size_t chunks_n, chunks_cap;
 static uintptr_t warm_end;                    /* the current chunk is resident below this */
+/* The helper of a running job (py_arena_ahead) makes [busy_lo, busy_hi)
+ * of the current chunk resident; arena_alloc does not carve into it until
+ * it is done (arena_cv). */
+static uintptr_t busy_lo, busy_hi;
+static pthread_cond_t arena_cv = PTHREAD_COND_INITIALIZER; /* busy range done; a carve */
 struct spare {
 	uintptr_t base;
 	size_t resident; /* bytes from base made resident (less when cut short) */
@@ -159,9 +164,14 @@ static void *arena_alloc(void *ctx, size_t size)
 		break;
 	}
 	if (!p && (chunk_end - chunk_next >= size || chunk_new() == 0)) {
+		/* the helper is making this range resident: wait for its slice */
+		while (busy_hi && chunk_next < busy_hi && chunk_next + size > busy_lo)
+			pthread_cond_wait(&arena_cv, &arena_mu);
 		p = (void *)chunk_next;
 		chunk_next += size;
 	}
+	if (p)
+		pthread_cond_broadcast(&arena_cv); /* a helper keeps its lead */
 	pthread_mutex_unlock(&arena_mu);
 	return p;
 }
@@ -268,6 +278,93 @@ size_t py_arena_warm(size_t want, bool (*stop)(void *), void *arg)
 	}
 	pthread_mutex_unlock(&arena_mu);
 	return made;
+}
+
+/* Resident memory not yet carved: what the job will use before faulting.
+ * arena_mu held. */
+static size_t ahead_locked(void)
+{
+	size_t have = free_resident + (warm_end > chunk_next ? warm_end - chunk_next : 0);
+	for (size_t i = 0; i < spares_n; i++)
+		have += spares[i].resident;
+	return have;
+}
+
+/* Where py_arena_ahead writes next: the rest of the current chunk, then
+ * the unwritten part of the last spare.  0 when both are resident.
+ * arena_mu held. */
+static uintptr_t ahead_next(void)
+{
+	if (warm_end < chunk_end)
+		return warm_end > chunk_next ? warm_end : chunk_next;
+	if (spares_n > 0 && spares[spares_n - 1].resident < HUB_PY_ARENA_CHUNK)
+		return spares[spares_n - 1].base + spares[spares_n - 1].resident;
+	return 0;
+}
+
+/* The huge page at `from` was written: credit it to the current chunk or
+ * to the spare it is in (chunk_new may have made that spare current
+ * meanwhile).  arena_mu held. */
+static void ahead_credit(uintptr_t from, size_t len)
+{
+	if (from >= chunk_end - HUB_PY_ARENA_CHUNK && from < chunk_end) {
+		if (warm_end < from + len)
+			warm_end = from + len;
+		return;
+	}
+	for (size_t i = 0; i < spares_n; i++)
+		if (from >= spares[i].base && from < spares[i].base + HUB_PY_ARENA_CHUNK)
+			spares[i].resident = from + len - spares[i].base;
+}
+
+size_t py_arena_ahead(size_t lead, bool (*stop)(void *), void *arg)
+{
+	size_t made = 0;
+	pthread_mutex_lock(&arena_mu);
+	while (!stop(arg)) {
+		if (ahead_locked() >= lead) {
+			/* woken by each carve, and by py_arena_ahead_wake */
+			pthread_cond_wait(&arena_cv, &arena_mu);
+			continue;
+		}
+		uintptr_t from = ahead_next();
+		if (!from) { /* list a new spare chunk, written from its start */
+			if (spares_n == spares_cap) {
+				size_t cap = spares_cap ? 2 * spares_cap : 8;
+				struct spare *n = realloc(spares, cap * sizeof(*n));
+				if (!n)
+					break;
+				spares = n;
+				spares_cap = cap;
+			}
+			uintptr_t base;
+			if (chunk_map(&base))
+				break;
+			spares[spares_n++] = (struct spare){base, 0};
+			continue;
+		}
+		/* a huge page, fenced off from arena_alloc while it is written
+		 * (chunks and the huge pages in them are 2 MiB aligned) */
+		size_t len = HUGE_PAGE - (from & (HUGE_PAGE - 1));
+		busy_lo = from;
+		busy_hi = from + len;
+		pthread_mutex_unlock(&arena_mu);
+		populate(from, len);
+		pthread_mutex_lock(&arena_mu);
+		busy_lo = busy_hi = 0;
+		ahead_credit(from, len);
+		made += len;
+		pthread_cond_broadcast(&arena_cv);
+	}
+	pthread_mutex_unlock(&arena_mu);
+	return made;
+}
+
+void py_arena_ahead_wake(void)
+{
+	pthread_mutex_lock(&arena_mu);
+	pthread_cond_broadcast(&arena_cv);
+	pthread_mutex_unlock(&arena_mu);
 }
 
 size_t py_arena_cool(void)

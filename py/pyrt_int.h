@@ -54,6 +54,7 @@ struct hub_py {
 	unsigned long flag_cancels; /* (mu) jobs stopped by their cancel flag */
 	unsigned gc_deferred;       /* py thread only: jobs run since the last after_job */
 	unsigned long gc_runs;      /* (mu) after_job calls so far (tests) */
+	size_t ahead_made;          /* (mu) bytes jobs' helpers made resident (tests) */
 	bool thread_created;
 	pthread_t thread;
 	/* (py thread) */
@@ -85,6 +86,15 @@ void py_arena_install(void);
  * stop(arg) is true (a job came): the bytes made resident now.
  * Interpreter thread, between jobs. */
 size_t py_arena_warm(size_t want, bool (*stop)(void *), void *arg);
+/* While a job runs, on a helper thread of its own: keep `lead` bytes of
+ * arena memory resident ahead of the job's allocations (the rest of the
+ * current chunk, then spare chunks), a huge page at a time, until
+ * stop(arg) is true and py_arena_ahead_wake() was called: the bytes made
+ * resident.  The page being written is fenced off: arena_alloc waits for
+ * it rather than carve into it. */
+size_t py_arena_ahead(size_t lead, bool (*stop)(void *), void *arg);
+/* Wake py_arena_ahead to look at stop() again. */
+void py_arena_ahead_wake(void);
 /* Give back what py_arena_warm made resident and no job has used: the
  * bytes given back. */
 size_t py_arena_cool(void);

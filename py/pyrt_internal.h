@@ -10,6 +10,9 @@
  * job's cancel flag can stop a timed-out job. */
 #define HUB_PY_TEST_NO_COOP_DEADLINE 0x1u
 
+/* No helper thread making memory resident beside the job (py_arena_ahead). */
+#define HUB_PY_TEST_NO_AHEAD 0x2u
+
 /* Flags for jobs submitted from now on. */
 void hub_py__set_test_flags(struct hub_py *py, unsigned flags);
 
@@ -19,6 +22,14 @@ void hub_py__set_warm_hold(struct hub_py *py, double seconds);
 
 /* Jobs waiting in the queue now. */
 size_t hub_py__queued(struct hub_py *py);
+
+/* Give back now the arena memory made resident ahead and not used (what
+ * the idle thread does HUB_PY_WARM_HOLD_S after the last job or warm-up);
+ * only while no job runs.  The bytes given back. */
+size_t hub_py__cool(struct hub_py *py);
+
+/* Bytes the helpers of jobs made resident beside them, so far. */
+size_t hub_py__ahead_made(struct hub_py *py);
 
 /* after_job() calls (the collection after a job) so far. */
 unsigned long hub_py__gc_runs(struct hub_py *py);

@@ -596,6 +596,62 @@ static void test_warm(void **state)
 	hub_py_warm(NULL); /* accepted */
 }
 
+/* many_modules, each module's last def imported into hubconf.py: `mods`
+ * entrypoints, each found only by evaluating its module. */
+static void analyze_imported(struct hub_py *py, int mods, int defs, int salt, struct result *r)
+{
+	struct mem_file *files = many_modules(mods, defs, salt);
+	char *hub = malloc((size_t)mods * 48 + 1), *p = hub;
+	assert_non_null(hub);
+	for (int m = 0; m < mods; m++)
+		p += sprintf(p, "from m%03d import m%d_f%d\n", m, m, defs - 1);
+	free((char *)files[0].data);
+	files[0].data = hub;
+	analyze_files(py, files, (size_t)mods + 1, r);
+	free_modules(files, mods);
+}
+
+/* While a job runs, a helper thread makes the arena memory it is about to
+ * use resident (py_arena_ahead): it does so for a job building ~80 MB of
+ * ASTs, not at all with the test flag that turns it off, and the job's
+ * answer is the same either way (the helper writes only pages no arena
+ * was carved from, fenced off while it writes them). */
+static void test_ahead(void **state)
+{
+	struct hub_py *py = *state;
+	enum { MODS = 300, DEFS = 400 }; /* ~3.6 MB of source: ~130 MB of ASTs */
+	struct result off, on;
+
+	/* nothing resident ahead but the free arenas earlier jobs left
+	 * (HUB_PY_ARENA_KEEP at most): the job needs more than those */
+	hub_py__cool(py);
+	size_t before = hub_py__ahead_made(py);
+	analyze_imported(py, MODS, DEFS, 12, &on);
+	size_t made = hub_py__ahead_made(py) - before;
+	print_message("      %zu MiB made resident beside the job\n", made >> 20);
+	assert_true(made >= (16u << 20));
+
+	hub_py__cool(py);
+	hub_py__set_test_flags(py, HUB_PY_TEST_NO_AHEAD);
+	before = hub_py__ahead_made(py);
+	analyze_imported(py, MODS, DEFS, 11, &off); /* other bytes: parsed, not cached */
+	assert_int_equal(hub_py__ahead_made(py), before);
+	hub_py__set_test_flags(py, 0);
+
+	assert_int_equal(cJSON_GetArraySize(on.entrypoints), MODS);
+	assert_int_equal(cJSON_GetArraySize(off.entrypoints), MODS);
+	char name[32];
+	for (int m = 0; m < MODS; m++) {
+		snprintf(name, sizeof(name), "m%d_f%d", m, DEFS - 1);
+		assert_non_null(entry(&off, name));
+		const cJSON *e = entry(&on, name);
+		assert_non_null(e);
+		assert_string_equal(field(e, "help"), "doc");
+	}
+	cJSON_Delete(off.root);
+	cJSON_Delete(on.root);
+}
+
 /* 100k entrypoints: truncated to the cap, with an errors line. */
 static void test_100k_entrypoints(void **state)
 {
@@ -887,6 +943,7 @@ int main(void)
 		cmocka_unit_test(test_cancel_flag),
 		cmocka_unit_test(test_arenas_on_huge_pages),
 		cmocka_unit_test(test_warm),
+		cmocka_unit_test(test_ahead),
 		cmocka_unit_test(test_100k_entrypoints),
 		cmocka_unit_test(test_many_jobs),
 		cmocka_unit_test(test_queue_full),
