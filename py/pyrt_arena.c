@@ -43,10 +43,25 @@
  *   resident count towards it.  What no job has used HUB_PY_WARM_HOLD_S
  *   after the last warm-up goes back to the OS (py_arena_cool).
  *
+ *   Ahead of a running job (py_arena_ahead).  Warming needs a moment
+ *   between the commit's opening and its analysis; a listing that comes
+ *   at once finds nothing warmed.  So while a job runs, a helper thread
+ *   (py/pyrt.c starts one per job) writes the pages the job is about to
+ *   use on the other CPU, staying HUB_PY_AHEAD_BYTES ahead of the arenas
+ *   handed out: the rest of the current chunk, then spare chunks, one
+ *   huge page at a time.  The page being written is fenced off
+ *   ([busy_lo, busy_hi)): arena_alloc waits on arena_cv rather than carve
+ *   into it, so the helper never writes memory an arena was carved from.
+ *   Page writes, not MADV_POPULATE_WRITE: an earlier trial of that (8 MiB
+ *   ahead) had bimodal runs a second slower, and it holds the mmap lock.
+ *
  * LOCKING
  *   pymalloc calls these with the GIL held, on the interpreter thread; a
- *   mutex of its own (arena_mu, a leaf) guards the chunk and the free list
- *   all the same, so nothing here depends on that.
+ *   mutex of its own (arena_mu, a leaf) guards the chunk, the free list,
+ *   the spares and the fence all the same, and arena_cv (with arena_mu)
+ *   wakes the helper at each arena handed out and the allocator when a
+ *   fenced page is done.  py_arena_warm and py_arena_cool run only while
+ *   no job (so no helper) runs.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
