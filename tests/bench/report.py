@@ -18,13 +18,35 @@ import datetime
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 PY = "/usr/bin/python3"
+
+
+# Other work during a run beyond this many CPUs on average marks it LOADED
+# (kernel threads, writeback of the benchmarks' files, count as other work).
+FOREIGN_MAX = 0.25
+
+
+def cpu_busy():
+    """CPU seconds all CPUs have been busy since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)      # idle + iowait
+    guest = sum(v[8:10]) if len(v) > 9 else 0       # already inside user and nice
+    return (sum(v) - idle - guest) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu():
+    """CPU seconds of this process and every descendant it waited for."""
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
 def sh(cmd):
@@ -160,6 +182,7 @@ def main():
     if os.path.exists(os.path.join(HERE, "bench_helper.py")):
         plan.append(("bench_helper.py", ["--runs", str(runs)]))
     load0 = os.getloadavg()
+    busy0, own0, wall0 = cpu_busy(), own_cpu(), time.monotonic()
     results, failures = [], []
     for script, args in plan:
         res, err = run_bench(script, args, os.path.join(work, script + ".json"), log)
@@ -167,6 +190,12 @@ def main():
             failures.append(err)
         else:
             results.append(res)
+    wall = time.monotonic() - wall0
+    # the CPUs' busy time less this report's own (every benchmark, daemon,
+    # server and client it started, waited for): what else ran meanwhile.
+    # The load average cannot tell: the benchmarks' own processes are in it
+    foreign = max(0.0, (cpu_busy() - busy0) - (own_cpu() - own0)) / wall if wall > 0 else 0.0
+    loaded = load0[0] > 0.5 * os.cpu_count() or foreign > FOREIGN_MAX
     rows = [r for res in results for r in res["rows"]]
     sweep = next((res["info"]["sweep"] for res in results if res["bench"] == "sizes"), [])
     png = os.path.splitext(a.out)[0] + ".png"
@@ -182,10 +211,13 @@ def main():
         "is noisy (±25 %% between runs, docs/design.md#measured-facts-of-the-machine): compare ratios, not absolute times." % (
             " --quick" if a.quick else "", t0.strftime("%Y-%m-%d %H:%M"), runs),
         "",
-        "Load (1-, 5-, 15-minute averages, %d CPUs) at the start: %.2f %.2f %.2f; at the end: %.2f %.2f %.2f%s." % (
-            (os.cpu_count(),) + load0 + os.getloadavg() +
-            (" — a LOADED run (above half the CPUs): its figures are not results"
-             if max(load0[0], os.getloadavg()[0]) > 0.5 * os.cpu_count() else "",)),
+        "Load (1-, 5-, 15-minute averages, %d CPUs) at the start: %.2f %.2f %.2f. CPU used by "
+        "processes other than the benchmarks' own during the %.0f s of the run: %.2f CPUs on "
+        "average%s." % (
+            (os.cpu_count(),) + load0 + (wall, foreign) +
+            ((" — a LOADED run (load above half the CPUs at the start, or other work above %.2f "
+              "CPUs): its figures are not results" % FOREIGN_MAX) if loaded else
+             " (not loaded: at most %.2f)" % FOREIGN_MAX,)),
         "",
         "## Machine",
         "",
