@@ -615,6 +615,24 @@
 #ifndef HUB_WEIGHTS_RECORD_S
 #define HUB_WEIGHTS_RECORD_S 2.0
 #endif
+/* Drop-behind of a file being downloaded (cache/weights.c): a reader's
+ * bytes are in the kernel's page cache twice, in the cache file's pages
+ * and in the mounted file's.  After each read served from a file still
+ * downloading, the writeback of the cache file's pages
+ * HUB_WEIGHTS_WRITEBACK_LAG behind it is started, and its clean pages
+ * HUB_WEIGHTS_DROP_LAG behind it are dropped, so a cold read touches the
+ * memory of one copy, not two: in this project's VMs fresh memory is
+ * what a cold read costs most (docs/design.md), measured 1 GiB cold read
+ * 3.35-4.18 s without, 1.92-2.15 s with (curl -o FILE 1.98-2.59 s in the
+ * same rounds).  A drop lag of 64 MiB measured 2.30-2.44 s; 32 MiB is far
+ * enough behind a sequential reader (the kernel's readahead is a few MiB)
+ * that its next reads never find the pages gone. */
+#ifndef HUB_WEIGHTS_WRITEBACK_LAG
+#define HUB_WEIGHTS_WRITEBACK_LAG (8u << 20)
+#endif
+#ifndef HUB_WEIGHTS_DROP_LAG
+#define HUB_WEIGHTS_DROP_LAG (32u << 20)
+#endif
 /* A process waiting for another process's download (flock held there)
  * re-reads the range record this often. */
 #ifndef HUB_WEIGHTS_POLL_MS

@@ -742,12 +742,30 @@ int hub_weight_span(struct hub_weight_span *out, size_t size, off_t off, struct 
 	return 0;
 }
 
+/* A span of a file still downloading was served: start the writeback of
+ * the cache file's pages HUB_WEIGHTS_WRITEBACK_LAG behind it and drop
+ * the clean ones HUB_WEIGHTS_DROP_LAG behind it (see base/limits.h).  The
+ * kernel drops only pages already on disk, so a later read of that range
+ * reads the same bytes back from the disk.  Not done for a complete file:
+ * torch.hub and other mounts read those pages too. */
+static void drop_behind(int fd, uint64_t off, size_t len)
+{
+	if (off >= HUB_WEIGHTS_WRITEBACK_LAG)
+		(void)sync_file_range(fd, (off_t)(off - HUB_WEIGHTS_WRITEBACK_LAG), (off_t)len,
+				      SYNC_FILE_RANGE_WRITE);
+	if (off >= HUB_WEIGHTS_DROP_LAG)
+		(void)posix_fadvise(fd, (off_t)(off - HUB_WEIGHTS_DROP_LAG), (off_t)len,
+				    POSIX_FADV_DONTNEED);
+}
+
 void hub_weight_span_release(struct hub_weight_span *s)
 {
 	if (s->fast)
 		__atomic_sub_fetch(&s->fast->fast_users, 1, __ATOMIC_SEQ_CST);
 	struct hub_weight *f = s->f;
 	if (f) { /* NULL: a complete file's span, nothing held */
+		if (s->fd >= 0 && s->len) /* the fd stays open while we count in readers */
+			drop_behind(s->fd, s->off, s->len);
 		pthread_mutex_lock(&f->lock);
 		if (s->busy)
 			hw_busy_leave(f);

@@ -310,8 +310,9 @@ static size_t ahead_locked(void)
  * arena_mu held. */
 static uintptr_t ahead_next(void)
 {
-	if (warm_end < chunk_end)
-		return warm_end > chunk_next ? warm_end : chunk_next;
+	uintptr_t from = warm_end > chunk_next ? warm_end : chunk_next;
+	if (from < chunk_end) /* not when the job carved past what was written */
+		return from;
 	if (spares_n > 0 && spares[spares_n - 1].resident < HUB_PY_ARENA_CHUNK)
 		return spares[spares_n - 1].base + spares[spares_n - 1].resident;
 	return 0;

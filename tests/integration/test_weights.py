@@ -521,3 +521,31 @@ def test_reads_in_large_spliced_requests(env):
     assert len(big) >= 12, "READ replies no larger than 256 KiB: %r" % sorted(set(sizes))[-5:]
     assert max(sizes) <= (1 << 20), max(sizes)
     assert all("(splice)" in ln for ln in big), [ln for ln in big if "(splice)" not in ln][:3]
+
+
+def _resident_bytes(path):
+    """Bytes of path in the page cache (util-linux fincore)."""
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", path],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.split()[0])
+
+
+def test_a_cold_read_keeps_one_copy_in_memory_not_two(env):
+    """A file read through the mount while it downloads is in the page cache
+    as the mounted file's pages; the cache file's own copy is written back
+    and dropped behind the reader (cache/weights.c, drop_behind), so a cold
+    read does not fill memory twice.  Without that, every page of the cache
+    file stays resident.  The bytes dropped read back equal from the disk."""
+    size = 128 * MiB
+    name, data = make_weight(env["files"], "once", size, 23)
+    m = env["mount"]()
+    p = url_path(m, env["srv"].url(name))
+    assert harness.read_file(p, timeout=180) == data
+    ck = os.path.join(env["cache"], "checkpoints", name)
+    harness.poll_until(lambda: os.path.exists(ck), 30, what="checkpoint file")
+    res = _resident_bytes(ck)
+    # what stays: the last HUB_WEIGHTS_DROP_LAG (32 MiB) behind the end, and
+    # pages whose writeback had not finished when the reader passed them
+    assert res <= 0.6 * size, "%d of %d bytes of the cache file still in memory" % (res, size)
+    with open(ck, "rb") as f:
+        assert f.read() == data
