@@ -95,9 +95,10 @@ static size_t free_n, free_cap, free_resident; /* free_resident: bytes of reside
 static uintptr_t *chunks;                     /* start of every chunk (to recognise our arenas) */
 static size_t chunks_n, chunks_cap;
 static uintptr_t warm_end;                    /* the current chunk is resident below this */
-/* The helper of a running job (py_arena_ahead) makes [busy_lo, busy_hi)
- * of the current chunk resident; arena_alloc does not carve into it until
- * it is done (arena_cv). */
+/* [busy_lo, busy_hi): the huge page the helper of a running job
+ * (py_arena_ahead) is writing, in the current chunk or in a spare that
+ * chunk_new may make current meanwhile; arena_alloc does not carve into
+ * it until it is done (arena_cv). */
 static uintptr_t busy_lo, busy_hi;
 static pthread_cond_t arena_cv = PTHREAD_COND_INITIALIZER; /* busy range done; a carve */
 struct spare {
